@@ -1,0 +1,1 @@
+"""Built-in connectors; each package registers through the `retsync.connectors` entry point group."""

@@ -1,0 +1,7 @@
+"""`python -m retsync` is the same as the `retsync` command."""
+
+import sys
+
+from retsync.cli import main
+
+sys.exit(main())

@@ -1,0 +1,424 @@
+"""`retsync`: the command line a merchant's admin uses.
+
+Exit codes are part of the interface: 0 all good, 1 something failed (a
+channel, a decision, a refused command; the message says which), 2 the
+config or the command line is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import getpass
+import json
+import os
+import sys
+import threading
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import structlog
+
+from retsync import __version__, logs, registry
+from retsync.config import Config, ConfigError, config_path, load_config
+from retsync.model import DecisionKind, ReturnStatus
+from retsync.secrets import SecretError, store_in_keyring
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+log = structlog.get_logger(__name__)
+
+
+class CommandError(Exception):
+    """A command that cannot do what was asked; printed as is, exit code 1."""
+
+
+def _load(args: argparse.Namespace) -> Config:
+    config = load_config(config_path(args.config), registry.settings_model_for, registry.names)
+    daemon = config.settings.daemon
+    logs.configure(level=daemon.log_level, fmt=daemon.log_format)
+    return config
+
+
+def _engine(config: Config) -> Any:
+    from retsync.store.db import make_engine
+
+    return make_engine(config.settings.database_url())
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M")
+    return str(value)
+
+
+def print_table(rows: list[dict[str, Any]], columns: Sequence[str], out: Any = None) -> None:
+    out = out or sys.stdout
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip(), file=out)
+    print("  ".join("-" * w for w in widths), file=out)
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip(), file=out)
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from retsync.store.db import upgrade
+
+    config = _load(args)
+    before, after = upgrade(_engine(config))
+    print(f"database schema: {before or 'empty'} -> {after}" if before != after else f"database schema is current ({after})")
+    return EXIT_OK
+
+
+def _runner(config: Config) -> Any:
+    from retsync.daemon import Runner
+
+    return Runner(config)
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    config = _load(args)
+    unknown = [name for name in args.channel or [] if name not in config.channels]
+    if unknown:
+        raise ConfigError(f"{config.path}: no channel {', '.join(unknown)} (configured: {', '.join(config.channels)})")
+    runner = _runner(config)
+    try:
+        runner.open(args.channel or None)
+        outcomes, summary = runner.sync_once(args.channel or None)
+    finally:
+        runner.close()
+    for outcome in outcomes:
+        if outcome.ok:
+            print(f"{outcome.channel}: ok ({outcome.returns_new} new, {outcome.returns_updated} updated returns)")
+        else:
+            print(f"{outcome.channel}: FAILED: {outcome.error}", file=sys.stderr)
+    for error in summary.errors:
+        print(f"push: {error}", file=sys.stderr)
+    return EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAILED
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    config = _load(args)
+    runner = _runner(config)
+    try:
+        runner.open(args.channel or None)
+        summary = runner.push(args.channel or None)
+    finally:
+        runner.close()
+    print(f"pushed {summary.pushed}, waiting for the channel {summary.pending}, retrying {summary.retrying}, "
+          f"failed {summary.failed}, unsupported {summary.unsupported}")
+    for error in summary.errors:
+        print(error, file=sys.stderr)
+    return EXIT_FAILED if summary.failed else EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from retsync.daemon import run_forever
+
+    config = _load(args)
+    runner = _runner(config)
+    runner.open()
+    code = run_forever(runner)
+    runner.close()
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        # a request still hanging after the grace period: nothing half-written can remain (pages are
+        # transactions), so leave now rather than let systemd escalate to SIGKILL
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def cmd_decide(args: argparse.Namespace) -> int:
+    from retsync.model import DecisionState
+    from retsync.outbox import record_decision
+
+    config = _load(args)
+    recorded = record_decision(_engine(config), args.ret, DecisionKind(args.decision), note=args.note,
+                               line=args.line, quantity=args.quantity, connector_for=registry.get)
+    ids = ", ".join(str(i) for i in recorded.decision_ids)
+    if recorded.state is DecisionState.UNSUPPORTED:
+        print(f"recorded as unsupported (decision {ids}): {recorded.detail}; nothing will be pushed", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"recorded decision {ids}: {args.decision}; it is pushed on the next push run (`retsync push`)")
+    return EXIT_OK
+
+
+def _since(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise CommandError(f"--since {value!r} is not a date; write 2026-11-01 or 2026-11-01T08:00") from None
+    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed
+
+
+LIST_COLUMNS = ("return_id", "channel", "external_id", "order_external_id", "status", "channel_status", "decision",
+                "decision_state", "reason", "quantity", "created_at")
+
+
+def cmd_returns_list(args: argparse.Namespace) -> int:
+    from retsync.queries import V_RETURNS_COLUMNS, list_returns
+
+    config = _load(args)
+    rows = list_returns(_engine(config), channel=args.channel, status=args.status, since=_since(args.since),
+                        limit=args.limit)
+    if args.format == "json":
+        json.dump(_jsonable(rows), sys.stdout, indent=2)
+        print()
+    elif args.format == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else list(V_RETURNS_COLUMNS))
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _jsonable(v) for k, v in row.items()})
+    else:
+        print_table(rows, LIST_COLUMNS)
+        print(f"({len(rows)} returns)")
+    return EXIT_OK
+
+
+def cmd_returns_show(args: argparse.Namespace) -> int:
+    from retsync.logs import redact_personal
+    from retsync.queries import return_story
+
+    config = _load(args)
+    story = return_story(_engine(config), args.ret)
+    if args.format == "json":
+        json.dump(_jsonable(story), sys.stdout, indent=2)
+        print()
+        return EXIT_OK
+    r, d = story["return"], story["details"]
+    print(f"return {r['return_id']}  {r['channel']}/{r['external_id']}  ({r['connector']})")
+    print(f"  status      {r['status']} (channel: {r['channel_status']})")
+    print(f"  order       {r['order_external_id'] or '-'}")
+    print(f"  customer    {redact_personal(r['customer_email']) if r['customer_email'] else '-'}"
+          f"{'  ' + redact_personal(d['customer_name']) if d['customer_name'] else ''}")
+    print(f"  reason      {r['reason']} ({r['channel_reason'] or '-'})")
+    print(f"  created     {_cell(r['created_at'])}   decided {_cell(r['decided_at']) or '-'}"
+          f"   refunded {_cell(r['refunded_at']) or '-'}")
+    if d["tracking_number"]:
+        print(f"  parcel      {d['tracking_number']} ({d['carrier'] or 'carrier unknown'})")
+    if d["handled_by_channel"]:
+        print("  handled by the channel itself: decisions are not pushed")
+    print(f"  decision    {r['decision'] or '-'} ({r['decision_state'] or 'none'})")
+    print("\nlines")
+    print_table(story["lines"], ("line_id", "external_line_id", "ean", "sku", "title", "quantity",
+                                 "order_line_external_id", "link_method", "reason", "decision", "decision_state"))
+    if story["order"]:
+        order = story["order"]
+        print(f"\norder {order['external_id']} placed {_cell(order['placed_at'])}")
+        print_table(order["lines"], ("external_id", "ean", "sku", "title", "quantity", "unit_price", "currency"))
+    if story["decisions"]:
+        print("\ndecisions")
+        print_table(story["decisions"], ("id", "return_line_id", "kind", "quantity", "origin", "state", "attempts",
+                                         "last_error", "created_at", "pushed_at"))
+    print("\nhistory")
+    print_table(story["events"], ("at", "kind", "return_line_id", "old_value", "new_value", "source", "detail"))
+    return EXIT_OK
+
+
+def cmd_channels(args: argparse.Namespace) -> int:
+    from retsync.queries import channel_health
+
+    config = _load(args)
+    rows = channel_health(_engine(config))
+    if args.format == "json":
+        json.dump(_jsonable(rows), sys.stdout, indent=2)
+        print()
+        return EXIT_OK
+    for row in rows:
+        configured = config.channels.get(row["name"])
+        state = "disabled" if configured is not None and not configured.enabled else (
+            "not in config" if configured is None else "enabled")
+        print(f"{row['name']} ({row['connector']}, {state}): {row['returns']} returns")
+        print(f"  last pull started  {_cell(row['last_pull_started_at']) or 'never'}")
+        print(f"  last success       {_cell(row['last_success_at']) or 'never'}")
+        if row["last_error"]:
+            print(f"  last error         {_cell(row['last_error_at'])} ({row['consecutive_failures']} in a row): "
+                  f"{row['last_error']}")
+        for stream, cursor in row["cursors"].items():
+            print(f"  cursor {stream:<11} {json.dumps(cursor, sort_keys=True)}")
+        if row["decisions"]:
+            print("  decisions          " + ", ".join(f"{k} {v}" for k, v in sorted(row["decisions"].items())))
+    if not rows:
+        print("no channel has synced yet (run `retsync sync`)")
+    return EXIT_OK
+
+
+def cmd_connectors(args: argparse.Namespace) -> int:
+    found = registry.connectors()
+    if args.format == "json":
+        json.dump({name: {"title": cls.title, "streams": [s.value for s in cls.capabilities.streams],
+                          "decisions": {k.value: v for k, v in cls.capabilities.decisions.items()},
+                          "unsupported": {k.value: v for k, v in cls.capabilities.unsupported.items()},
+                          "fetches_orders": cls.capabilities.fetches_orders}
+                   for name, cls in found.items()}, sys.stdout, indent=2)
+        print()
+        return EXIT_OK
+    for name, cls in found.items():
+        caps = cls.capabilities
+        print(f"{name}: {cls.title}")
+        print(f"  pulls      {', '.join(s.value for s in caps.streams)}"
+              f"{' (+ fetches the orders its returns reference)' if caps.fetches_orders else ''}")
+        for kind in DecisionKind:
+            how = caps.decisions.get(kind)
+            print(f"  {kind.value:<10} {how if how else 'unsupported: ' + caps.why_unsupported(kind)}")
+    if not found:
+        print("no connector is installed")
+    return EXIT_OK
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    config = _load(args)
+    data = {
+        "file": str(config.path),
+        "database": {"url": _mask_url(config.settings.database_url())},
+        "daemon": json.loads(config.settings.daemon.model_dump_json()),
+        "channels": {name: json.loads(ch.model_dump_json()) for name, ch in config.channels.items()},
+    }
+    print(json.dumps(data, indent=2))
+    print(f"config ok: {len(config.enabled_channels)} of {len(config.channels)} channels enabled", file=sys.stderr)
+    return EXIT_OK
+
+
+def _mask_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def cmd_secret_set(args: argparse.Namespace) -> int:
+    value = sys.stdin.readline().rstrip("\r\n") if args.stdin or not sys.stdin.isatty() else getpass.getpass(
+        f"secret for [channels.{args.channel}] {args.key}: ")
+    if not value:
+        raise CommandError("no secret given; nothing stored")
+    reference = store_in_keyring(args.channel, args.key, value)
+    print(f"stored. In the config, under [channels.{args.channel}], write:\n  {args.key} = \"{reference}\"")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from retsync.demo import run_demo
+
+    return run_demo(args.workdir)
+
+
+# --- parser -------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="retsync", description="Returns from every channel in one database.")
+    parser.add_argument("--version", action="version", version=f"retsync {__version__}")
+    parser.add_argument("--config", help="config file (default: $RETSYNC_CONFIG or /etc/retsync/config.toml)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("run", help="run the daemon (pull on schedule, push decisions)").set_defaults(func=cmd_run)
+
+    p = sub.add_parser("sync", help="one pull + push pass, then exit (0 ok, 1 a channel failed, 2 bad config)")
+    p.add_argument("--channel", action="append", help="only this channel (repeatable)")
+    p.set_defaults(func=cmd_sync)
+
+    p = sub.add_parser("push", help="push due decisions now")
+    p.add_argument("--channel", action="append", help="only this channel (repeatable)")
+    p.set_defaults(func=cmd_push)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db.add_parser("upgrade", help="create or migrate the schema").set_defaults(func=cmd_db_upgrade)
+
+    p = sub.add_parser("decide", help="record a decision on a return (pushed by the next push run)")
+    p.add_argument("ret", metavar="RETURN", help="internal id or channel/external_id")
+    p.add_argument("decision", choices=[k.value for k in DecisionKind])
+    p.add_argument("--note", help="reason or message passed to the channel where it takes one")
+    p.add_argument("--line", help="only this line (line id or the channel's line id)")
+    p.add_argument("--quantity", type=int, help="only this many units of the line")
+    p.set_defaults(func=cmd_decide)
+
+    returns = sub.add_parser("returns", help="list and show returns").add_subparsers(
+        dest="returns_command", required=True, metavar="ACTION")
+    p = returns.add_parser("list", help="list returns (newest first)")
+    p.add_argument("--channel")
+    p.add_argument("--status", choices=[s.value for s in ReturnStatus])
+    p.add_argument("--since", help="created on or after (YYYY-MM-DD or ISO time)")
+    p.add_argument("--limit", type=int)
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.set_defaults(func=cmd_returns_list)
+    p = returns.add_parser("show", help="one return: lines, order, decisions, history")
+    p.add_argument("ret", metavar="RETURN", help="internal id or channel/external_id")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_returns_show)
+
+    p = sub.add_parser("channels", help="last sync, cursors and last error per channel")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_channels)
+
+    p = sub.add_parser("connectors", help="installed connectors and what they can do")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_connectors)
+
+    cfg = sub.add_parser("config", help="configuration").add_subparsers(dest="config_command", required=True,
+                                                                        metavar="ACTION")
+    cfg.add_parser("check", help="validate and print the resolved config, secrets masked").set_defaults(
+        func=cmd_config_check)
+
+    secret = sub.add_parser("secret", help="secrets in the system keyring").add_subparsers(
+        dest="secret_command", required=True, metavar="ACTION")
+    p = secret.add_parser("set", help="store a channel secret in the keyring (value read from the terminal or stdin)")
+    p.add_argument("channel")
+    p.add_argument("key")
+    p.add_argument("--stdin", action="store_true", help="read the value from standard input")
+    p.set_defaults(func=cmd_secret_set)
+
+    p = sub.add_parser("demo", help="sync the bundled sandboxes into a fresh SQLite database and show the result")
+    p.add_argument("--workdir", help="where to put the demo database and config (default: a temporary folder)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from retsync.daemon import describe_failure
+    from retsync.outbox import DecisionRefused
+    from retsync.store.db import DatabaseError, SchemaError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not structlog.is_configured():
+        logs.configure()
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"config error:\n{exc}" if "\n" in str(exc) else f"config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (SchemaError, DatabaseError, DecisionRefused, CommandError, SecretError) as exc:
+        print(f"retsync: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        from sqlalchemy.exc import OperationalError
+
+        if isinstance(exc, OperationalError):
+            print(f"retsync: the database cannot be used: {describe_failure(exc.orig or exc)}", file=sys.stderr)
+            return EXIT_FAILED
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

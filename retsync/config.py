@@ -1,0 +1,215 @@
+"""The one TOML file a merchant writes, read with pydantic-settings.
+
+Every mistake is reported once, naming the file, the table and the key, so an
+admin reading journalctl knows exactly which line to fix. Each channel table
+is validated by its connector's own settings model, so a typo in a
+connector-specific key is caught at start-up, not at the first pull.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_CONFIG_PATH = Path("/etc/retsync/config.toml")
+DEFAULT_STATE_DIR = Path("/var/lib/retsync")
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(value: object) -> object:
+    """Seconds as a number, or a string like "90s", "5m", "1h", "2d"."""
+    if isinstance(value, timedelta) or isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(f'{value!r} is not a duration; write seconds (90) or "90s", "5m", "1h", "2d"')
+        return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class ConfigError(Exception):
+    """The config cannot be used; `str()` is the message for the admin (exit code 2)."""
+
+
+class ChannelSettings(BaseModel):
+    """Keys every channel has; a connector subclasses this with its own keys.
+
+    Unknown keys are refused: a misspelt `poll_intervall` must not silently
+    fall back to a default.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    connector: str = Field(description="registered connector name (see `retsync connectors`)")
+    enabled: bool = True
+    poll_interval: Duration = Field(default=timedelta(minutes=5), description="time between pulls")
+    backfill_days: int = Field(default=90, ge=0, description="history pulled on the first run")
+    overlap: Duration = Field(
+        default=timedelta(hours=1), description="re-read window so late updates at the cursor edge are caught"
+    )
+    base_url: str | None = Field(default=None, description="API host; point it at a sandbox to test")
+    token_url: str | None = Field(default=None, description="OAuth token endpoint, for OAuth connectors")
+    timeout: Duration = Field(default=timedelta(seconds=30), description="per HTTP request")
+    max_retries: int = Field(default=5, ge=0, description="retries of one request on 429/5xx/network errors")
+    max_backoff: Duration = Field(default=timedelta(minutes=2), description="longest wait between retries")
+    requests_per_second: float | None = Field(default=None, gt=0, description="client-side pacing")
+
+
+class DatabaseSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in the state directory")
+
+
+class DaemonSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    state_dir: Path = Field(
+        default_factory=lambda: Path(os.environ.get("STATE_DIRECTORY", str(DEFAULT_STATE_DIR)).split(":")[0])
+    )
+    push_interval: Duration = timedelta(seconds=60)
+    jitter: Duration = Field(default=timedelta(seconds=10), description="random delay added to each poll")
+    failure_backoff_max: Duration = Field(
+        default=timedelta(minutes=30), description="longest pause of a failing channel"
+    )
+    push_max_attempts: int = Field(default=8, ge=1)
+    push_retry_base: Duration = timedelta(seconds=30)
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Settings(BaseSettings):
+    """The whole file. `RETSYNC_*` variables override keys (nested with `__`)."""
+
+    model_config = SettingsConfigDict(env_prefix="RETSYNC_", env_nested_delimiter="__", extra="forbid")
+
+    database: DatabaseSettings = DatabaseSettings()
+    daemon: DaemonSettings = DaemonSettings()
+    channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file arrives as init values; the environment wins over it.
+        return (env_settings, init_settings)
+
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.daemon.state_dir / 'retsync.db'}"
+
+
+class Config(BaseModel):
+    """The checked configuration: core settings plus each channel's validated settings."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    path: Path
+    settings: Settings
+    channels: dict[str, ChannelSettings]
+
+    @property
+    def enabled_channels(self) -> dict[str, ChannelSettings]:
+        return {name: channel for name, channel in self.channels.items() if channel.enabled}
+
+
+def config_path(explicit: str | os.PathLike[str] | None) -> Path:
+    if explicit:
+        return Path(explicit)
+    if os.environ.get("RETSYNC_CONFIG"):
+        return Path(os.environ["RETSYNC_CONFIG"])
+    return DEFAULT_CONFIG_PATH
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    """`('channels', 'bol', 'poll_interval')` -> `[channels.bol] poll_interval`."""
+    parts = [str(p) for p in loc]
+    if len(parts) == 1:
+        return f"key `{parts[0]}`"
+    return f"[{'.'.join(parts[:-1])}] key `{parts[-1]}`"
+
+
+def _messages(path: Path, error: ValidationError, prefix: tuple[str, ...] = ()) -> list[str]:
+    lines = []
+    for item in error.errors(include_url=False, include_input=False):
+        loc = prefix + tuple(item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling; config.example.toml lists every key)"
+        elif item["type"] == "missing":
+            message = "is required but missing"
+        lines.append(f"{path}: {_where(loc)}: {message}")
+    return lines
+
+
+def load_config(
+    path: Path,
+    settings_model_for: Callable[[str], type[ChannelSettings] | None],
+    known_connectors: Callable[[], list[str]] = lambda: [],
+) -> Config:
+    """Read and check the file; raise ConfigError with every problem found, each on its own line."""
+    try:
+        raw_text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: config file not found; copy config.example.toml there, or pass --config / set RETSYNC_CONFIG"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(raw_text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save the file as UTF-8") from None
+
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError("\n".join(_messages(path, exc))) from None
+
+    problems: list[str] = []
+    channels: dict[str, ChannelSettings] = {}
+    for name, table in settings.channels.items():
+        if not isinstance(table, Mapping):
+            problems.append(f"{path}: [channels] key `{name}`: must be a table [channels.{name}]")
+            continue
+        connector = table.get("connector")
+        if not connector:
+            problems.append(f"{path}: [channels.{name}] key `connector`: is required but missing")
+            continue
+        model = settings_model_for(str(connector))
+        if model is None:
+            known = ", ".join(known_connectors()) or "none"
+            problems.append(
+                f"{path}: [channels.{name}] key `connector`: no connector named {connector!r} is installed "
+                f"(installed: {known})"
+            )
+            continue
+        try:
+            channels[name] = model(**table)
+        except ValidationError as exc:
+            problems.extend(_messages(path, exc, ("channels", name)))
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return Config(path=path, settings=settings, channels=channels)

@@ -1,0 +1,195 @@
+"""The contract between the core and a channel.
+
+A connector pulls pages of unified records from a cursor and pushes one
+decision at a time. It owns the meaning of its cursor (a date, a page number,
+a phase of a multi-list walk); the engine owns *when* a cursor is saved: only
+in the same transaction as the page it follows. So a connector can never make
+the daemon skip data, however it pages.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import httpx
+
+from retsync.config import ChannelSettings
+from retsync.model import DecisionKind, Order, Return
+
+if TYPE_CHECKING:
+    from retsync.emulator import Emulator
+
+
+class Stream(StrEnum):
+    RETURNS = "returns"
+    ORDERS = "orders"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a connector can do, shown by `retsync connectors` and enforced by the outbox.
+
+    `decisions` says how each supported decision is mirrored (in the channel's
+    words); `unsupported` says why the others cannot be, so a merchant is
+    told instead of a decision being dropped.
+    """
+
+    streams: tuple[Stream, ...]
+    decisions: Mapping[DecisionKind, str]
+    unsupported: Mapping[DecisionKind, str] = field(default_factory=dict)
+    fetches_orders: bool = False
+
+    def supports(self, kind: DecisionKind) -> bool:
+        return kind in self.decisions
+
+    def why_unsupported(self, kind: DecisionKind) -> str:
+        return self.unsupported.get(kind, f"this channel has no way to take a `{kind}` decision")
+
+
+@dataclass
+class Page:
+    """One unit of work the engine stores atomically, together with `cursor`.
+
+    `cursor` is the state to resume from once this page is stored; None keeps
+    the stored cursor as it is.
+    """
+
+    returns: Sequence[Return] = ()
+    orders: Sequence[Order] = ()
+    cursor: Mapping[str, Any] | None = None
+
+
+class PullContext:
+    """What the engine tells a connector about the stored state while it pages."""
+
+    def __init__(
+        self,
+        *,
+        channel: str,
+        stream: Stream,
+        cursor: Mapping[str, Any] | None,
+        now: datetime,
+        backfill_since: datetime,
+        overlap: timedelta,
+        is_stored_unchanged: Callable[[str, str], bool],
+        has_order: Callable[[str], bool],
+    ) -> None:
+        self.channel = channel
+        self.stream = stream
+        self.cursor = dict(cursor) if cursor else None
+        self.now = now
+        self.backfill_since = backfill_since
+        self.overlap = overlap
+        self._is_stored_unchanged = is_stored_unchanged
+        self._has_order = has_order
+
+    @property
+    def first_run(self) -> bool:
+        return self.cursor is None
+
+    def is_stored_unchanged(self, external_id: str, revision: str) -> bool:
+        """True when this return is stored at this revision: lets newest-first listings stop early."""
+        return self._is_stored_unchanged(external_id, revision)
+
+    def has_order(self, external_id: str) -> bool:
+        """True when the order is stored, so a connector need not fetch it again."""
+        return self._has_order(external_id)
+
+
+@dataclass(frozen=True)
+class DecisionRequest:
+    """One decision on one return line, as the outbox hands it to a connector."""
+
+    decision_id: int
+    idempotency_key: str
+    kind: DecisionKind
+    quantity: int
+    note: str | None
+    return_external_id: str
+    line_external_id: str
+    order_external_id: str | None
+    order_line_external_id: str | None
+    attempt: int
+    reference: str | None = None
+    """What an earlier attempt left behind (a process id to poll), so a retry checks before it repeats."""
+
+
+class PushStatus(StrEnum):
+    PUSHED = "pushed"
+    """The channel confirmed the decision."""
+    PENDING = "pending"
+    """The channel accepted it for processing; check again later with `reference`."""
+    RETRY = "retry"
+    """A transient failure; the outbox retries with backoff."""
+    FAILED = "failed"
+    """The channel refused it; retrying will not help."""
+    UNSUPPORTED = "unsupported"
+
+
+@dataclass(frozen=True)
+class PushResult:
+    status: PushStatus
+    detail: str | None = None
+    reference: str | None = None
+
+
+@dataclass
+class Runtime:
+    """What the daemon lends a connector: a stop signal, a place for state, and (in tests) a transport."""
+
+    state_dir: Path
+    stop: threading.Event = field(default_factory=threading.Event)
+    transport: httpx.BaseTransport | None = None
+    sleep: Callable[[float], None] | None = None
+
+
+class Connector(ABC):
+    """Subclass per channel; register the class under `retsync.connectors`."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    settings_model: ClassVar[type[ChannelSettings]] = ChannelSettings
+    capabilities: ClassVar[Capabilities]
+
+    def __init__(self, channel: str, settings: ChannelSettings, runtime: Runtime) -> None:
+        self.channel = channel
+        self.settings = settings
+        self.runtime = runtime
+
+    @abstractmethod
+    def pull(self, stream: Stream, context: PullContext) -> Iterator[Page]:
+        """Yield pages from `context.cursor` on; each is stored before the next is asked for."""
+
+    @classmethod
+    def decision_problem(cls, kind: DecisionKind, note: str | None) -> str | None:
+        """Why this channel would refuse the decision as given (say, a rejection without a note), before it is recorded."""
+        return None
+
+    def push(self, request: DecisionRequest) -> PushResult:
+        return PushResult(PushStatus.UNSUPPORTED, self.capabilities.why_unsupported(request.kind))
+
+    def fetch_order(self, external_id: str) -> Order | None:
+        """Fetch one order by id, for linking a return whose order was not pulled."""
+        return None
+
+    def close(self) -> None:
+        """Release connections."""
+
+    # --- sandbox -----------------------------------------------------------------------------
+
+    @classmethod
+    def sandbox(cls, seed: int = 1) -> Emulator | None:
+        """A seeded emulator of this channel's API, for `retsync demo` and tests."""
+        return None
+
+    @classmethod
+    def sandbox_channel(cls, base_url: str) -> dict[str, Any]:
+        """The `[channels.<name>]` table that points a channel at a running sandbox."""
+        return {"connector": cls.name, "base_url": base_url}

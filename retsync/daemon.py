@@ -1,0 +1,221 @@
+"""Running channels: one pass (`retsync sync`) or on a schedule (`retsync run`).
+
+Each channel is pulled by its own APScheduler job at its own interval (with
+jitter, one instance at a time, missed runs coalesced); one push job sends
+due decisions. A failing channel is logged once, paused with a growing
+backoff, and never holds up the others; its recovery is logged once too.
+Stopping waits for the page being written, never for a whole history.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import FrameType
+
+import httpx
+import structlog
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import Engine
+
+from retsync import registry
+from retsync.config import ChannelSettings, Config
+from retsync.connector import Connector, Runtime
+from retsync.engine import SyncEngine, utcnow
+from retsync.http import AuthError, ChannelError, Stopped
+from retsync.logs import scrub
+from retsync.outbox import Outbox, PushSummary
+from retsync.reconcile import link_returns
+from retsync.store.channels import ensure_channel, mark_pull_failed, mark_pull_started, mark_pull_succeeded
+from retsync.store.db import make_engine, require_current_schema
+
+log = structlog.get_logger(__name__)
+
+STOP_GRACE_SECONDS = 8.0
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line for the merchant: what failed, without a traceback and without secrets."""
+    if isinstance(exc, AuthError):
+        text = f"authentication failed: {exc}"
+    elif isinstance(exc, ChannelError):
+        text = str(exc)
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return scrub(text)
+
+
+@dataclass
+class ChannelOutcome:
+    channel: str
+    ok: bool
+    error: str | None = None
+    returns_new: int = 0
+    returns_updated: int = 0
+
+
+@dataclass
+class Runner:
+    """The channels of one config, opened against one database."""
+
+    config: Config
+    transports: Mapping[str, httpx.BaseTransport] = field(default_factory=dict)
+    stop: threading.Event = field(default_factory=threading.Event)
+    clock: Callable[[], datetime] = utcnow
+    db: Engine | None = None
+
+    def __post_init__(self) -> None:
+        self.db = self.db or make_engine(self.config.settings.database_url())
+        self.connectors: dict[str, Connector] = {}
+        self.channel_ids: dict[str, int] = {}
+        self._paused_until: dict[str, float] = {}
+
+    def open(self, channels: Iterable[str] | None = None) -> None:
+        """Check the schema and build the connectors of the enabled (or named) channels."""
+        assert self.db is not None
+        require_current_schema(self.db)
+        wanted = list(channels) if channels else list(self.config.enabled_channels)
+        for name in wanted:
+            settings = self.config.channels[name]
+            cls = registry.get(settings.connector)
+            assert cls is not None, "config validation guarantees the connector exists"
+            runtime = Runtime(state_dir=self.config.settings.daemon.state_dir, stop=self.stop,
+                              transport=self.transports.get(name))
+            self.connectors[name] = cls(name, settings, runtime)
+            self.channel_ids[name] = ensure_channel(self.db, name, settings.connector, self.clock())
+
+    def close(self) -> None:
+        for connector in self.connectors.values():
+            connector.close()
+        if self.db is not None:
+            self.db.dispose()
+
+    def settings(self, channel: str) -> ChannelSettings:
+        return self.config.channels[channel]
+
+    def pull(self, channel: str) -> ChannelOutcome:
+        """Pull every stream of one channel, then link what arrived; never raises."""
+        assert self.db is not None
+        channel_id = self.channel_ids[channel]
+        bound = log.bind(channel=channel)
+        structlog.contextvars.bind_contextvars(channel=channel)
+        try:
+            mark_pull_started(self.db, channel_id, self.clock())
+            engine = SyncEngine(self.db, channel=channel, channel_id=channel_id, settings=self.settings(channel),
+                                connector=self.connectors[channel], stop=self.stop, clock=self.clock)
+            results = engine.sync()
+            if not self.stop.is_set():
+                link_returns(self.db, channel_id)
+        except Stopped:
+            bound.info("pull_interrupted", reason="shutting down; the last stored page and its cursor are intact")
+            return ChannelOutcome(channel, ok=True)
+        except Exception as exc:
+            message = describe_failure(exc)
+            failures = mark_pull_failed(self.db, channel_id, message, self.clock())
+            if failures == 1:  # logged once; the following failures only count up in `retsync channels`
+                if isinstance(exc, ChannelError):
+                    bound.error("channel_failed", error=message)
+                else:
+                    bound.exception("channel_failed", error=message)
+            else:
+                bound.debug("channel_still_failing", error=message, failures=failures)
+            return ChannelOutcome(channel, ok=False, error=message)
+        finally:
+            structlog.contextvars.unbind_contextvars("channel")
+        previous_failures = mark_pull_succeeded(self.db, channel_id, self.clock())
+        if previous_failures:
+            bound.info("channel_recovered", after_failures=previous_failures)
+        return ChannelOutcome(
+            channel, ok=True,
+            returns_new=sum(r.stats.returns_new for r in results),
+            returns_updated=sum(r.stats.returns_updated for r in results),
+        )
+
+    def outbox(self) -> Outbox:
+        assert self.db is not None
+        daemon = self.config.settings.daemon
+        return Outbox(self.db, self.connectors, max_attempts=daemon.push_max_attempts,
+                      retry_base=daemon.push_retry_base, poll_after=min(daemon.push_interval, timedelta(seconds=30)),
+                      clock=self.clock)
+
+    def push(self, channels: list[str] | None = None) -> PushSummary:
+        return self.outbox().push_due(channels)
+
+    def sync_once(self, channels: list[str] | None = None) -> tuple[list[ChannelOutcome], PushSummary]:
+        """One pull of each channel, then one push pass."""
+        outcomes = [self.pull(name) for name in (channels or list(self.connectors))]
+        return outcomes, self.push(channels)
+
+    # --- the schedule ---------------------------------------------------------------------------
+
+    def _pull_job(self, channel: str) -> None:
+        if time.monotonic() < self._paused_until.get(channel, 0.0) or self.stop.is_set():
+            return
+        outcome = self.pull(channel)
+        if outcome.ok:
+            self._paused_until.pop(channel, None)
+            return
+        assert self.db is not None
+        failures = max(1, self._failures.get(channel, 0) + 1)
+        self._failures[channel] = failures
+        interval = self.settings(channel).poll_interval.total_seconds()
+        pause = min(interval * (2 ** (failures - 1)), self.config.settings.daemon.failure_backoff_max.total_seconds())
+        self._paused_until[channel] = time.monotonic() + max(0.0, pause - interval)
+
+    def _push_job(self) -> None:
+        if not self.stop.is_set():
+            try:
+                self.push()
+            except Exception:
+                log.exception("push_job_failed")
+
+    def schedule(self) -> BackgroundScheduler:
+        """The jobs of `retsync run`: one pull job per channel, one push job; each runs once at start."""
+        self._failures: dict[str, int] = {}
+        daemon = self.config.settings.daemon
+        scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max_workers=min(8, len(self.connectors) + 1))},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            timezone="UTC",
+        )
+        now = self.clock()
+        for name in self.connectors:
+            scheduler.add_job(
+                self._pull_job, "interval", args=[name], id=f"pull:{name}", name=f"pull {name}",
+                seconds=self.settings(name).poll_interval.total_seconds(),
+                jitter=daemon.jitter.total_seconds() or None, next_run_time=now,
+            )
+        scheduler.add_job(self._push_job, "interval", id="push", name="push decisions",
+                          seconds=daemon.push_interval.total_seconds(), next_run_time=now + timedelta(seconds=2))
+        return scheduler
+
+
+def run_forever(runner: Runner, *, install_signals: bool = True) -> int:
+    """`retsync run`: schedule, wait for SIGTERM/SIGINT, stop within the grace period."""
+    scheduler = runner.schedule()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("stopping", signal=signal.Signals(signum).name)
+        runner.stop.set()
+
+    if install_signals:
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+    scheduler.start()
+    log.info("daemon_started", channels=sorted(runner.connectors), push_interval_s=
+             runner.config.settings.daemon.push_interval.total_seconds())
+    runner.stop.wait()
+    # Jobs see the stop flag between pages and in every backoff wait; a page being written finishes or
+    # rolls back as a whole. Whatever is still busy after the grace period is left to the OS.
+    scheduler.shutdown(wait=False)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon and thread.is_alive():
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    log.info("daemon_stopped")
+    return 0

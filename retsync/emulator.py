@@ -1,0 +1,288 @@
+"""The small base every sandbox emulator stands on: routing, tokens, fault switches, a request log.
+
+An emulator is a plain function from `httpx.Request` to `httpx.Response`, so
+tests run it in-process through `httpx.MockTransport`, and `serve()` puts
+the very same object on a loopback port for the demo, benchmarks and crash
+tests. Each connector's emulator then holds only its API.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+
+Handler = Callable[..., httpx.Response]
+
+
+def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
+    """Mark an emulator method as the handler of `METHOD /path/{param}`."""
+
+    def mark(func: Handler) -> Handler:
+        func.__dict__.setdefault("_routes", []).append((method.upper(), pattern))
+        return func
+
+    return mark
+
+
+class DropConnection(Exception):
+    """Close the connection without an answer (in-process: httpx.ConnectError)."""
+
+
+class TruncateBody(Exception):
+    """Announce a body and send only part of it (in-process: httpx.RemoteProtocolError)."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+
+
+@dataclass
+class Fault:
+    """A switch that spoils matching requests: `kind` is one of the names in `Emulator.FAULT_KINDS`."""
+
+    kind: str
+    times: int | None = 1
+    path: str = ""
+    method: str | None = None
+    status: int = 503
+    retry_after: str | None = None
+    delay: float = 0.0
+
+    def matches(self, request: httpx.Request) -> bool:
+        return request.url.path.startswith(self.path) and (self.method in (None, request.method))
+
+
+@dataclass
+class LoggedRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any
+    status: int = 0
+
+
+@dataclass
+class Emulator:
+    """Subclass with `@route` methods; each gets the request and the path parameters as keywords."""
+
+    FAULT_KINDS = ("status", "slow", "malformed", "wrong_shape", "truncated", "drop", "expire_tokens")
+
+    seed: int = 1
+    requests: list[LoggedRequest] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+    log_requests: bool = True
+
+    def __post_init__(self) -> None:
+        self.lock = threading.RLock()
+        self.tokens: dict[str, float] = {}
+        self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        for name in dir(type(self)):
+            func = getattr(type(self), name)
+            for method, pattern in getattr(func, "_routes", ()):
+                regex = re.compile(
+                    "^" + re.sub(r"\{([^}]+)\}", lambda m: f"(?P<{m.group(1).replace('-', '_')}>[^/]+)", pattern) + "$"
+                )
+                self._routes.append((method, regex, getattr(self, name)))
+        # literal routes before parameterised ones, so `/returns/{id}` never shadows `/returns/export`
+        self._routes.sort(key=lambda r: (r[1].pattern.count("(?P<"), -len(r[1].pattern)))
+
+    # --- faults -----------------------------------------------------------------------------
+
+    def inject(self, kind: str, **options: Any) -> Fault:
+        """Switch a fault on: `inject("status", status=503, times=3, path="/retailer/returns")`."""
+        if kind not in self.FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r}; one of {', '.join(self.FAULT_KINDS)}")
+        fault = Fault(kind=kind, **options)
+        with self.lock:
+            self.faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        with self.lock:
+            self.faults.clear()
+
+    def _take_fault(self, request: httpx.Request) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.matches(request) and (fault.times is None or fault.times > 0):
+                    if fault.times is not None:
+                        fault.times -= 1
+                    return fault
+        return None
+
+    # --- tokens -----------------------------------------------------------------------------
+
+    def issue_token(self, ttl: float) -> str:
+        token = secrets.token_urlsafe(24)
+        with self.lock:
+            self.tokens[token] = time.monotonic() + ttl
+        return token
+
+    def bearer_ok(self, request: httpx.Request) -> bool:
+        header = request.headers.get("authorization", "")
+        if not header.lower().startswith("bearer "):
+            return False
+        expires = self.tokens.get(header[7:].strip())
+        return expires is not None and time.monotonic() < expires
+
+    def expire_tokens(self) -> None:
+        with self.lock:
+            self.tokens.clear()
+
+    # --- hooks for subclasses --------------------------------------------------------------
+
+    def authorize(self, request: httpx.Request) -> httpx.Response | None:
+        """Return an error response when the request may not pass; None lets it through."""
+        return None
+
+    def not_found(self, request: httpx.Request) -> httpx.Response:
+        return self.json_response(404, {"error": "not found", "path": request.url.path})
+
+    def malformed_body(self) -> bytes:
+        return b'{"returns": [{"returnId": "1", "registrationDateTime": '
+
+    def wrong_shape_body(self) -> Any:
+        return {"unexpected": ["this", "is", "not", "the", "documented", "shape"]}
+
+    # --- dispatch ---------------------------------------------------------------------------
+
+    @staticmethod
+    def json_response(status: int, body: Any, content_type: str = "application/json", **headers: str) -> httpx.Response:
+        return httpx.Response(
+            status,
+            content=json.dumps(body, separators=(",", ":")).encode(),
+            headers={"content-type": content_type, **headers},
+        )
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        body: Any = None
+        if request.content:
+            try:
+                body = json.loads(request.content)
+            except ValueError:
+                body = request.content.decode("utf-8", "replace")
+        logged = LoggedRequest(
+            method=request.method,
+            path=request.url.path,
+            query=dict(request.url.params),
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=body,
+        )
+        if self.log_requests:
+            with self.lock:
+                self.requests.append(logged)
+        response = self._dispatch(request)
+        logged.status = response.status_code
+        return response
+
+    def _dispatch(self, request: httpx.Request) -> httpx.Response:
+        fault = self._take_fault(request)
+        if fault is not None:
+            if fault.kind == "status":
+                headers = {"retry-after": fault.retry_after} if fault.retry_after is not None else {}
+                return self.json_response(fault.status, {"status": fault.status, "detail": "injected fault"}, **headers)
+            if fault.kind == "slow":
+                time.sleep(fault.delay)
+            elif fault.kind == "drop":
+                raise DropConnection()
+            elif fault.kind == "expire_tokens":
+                self.expire_tokens()
+        for method, regex, handler in self._routes:
+            match = regex.match(request.url.path)
+            if method == request.method and match:
+                denied = self.authorize(request)
+                if denied is not None:
+                    return denied
+                response = handler(request, **match.groupdict())
+                if fault is not None and fault.kind == "malformed":
+                    return httpx.Response(response.status_code, content=self.malformed_body(), headers=response.headers)
+                if fault is not None and fault.kind == "wrong_shape":
+                    return self.json_response(response.status_code, self.wrong_shape_body(),
+                                              response.headers.get("content-type", "application/json"))
+                if fault is not None and fault.kind == "truncated":
+                    raise TruncateBody(response)
+                return response
+        return self.not_found(request)
+
+    # --- in-process and on loopback ---------------------------------------------------------
+
+    def transport(self) -> httpx.MockTransport:
+        def handler(request: httpx.Request) -> httpx.Response:
+            try:
+                return self.handle(request)
+            except DropConnection:
+                raise httpx.ConnectError("connection refused (injected)", request=request) from None
+            except TruncateBody:
+                raise httpx.RemoteProtocolError("peer closed connection without sending complete message body") from None
+
+        return httpx.MockTransport(handler)
+
+    @contextmanager
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+        """Serve on loopback in a background thread; yields the base URL."""
+        server = _EmulatorServer((host, port), _EmulatorRequestHandler, self)
+        thread = threading.Thread(target=server.serve_forever, name=f"emulator-{type(self).__name__}", daemon=True)
+        thread.start()
+        try:
+            yield f"http://{host}:{server.server_address[1]}"
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)
+
+
+class _EmulatorServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], emulator: Emulator) -> None:
+        self.emulator = emulator
+        super().__init__(address, handler)
+
+
+class _EmulatorRequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _EmulatorServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # the emulator keeps its own request log
+        pass
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        content = self.rfile.read(length) if length else b""
+        host = self.headers.get("host", "127.0.0.1")
+        request = httpx.Request(self.command, f"http://{host}{self.path}", headers=dict(self.headers), content=content)
+        try:
+            response = self.server.emulator.handle(request)
+        except DropConnection:
+            self.close_connection = True
+            return
+        except TruncateBody as truncated:
+            body = truncated.response.content
+            self.send_response(truncated.response.status_code)
+            self.send_header("content-type", truncated.response.headers.get("content-type", "application/json"))
+            self.send_header("content-length", str(len(body) + 100))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.close_connection = True
+            return
+        body = response.content
+        self.send_response(response.status_code)
+        for key, value in response.headers.items():
+            if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+                self.send_header(key, value)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve

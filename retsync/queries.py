@@ -1,0 +1,109 @@
+"""What the CLI reads: the reporting views and a return's full story.
+
+The CLI reads through `v_returns`/`v_return_lines`, the same views a
+merchant's reporting tool uses, so what `retsync returns list` prints and
+what Metabase shows can never disagree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, select, text
+
+from retsync.outbox import find_return
+from retsync.store.models import Channel, Decision, Return, ReturnEvent, SyncCursor, UTCDateTime
+
+V_RETURNS_COLUMNS = (
+    "return_id", "channel", "connector", "external_id", "order_external_id", "customer_email", "status",
+    "channel_status", "decision", "decision_state", "reason", "created_at", "received_at", "decided_at",
+    "refunded_at", "refund_amount", "currency", "line_count", "quantity",
+)
+
+
+def list_returns(
+    db: Engine,
+    *,
+    channel: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    clauses, params = [], {}
+    if channel:
+        clauses.append("channel = :channel")
+        params["channel"] = channel
+    if status:
+        clauses.append("status = :status")
+        params["status"] = status
+    if since:
+        clauses.append("created_at >= :since")
+        params["since"] = since
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    sql = f"SELECT * FROM v_returns {where} ORDER BY created_at DESC, return_id DESC"
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    query = text(sql)
+    if since is not None:  # typed, so SQLite compares naive-UTC text and PostgreSQL timestamptz alike
+        query = query.bindparams(bindparam("since", type_=UTCDateTime()))
+    with db.connect() as conn:
+        return [dict(row._mapping) for row in conn.execute(query, params)]
+
+
+def return_story(db: Engine, ref: str) -> dict[str, Any]:
+    """Everything `retsync returns show` prints: the return, its lines, order, decisions and history."""
+    with db.connect() as conn:
+        target = find_return(conn, ref)
+        summary = dict(conn.execute(text("SELECT * FROM v_returns WHERE return_id = :id"), {"id": target.id}).one()._mapping)
+        details = conn.execute(
+            select(Return.tracking_number, Return.carrier, Return.handled_by_channel, Return.customer_name,
+                   Return.extra).where(Return.id == target.id)
+        ).one()
+        lines = [dict(r._mapping) for r in conn.execute(
+            text("SELECT * FROM v_return_lines WHERE return_id = :id ORDER BY line_id"), {"id": target.id})]
+        decisions = [dict(r._mapping) for r in conn.execute(
+            select(Decision.id, Decision.return_line_id, Decision.kind, Decision.quantity, Decision.origin,
+                   Decision.state, Decision.attempts, Decision.last_error, Decision.note, Decision.created_at,
+                   Decision.pushed_at).where(Decision.return_id == target.id).order_by(Decision.id))]
+        events = [dict(r._mapping) for r in conn.execute(
+            select(ReturnEvent.at, ReturnEvent.kind, ReturnEvent.return_line_id, ReturnEvent.old_value,
+                   ReturnEvent.new_value, ReturnEvent.source, ReturnEvent.detail)
+            .where(ReturnEvent.return_id == target.id).order_by(ReturnEvent.id))]
+        order = _order_of(conn, summary)
+    return {"return": summary, "details": dict(details._mapping), "lines": lines, "order": order,
+            "decisions": decisions, "events": events}
+
+
+def _order_of(conn: Connection, summary: dict[str, Any]) -> dict[str, Any] | None:
+    row = conn.execute(text("""
+        SELECT o.id, o.external_id, o.placed_at, o.currency, o.total_amount
+        FROM returns r JOIN orders o ON o.id = r.order_id WHERE r.id = :id"""), {"id": summary["return_id"]}).first()
+    if row is None:
+        return None
+    order = dict(row._mapping)
+    order["lines"] = [dict(r._mapping) for r in conn.execute(text(
+        "SELECT external_id, sku, ean, title, quantity, unit_price, currency FROM order_lines "
+        "WHERE order_id = :id ORDER BY id"), {"id": order.pop("id")})]
+    return order
+
+
+def channel_health(db: Engine) -> list[dict[str, Any]]:
+    """Per channel: last sync, cursors, last error, and how many decisions wait or failed."""
+    with db.connect() as conn:
+        channels = [dict(r._mapping) for r in conn.execute(select(
+            Channel.id, Channel.name, Channel.connector, Channel.last_pull_started_at, Channel.last_success_at,
+            Channel.last_error, Channel.last_error_at, Channel.consecutive_failures).order_by(Channel.name))]
+        for channel in channels:
+            channel["cursors"] = {
+                r.stream: r.cursor for r in conn.execute(
+                    select(SyncCursor.stream, SyncCursor.cursor).where(SyncCursor.channel_id == channel["id"]))
+            }
+            counts = dict(conn.execute(text("""
+                SELECT d.state, COUNT(*) FROM decisions d JOIN returns r ON r.id = d.return_id
+                WHERE r.channel_id = :id AND d.origin = 'merchant' GROUP BY d.state"""), {"id": channel["id"]}).all())
+            channel["decisions"] = counts
+            channel["returns"] = conn.execute(
+                text("SELECT COUNT(*) FROM returns WHERE channel_id = :id"), {"id": channel["id"]}).scalar_one()
+    return channels
+

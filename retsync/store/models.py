@@ -1,0 +1,239 @@
+"""The tables. The schema is created and changed only by the Alembic migrations in `migrations/`.
+
+Natural keys `(channel, external id)` are unique, so a re-pull updates and
+never duplicates. Money is integer minor units beside an ISO currency; every
+time is UTC and comes back timezone-aware on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC in Python; `timestamptz` on PostgreSQL, naive-UTC text on SQLite."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} reached the store; every time must be timezone-aware")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER PRIMARY KEY only
+Amount = BigInteger
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), int: Integer()}
+
+
+class Channel(Base):
+    """A configured channel, with what `retsync channels` shows about its health."""
+
+    __tablename__ = "channels"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    connector: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    last_pull_started_at: Mapped[datetime | None]
+    last_pull_finished_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None]
+    consecutive_failures: Mapped[int] = mapped_column(default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None]
+
+
+class SyncCursor(Base):
+    """Where a stream resumes; saved only in the transaction that stored the page before it."""
+
+    __tablename__ = "sync_cursors"
+
+    channel_id: Mapped[int] = mapped_column(Id, ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True)
+    stream: Mapped[str] = mapped_column(String(50), primary_key=True)
+    cursor: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (UniqueConstraint("channel_id", "external_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(Id, ForeignKey("channels.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(200))
+    placed_at: Mapped[datetime | None]
+    channel_status: Mapped[str | None] = mapped_column(String(200))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    total_amount: Mapped[int | None] = mapped_column(Amount)
+    customer_email: Mapped[str | None] = mapped_column(String(320))
+    customer_name: Mapped[str | None] = mapped_column(String(300))
+    customer_phone: Mapped[str | None] = mapped_column(String(50))
+    customer_postcode: Mapped[str | None] = mapped_column(String(20))
+    content_hash: Mapped[str] = mapped_column(String(32))
+    first_seen_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class OrderLine(Base):
+    __tablename__ = "order_lines"
+    __table_args__ = (UniqueConstraint("order_id", "external_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    order_id: Mapped[int] = mapped_column(Id, ForeignKey("orders.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(200))
+    sku: Mapped[str | None] = mapped_column(String(200), index=True)
+    ean: Mapped[str | None] = mapped_column(String(50), index=True)
+    title: Mapped[str | None] = mapped_column(Text)
+    quantity: Mapped[int]
+    unit_price: Mapped[int | None] = mapped_column(Amount)
+    currency: Mapped[str | None] = mapped_column(String(3))
+
+
+class Return(Base):
+    __tablename__ = "returns"
+    __table_args__ = (
+        UniqueConstraint("channel_id", "external_id"),
+        Index("ix_returns_channel_status", "channel_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(Id, ForeignKey("channels.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(200))
+    order_external_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    order_id: Mapped[int | None] = mapped_column(Id, ForeignKey("orders.id", ondelete="SET NULL"), index=True)
+    status: Mapped[str] = mapped_column(String(30))
+    channel_status: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(String(50))
+    channel_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    received_at: Mapped[datetime | None]
+    decided_at: Mapped[datetime | None]
+    refunded_at: Mapped[datetime | None]
+    refund_amount: Mapped[int | None] = mapped_column(Amount)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    customer_email: Mapped[str | None] = mapped_column(String(320))
+    customer_name: Mapped[str | None] = mapped_column(String(300))
+    customer_phone: Mapped[str | None] = mapped_column(String(50))
+    customer_postcode: Mapped[str | None] = mapped_column(String(20))
+    handled_by_channel: Mapped[bool] = mapped_column(Boolean, default=False)
+    tracking_number: Mapped[str | None] = mapped_column(String(200))
+    carrier: Mapped[str | None] = mapped_column(String(200))
+    extra: Mapped[dict[str, Any]]
+    revision: Mapped[str | None] = mapped_column(String(64))
+    content_hash: Mapped[str] = mapped_column(String(32))
+    first_seen_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ReturnLine(Base):
+    __tablename__ = "return_lines"
+    __table_args__ = (UniqueConstraint("return_id", "external_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    return_id: Mapped[int] = mapped_column(Id, ForeignKey("returns.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(200))
+    order_external_id: Mapped[str | None] = mapped_column(String(200))
+    order_line_external_id: Mapped[str | None] = mapped_column(String(200))
+    order_line_id: Mapped[int | None] = mapped_column(Id, ForeignKey("order_lines.id", ondelete="SET NULL"), index=True)
+    link_method: Mapped[str | None] = mapped_column(String(30))
+    sku: Mapped[str | None] = mapped_column(String(200))
+    ean: Mapped[str | None] = mapped_column(String(50))
+    title: Mapped[str | None] = mapped_column(Text)
+    quantity: Mapped[int]
+    reason: Mapped[str | None] = mapped_column(String(50))
+    channel_reason: Mapped[str | None] = mapped_column(Text)
+    customer_comment: Mapped[str | None] = mapped_column(Text)
+    channel_status: Mapped[str | None] = mapped_column(String(200))
+    unit_price: Mapped[int | None] = mapped_column(Amount)
+    currency: Mapped[str | None] = mapped_column(String(3))
+
+
+class Decision(Base):
+    """One decision on one return line, and its outbox state.
+
+    `idempotency_key` is fixed when the decision is recorded and sent on every
+    attempt, so a channel that dedupes on it can never apply it twice.
+    """
+
+    __tablename__ = "decisions"
+    __table_args__ = (
+        Index("ix_decisions_due", "state", "next_attempt_at"),
+        Index("ix_decisions_line", "return_line_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    return_id: Mapped[int] = mapped_column(Id, ForeignKey("returns.id", ondelete="CASCADE"), index=True)
+    return_line_id: Mapped[int] = mapped_column(Id, ForeignKey("return_lines.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    quantity: Mapped[int]
+    note: Mapped[str | None] = mapped_column(Text)
+    origin: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(20))
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    reference: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    pushed_at: Mapped[datetime | None]
+
+
+class ReturnEvent(Base):
+    """Append-only history: every status change and decision step, with where it came from."""
+
+    __tablename__ = "return_events"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    return_id: Mapped[int] = mapped_column(Id, ForeignKey("returns.id", ondelete="CASCADE"), index=True)
+    return_line_id: Mapped[int | None] = mapped_column(Id, ForeignKey("return_lines.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(30))
+    old_value: Mapped[str | None] = mapped_column(String(200))
+    new_value: Mapped[str | None] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,58 @@
+"""Fixtures shared by the whole suite: databases (SQLite and PostgreSQL), a clean environment, fakes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from retsync import registry
+from retsync.store.db import make_engine, upgrade
+from tests.pgcluster import PgCluster
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A merchant's shell variables must not leak into a test's config."""
+    for key in list(os.environ):
+        if key.startswith("RETSYNC_") and key != "RETSYNC_SPECS" and key != "RETSYNC_STRESS":
+            monkeypatch.delenv(key)
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    cluster = PgCluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'retsync.db'}"
+    return request.getfixturevalue("pg_cluster").new_database()
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def extra_connectors(monkeypatch: pytest.MonkeyPatch) -> dict[str, type]:
+    """Register test connectors beside the installed ones for one test."""
+    installed = dict(registry.connectors())
+    extra: dict[str, type] = {}
+    monkeypatch.setattr(registry, "connectors", lambda: {**installed, **extra})
+    return extra
