@@ -22,6 +22,15 @@ V_RETURNS_COLUMNS = (
 )
 
 
+# Views are read with plain SQL; their time columns get the store's type so SQLite text comes back as aware UTC.
+_VIEW_TIMES = {name: UTCDateTime() for name in ("created_at", "received_at", "decided_at", "refunded_at",
+                                                "updated_at", "placed_at")}
+
+
+def view_query(sql: str) -> Any:
+    return text(sql).columns(**_VIEW_TIMES)
+
+
 def list_returns(
     db: Engine,
     *,
@@ -44,7 +53,7 @@ def list_returns(
     sql = f"SELECT * FROM v_returns {where} ORDER BY created_at DESC, return_id DESC"
     if limit:
         sql += f" LIMIT {int(limit)}"
-    query = text(sql)
+    query = view_query(sql)
     if since is not None:  # typed, so SQLite compares naive-UTC text and PostgreSQL timestamptz alike
         query = query.bindparams(bindparam("since", type_=UTCDateTime()))
     with db.connect() as conn:
@@ -55,7 +64,8 @@ def return_story(db: Engine, ref: str) -> dict[str, Any]:
     """Everything `retsync returns show` prints: the return, its lines, order, decisions and history."""
     with db.connect() as conn:
         target = find_return(conn, ref)
-        summary = dict(conn.execute(text("SELECT * FROM v_returns WHERE return_id = :id"), {"id": target.id}).one()._mapping)
+        summary = dict(conn.execute(view_query("SELECT * FROM v_returns WHERE return_id = :id"),
+                                    {"id": target.id}).one()._mapping)
         details = conn.execute(
             select(Return.tracking_number, Return.carrier, Return.handled_by_channel, Return.customer_name,
                    Return.extra).where(Return.id == target.id)
@@ -76,7 +86,7 @@ def return_story(db: Engine, ref: str) -> dict[str, Any]:
 
 
 def _order_of(conn: Connection, summary: dict[str, Any]) -> dict[str, Any] | None:
-    row = conn.execute(text("""
+    row = conn.execute(view_query("""
         SELECT o.id, o.external_id, o.placed_at, o.currency, o.total_amount
         FROM returns r JOIN orders o ON o.id = r.order_id WHERE r.id = :id"""), {"id": summary["return_id"]}).first()
     if row is None:
