@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -80,6 +80,7 @@ class PullContext:
         overlap: timedelta,
         is_stored_unchanged: Callable[[str, str], bool],
         has_order: Callable[[str], bool],
+        open_returns: Callable[[], Iterable[str]] = lambda: (),
     ) -> None:
         self.channel = channel
         self.stream = stream
@@ -89,6 +90,7 @@ class PullContext:
         self.overlap = overlap
         self._is_stored_unchanged = is_stored_unchanged
         self._has_order = has_order
+        self._open_returns = open_returns
 
     @property
     def first_run(self) -> bool:
@@ -101,6 +103,11 @@ class PullContext:
     def has_order(self, external_id: str) -> bool:
         """True when the order is stored, so a connector need not fetch it again."""
         return self._has_order(external_id)
+
+    def open_returns(self) -> Iterable[str]:
+        """External ids of this channel's stored returns that are not final yet (requested, in transit,
+        received): what a connector re-reads when its channel has no "changed since" filter."""
+        return self._open_returns()
 
 
 @dataclass(frozen=True)
@@ -185,8 +192,9 @@ class Connector(ABC):
     # --- sandbox -----------------------------------------------------------------------------
 
     @classmethod
-    def sandbox(cls, seed: int = 1) -> Emulator | None:
-        """A seeded emulator of this channel's API, for `retsync demo` and tests."""
+    def sandbox(cls, seed: int = 1, returns: int | None = None) -> Emulator | None:
+        """A seeded emulator of this channel's API holding about `returns` returns (its default when None),
+        for `retsync demo`, tests and benchmarks."""
         return None
 
     @classmethod

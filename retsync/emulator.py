@@ -252,6 +252,7 @@ class _EmulatorServer(ThreadingHTTPServer):
 
 class _EmulatorRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # without it every keep-alive answer waits ~40 ms for a delayed ACK
     server: _EmulatorServer
 
     def log_message(self, format: str, *args: Any) -> None:  # the emulator keeps its own request log

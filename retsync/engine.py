@@ -20,12 +20,15 @@ from sqlalchemy import Engine, select
 
 from retsync.config import ChannelSettings
 from retsync.connector import Connector, PullContext, Stream
+from retsync.model import ReturnStatus
 from retsync.store.channels import load_cursor, save_cursor
 from retsync.store.models import Order as OrderRow
 from retsync.store.models import Return as ReturnRow
 from retsync.store.pages import PageStats, PageWriter
 
 log = structlog.get_logger(__name__)
+
+OPEN_STATUSES = (ReturnStatus.REQUESTED.value, ReturnStatus.IN_TRANSIT.value, ReturnStatus.RECEIVED.value)
 
 
 def utcnow() -> datetime:
@@ -83,6 +86,13 @@ class SyncEngine:
                 is not None
             )
 
+    def _open_returns(self) -> list[str]:
+        with self.db.connect() as conn:
+            return list(conn.execute(
+                select(ReturnRow.external_id).where(
+                    ReturnRow.channel_id == self.channel_id, ReturnRow.status.in_(OPEN_STATUSES))
+            ).scalars())
+
     def sync_stream(self, stream: Stream) -> StreamResult:
         result = StreamResult(stream)
         bound = log.bind(channel=self.channel, stream=stream.value)
@@ -98,6 +108,7 @@ class SyncEngine:
             overlap=self.settings.overlap,
             is_stored_unchanged=self._is_stored_unchanged,
             has_order=self._has_order,
+            open_returns=self._open_returns,
         )
         bound.debug("pull_started", resume_from=cursor)
         for page in self.connector.pull(stream, context):

@@ -39,6 +39,10 @@ class TransientError(ChannelError):
 
     transient = True
 
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
 
 class ApiError(ChannelError):
     """The channel refused the request (4xx); repeating it unchanged will not help."""
@@ -171,19 +175,34 @@ class ChannelHttp:
         url: str,
         *,
         ok: tuple[int, ...] = (200, 201, 202, 204),
+        idempotent: bool | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
-        """Send with retries; return a response whose status is in `ok`, or raise a ChannelError."""
+        """Send with retries; return a response whose status is in `ok`, or raise a ChannelError.
+
+        A request that changes something (default: anything but GET/HEAD) is retried only when it
+        certainly did not reach the channel (connection refused, 429). After a timeout or a 5xx it may
+        have been applied, so the error goes up to the outbox, which checks the channel before sending
+        again: a refund must never be repeated blindly.
+        """
+        if idempotent is None:
+            idempotent = method.upper() in ("GET", "HEAD", "OPTIONS")
         attempt = 0
         while True:
             if self._stop.is_set():
                 raise Stopped()
             self._wait(self._pacer.wait_time())
+            may_have_reached = True
             try:
                 self.requests_sent += 1
                 response = self.client.request(method, url, **kwargs)
+            except TransientError as exc:  # the token endpoint is down or rate limited: nothing was sent
+                problem, may_have_reached = str(exc), False
+                delay = self.retry.backoff(attempt) if exc.retry_after is None else min(exc.retry_after,
+                                                                                        self.retry.max_delay)
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
                 problem = f"{type(exc).__name__}: {exc or 'no detail'}"
+                may_have_reached = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
                 delay = self.retry.backoff(attempt)
             else:
                 self._note_rate_headers(response)
@@ -195,6 +214,7 @@ class ChannelHttp:
                     self._pacer.block_for(delay)
                     problem = f"rate limited (HTTP 429), channel paused {delay:.1f}s"
                     delay = 0.0  # the pacer holds every request of this channel until the block ends
+                    may_have_reached = False
                 elif response.status_code >= 500:
                     problem = f"HTTP {response.status_code}: {self._describe(response)}"
                     delay = self.retry.backoff(attempt)
@@ -202,6 +222,8 @@ class ChannelHttp:
                     raise AuthError(f"HTTP 401 on {method} {url}: {self._describe(response)}")
                 else:
                     raise ApiError(response.status_code, self._describe(response))
+            if may_have_reached and not idempotent:
+                raise TransientError(f"{method} {url}: {problem} (not repeated: it may have been applied)")
             if attempt >= self.retry.max_retries:
                 raise TransientError(f"{method} {url}: {problem} (gave up after {attempt + 1} attempts)")
             log.info("http_retry", method=method, url=url, problem=problem, attempt=attempt + 1, wait_s=round(delay, 2))
@@ -287,7 +309,8 @@ class OAuth2ClientCredentials(httpx.Auth):
                 f"{_default_error_detail(response)}); check client_id and client_secret"
             )
         if response.status_code != 200:
-            raise TransientError(f"token endpoint answered HTTP {response.status_code}")
+            raise TransientError(f"token endpoint answered HTTP {response.status_code}",
+                                 retry_after=_retry_after_seconds(response.headers.get("retry-after")))
         try:
             body = response.json()
             token = str(body["access_token"])

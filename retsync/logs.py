@@ -67,11 +67,18 @@ def scrub_processor(_logger: Any, _method: str, event_dict: MutableMapping[str, 
     return event_dict
 
 
+class _StderrLoggerFactory:
+    """Writes to whatever `sys.stderr` is at the time of the call, not the stream that was there at start-up."""
+
+    def __call__(self, *args: Any) -> structlog.PrintLogger:
+        return structlog.PrintLogger(sys.stderr)
+
+
 def configure(level: str = "INFO", fmt: str = "auto", stream: TextIO | None = None) -> None:
-    stream = stream or sys.stderr
-    use_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
+    target = stream or sys.stderr
+    use_json = fmt == "json" or (fmt == "auto" and not target.isatty())
     renderer: Any = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(
-        colors=stream.isatty()
+        colors=target.isatty()
     )
     structlog.configure(
         processors=[
@@ -84,6 +91,6 @@ def configure(level: str = "INFO", fmt: str = "auto", stream: TextIO | None = No
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(stream),
+        logger_factory=structlog.PrintLoggerFactory(stream) if stream is not None else _StderrLoggerFactory(),
         cache_logger_on_first_use=False,
     )

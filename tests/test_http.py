@@ -151,3 +151,35 @@ def test_refused_client_credentials_are_an_auth_error() -> None:
     auth = OAuth2ClientCredentials("https://login.example.test/token", "id", "wrong")
     with pytest.raises(AuthError, match="check client_id and client_secret"):
         _client(Sleeps(), auth=auth, timeout=timedelta(seconds=1)).request("GET", "/x")
+
+
+@respx.mock
+def test_a_write_is_not_repeated_when_it_may_have_been_applied() -> None:
+    route = respx.put(f"{BASE}/w").mock(side_effect=[httpx.ReadTimeout("answer lost"), httpx.Response(202)])
+    with pytest.raises(TransientError, match="not repeated: it may have been applied"):
+        _client(Sleeps()).request("PUT", "/w", json={})
+    assert route.call_count == 1
+    route = respx.post(f"{BASE}/p").mock(side_effect=[httpx.Response(503), httpx.Response(201)])
+    with pytest.raises(TransientError):
+        _client(Sleeps()).request("POST", "/p", json={})
+    assert route.call_count == 1
+
+
+@respx.mock
+def test_a_write_is_repeated_when_it_certainly_did_not_arrive() -> None:
+    route = respx.put(f"{BASE}/w").mock(side_effect=[
+        httpx.ConnectError("refused"), httpx.Response(429, headers={"Retry-After": "1"}), httpx.Response(202)])
+    assert _client(Sleeps()).request("PUT", "/w", json={}).status_code == 202
+    assert route.call_count == 3
+
+
+@respx.mock
+def test_token_endpoint_outage_is_retried_with_its_retry_after() -> None:
+    respx.post("https://login.example.test/token").mock(side_effect=[
+        httpx.Response(429, headers={"Retry-After": "4"}), httpx.Response(503),
+        httpx.Response(200, json={"access_token": "t", "expires_in": 300})])
+    api = respx.put(f"{BASE}/x").mock(return_value=httpx.Response(202))
+    sleeps = Sleeps()
+    auth = OAuth2ClientCredentials("https://login.example.test/token", "id", "secret")
+    assert _client(sleeps, auth=auth).request("PUT", "/x", json={}).status_code == 202
+    assert api.call_count == 1 and 3.9 < sleeps.waits[0] <= 4.0

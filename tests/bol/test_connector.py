@@ -1,0 +1,580 @@
+"""The bol connector against the emulator, in-process: what gets stored, and what bol gets asked."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from retsync.connector import DecisionRequest, PushStatus, Runtime, Stream
+from retsync.http import AuthError, BadPayload
+from retsync.model import DecisionKind, ReturnStatus
+from retsync_connectors.bol.connector import BolConnector, BolSettings
+from retsync_connectors.bol.emulator import MEDIA_TYPE, BolEmulator
+
+from .conftest import NOW, FakeStore, listed
+
+MakeConnector = Callable[..., BolConnector]
+
+# seed 7 with 500 returns: 56 open FBR (2 pages), 19 open FBB, 351 handled FBR (8 pages), 74 handled FBB (2 pages)
+SEED, SIZE = 7, 500
+
+
+@pytest.fixture
+def emu() -> BolEmulator:
+    return BolEmulator(seed=SEED, n_returns=SIZE)
+
+
+def list_calls(emu: BolEmulator) -> list[tuple[str, str, str]]:
+    return [
+        (r.query["fulfilment-method"], r.query["handled"], r.query["page"])
+        for r in emu.requests
+        if r.method == "GET" and r.path == "/retailer/returns" and r.status == 200
+    ]
+
+
+def puts(emu: BolEmulator) -> list[dict[str, object]]:
+    return [r.body for r in emu.requests if r.method == "PUT"]
+
+
+def decision(rma_id: str, return_id: str, kind: DecisionKind, quantity: int = 1, **extra: object) -> DecisionRequest:
+    fields: dict[str, object] = dict(
+        decision_id=1,
+        idempotency_key=f"{rma_id}:{kind}",
+        kind=kind,
+        quantity=quantity,
+        note=None,
+        return_external_id=return_id,
+        line_external_id=rma_id,
+        order_external_id=None,
+        order_line_external_id=None,
+        attempt=1,
+    )
+    fields.update(extra)
+    return DecisionRequest(**fields)  # type: ignore[arg-type]
+
+
+def open_fbr_item(emu: BolEmulator) -> tuple[str, str, int]:
+    """(returnId, rmaId, expectedQuantity) of the oldest open FBR return item."""
+    return_id = listed(emu, "FBR", handled=False)[0]
+    rma_id = rma_of(return_id)
+    quantity = emu.item(rma_id)["expectedQuantity"]
+    emu.requests.clear()
+    return return_id, rma_id, quantity
+
+
+# --- pull ----------------------------------------------------------------------------------
+
+
+def test_a_full_pass_stores_every_return_once_with_its_orders(emu: BolEmulator, make_connector: MakeConnector) -> None:
+    store = FakeStore()
+    store.run(make_connector(emu))
+
+    assert store.ids() == emu.truth()
+    assert len(store.yielded) == len(set(store.yielded)) == SIZE
+    referenced = {line.order_external_id for r in store.returns.values() for line in r.lines}
+    assert referenced == set(store.orders) == emu.truth()["orders"]
+    order_gets = Counter(r.path for r in emu.requests if r.path.startswith("/retailer/orders/"))
+    assert order_gets and max(order_gets.values()) == 1, "an order shared by two returns is fetched once"
+    assert store.cursor == {"phase": 0, "page": 1, "last_pass": NOW.isoformat()}
+    walked = list(dict.fromkeys((method, handled) for method, handled, _ in list_calls(emu)))
+    assert walked == [("FBR", "false"), ("FBB", "false"), ("FBR", "true"), ("FBB", "true")]
+
+
+def test_lines_carry_order_line_price_and_detail_fields(emu: BolEmulator, make_connector: MakeConnector) -> None:
+    store = FakeStore()
+    store.run(make_connector(emu))
+
+    lines = [line for r in store.returns.values() for line in r.lines]
+    assert all(line.order_line_external_id and line.unit_price and line.title for line in lines)
+    assert all(line.currency == "EUR" for line in lines)
+    fbb = [r for r in store.returns.values() if r.extra.get("fulfilmentMethod") == "FBB"]
+    assert fbb and all(r.handled_by_channel for r in fbb)
+    assert not any(r.handled_by_channel for r in store.returns.values() if r.extra["fulfilmentMethod"] == "FBR")
+    assert any(r.tracking_number and r.carrier for r in store.returns.values())
+    assert all(r.customer.email and r.customer.postcode for r in store.returns.values())
+    statuses = Counter(r.status for r in store.returns.values())
+    assert statuses[ReturnStatus.REFUNDED] and statuses[ReturnStatus.DECIDED] and statuses[ReturnStatus.CANCELLED]
+    assert statuses[ReturnStatus.REQUESTED] + statuses[ReturnStatus.IN_TRANSIT] == 56 + 19
+
+
+def test_an_unchanged_second_pass_stops_handled_paging_after_one_page(
+    emu: BolEmulator, make_connector: MakeConnector
+) -> None:
+    connector = make_connector(emu)
+    store = FakeStore()
+    store.run(connector)
+    emu.requests.clear()
+
+    store.run(connector, unchanged=lambda return_id, revision: True)
+
+    assert list_calls(emu) == [
+        ("FBR", "false", "1"), ("FBR", "false", "2"), ("FBB", "false", "1"), ("FBR", "true", "1"), ("FBB", "true", "1"),
+    ]
+    assert not [r for r in emu.requests if r.path.startswith(("/retailer/returns/", "/retailer/orders/"))]
+
+
+def test_a_new_handled_return_is_picked_up_on_the_first_handled_page(
+    emu: BolEmulator, make_connector: MakeConnector
+) -> None:
+    connector = make_connector(emu)
+    store = FakeStore()
+    store.run(connector)
+    added = emu.add_return()
+    rma_id = added["returnItems"][0]["rmaId"]
+    emu.handle_externally(rma_id, "RETURN_RECEIVED")
+    emu.requests.clear()
+
+    store.run(connector)
+
+    assert store.returns[added["returnId"]].status is ReturnStatus.REFUNDED
+    handled_pages = [c for c in list_calls(emu) if c[1] == "true"]
+    assert handled_pages == [("FBR", "true", "1"), ("FBR", "true", "2"), ("FBB", "true", "1")], "page 2 brings nothing new"
+    assert store.ids() == emu.truth()
+
+
+def test_a_return_handled_on_bol_between_passes_is_updated_although_it_sits_deep_in_the_handled_list(
+    emu: BolEmulator, make_connector: MakeConnector
+) -> None:
+    connector = make_connector(emu)
+    store = FakeStore()
+    store.run(connector)
+    return_id, rma_id, _ = open_fbr_item(emu)
+    assert store.returns[return_id].status in (ReturnStatus.REQUESTED, ReturnStatus.IN_TRANSIT)
+    emu.handle_externally(rma_id, "RETURN_DOES_NOT_MEET_CONDITIONS")
+    assert listed(emu, "FBR", handled=True).index(return_id) >= 50, "precondition: beyond the first handled page"
+    emu.requests.clear()
+
+    store.run(connector)
+
+    updated = store.returns[return_id]
+    assert updated.status is ReturnStatus.DECIDED
+    assert updated.lines[0].channel_decision is DecisionKind.REJECT
+    assert updated.lines[0].channel_status == "handled:RETURN_DOES_NOT_MEET_CONDITIONS:REJECTED"
+    assert [c for c in list_calls(emu) if c[1] == "true"] == [("FBR", "true", "1"), ("FBB", "true", "1")]
+    assert [r.path for r in emu.requests if r.path.startswith("/retailer/returns/")] == [f"/retailer/returns/{return_id}"]
+
+
+def test_an_open_return_skipped_because_the_list_shifted_is_still_followed(make_connector: MakeConnector) -> None:
+    emu = BolEmulator(seed=SEED, n_returns=2000)  # enough old open returns that the one skipped sits deep
+    open_fbr = listed(emu, "FBR", handled=False)
+    first, shifted = open_fbr[0], open_fbr[50]  # `shifted` moves to page 1 once `first` leaves the list
+    watched = {first, shifted}
+    store = FakeStore()
+    connector = make_connector(emu)
+
+    def unchanged(return_id: str, revision: str) -> bool:  # everything else counts as stored long ago
+        return return_id not in watched or store.is_stored_unchanged(return_id, revision)
+
+    store.run(connector, unchanged=unchanged)
+    emu.requests.clear()
+    pages = connector.pull(Stream.RETURNS, store.context(unchanged=unchanged))
+    store.store(next(pages))
+    emu.handle_externally(rma_of(first), "RETURN_RECEIVED")  # handled in the seller dashboard while we page
+    for page in pages:
+        store.store(page)
+    assert f"/retailer/returns/{shifted}" in [r.path for r in emu.requests], "precondition: missed by the list"
+    emu.handle_externally(rma_of(shifted), "RETURN_DOES_NOT_MEET_CONDITIONS")
+    assert listed(emu, "FBR", handled=True).index(shifted) >= 50, "precondition: beyond the first handled page"
+
+    store.run(connector, unchanged=unchanged)
+
+    assert store.returns[shifted].status is ReturnStatus.DECIDED
+    assert store.returns[first].status is ReturnStatus.REFUNDED
+
+
+def rma_of(return_id: str) -> str:
+    """The first rmaId of a sandbox return (the emulator numbers them from the returnId)."""
+    return str(60_000_000 + 2 * (int(return_id) - 10_000_000))
+
+
+def test_resuming_from_a_cursor_reads_only_what_is_left(emu: BolEmulator, make_connector: MakeConnector) -> None:
+    handled_fbr, handled_fbb = listed(emu, "FBR", handled=True), listed(emu, "FBB", handled=True)
+    emu.requests.clear()
+    store = FakeStore(cursor={"phase": 2, "page": 2})
+
+    store.run(make_connector(emu))
+
+    assert list_calls(emu)[0] == ("FBR", "true", "2")
+    assert set(store.yielded) == set(handled_fbr[50:]) | set(handled_fbb)
+    assert store.cursor is not None and store.cursor["phase"] == 0 and "last_pass" in store.cursor
+
+
+def test_a_pass_killed_midway_resumes_where_it_stopped_and_misses_nothing(
+    emu: BolEmulator, make_connector: MakeConnector
+) -> None:
+    store = FakeStore()
+    store.run(make_connector(emu), max_pages=4)
+    assert store.cursor == {"phase": 2, "page": 2}, "two FBR pages, one FBB page, one handled FBR page"
+    emu.requests.clear()
+
+    store.run(make_connector(emu))  # a new process: nothing but the stored cursor survives
+
+    assert store.ids() == emu.truth()
+    assert list_calls(emu)[0] == ("FBR", "true", "2")
+
+
+def test_stop_signal_ends_the_pass_between_pages(emu: BolEmulator, make_connector: MakeConnector, tmp_path: Path) -> None:
+    runtime = Runtime(state_dir=tmp_path, transport=emu.transport(), sleep=lambda seconds: None)
+    connector = make_connector(emu, runtime=runtime)
+    pages = connector.pull(Stream.RETURNS, FakeStore().context())
+    first = next(pages)
+    runtime.stop.set()
+
+    assert list(pages) == []
+    assert first.cursor == {"phase": 0, "page": 2}
+    assert len(list_calls(emu)) == 1
+
+
+def test_handled_history_before_the_backfill_window_is_left_alone(
+    emu: BolEmulator, make_connector: MakeConnector
+) -> None:
+    store = FakeStore()
+    store.run(make_connector(emu), backfill_since=NOW - timedelta(days=10))
+
+    handled = [r for r in store.returns.values() if r.status not in (ReturnStatus.REQUESTED, ReturnStatus.IN_TRANSIT)]
+    assert handled and all(r.created_at >= NOW - timedelta(days=10) for r in handled)
+    open_ids = set(listed(emu, "FBR", handled=False)) | set(listed(emu, "FBB", handled=False))
+    assert open_ids <= set(store.returns), "open returns are taken whatever their age"
+    assert len([c for c in list_calls(emu) if c[1] == "true"]) < 10
+
+
+def test_a_return_whose_order_bol_no_longer_serves_is_stored_without_it(
+    emu: BolEmulator, make_connector: MakeConnector
+) -> None:
+    orphan = emu.add_return(with_order=False)
+    store = FakeStore()
+    store.run(make_connector(emu))
+
+    stored = store.returns[orphan["returnId"]]
+    order_id = orphan["returnItems"][0]["orderId"]
+    assert stored.lines[0].order_external_id == order_id
+    assert stored.lines[0].order_line_external_id is None
+    assert order_id not in store.orders
+    assert [r.status for r in emu.requests if r.path == f"/retailer/orders/{order_id}"] == [404]
+
+
+def test_stored_orders_are_not_fetched_again(emu: BolEmulator, make_connector: MakeConnector) -> None:
+    store = FakeStore()
+    store.run(make_connector(emu))
+    store.returns.clear()  # every return looks new, every order is stored
+    emu.requests.clear()
+
+    store.run(make_connector(emu))
+
+    assert len(store.returns) == SIZE
+    assert not [r for r in emu.requests if r.path.startswith("/retailer/orders/")]
+
+
+def test_a_wrongly_shaped_list_stops_the_pass_instead_of_looking_empty(
+    emu: BolEmulator, make_connector: MakeConnector
+) -> None:
+    emu.inject("wrong_shape", path="/retailer/returns")
+    store = FakeStore()
+
+    with pytest.raises(BadPayload, match="not an array"):
+        store.run(make_connector(emu))
+    assert store.cursor is None
+
+
+def test_empty_pages_sent_as_an_empty_object_end_a_list(make_connector: MakeConnector) -> None:
+    emu = BolEmulator(seed=29, n_returns=150, omit_empty_lists=True)  # exactly 100 handled FBR returns
+    store = FakeStore()
+    store.run(make_connector(emu))
+
+    assert store.ids() == emu.truth()
+    assert [c for c in list_calls(emu) if c[:2] == ("FBR", "true")] == [("FBR", "true", p) for p in ("1", "2", "3")]
+    assert store.cursor is not None and "last_pass" in store.cursor
+
+
+# --- HTTP behaviour seen from the channel ----------------------------------------------------
+
+
+def test_one_token_serves_a_whole_pass(emu: BolEmulator, make_connector: MakeConnector) -> None:
+    FakeStore().run(make_connector(emu))
+
+    assert [r.path for r in emu.requests].count("/token") == 1
+    assert len(emu.requests) > 500
+    api = [r for r in emu.requests if r.path != "/token"]
+    assert all(r.headers["accept"] == MEDIA_TYPE for r in api)
+    assert all(r.headers["authorization"].startswith("Bearer ") for r in api)
+
+
+def test_a_token_expiring_mid_sync_is_refreshed_once(emu: BolEmulator, make_connector: MakeConnector) -> None:
+    connector = make_connector(emu)
+    store = FakeStore()
+    store.run(connector, max_pages=2)
+    emu.inject("expire_tokens")
+    store.run(connector)
+
+    assert store.ids() == emu.truth()
+    assert [r.path for r in emu.requests].count("/token") == 2
+    assert [r.status for r in emu.requests].count(401) == 1
+
+
+def test_rate_limit_429_waits_retry_after_then_continues(
+    emu: BolEmulator, make_connector: MakeConnector, sleeps: list[float]
+) -> None:
+    emu.inject("status", status=429, retry_after="1", path="/retailer/returns")
+    store = FakeStore()
+    store.run(make_connector(emu))
+
+    assert store.ids() == emu.truth()
+    statuses = [r.status for r in emu.requests if r.path == "/retailer/returns"]
+    assert statuses[:2] == [429, 200]
+    assert any(0.9 <= seconds <= 1.0 for seconds in sleeps), sleeps
+
+
+def test_the_client_paces_itself_on_bols_rate_limit_headers(make_connector: MakeConnector, tmp_path: Path) -> None:
+    emu = BolEmulator(seed=2, n_returns=10, rate_limit=6, rate_window=0.05)
+    waits: list[float] = []
+
+    def short_sleep(seconds: float) -> None:  # bol says "1 s"; the emulator's window is 0.05 s
+        waits.append(seconds)
+        time.sleep(min(seconds, 0.06))
+
+    store = FakeStore()
+    store.run(make_connector(emu, runtime=Runtime(state_dir=tmp_path, transport=emu.transport(), sleep=short_sleep)))
+
+    assert store.ids() == emu.truth()
+    assert waits, "the client waited when x-ratelimit-remaining reached 0"
+    assert 429 not in [r.status for r in emu.requests]
+
+
+def test_wrong_credentials_are_reported_as_an_auth_problem(emu: BolEmulator, make_connector: MakeConnector) -> None:
+    connector = make_connector(emu, client_secret="not-the-secret")
+
+    with pytest.raises(AuthError, match="client_id and client_secret"):
+        FakeStore().run(connector)
+    result = connector.push(decision("60000001", "10000000", DecisionKind.ACCEPT))
+    assert result.status is PushStatus.FAILED
+    assert "client_id and client_secret" in (result.detail or "")
+    assert not puts(emu)
+
+
+# --- push ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "handling"),
+    [
+        (DecisionKind.ACCEPT, "RETURN_RECEIVED"),
+        (DecisionKind.REJECT, "RETURN_DOES_NOT_MEET_CONDITIONS"),
+        (DecisionKind.REPAIR, "REPAIR_PRODUCT"),
+        (DecisionKind.EXCHANGE, "EXCHANGE_PRODUCT"),
+        (DecisionKind.KEEP, "CUSTOMER_KEEPS_PRODUCT_PAID"),
+    ],
+)
+def test_each_decision_is_one_put_that_changes_bol(
+    emu: BolEmulator, make_connector: MakeConnector, kind: DecisionKind, handling: str
+) -> None:
+    return_id, rma_id, quantity = open_fbr_item(emu)
+    connector = make_connector(emu)
+
+    result = connector.push(decision(rma_id, return_id, kind, quantity))
+
+    assert result.status is PushStatus.PUSHED, result.detail
+    assert puts(emu) == [{"handlingResult": handling, "quantityReturned": quantity}]
+    put = next(r for r in emu.requests if r.method == "PUT")
+    assert put.path == f"/retailer/returns/{rma_id}"
+    assert put.headers["content-type"] == MEDIA_TYPE
+    item = emu.item(rma_id)
+    assert item["handled"] is True
+    assert item["processingResults"][-1]["handlingResult"] == handling
+    assert emu.handled_log == {rma_id: [handling]}
+    assert result.reference == put_reference(emu)
+
+
+def put_reference(emu: BolEmulator) -> str:
+    polls = [r.path for r in emu.requests if r.path.startswith("/shared/process-status/")]
+    return polls[-1].rsplit("/", 1)[1]
+
+
+def test_cancel_is_unsupported_and_bol_is_not_asked(emu: BolEmulator, make_connector: MakeConnector) -> None:
+    connector = make_connector(emu)
+
+    result = connector.push(decision("60000001", "10000000", DecisionKind.CANCEL))
+
+    assert result.status is PushStatus.UNSUPPORTED
+    assert "seller dashboard" in (result.detail or "")
+    assert emu.requests == []
+    assert not BolConnector.capabilities.supports(DecisionKind.CANCEL)
+
+
+def test_a_retry_after_a_lost_answer_does_not_handle_twice(emu: BolEmulator, make_connector: MakeConnector) -> None:
+    return_id, rma_id, quantity = open_fbr_item(emu)
+    connector = make_connector(emu)
+    first = connector.push(decision(rma_id, return_id, DecisionKind.ACCEPT, quantity))
+    assert first.status is PushStatus.PUSHED
+
+    retry = connector.push(decision(rma_id, return_id, DecisionKind.ACCEPT, quantity, attempt=2))
+
+    assert retry.status is PushStatus.PUSHED
+    assert "already applied" in (retry.detail or "")
+    assert len(puts(emu)) == 1
+    assert emu.handled_log == {rma_id: ["RETURN_RECEIVED"]}
+
+
+def test_a_retry_that_bol_never_saw_is_sent(emu: BolEmulator, make_connector: MakeConnector) -> None:
+    return_id, rma_id, quantity = open_fbr_item(emu)
+
+    result = make_connector(emu).push(decision(rma_id, return_id, DecisionKind.ACCEPT, quantity, attempt=3))
+
+    assert result.status is PushStatus.PUSHED
+    assert [(r.method, r.path) for r in emu.requests if r.path != "/token"][:3] == [
+        ("GET", f"/retailer/returns/{return_id}"), ("GET", "/shared/process-status"), ("PUT", f"/retailer/returns/{rma_id}"),
+    ]
+    assert emu.handled_log == {rma_id: ["RETURN_RECEIVED"]}
+
+
+def test_a_slow_process_is_left_pending_then_followed_by_its_reference(
+    make_connector: MakeConnector, sleeps: list[float]
+) -> None:
+    emu = BolEmulator(seed=SEED, n_returns=SIZE, process_polls_until_done=3)
+    return_id, rma_id, quantity = open_fbr_item(emu)
+    connector = make_connector(emu, process_poll_attempts=2)
+
+    pending = connector.push(decision(rma_id, return_id, DecisionKind.REPAIR, quantity))
+
+    assert pending.status is PushStatus.PENDING
+    assert pending.reference
+    assert emu.item(rma_id)["handled"] is False
+    assert sleeps == [0.25, 0.25]
+
+    done = connector.push(decision(rma_id, return_id, DecisionKind.REPAIR, quantity, attempt=2, reference=pending.reference))
+
+    assert done.status is PushStatus.PUSHED
+    assert len(puts(emu)) == 1
+    assert emu.handled_log == {rma_id: ["REPAIR_PRODUCT"]}
+
+
+def test_a_purged_process_status_is_checked_against_the_return_before_sending_again(
+    emu: BolEmulator, make_connector: MakeConnector
+) -> None:
+    return_id, rma_id, quantity = open_fbr_item(emu)
+    connector = make_connector(emu)
+
+    result = connector.push(
+        decision(rma_id, return_id, DecisionKind.ACCEPT, quantity, attempt=2, reference="00000000-gone")
+    )
+
+    assert result.status is PushStatus.PUSHED
+    assert len(puts(emu)) == 1
+
+
+def test_a_process_failure_is_a_failed_push_with_bols_message(emu: BolEmulator, make_connector: MakeConnector) -> None:
+    return_id = listed(emu, "FBB", handled=False)[0]
+    rma_id = rma_of(return_id)
+    emu.requests.clear()
+
+    result = make_connector(emu).push(decision(rma_id, return_id, DecisionKind.ACCEPT))
+
+    assert result.status is PushStatus.FAILED
+    assert "FAILURE" in (result.detail or "") and "FBB" in (result.detail or "")
+    assert emu.item(rma_id)["handled"] is False
+    assert emu.handled_log == {}
+
+
+def test_a_400_problem_is_a_failed_push_naming_the_violation(emu: BolEmulator, make_connector: MakeConnector) -> None:
+    return_id, rma_id, quantity = open_fbr_item(emu)
+
+    result = make_connector(emu).push(decision(rma_id, return_id, DecisionKind.ACCEPT, quantity + 1))
+
+    assert result.status is PushStatus.FAILED
+    assert f"quantityReturned: Quantity returned ({quantity + 1}) exceeds the expected quantity ({quantity})" in (
+        result.detail or ""
+    )
+    assert len(puts(emu)) == 1, "a refused PUT is not repeated"
+    assert emu.item(rma_id)["handled"] is False
+
+
+def test_an_unknown_rma_is_a_failed_push(emu: BolEmulator, make_connector: MakeConnector) -> None:
+    result = make_connector(emu).push(decision("69999999", "19999999", DecisionKind.ACCEPT))
+
+    assert result.status is PushStatus.FAILED
+    assert "HTTP 404" in (result.detail or "")
+
+
+def test_a_server_error_on_put_is_retried_by_the_outbox_not_by_the_transport(
+    emu: BolEmulator, make_connector: MakeConnector
+) -> None:
+    return_id, rma_id, quantity = open_fbr_item(emu)
+    emu.inject("status", status=503, method="PUT")
+
+    result = make_connector(emu).push(decision(rma_id, return_id, DecisionKind.ACCEPT, quantity))
+
+    assert result.status is PushStatus.RETRY
+    assert len([r for r in emu.requests if r.method == "PUT"]) == 1
+    assert emu.handled_log == {}
+
+
+def test_a_put_whose_answer_is_lost_is_not_resent_by_the_transport(
+    emu: BolEmulator, make_connector: MakeConnector
+) -> None:
+    return_id, rma_id, quantity = open_fbr_item(emu)
+    emu.inject("truncated", method="PUT")
+    connector = make_connector(emu)
+
+    lost = connector.push(decision(rma_id, return_id, DecisionKind.ACCEPT, quantity))
+    assert lost.status is PushStatus.RETRY
+    emu.settle()  # bol processed it anyway
+    retry = connector.push(decision(rma_id, return_id, DecisionKind.ACCEPT, quantity, attempt=2))
+
+    assert retry.status is PushStatus.PUSHED
+    assert len(puts(emu)) == 1
+    assert emu.handled_log == {rma_id: ["RETURN_RECEIVED"]}
+
+
+def test_a_retry_while_the_lost_put_is_still_processing_follows_it_instead_of_sending_again(
+    make_connector: MakeConnector,
+) -> None:
+    emu = BolEmulator(seed=SEED, n_returns=SIZE, process_seconds=None)  # finishes only when polled
+    return_id, rma_id, quantity = open_fbr_item(emu)
+    emu.inject("truncated", method="PUT")
+    connector = make_connector(emu)
+    assert connector.push(decision(rma_id, return_id, DecisionKind.EXCHANGE, quantity)).status is PushStatus.RETRY
+
+    retry = connector.push(decision(rma_id, return_id, DecisionKind.EXCHANGE, quantity, attempt=2))
+
+    assert retry.status is PushStatus.PUSHED, retry.detail
+    assert len(puts(emu)) == 1
+    assert emu.handled_log == {rma_id: ["EXCHANGE_PRODUCT"]}
+    lookups = [r.query for r in emu.requests if r.path == "/shared/process-status"]
+    assert lookups == [{"entity-id": rma_id, "event-type": "HANDLE_RETURN_ITEM"}]
+
+
+# --- orders and sandbox --------------------------------------------------------------------
+
+
+def test_fetch_order_maps_the_order_or_says_none(emu: BolEmulator, make_connector: MakeConnector) -> None:
+    connector = make_connector(emu)
+    order_id = sorted(emu.truth()["orders"])[0]
+
+    order = connector.fetch_order(order_id)
+
+    assert order is not None and order.external_id == order_id
+    assert order.lines and all(line.unit_price and line.ean for line in order.lines)
+    assert connector.fetch_order("999") is None
+
+
+def test_the_sandbox_channel_table_talks_to_the_sandbox_over_loopback(tmp_path: Path) -> None:
+    assert isinstance(BolConnector.sandbox(seed=4), BolEmulator)
+    emu = BolEmulator(seed=4, n_returns=8)  # small: every request here is real HTTP
+    with emu.serve() as base_url:
+        settings = BolSettings(**BolConnector.sandbox_channel(base_url), process_poll_delay=0.05)
+        connector = BolConnector("sandbox", settings, Runtime(state_dir=tmp_path))
+        try:
+            store = FakeStore()
+            store.run(connector)
+            return_id, rma_id, quantity = open_fbr_item(emu)
+            result = connector.push(decision(rma_id, return_id, DecisionKind.ACCEPT, quantity))
+        finally:
+            connector.close()
+
+    assert store.ids() == emu.truth()
+    assert result.status is PushStatus.PUSHED
+    assert emu.item(rma_id)["handled"] is True

@@ -1,0 +1,32 @@
+"""config.example.toml is the configuration reference: it must load, and document every key there is."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from retsync import registry
+from retsync.config import ChannelSettings, DaemonSettings, DatabaseSettings, load_config
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
+
+
+def _documented_keys() -> set[str]:
+    return set(re.findall(r"^#?\s*([a-z_]+)\s*=", EXAMPLE.read_text(), flags=re.M))
+
+
+def test_example_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "bol_client_secret").write_text("x" * 20)
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    config = load_config(EXAMPLE, registry.settings_model_for, registry.names)
+    assert config.channels, "the example configures at least one channel"
+
+
+@pytest.mark.parametrize("model", [DatabaseSettings, DaemonSettings, ChannelSettings,
+                                   *(cls.settings_model for cls in registry.connectors().values())],
+                         ids=lambda m: m.__name__)
+def test_every_key_is_documented(model: type) -> None:
+    missing = set(model.model_fields) - _documented_keys()
+    assert not missing, f"config.example.toml does not document {sorted(missing)} of {model.__name__}"
