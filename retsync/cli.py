@@ -315,6 +315,28 @@ def cmd_secret_set(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_auth(args: argparse.Namespace) -> int:
+    from retsync.connector import Runtime
+
+    config = _load(args)
+    settings = config.channels.get(args.channel)
+    if settings is None:
+        raise ConfigError(f"{config.path}: no channel {args.channel!r} (configured: {', '.join(config.channels)})")
+    if settings.connector != args.connector:
+        raise CommandError(f"channel {args.channel} uses the {settings.connector} connector, not {args.connector}")
+    cls = registry.get(settings.connector)
+    assert cls is not None
+    connector = cls(args.channel, settings, Runtime(state_dir=config.settings.daemon.state_dir))
+    try:
+        connector.authorize(lambda line: print(line, flush=True))
+    except NotImplementedError as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        connector.close()
+    print(f"channel {args.channel} is signed in")
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from retsync.demo import run_demo
 
@@ -385,6 +407,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("key")
     p.add_argument("--stdin", action="store_true", help="read the value from standard input")
     p.set_defaults(func=cmd_secret_set)
+
+    p = sub.add_parser("auth", help="sign a channel in interactively (OAuth device flow), e.g. auth allegro shop")
+    p.add_argument("connector")
+    p.add_argument("channel")
+    p.set_defaults(func=cmd_auth)
 
     p = sub.add_parser("demo", help="sync the bundled sandboxes into a fresh SQLite database and show the result")
     p.add_argument("--workdir", help="where to put the demo database and config (default: a temporary folder)")

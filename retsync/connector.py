@@ -145,6 +145,8 @@ class PushResult:
     status: PushStatus
     detail: str | None = None
     reference: str | None = None
+    result: Mapping[str, Any] | None = None
+    """What the channel answered that the merchant may need later (refund id, amount, status); stored as JSON."""
 
 
 @dataclass
@@ -181,6 +183,11 @@ class Connector(ABC):
 
     def push(self, request: DecisionRequest) -> PushResult:
         return PushResult(PushStatus.UNSUPPORTED, self.capabilities.why_unsupported(request.kind))
+
+    def authorize(self, say: Callable[[str], None]) -> None:
+        """`retsync auth CONNECTOR CHANNEL`: an interactive sign-in (e.g. an OAuth device flow) whose result
+        the connector stores itself. Channels with static credentials need none."""
+        raise NotImplementedError(f"the {self.name} connector needs no sign-in: its credentials are in the config")
 
     def fetch_order(self, external_id: str) -> Order | None:
         """Fetch one order by id, for linking a return whose order was not pulled."""

@@ -260,6 +260,8 @@ class Outbox:
         values["state"] = state.value
         if result.reference is not None:
             values["reference"] = result.reference
+        if result.result is not None:
+            values["result"] = dict(result.result)
         with self.db.begin() as conn:
             conn.execute(update(decisions_t).where(decisions_t.c.id == request.decision_id).values(**values))
             if state is not DecisionState.SENDING and not (state is DecisionState.PENDING):

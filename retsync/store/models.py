@@ -218,6 +218,7 @@ class Decision(Base):
     next_attempt_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     reference: Mapped[str | None] = mapped_column(String(200))
+    result: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     pushed_at: Mapped[datetime | None]
