@@ -74,6 +74,7 @@ class Runner:
         self.connectors: dict[str, Connector] = {}
         self.channel_ids: dict[str, int] = {}
         self._paused_until: dict[str, float] = {}
+        self._failures: dict[str, int] = {}
 
     def open(self, channels: Iterable[str] | None = None) -> None:
         """Check the schema and build the connectors of the enabled (or named) channels."""
@@ -159,9 +160,9 @@ class Runner:
         outcome = self.pull(channel)
         if outcome.ok:
             self._paused_until.pop(channel, None)
+            self._failures.pop(channel, None)
             return
-        assert self.db is not None
-        failures = max(1, self._failures.get(channel, 0) + 1)
+        failures = self._failures.get(channel, 0) + 1
         self._failures[channel] = failures
         interval = self.settings(channel).poll_interval.total_seconds()
         pause = min(interval * (2 ** (failures - 1)), self.config.settings.daemon.failure_backoff_max.total_seconds())
@@ -176,7 +177,6 @@ class Runner:
 
     def schedule(self) -> BackgroundScheduler:
         """The jobs of `retsync run`: one pull job per channel, one push job; each runs once at start."""
-        self._failures: dict[str, int] = {}
         daemon = self.config.settings.daemon
         scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=min(8, len(self.connectors) + 1))},

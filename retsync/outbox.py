@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
+from sqlalchemy import Connection, Engine, insert, or_, select, update
 
 from retsync.connector import Capabilities, Connector, DecisionRequest, PushResult, PushStatus
 from retsync.engine import utcnow
@@ -216,7 +216,7 @@ class Outbox:
                 attempts = row.attempts + 1 if fresh_send else row.attempts
                 conn.execute(
                     update(decisions_t)
-                    .where(and_(decisions_t.c.id == row.id))
+                    .where(decisions_t.c.id == row.id)
                     .values(state=DecisionState.SENDING.value, attempts=attempts,
                             next_attempt_at=now + self.lease, updated_at=now)
                 )
@@ -264,11 +264,11 @@ class Outbox:
             values["result"] = dict(result.result)
         with self.db.begin() as conn:
             conn.execute(update(decisions_t).where(decisions_t.c.id == request.decision_id).values(**values))
-            if state is not DecisionState.SENDING and not (state is DecisionState.PENDING):
-                return_id = conn.execute(select(Decision.return_id, Decision.return_line_id)
-                                         .where(Decision.id == request.decision_id)).one()
+            if state not in (DecisionState.SENDING, DecisionState.PENDING):  # an outcome, not a step
+                owner = conn.execute(select(Decision.return_id, Decision.return_line_id)
+                                     .where(Decision.id == request.decision_id)).one()
                 conn.execute(insert(events_t).values(
-                    return_id=return_id.return_id, return_line_id=return_id.return_line_id, at=now,
+                    return_id=owner.return_id, return_line_id=owner.return_line_id, at=now,
                     kind="decision_state", old_value=DecisionState.SENDING.value, new_value=state.value,
                     source=f"push:{channel}", detail=values.get("last_error") or result.detail,
                 ))

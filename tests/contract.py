@@ -26,7 +26,8 @@ from retsync.daemon import Runner
 from retsync.emulator import Emulator
 from retsync.model import DecisionKind, DecisionState, ReturnStatus
 from retsync.outbox import record_decision
-from retsync.store.models import Return, ReturnEvent
+from retsync.secrets import known_secrets
+from retsync.store.models import Base, Return, ReturnEvent
 
 SANDBOX_URL = "http://sandbox.invalid"
 FAST = {"max_retries": 4, "max_backoff": "0.05s", "timeout": "5s"}
@@ -178,6 +179,22 @@ class ConnectorContract:
         runner.push()
         assert len(_mutating(emulator)) == after, "nothing is sent again once pushed"
         assert len(sent) >= len(states)
+
+    def test_no_secret_reaches_the_database(self, runner: Runner, db: Engine) -> None:
+        """Credentials from the config and tokens from the channel never end up in any table."""
+        assert runner.pull("main").ok
+        refs = self.open_returns(db, limit=1)
+        supported = [k for k in DecisionKind if self.connector.capabilities.supports(k)]
+        record_decision(db, refs[0], supported[0], note="contract", connector_for=registry.get)
+        runner.push()
+        secrets = [value for value in known_secrets() if len(value) >= 6]
+        assert secrets, "the sandbox credentials and tokens were resolved through retsync.secrets"
+        with db.connect() as conn:
+            for table in Base.metadata.sorted_tables:
+                for row in conn.execute(table.select()):
+                    dumped = repr(tuple(row))
+                    leaked = [value[:4] + "…" for value in secrets if value in dumped]
+                    assert not leaked, f"secret {leaked} stored in table {table.name}"
 
     def test_unsupported_decisions_send_nothing(self, runner: Runner, db: Engine, emulator: Emulator) -> None:
         unsupported = [k for k in DecisionKind if not self.connector.capabilities.supports(k)]

@@ -1,0 +1,99 @@
+"""`retsync run` as systemd runs it: scheduled pulls and pushes, a dead channel isolated, SIGTERM within 10 s."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+from retsync import registry
+from retsync.demo import write_config
+from retsync.model import DecisionKind
+from retsync.outbox import record_decision
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _dead_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])  # closed again: connections are refused
+
+
+def _wait_for(check, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_run_pulls_pushes_isolates_a_dead_channel_and_stops_on_sigterm(db: Engine, db_url: str,
+                                                                       tmp_path: Path) -> None:
+    cls = registry.get("bol")
+    assert cls is not None
+    emulator = cls.sandbox(seed=5, returns=400)
+    with emulator.serve() as base_url:
+        dead = f"http://127.0.0.1:{_dead_port()}"
+        fast = {"poll_interval": "1s", "max_retries": 1, "max_backoff": "0.1s", "process_poll_delay": "0.05s"}
+        config = tmp_path / "config.toml"
+        write_config(config, tmp_path, {
+            "live": {**cls.sandbox_channel(base_url), **fast, "backfill_days": 3650},
+            "dead": {**cls.sandbox_channel(dead), **fast},
+        })
+        config.write_text(config.read_text().replace(f"sqlite:///{tmp_path / 'demo.db'}", db_url)
+                          .replace('log_level = "WARNING"', 'log_level = "INFO"\npush_interval = "1s"\njitter = 0'))
+        process = subprocess.Popen([sys.executable, "-m", "retsync", "--config", str(config), "run"], cwd=REPO,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+        try:
+            def stored() -> int:
+                with db.connect() as conn:
+                    return int(conn.execute(text("SELECT COUNT(*) FROM v_returns WHERE channel = 'live'")).scalar_one())
+
+            _wait_for(lambda: stored() >= len(emulator.truth()["returns"]), 60, "the live channel's backfill")
+            with db.connect() as conn:
+                ref = conn.execute(text(
+                    "SELECT channel || '/' || external_id FROM v_returns WHERE channel = 'live' AND decision IS NULL "
+                    "AND handled_by_channel = :no AND status = 'requested' ORDER BY return_id LIMIT 1"),
+                    {"no": False}).scalar_one()
+            record_decision(db, ref, DecisionKind.ACCEPT, connector_for=registry.get)
+
+            def pushed() -> bool:
+                with db.connect() as conn:
+                    return conn.execute(text("SELECT COUNT(*) FROM decisions WHERE origin = 'merchant' "
+                                             "AND state != 'pushed'")).scalar_one() == 0
+
+            _wait_for(pushed, 30, "the decision to be pushed")
+            time.sleep(3)  # several more polls of both channels
+            emulator.inject("slow", times=None, delay=0.3)  # keep it busy mid-pull when the signal comes
+            time.sleep(1)
+            stopping = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            code = process.wait(timeout=15)
+            took = time.monotonic() - stopping
+        finally:
+            if process.poll() is None:
+                process.kill()
+        out, err = process.communicate()
+    assert code == 0 and took < 10, f"stopped with {code} after {took:.1f}s"
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert lines, err[-2000:]
+    failures = [l for l in lines if l["event"] == "channel_failed"]
+    assert len(failures) == 1 and failures[0]["channel"] == "dead", "a dead channel is logged once"
+    assert any(l["event"] == "pull_finished" and l.get("channel") == "live" and l.get("stream") == "returns"
+               for l in lines)
+    assert any(l["event"] == "daemon_stopped" for l in lines)
+    assert "sandbox-secret" not in err
+    with db.connect() as conn:
+        health = dict(conn.execute(text("SELECT name, consecutive_failures FROM channels")).all())
+    assert health["dead"] >= 2 and health["live"] == 0
+    rma_results = [r for r in emulator.handled_log.values() if r]
+    assert len(rma_results) >= 1 and all(len(r) == 1 for r in rma_results)
