@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -78,8 +78,8 @@ class PullContext:
         now: datetime,
         backfill_since: datetime,
         overlap: timedelta,
-        is_stored_unchanged: Callable[[str, str], bool],
-        has_order: Callable[[str], bool],
+        stored_revisions: Callable[[Collection[str]], Mapping[str, str | None]],
+        stored_orders: Callable[[Collection[str]], Collection[str]],
         open_returns: Callable[[], Iterable[str]] = lambda: (),
     ) -> None:
         self.channel = channel
@@ -88,21 +88,28 @@ class PullContext:
         self.now = now
         self.backfill_since = backfill_since
         self.overlap = overlap
-        self._is_stored_unchanged = is_stored_unchanged
-        self._has_order = has_order
+        self._stored_revisions = stored_revisions
+        self._stored_orders = stored_orders
         self._open_returns = open_returns
 
     @property
     def first_run(self) -> bool:
         return self.cursor is None
 
+    def stored_revisions(self, external_ids: Collection[str]) -> Mapping[str, str | None]:
+        """The stored revision of each of these returns that is stored; ask once per page, not per return."""
+        return self._stored_revisions(external_ids) if external_ids else {}
+
+    def stored_orders(self, external_ids: Collection[str]) -> Collection[str]:
+        """Which of these orders are stored, so a connector need not fetch them again."""
+        return self._stored_orders(external_ids) if external_ids else ()
+
     def is_stored_unchanged(self, external_id: str, revision: str) -> bool:
         """True when this return is stored at this revision: lets newest-first listings stop early."""
-        return self._is_stored_unchanged(external_id, revision)
+        return self.stored_revisions([external_id]).get(external_id) == revision
 
     def has_order(self, external_id: str) -> bool:
-        """True when the order is stored, so a connector need not fetch it again."""
-        return self._has_order(external_id)
+        return external_id in self.stored_orders([external_id])
 
     def open_returns(self) -> Iterable[str]:
         """External ids of this channel's stored returns that are not final yet (requested, in transit,

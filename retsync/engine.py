@@ -11,7 +11,7 @@ length of the history.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -68,23 +68,19 @@ class SyncEngine:
         self.writer = PageWriter(channel_id, source=f"channel:{channel}")
         self._after_page = after_page
 
-    def _is_stored_unchanged(self, external_id: str, revision: str) -> bool:
+    def _stored_revisions(self, external_ids: Collection[str]) -> dict[str, str | None]:
         with self.db.connect() as conn:
-            stored = conn.execute(
-                select(ReturnRow.revision).where(
-                    ReturnRow.channel_id == self.channel_id, ReturnRow.external_id == external_id
-                )
-            ).scalar()
-        return stored is not None and stored == revision
+            return dict(conn.execute(
+                select(ReturnRow.external_id, ReturnRow.revision).where(
+                    ReturnRow.channel_id == self.channel_id, ReturnRow.external_id.in_(list(external_ids)))
+            ).all())
 
-    def _has_order(self, external_id: str) -> bool:
+    def _stored_orders(self, external_ids: Collection[str]) -> set[str]:
         with self.db.connect() as conn:
-            return (
-                conn.execute(
-                    select(OrderRow.id).where(OrderRow.channel_id == self.channel_id, OrderRow.external_id == external_id)
-                ).first()
-                is not None
-            )
+            return set(conn.execute(
+                select(OrderRow.external_id).where(
+                    OrderRow.channel_id == self.channel_id, OrderRow.external_id.in_(list(external_ids)))
+            ).scalars())
 
     def _open_returns(self) -> list[str]:
         with self.db.connect() as conn:
@@ -106,8 +102,8 @@ class SyncEngine:
             now=now,
             backfill_since=now - timedelta(days=self.settings.backfill_days),
             overlap=self.settings.overlap,
-            is_stored_unchanged=self._is_stored_unchanged,
-            has_order=self._has_order,
+            stored_revisions=self._stored_revisions,
+            stored_orders=self._stored_orders,
             open_returns=self._open_returns,
         )
         bound.debug("pull_started", resume_from=cursor)

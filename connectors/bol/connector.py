@@ -10,7 +10,7 @@ handled list, so it is fetched by id instead of paging the whole history.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -183,16 +183,25 @@ class BolConnector(Connector):
         returns: list[Return] = []
         new_orders: list[Order] = []
         nothing_new = True
+        revisions = context.stored_revisions([str(entry["returnId"]) for entry in entries])
+        stored_orders = self._stored_orders_of(entries, context)
         for entry in entries:
             return_id = str(entry["returnId"])
-            unchanged = context.is_stored_unchanged(return_id, revision_of(entry))
+            unchanged = revisions.get(return_id) == revision_of(entry)
             old = handled and self._before_backfill(entry, context)
             if unchanged or old:
                 continue  # old handled history is what the merchant chose not to backfill
             nothing_new = False
             detail = self.client.get_return(return_id)
-            returns.append(self._map(entry, detail, context, orders, new_orders))
+            returns.append(self._map(entry, detail, stored_orders, orders, new_orders))
         return returns, new_orders, nothing_new
+
+    @staticmethod
+    def _stored_orders_of(entries: Iterable[Mapping[str, Any]], context: PullContext) -> Collection[str]:
+        """One look-up per page for the orders its returns reference, instead of one per return."""
+        order_ids = {str(item["orderId"]) for entry in entries for item in entry.get("returnItems") or []
+                     if item.get("orderId")}
+        return set(context.stored_orders(order_ids))
 
     @staticmethod
     def _before_backfill(entry: Mapping[str, Any], context: PullContext) -> bool:
@@ -203,24 +212,24 @@ class BolConnector(Connector):
         self,
         entry: Mapping[str, Any],
         detail: Mapping[str, Any] | None,
-        context: PullContext,
+        stored_orders: Collection[str],
         orders: _OrderCache,
         new_orders: list[Order],
     ) -> Return:
         at_hand: dict[str, Order] = {}
         for order_id in dict.fromkeys(str(item["orderId"]) for item in entry["returnItems"] if item.get("orderId")):
-            order = self._order(order_id, context, orders, new_orders)
+            order = self._order(order_id, stored_orders, orders, new_orders)
             if order is not None:
                 at_hand[order_id] = order
         return map_return(entry, detail, at_hand)
 
     def _order(
-        self, order_id: str, context: PullContext, orders: _OrderCache, new_orders: list[Order]
+        self, order_id: str, stored_orders: Collection[str], orders: _OrderCache, new_orders: list[Order]
     ) -> Order | None:
         """The order when it was fetched in this pass or is fetched now; stored orders are not fetched again."""
         if order_id in orders:
             return orders.get(order_id)
-        if context.has_order(order_id):
+        if order_id in stored_orders:
             return None
         body = self.client.get_order(order_id)
         order = map_order(body) if body is not None else None
@@ -242,14 +251,16 @@ class BolConnector(Connector):
                 return
             returns: list[Return] = []
             new_orders: list[Order] = []
-            for return_id in pending[start : start + PAGE_SIZE]:
-                detail = self.client.get_return(return_id)
-                if detail is None:
-                    continue  # bol no longer knows it; what is stored stays as it was
-                entry = reduced_from_detail(detail)
-                if context.is_stored_unchanged(return_id, revision_of(entry)):
+            chunk = pending[start : start + PAGE_SIZE]
+            revisions = context.stored_revisions(chunk)
+            # a return bol no longer knows (None) stays as it is stored
+            details = [detail for detail in map(self.client.get_return, chunk) if detail is not None]
+            entries = [(reduced_from_detail(detail), detail) for detail in details]
+            stored_orders = self._stored_orders_of([entry for entry, _ in entries], context)
+            for entry, detail in entries:
+                if revisions.get(str(entry["returnId"])) == revision_of(entry):
                     continue
-                returns.append(self._map(entry, detail, context, orders, new_orders))
+                returns.append(self._map(entry, detail, stored_orders, orders, new_orders))
             yield Page(returns=returns, orders=new_orders, cursor=cursor)
 
     # --- push ------------------------------------------------------------------------------

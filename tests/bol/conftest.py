@@ -19,6 +19,18 @@ from retsync_connectors.bol.emulator import MEDIA_TYPE, SANDBOX_CLIENT_ID, SANDB
 NOW = datetime.now(timezone.utc)
 
 
+class _SameAsBol:
+    """A stored revision equal to whatever revision bol reports: "this return is stored, unchanged"."""
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+SAME_AS_BOL = _SameAsBol()
+
+
 @dataclass
 class FakeStore:
     """Stores pages the way the engine does: the page's records and its cursor together, one page at a time."""
@@ -33,7 +45,7 @@ class FakeStore:
         self,
         *,
         backfill_since: datetime | None = None,
-        unchanged: Callable[[str, str], bool] | None = None,
+        pretend_stored: Callable[[str], bool] | None = None,
     ) -> PullContext:
         return PullContext(
             channel="bol-test",
@@ -42,15 +54,22 @@ class FakeStore:
             now=NOW,
             backfill_since=backfill_since or NOW - timedelta(days=365),
             overlap=timedelta(hours=1),
-            is_stored_unchanged=unchanged or self.is_stored_unchanged,
-            has_order=lambda order_id: order_id in self.orders,
+            stored_revisions=self._revisions(pretend_stored),
+            stored_orders=lambda ids: {order_id for order_id in ids if order_id in self.orders},
             open_returns=lambda: [key for key, r in self.returns.items()
                                   if r.status.value in ("requested", "in_transit", "received")],
         )
 
-    def is_stored_unchanged(self, return_id: str, revision: str) -> bool:
-        stored = self.returns.get(return_id)
-        return stored is not None and stored.revision == revision
+    def _revisions(self, pretend_stored: Callable[[str], bool] | None) -> Callable[[Any], dict[str, Any]]:
+        """Stored revisions; ids the test says to `pretend_stored` count as stored at bol's current revision."""
+
+        def revisions(ids: Any) -> dict[str, Any]:
+            found: dict[str, Any] = {i: self.returns[i].revision for i in ids if i in self.returns}
+            if pretend_stored is not None:
+                found.update({i: SAME_AS_BOL for i in ids if pretend_stored(i)})
+            return found
+
+        return revisions
 
     def store(self, page: Page) -> None:
         for record in page.returns:
