@@ -90,8 +90,13 @@ class SyncEngine:
             ).scalars())
 
     def sync_stream(self, stream: Stream) -> StreamResult:
+        # every line logged while this stream syncs (HTTP retries included) names channel and stream
+        with structlog.contextvars.bound_contextvars(channel=self.channel, stream=stream.value):
+            return self._sync_stream(stream)
+
+    def _sync_stream(self, stream: Stream) -> StreamResult:
         result = StreamResult(stream)
-        bound = log.bind(channel=self.channel, stream=stream.value)
+
         with self.db.connect() as conn:
             cursor = load_cursor(conn, self.channel_id, stream.value)
         now = self.clock()
@@ -106,7 +111,7 @@ class SyncEngine:
             stored_orders=self._stored_orders,
             open_returns=self._open_returns,
         )
-        bound.debug("pull_started", resume_from=cursor)
+        log.debug("pull_started", resume_from=cursor)
         for page in self.connector.pull(stream, context):
             with self.db.begin() as conn:
                 stats = self.writer.store(conn, page.orders, page.returns, self.clock())
@@ -119,7 +124,7 @@ class SyncEngine:
             if self.stop.is_set():
                 result.stopped = True
                 break
-        bound.info(
+        log.info(
             "pull_finished",
             pages=result.pages,
             returns_new=result.stats.returns_new,

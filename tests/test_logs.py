@@ -53,3 +53,35 @@ def test_level_filter() -> None:
     structlog.get_logger("t").info("quiet")
     structlog.get_logger("t").warning("loud")
     assert [line["event"] for line in _lines(stream)] == ["loud"]
+
+
+def test_http_retries_during_a_sync_name_channel_and_stream(tmp_path) -> None:
+    """A line logged deep in the HTTP layer still says which channel and stream it belongs to."""
+    import httpx
+
+    from retsync.config import ChannelSettings
+    from retsync.connector import Runtime, Stream
+    from retsync.engine import SyncEngine
+    from retsync.http import ChannelHttp, RetryPolicy
+    from retsync.store.channels import ensure_channel
+    from retsync.store.db import make_engine, upgrade
+    from tests.fakes import BASE, ScriptedConnector
+
+    class Flaky(ScriptedConnector):
+        def pull(self, stream, context):
+            calls = iter([httpx.Response(503), httpx.Response(200, json={})])
+            http = ChannelHttp("shop", base_url="http://x", retry=RetryPolicy(max_retries=2),
+                               transport=httpx.MockTransport(lambda request: next(calls)), sleep=lambda s: None)
+            http.request("GET", "/returns")
+            yield from super().pull(stream, context)
+
+    stream = io.StringIO()
+    logs.configure(fmt="json", stream=stream)
+    db = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    upgrade(db)
+    ScriptedConnector.reset(1)
+    connector = Flaky("shop", ChannelSettings(connector="scripted"), Runtime(state_dir=tmp_path))
+    SyncEngine(db, channel="shop", channel_id=ensure_channel(db, "shop", "scripted", BASE), settings=connector.settings,
+               connector=connector).sync_stream(Stream.RETURNS)
+    retry = next(line for line in _lines(stream) if line["event"] == "http_retry")
+    assert retry["channel"] == "shop" and retry["stream"] == "returns"
