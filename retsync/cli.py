@@ -317,6 +317,7 @@ def cmd_secret_set(args: argparse.Namespace) -> int:
 
 def cmd_auth(args: argparse.Namespace) -> int:
     from retsync.connector import Runtime
+    from retsync.http import ChannelError
 
     config = _load(args)
     settings = config.channels.get(args.channel)
@@ -329,7 +330,7 @@ def cmd_auth(args: argparse.Namespace) -> int:
     connector = cls(args.channel, settings, Runtime(state_dir=config.settings.daemon.state_dir))
     try:
         connector.authorize(lambda line: print(line, flush=True))
-    except NotImplementedError as exc:
+    except (NotImplementedError, ChannelError) as exc:
         raise CommandError(str(exc)) from None
     finally:
         connector.close()

@@ -124,6 +124,7 @@ class ChannelHttp:
         timeout: timedelta = timedelta(seconds=30),
         retry: RetryPolicy = RetryPolicy(),
         requests_per_second: float | None = None,
+        block_after_429: float | None = None,
         error_detail: Callable[[httpx.Response], str] | None = None,
         transport: httpx.BaseTransport | None = None,
         stop: threading.Event | None = None,
@@ -135,6 +136,7 @@ class ChannelHttp:
         self._stop = stop or threading.Event()
         self._sleep = sleep
         self._pacer = _Pacer(requests_per_second)
+        self._block_after_429 = block_after_429
         self.client = httpx.Client(
             base_url=base_url,
             headers={"User-Agent": USER_AGENT, **(headers or {})},
@@ -209,7 +211,8 @@ class ChannelHttp:
                 if response.status_code in ok:
                     return response
                 if response.status_code == 429:
-                    delay = _retry_after_seconds(response.headers.get("retry-after"))
+                    # no Retry-After: the channel's documented block (Allegro: a minute), else our backoff
+                    delay = _retry_after_seconds(response.headers.get("retry-after")) or self._block_after_429
                     delay = self.retry.backoff(attempt) if delay is None else min(delay, self.retry.max_delay)
                     self._pacer.block_for(delay)
                     problem = f"rate limited (HTTP 429), channel paused {delay:.1f}s"

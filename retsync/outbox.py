@@ -234,6 +234,8 @@ class Outbox:
         now = self.clock()
         values: dict[str, object] = {"updated_at": now}
         state: DecisionState
+        # following a reference (polling) does not count as an attempt at claim time; a failure while doing so does
+        attempt = request.attempt + (1 if request.reference else 0)
         if result.status is PushStatus.PUSHED:
             state, values["pushed_at"], values["last_error"] = DecisionState.PUSHED, now, None
             values["next_attempt_at"] = None
@@ -241,9 +243,9 @@ class Outbox:
         elif result.status is PushStatus.PENDING:
             state, values["next_attempt_at"] = DecisionState.SENDING, now + self.poll_after
             summary.pending += 1
-        elif result.status is PushStatus.RETRY and request.attempt < self.max_attempts:
-            delay = min(self.retry_base * 2 ** (request.attempt - 1), timedelta(hours=1))
-            state = DecisionState.PENDING
+        elif result.status is PushStatus.RETRY and attempt < self.max_attempts:
+            delay = min(self.retry_base * 2 ** (attempt - 1), timedelta(hours=1))
+            state, values["attempts"] = DecisionState.PENDING, attempt
             values["next_attempt_at"] = now + delay * random.uniform(0.8, 1.2)
             values["last_error"] = result.detail
             summary.retrying += 1
@@ -253,7 +255,8 @@ class Outbox:
         else:
             detail = result.detail or "refused by the channel"
             if result.status is PushStatus.RETRY:
-                detail = f"gave up after {request.attempt} attempts: {detail}"
+                detail = f"gave up after {attempt} attempts: {detail}"
+                values["attempts"] = attempt
             state, values["last_error"], values["next_attempt_at"] = DecisionState.FAILED, detail, None
             summary.failed += 1
             summary.errors.append(f"{channel}: decision {request.decision_id}: {detail}")

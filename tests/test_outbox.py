@@ -158,3 +158,16 @@ def test_second_decision_waits_for_the_first(db: Engine, shop: ScriptedConnector
     with db.connect() as conn:
         view = conn.execute(text("SELECT decision, decision_state FROM v_returns WHERE external_id = 'R0'")).one()
     assert tuple(view) == ("mixed", "mixed"), "one line decided, one not"
+
+
+def test_failures_while_following_a_reference_count_towards_giving_up(db: Engine, shop: ScriptedConnector) -> None:
+    clock = Clock()
+    _decide(db, "shop/R1", DecisionKind.ACCEPT, clock, line="R1-L0")
+    ScriptedConnector.push_script = [PushResult(PushStatus.PENDING, reference="proc-9")] + \
+        [PushResult(PushStatus.RETRY, "HTTP 503 on the process status")] * 5
+    outbox = Outbox(db, {"shop": shop}, clock=clock, max_attempts=3, retry_base=timedelta(minutes=1))
+    for _ in range(6):
+        outbox.push_due()
+        clock.now += timedelta(hours=2)
+    assert len(ScriptedConnector.pushes) == 3, "pending, then two failed checks: the third attempt gives up"
+    assert _states(db)[0][1:3] == ("failed", 3)

@@ -1,0 +1,753 @@
+"""A seeded stand-in for Allegro's REST API: device flow, rotating tokens, customer returns, orders, refunds, claims.
+
+Bodies, media types and error bodies follow Allegro's OpenAPI spec
+(`spec.yaml`), so the connector is tested against what Allegro promises.
+Records are generated lazily per index from the seed, so 200,000 returns
+start in well under a second; only what changed (a refund, a rejection, a
+claim) is kept. Time is virtual: it starts at today's UTC midnight and moves
+only when a test calls `advance()`, so returns travel through their statuses
+(and new ones appear) deterministically.
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import json
+import random
+import secrets
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+
+from retsync.emulator import Emulator, route
+
+SANDBOX_CLIENT_ID = "sandbox-allegro-client"
+SANDBOX_CLIENT_SECRET = "sandbox-allegro-secret"
+SANDBOX_REFRESH_TOKEN = "sandbox-allegro-refresh-token"
+"""A refresh token the sandbox always honours, so a sandbox channel works without a device flow first."""
+
+PUBLIC = "application/vnd.allegro.public.v1+json"
+BETA = "application/vnd.allegro.beta.v1+json"
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+DAY = 86400.0
+REFRESH_GRACE = 60.0
+"""Seconds an already used refresh token keeps working (Allegro: about a minute)."""
+
+REASON_TYPES = ("NONE", "MISTAKE", "TRANSPORT", "DAMAGED", "NOT_AS_DESCRIBED", "DONT_LIKE_IT", "OVERDUE_DELIVERY",
+                "INCOMPLETE", "HIDDEN_FLAW", "OTHER_FLAW", "DIFFERENT", "COUNTERFEIT", "NOT_NEW", "TOO_LARGE",
+                "TOO_SMALL", "NOT_AS_EXPECTED", "ORDERED_FOR_COMPARISON")
+REJECTION_CODES = ("REFUND_REJECTED", "NEW_ITEM_SENT", "ITEM_FIXED", "MISSING_PART_SENT", "ITEM_MISMATCH",
+                   "BUSINESS_PURCHASE", "NO_RETURN_RIGHT")
+REFUND_REASONS = ("REFUND", "COMPLAINT", "PRODUCT_NOT_AVAILABLE", "PAID_VALUE_TOO_LOW", "OVERPAID",
+                  "CANCELLED_BY_BUYER", "NOT_COLLECTED")
+FINAL = frozenset({"FINISHED", "FINISHED_APT", "COMMISSION_REFUND_CLAIMED", "COMMISSION_REFUNDED", "REJECTED"})
+COMMENTS = ("", "", "Za mały rozmiar.", "Paczka była uszkodzona.", "Kupiłem przez pomyłkę.", "Nie działa po tygodniu.")
+PRODUCTS = (("Buty do biegania", "249.99"), ("Słuchawki bezprzewodowe", "199.00"), ("Kurtka zimowa", "389.90"),
+            ("Blender kielichowy", "159.50"), ("Lampka biurkowa LED", "79.99"), ("Plecak 25 l", "129.00"),
+            ("Smartwatch", "549.00"), ("Zestaw garnków", "299.95"), ("Puzzle 1000 el.", "49.99"),
+            ("Ekspres do kawy", "899.00"), ("Bluza z kapturem", "119.00"), ("Etui na laptopa", "69.90"))
+VARIANTS = ("czarny", "biały", "niebieski", "rozmiar 42", "rozmiar M", "rozmiar L")
+CARRIERS = (("ALLEGRO", None), ("INPOST", None), ("DPD", None), ("ALLEGRO", "ORLEN"), ("POCZTA_POLSKA", None))
+LOGINS = ("kasia_88", "tomek.k", "ania-zakupy", "piotr1990", "ola_w", "marek_s", "zosia.b", "jan_kowal")
+CITIES = (("Warszawa", "00-950"), ("Kraków", "30-001"), ("Gdańsk", "80-001"), ("Poznań", "60-001"),
+          ("Wrocław", "50-001"))
+
+# (final status, weight) of a return the seller handles; None: it still waits for the seller
+OUTCOMES: tuple[tuple[str | None, int], ...] = (
+    ("FINISHED", 62), ("REJECTED", 8), ("FINISHED_APT", 4), ("COMMISSION_REFUND_CLAIMED", 3),
+    ("COMMISSION_REFUNDED", 5), (None, 18),
+)
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _money(value: Decimal) -> str:
+    return f"{value.quantize(Decimal('0.01'))}"
+
+
+@dataclass
+class _Device:
+    device_code: str
+    user_code: str
+    expires_at: float
+    polls: int = 0
+    used: bool = False
+
+
+@dataclass
+class _Refresh:
+    first_used: float | None = None
+
+
+@dataclass
+class AllegroEmulator(Emulator):
+    """Allegro for one seller, deterministic for a seed and a day."""
+
+    n_returns: int = 120
+    client_id: str = SANDBOX_CLIENT_ID
+    client_secret: str = SANDBOX_CLIENT_SECRET
+    token_ttl: float = 43199
+    history_days: int = 120
+    fulfillment_share: float = 0.1
+    new_share: float = 0.05
+    """Share of returns created during the two days after midnight: they appear as `advance()` moves time."""
+    device_polls_until_approved: int = 2
+    device_script: list[str] = field(default_factory=list)
+    """Answers of the next device-code polls (`authorization_pending`, `slow_down`, `access_denied`,
+    `expired_token`, `approved`); empty: pending until `device_polls_until_approved` polls, then approved."""
+    device_interval: int = 5
+    device_expires_in: int = 3600
+    rate_limit: int | None = None
+    """Requests per `rate_window` seconds before a 429 that blocks the client for `rate_block` seconds."""
+    rate_window: float = 60.0
+    rate_block: float = 60.0
+    clock: Callable[[], float] = time.monotonic
+    """Real time for token lifetimes (tests replace it to age refresh tokens)."""
+    applied: list[tuple[str, ...]] = field(default_factory=list)
+    """Every change a client made, in order: ("refund", refund id, line item id, quantity), ("rejection",
+    return id, code), ("claim", claim id, line item id, quantity). A repeat here is a duplicate."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        now = datetime.now(timezone.utc)
+        self._midnight = now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+        self._offset = 0.0
+        self._prefix = f"{self.seed % 0x10000:04x}"
+        rng = random.Random(f"allegro:{self.seed}:skeleton")
+        self._catalogue: list[tuple[str, str, str]] = []
+        for n, (name, price) in enumerate(PRODUCTS):
+            for m, variant in enumerate(rng.sample(VARIANTS, 3)):
+                offer_id = str(7_600_000_000 + n * 1000 + m * 100 + rng.randrange(100))
+                self._catalogue.append((offer_id, f"{name} {variant}", price))
+        n_new = int(self.n_returns * self.new_share)
+        n_old = self.n_returns - n_new
+        start = self._midnight - self.history_days * DAY
+        span = self.history_days * DAY - 3600
+        self._created = [start + (i + rng.random()) * span / max(n_old, 1) for i in range(n_old)]
+        self._created += [self._midnight + (i + rng.random()) * 2 * DAY / max(n_new, 1) for i in range(n_new)]
+        self._generated: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
+        self._overrides: dict[int, dict[str, Any]] = {}
+        self._refunds: dict[str, dict[str, Any]] = {}
+        self._by_command: dict[str, str] = {}
+        self._refunded: dict[str, int] = {}
+        self._claims: dict[str, dict[str, Any]] = {}
+        self._devices: dict[str, _Device] = {}
+        self._refresh: dict[str, _Refresh] = {}
+        self._window: tuple[float, int] = (0.0, 0)
+        self._blocked_until = 0.0
+
+    # --- time ------------------------------------------------------------------------------
+
+    def now(self) -> float:
+        """Virtual time: today's UTC midnight plus whatever `advance()` added."""
+        return self._midnight + self._offset
+
+    def advance(self, seconds: float) -> None:
+        with self.lock:
+            self._offset += seconds
+
+    # --- ids -------------------------------------------------------------------------------
+
+    def _id(self, kind: int, index: int, sub: int = 0) -> str:
+        return f"{self._prefix}{kind:04x}-b01c-4357-{0x9000 + sub:04x}-{index:012x}"
+
+    def _index(self, value: str, kind: int) -> int | None:
+        parts = value.split("-")
+        if len(parts) != 5 or parts[0] != f"{self._prefix}{kind:04x}" or len(parts[4]) != 12:
+            return None
+        try:
+            index = int(parts[4], 16)
+        except ValueError:
+            return None
+        return index if 0 <= index < len(self._created) else None
+
+    def return_id(self, index: int) -> str:
+        return self._id(1, index)
+
+    def order_id(self, index: int) -> str:
+        return self._id(2, index)
+
+    def _visible(self, index: int) -> bool:
+        return self._created[index] <= self.now()
+
+    # --- generation ------------------------------------------------------------------------
+
+    def _cached(self, kind: str, index: int, build: Callable[[int], dict[str, Any]]) -> dict[str, Any]:
+        key = (kind, index)
+        found = self._generated.get(key)
+        if found is None:
+            found = build(index)
+            self._generated[key] = found
+            if len(self._generated) > 8192:
+                self._generated.popitem(last=False)
+        return found
+
+    def _build_order(self, i: int) -> dict[str, Any]:
+        rng = random.Random(f"allegro:{self.seed}:order:{i}")
+        bought = self._created[i] - rng.uniform(3, 20) * DAY
+        offers = rng.sample(self._catalogue, 1 if rng.random() < 0.6 else rng.randint(2, 3))
+        login = rng.choice(LOGINS) + str(rng.randint(1, 999))
+        city, post_code = rng.choice(CITIES)
+        lines, total = [], Decimal(0)
+        for k, (offer_id, name, price) in enumerate(offers):
+            quantity = 1 if rng.random() < 0.8 else 2
+            total += Decimal(price) * quantity
+            lines.append({
+                "id": self._id(4, i, k),
+                "offer": {"id": offer_id, "name": name, "external": {"id": f"SKU-{offer_id[-5:]}"}},
+                "quantity": quantity,
+                "originalPrice": {"amount": price, "currency": "PLN"},
+                "price": {"amount": price, "currency": "PLN"},
+                "boughtAt": _iso(bought),
+            })
+        payment_type = "CASH_ON_DELIVERY" if rng.random() < 0.1 else "ONLINE"
+        return {
+            "id": self.order_id(i),
+            "buyer": {"id": str(40_000_000 + i), "email": f"{login}@allegromail.pl", "login": login,
+                      "firstName": login.split("_")[0].split(".")[0].split("-")[0].capitalize(),
+                      "lastName": "Kowalski", "guest": False, "phoneNumber": f"5{rng.randrange(10**8):08d}",
+                      "address": {"street": "Jasna 1", "city": city, "postCode": post_code, "countryCode": "PL"}},
+            "payment": {"id": self._id(3, i), "type": payment_type,
+                        "provider": "OFFLINE" if payment_type == "CASH_ON_DELIVERY" else "P24",
+                        "finishedAt": _iso(bought + 60), "paidAmount": {"amount": _money(total), "currency": "PLN"}},
+            "status": "READY_FOR_PROCESSING",
+            "fulfillment": {"status": "SENT", "shipmentSummary": {"lineItemsSent": "ALL"}},
+            "lineItems": lines,
+            "surcharges": [],
+            "marketplace": {"id": "allegro-pl"},
+            "summary": {"totalToPay": {"amount": _money(total), "currency": "PLN"}},
+            "updatedAt": _iso(bought + DAY),
+            "revision": f"{i:08x}",
+        }
+
+    def _order(self, i: int) -> dict[str, Any]:
+        return self._cached("order", i, self._build_order)
+
+    def _timeline(self, i: int) -> tuple[list[tuple[float, str]], random.Random, bool]:
+        """(when, status) milestones of return i, its rng for the rest, and whether One Fulfillment handles it."""
+        rng = random.Random(f"allegro:{self.seed}:return:{i}")
+        fulfillment = rng.random() < self.fulfillment_share
+        t = self._created[i]
+        steps = [(t, "CREATED")]
+        t += rng.uniform(0.2, 2) * DAY
+        steps.append((t, "DISPATCHED"))
+        t += rng.uniform(0.2, 1) * DAY
+        steps.append((t, "IN_TRANSIT"))
+        t += rng.uniform(1, 3) * DAY
+        if fulfillment:
+            steps.append((t, "WAREHOUSE_DELIVERED"))
+            t += rng.uniform(0.5, 2) * DAY
+            steps.append((t, "WAREHOUSE_VERIFICATION"))
+            steps.append((t + rng.uniform(1, 3) * DAY, "FINISHED"))
+            return steps, rng, True
+        steps.append((t, "DELIVERED"))
+        final = rng.choices([o for o, _ in OUTCOMES], weights=[w for _, w in OUTCOMES])[0]
+        if final is not None:
+            steps.append((t + rng.uniform(2, 10) * DAY, final))
+        return steps, rng, False
+
+    def _build_return(self, i: int) -> dict[str, Any]:
+        """Everything about return i except its status, which depends on the time it is looked at."""
+        steps, rng, fulfillment = self._timeline(i)
+        order = self._order(i)
+        lines = order["lineItems"]
+        returned = lines if len(lines) == 1 or rng.random() < 0.3 else rng.sample(lines, 1)
+        items = []
+        for line in returned:
+            reason: dict[str, Any] = {"type": rng.choice(REASON_TYPES)}
+            comment = rng.choice(COMMENTS)
+            if comment:
+                reason["userComment"] = comment
+            items.append({
+                "offerId": line["offer"]["id"], "quantity": line["quantity"] if rng.random() < 0.8 else 1,
+                "name": line["offer"]["name"], "price": dict(line["price"]),
+                "url": f"https://allegro.pl/oferta/{line['offer']['id']}", "reason": reason,
+            })
+        carrier, transporting = rng.choice(CARRIERS)
+        parcel = {"createdAt": _iso(steps[1][0]), "waybill": f"AD{rng.randrange(10**8):08d}",
+                  "transportingWaybill": f"{rng.randrange(10**13):013d}" if transporting else None,
+                  "carrierId": carrier, "transportingCarrierId": transporting,
+                  "sender": {"phoneNumber": order["buyer"]["phoneNumber"]}}
+        body: dict[str, Any] = {
+            "id": self.return_id(i), "isFulfillment": fulfillment, "createdAt": _iso(self._created[i]),
+            "referenceNumber": f"{1000 + i % 9000}/Z{rng.randrange(100):02d}A", "orderId": order["id"],
+            "buyer": {"email": order["buyer"]["email"], "login": order["buyer"]["login"]}, "items": items,
+            "marketplaceId": "allegro-pl", "_steps": steps, "_parcel": parcel,
+        }
+        if order["payment"]["type"] == "CASH_ON_DELIVERY":
+            body["refund"] = {"bankAccount": {"owner": order["buyer"]["login"],
+                                              "accountNumber": "40114000003382916456018050",
+                                              "iban": "PL40114000003382916456018050", "swift": "BREXPLPW"}}
+        if steps[-1][1] == "REJECTED":
+            code = rng.choice(REJECTION_CODES)
+            body["_rejection"] = {"code": code, "createdAt": _iso(steps[-1][0])}
+            if code == "REFUND_REJECTED":
+                body["_rejection"]["reason"] = "Zwrócony towar nosi ślady użytkowania."
+        return body
+
+    def _return(self, i: int) -> dict[str, Any]:
+        """Return i as Allegro shows it now."""
+        base = self._cached("return", i, self._build_return)
+        now = self.now()
+        shown = {key: value for key, value in base.items() if not key.startswith("_")}
+        status = "CREATED"
+        for when, step in base["_steps"]:
+            if when <= now:
+                status = step
+        override = self._overrides.get(i, {})
+        status = override.get("status", status)
+        shown["status"] = status
+        if status != "CREATED":
+            shown["parcels"] = [dict(base["_parcel"])]
+        rejection = override.get("rejection") or (base.get("_rejection") if status == "REJECTED" else None)
+        if rejection:
+            shown["rejection"] = dict(rejection)
+        return shown
+
+    # --- truth for tests -------------------------------------------------------------------
+
+    def truth(self) -> dict[str, set[str]]:
+        """Ids a complete sync must have stored by now."""
+        with self.lock:
+            visible = [i for i in range(len(self._created)) if self._visible(i)]
+            return {"returns": {self.return_id(i) for i in visible}, "orders": {self.order_id(i) for i in visible}}
+
+    def status_of(self, return_id: str) -> str | None:
+        with self.lock:
+            i = self._index(return_id, 1)
+            return self._return(i)["status"] if i is not None and self._visible(i) else None
+
+    def open_return_ids(self, *, fulfillment: bool = False) -> list[str]:
+        """Visible returns still waiting for the seller, oldest first."""
+        with self.lock:
+            found = []
+            for i in range(len(self._created)):
+                if not self._visible(i):
+                    continue
+                entry = self._return(i)
+                if entry["status"] not in FINAL and entry["isFulfillment"] is fulfillment:
+                    found.append(entry["id"])
+            return found
+
+    def return_entry(self, return_id: str) -> dict[str, Any]:
+        with self.lock:
+            i = self._index(return_id, 1)
+            assert i is not None
+            return self._return(i)
+
+    def checkout_form(self, order_id: str) -> dict[str, Any]:
+        with self.lock:
+            j = self._index(order_id, 2)
+            assert j is not None
+            return self._order(j)
+
+    # --- answers ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _media(request: httpx.Request) -> str:
+        return BETA if request.url.path.startswith("/order/customer-returns") else PUBLIC
+
+    def _reply(self, request: httpx.Request, status: int, body: Any, **headers: str) -> httpx.Response:
+        return self.json_response(status, body, self._media(request), **headers)
+
+    def _errors(self, request: httpx.Request, status: int, code: str, message: str, path: str | None = None,
+                **headers: str) -> httpx.Response:
+        error = {"code": code, "details": None, "message": message, "path": path,
+                 "userMessage": "Nie możemy zrealizować tego żądania.", "metadata": {}}
+        return self._reply(request, status, {"errors": [error]}, **headers)
+
+    def authorize(self, request: httpx.Request) -> httpx.Response | None:
+        if request.url.path.startswith("/auth/"):
+            return None
+        with self.lock:
+            if not self.bearer_ok(request):
+                return self._reply(request, 401, {"error": "invalid_token",
+                                                  "error_description": "Access token expired or invalid"})
+            limited = self._rate_limited()
+            if limited:
+                return self._errors(request, 429, "TooManyRequestsException", "Too many requests")
+            accepted = self._media(request)
+            offered = {part.split(";")[0].strip().lower() for part in request.headers.get("accept", "").split(",")}
+            if accepted not in offered:
+                return self._errors(request, 406, "NotAcceptableException",
+                                    f"Not acceptable representation requested. Please check 'Accept' request header: "
+                                    f"this resource needs {accepted}")
+        return None
+
+    def _rate_limited(self) -> bool:
+        if self.rate_limit is None:
+            return False
+        now = self.clock()
+        if now < self._blocked_until:
+            return True
+        start, used = self._window
+        if now - start >= self.rate_window:
+            start, used = now, 0
+        used += 1
+        self._window = (start, used)
+        if used > self.rate_limit:
+            self._blocked_until = now + self.rate_block
+            return True
+        return False
+
+    def not_found(self, request: httpx.Request) -> httpx.Response:
+        return self._errors(request, 404, "NotFoundException", f"No resource at {request.method} {request.url.path}")
+
+    def malformed_body(self) -> bytes:
+        return b'{"customerReturns": [{"id": "a3405c27", "createdAt": '
+
+    def wrong_shape_body(self) -> Any:
+        return {"customerReturns": {"id": "a3405c27", "note": "an object where Allegro promises an array"}}
+
+    # --- OAuth -----------------------------------------------------------------------------
+
+    def _client_ok(self, request: httpx.Request) -> bool:
+        header = request.headers.get("authorization", "")
+        if not header.lower().startswith("basic "):
+            return False
+        try:
+            decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+        except ValueError:
+            return False
+        return tuple(decoded.partition(":")[::2]) == (self.client_id, self.client_secret)
+
+    @staticmethod
+    def _form(request: httpx.Request) -> dict[str, str]:
+        form = {key: values[0] for key, values in parse_qs(request.content.decode("utf-8", "replace")).items()}
+        return {**dict(request.url.params), **form}
+
+    @staticmethod
+    def _oauth_error(status: int, error: str, description: str | None = None) -> httpx.Response:
+        body = {"error": error, **({"error_description": description} if description else {})}
+        return Emulator.json_response(status, body)
+
+    @route("POST", "/auth/oauth/device")
+    def device(self, request: httpx.Request) -> httpx.Response:
+        if not self._client_ok(request):
+            return self._oauth_error(401, "invalid_client", "Bad client credentials")
+        if self._form(request).get("client_id") != self.client_id:
+            return self._oauth_error(400, "invalid_request", "client_id is required")
+        with self.lock:
+            device = _Device(device_code=secrets.token_urlsafe(24), user_code=f"{secrets.randbelow(10**9):09d}",
+                             expires_at=self.clock() + self.device_expires_in)
+            self._devices[device.device_code] = device
+        base = f"{request.url.scheme}://{request.url.netloc.decode()}"
+        return self.json_response(200, {
+            "device_code": device.device_code, "user_code": device.user_code,
+            "expires_in": str(self.device_expires_in), "interval": str(self.device_interval),
+            "verification_uri": f"{base}/skojarz-aplikacje",
+            "verification_uri_complete": f"{base}/skojarz-aplikacje?code={device.user_code}",
+        })
+
+    @route("POST", "/auth/oauth/token")
+    def token(self, request: httpx.Request) -> httpx.Response:
+        if not self._client_ok(request):
+            return self._oauth_error(401, "invalid_client", "Bad client credentials")
+        form = self._form(request)
+        grant = form.get("grant_type", "")
+        with self.lock:
+            if grant == DEVICE_GRANT:
+                return self._device_token(form.get("device_code", ""))
+            if grant == "refresh_token":
+                return self._refresh_token(form.get("refresh_token", ""))
+        return self._oauth_error(400, "unsupported_grant_type", f"grant_type {grant!r} is not supported")
+
+    def _device_token(self, device_code: str) -> httpx.Response:
+        device = self._devices.get(device_code)
+        if device is None or device.used:
+            return self._oauth_error(400, "Invalid device code")
+        device.polls += 1
+        if self.device_script:
+            answer = self.device_script.pop(0)
+        elif self.clock() > device.expires_at:
+            answer = "expired_token"
+        else:
+            answer = "approved" if device.polls >= self.device_polls_until_approved else "authorization_pending"
+        if answer != "approved":
+            return self._oauth_error(400, answer)
+        device.used = True
+        return self._token_pair()
+
+    def _refresh_token(self, refresh_token: str) -> httpx.Response:
+        if refresh_token == SANDBOX_REFRESH_TOKEN:
+            return self._token_pair()
+        record = self._refresh.get(refresh_token)
+        now = self.clock()
+        if record is None or (record.first_used is not None and now - record.first_used > REFRESH_GRACE):
+            return self._oauth_error(400, "invalid_grant", f"Invalid refresh token: {refresh_token[:6]}…")
+        if record.first_used is None:
+            record.first_used = now
+        return self._token_pair()
+
+    def _token_pair(self) -> httpx.Response:
+        refresh = secrets.token_urlsafe(32)
+        self._refresh[refresh] = _Refresh()
+        access = self.issue_token(self.token_ttl)
+        return self.json_response(200, {
+            "access_token": access, "token_type": "bearer", "refresh_token": refresh,
+            "expires_in": int(self.token_ttl), "scope": "allegro:api:orders:read allegro:api:orders:write "
+            "allegro:api:payments:read allegro:api:payments:write", "allegro_api": True, "jti": str(uuid.uuid4()),
+        })
+
+    def revoke_refresh_tokens(self) -> None:
+        """What a password change or "log out everywhere" does: every refresh token stops working."""
+        with self.lock:
+            self._refresh.clear()
+
+    # --- customer returns ------------------------------------------------------------------
+
+    @staticmethod
+    def _values(params: httpx.QueryParams, name: str) -> list[str]:
+        return [part for value in params.get_list(name) for part in value.split(",") if part]
+
+    @route("GET", "/order/customer-returns")
+    def list_returns(self, request: httpx.Request) -> httpx.Response:
+        params = request.url.params
+        try:
+            limit = int(params.get("limit", "100"))
+            offset = int(params.get("offset", "0"))
+        except ValueError:
+            return self._errors(request, 400, "VALIDATION_ERROR", "limit and offset must be integers")
+        if not 1 <= limit <= 1000 or offset < 0:
+            return self._errors(request, 400, "VALIDATION_ERROR", "limit must be 1..1000 and offset at least 0",
+                                "limit" if not 1 <= limit <= 1000 else "offset")
+        with self.lock:
+            indices = self._matching(request, params)
+            if isinstance(indices, httpx.Response):
+                return indices
+            page = [self._return(i) for i in indices[offset:offset + limit]]
+            return self._reply(request, 200, {"count": len(page), "customerReturns": page})
+
+    def _matching(self, request: httpx.Request, params: httpx.QueryParams) -> list[int] | httpx.Response:
+        """Visible returns matching the filters, oldest first (as Allegro's `from` cursor implies)."""
+        ids = self._values(params, "customerReturnId")
+        if ids:
+            found = sorted({i for i in (self._index(value, 1) for value in ids) if i is not None and self._visible(i)})
+        else:
+            low, high = 0, bisect.bisect_right(self._created, self.now())
+            for name, side in (("createdAt.gte", "low"), ("createdAt.lte", "high")):
+                raw = params.get(name)
+                if raw is None:
+                    continue
+                try:
+                    when = datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
+                except ValueError:
+                    return self._errors(request, 400, "VALIDATION_ERROR", f"{name} must be an ISO 8601 date-time",
+                                        name)
+                if side == "low":
+                    low = max(low, bisect.bisect_left(self._created, when))
+                else:
+                    high = min(high, bisect.bisect_right(self._created, when))
+            after = params.get("from")
+            if after:
+                start = self._index(after, 1)
+                low = max(low, start + 1) if start is not None else low
+            found = list(range(low, high))
+        orders = set(self._values(params, "orderId"))
+        statuses = set(self._values(params, "status"))
+        if orders:
+            found = [i for i in found if self.order_id(i) in orders]
+        if statuses:
+            found = [i for i in found if self._return(i)["status"] in statuses]
+        return found
+
+    @route("GET", "/order/customer-returns/{customerReturnId}")
+    def get_return(self, request: httpx.Request, customerReturnId: str) -> httpx.Response:  # noqa: N803
+        with self.lock:
+            i = self._index(customerReturnId, 1)
+            if i is None or not self._visible(i):
+                return self._errors(request, 404, "NotFoundException",
+                                    f"Customer return {customerReturnId} was not found")
+            return self._reply(request, 200, self._return(i))
+
+    @route("POST", "/order/customer-returns/{customerReturnId}/rejection")
+    def reject(self, request: httpx.Request, customerReturnId: str) -> httpx.Response:  # noqa: N803
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() != BETA:
+            return self._errors(request, 415, "UnsupportedMediaTypeException", f"Content-Type must be {BETA}")
+        try:
+            rejection = json.loads(request.content or b"null")["rejection"]
+            code, reason = rejection["code"], rejection.get("reason")
+        except (ValueError, KeyError, TypeError):
+            return self._errors(request, 400, "VALIDATION_ERROR", "rejection.code is required", "rejection.code")
+        if code not in REJECTION_CODES:
+            return self._errors(request, 400, "VALIDATION_ERROR", f"unknown rejection code {code!r}", "rejection.code")
+        if reason is not None and not (isinstance(reason, str) and 1 <= len(reason) <= 250):
+            return self._errors(request, 400, "VALIDATION_ERROR", "reason must be 1..250 characters",
+                                "rejection.reason")
+        if code == "REFUND_REJECTED" and not reason:
+            return self._errors(request, 400, "VALIDATION_ERROR", "reason is required for REFUND_REJECTED",
+                                "rejection.reason")
+        with self.lock:
+            i = self._index(customerReturnId, 1)
+            if i is None or not self._visible(i):
+                return self._errors(request, 404, "NotFoundException",
+                                    f"Customer return {customerReturnId} was not found")
+            current = self._return(i)
+            if current["status"] == "REJECTED":
+                return self._errors(request, 422, "CustomerReturnAlreadyRejected",
+                                    f"Customer return {customerReturnId} has already been rejected")
+            if current["status"] in FINAL:
+                return self._errors(request, 422, "CustomerReturnAlreadyRefunded",
+                                    f"Customer return {customerReturnId} has already been refunded")
+            stored: dict[str, Any] = {"code": code, "createdAt": _iso(self.now())}
+            if reason:
+                stored["reason"] = reason
+            self._overrides[i] = {"status": "REJECTED", "rejection": stored}
+            self.applied.append(("rejection", customerReturnId, code))
+            return self._reply(request, 200, self._return(i))
+
+    # --- checkout forms --------------------------------------------------------------------
+
+    @route("GET", "/order/checkout-forms/{id}")
+    def get_checkout_form(self, request: httpx.Request, id: str) -> httpx.Response:  # noqa: A002
+        with self.lock:
+            j = self._index(id, 2)
+            if j is None or not self._visible(j):
+                return self._errors(request, 404, "NotFoundException", f"Checkout form {id} was not found")
+            return self._reply(request, 200, self._order(j))
+
+    # --- refunds ---------------------------------------------------------------------------
+
+    @route("POST", "/payments/refunds")
+    def refund(self, request: httpx.Request) -> httpx.Response:
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() != PUBLIC:
+            return self._errors(request, 415, "UnsupportedMediaTypeException", f"Content-Type must be {PUBLIC}")
+        try:
+            body = json.loads(request.content or b"null")
+            command, order_id = str(body["commandId"]), str(body["order"]["id"])
+            payment_id, reason = str(body["payment"]["id"]), body["reason"]
+            lines = body.get("lineItems") or []
+        except (ValueError, KeyError, TypeError):
+            return self._errors(request, 400, "VALIDATION_ERROR", "payment, order, commandId and reason are required")
+        if reason not in REFUND_REASONS:
+            return self._errors(request, 400, "VALIDATION_ERROR", f"unknown reason {reason!r}", "reason")
+        with self.lock:
+            if command in self._by_command:  # the same command again: the same refund, never a second one
+                return self._reply(request, 200, self._refunds[self._by_command[command]])
+            j = self._index(order_id, 2)
+            if j is None or not self._visible(j):
+                return self._errors(request, 404, "NotFoundException", f"Order {order_id} was not found", "order.id")
+            order = self._order(j)
+            if order["payment"]["id"] != payment_id:
+                return self._errors(request, 422, "PaymentMismatch", "the payment does not belong to the order",
+                                    "payment.id")
+            refused = self._refund_problem(order, lines)
+            if refused is not None:
+                return self._errors(request, 422, *refused)
+            return self._reply(request, 200, self._record_refund(j, order, command, body, lines))
+
+    def _refund_problem(self, order: dict[str, Any], lines: list[dict[str, Any]]) -> tuple[str, str, str] | None:
+        bought = {line["id"]: line["quantity"] for line in order["lineItems"]}
+        if not lines:
+            return "VALIDATION_ERROR", "nothing to refund", "lineItems"
+        for line in lines:
+            if line.get("id") not in bought or line.get("type") != "QUANTITY":
+                return "VALIDATION_ERROR", f"line item {line.get('id')} cannot be refunded by QUANTITY", "lineItems"
+            quantity = line.get("quantity")
+            if not isinstance(quantity, (int, float)) or quantity <= 0:
+                return "VALIDATION_ERROR", "quantity must be positive", "lineItems.quantity"
+            if self._refunded.get(line["id"], 0) + quantity > bought[line["id"]]:
+                return ("RefundQuantityExceeded",
+                        f"line item {line['id']} has already been refunded", "lineItems.quantity")
+        return None
+
+    def _record_refund(self, j: int, order: dict[str, Any], command: str, body: dict[str, Any],
+                       lines: list[dict[str, Any]]) -> dict[str, Any]:
+        prices = {line["id"]: Decimal(line["price"]["amount"]) for line in order["lineItems"]}
+        total = sum((prices[line["id"]] * Decimal(str(line["quantity"])) for line in lines), Decimal(0))
+        refund_id = str(uuid.UUID(int=random.Random(f"allegro:{self.seed}:refund:{len(self._refunds)}")
+                                  .getrandbits(128), version=4))
+        refund = {
+            "id": refund_id, "payment": {"id": order["payment"]["id"]}, "order": {"id": order["id"]},
+            "reason": body["reason"], "status": "SUCCESS", "createdAt": _iso(self.now()),
+            "totalValue": {"amount": _money(total), "currency": "PLN"},
+            "lineItems": [{"id": line["id"], "type": "QUANTITY", "quantity": line["quantity"]} for line in lines],
+        }
+        if isinstance(body.get("sellerComment"), str):
+            refund["sellerComment"] = body["sellerComment"]
+        self._refunds[refund_id] = refund
+        self._by_command[command] = refund_id
+        for line in lines:
+            self._refunded[line["id"]] = self._refunded.get(line["id"], 0) + int(line["quantity"])
+            self.applied.append(("refund", refund_id, line["id"], str(line["quantity"])))
+        current = self._return(j)
+        if current["status"] not in FINAL:
+            self._overrides[j] = {"status": "FINISHED"}
+        return refund
+
+    @route("GET", "/payments/refunds")
+    def list_refunds(self, request: httpx.Request) -> httpx.Response:
+        params = request.url.params
+        limit, offset = int(params.get("limit", "50")), int(params.get("offset", "0"))
+        if not 1 <= limit <= 100:
+            return self._errors(request, 400, "VALIDATION_ERROR", "limit must be 1..100", "limit")
+        with self.lock:
+            found = [refund for refund in self._refunds.values()
+                     if all(params.get(key) in (None, value) for key, value in (
+                         ("id", refund["id"]), ("order.id", refund["order"]["id"]),
+                         ("payment.id", refund["payment"]["id"])))]
+            page = found[offset:offset + limit]
+            return self._reply(request, 200, {"refunds": page, "count": len(page), "totalCount": len(found)})
+
+    # --- commission refund claims ----------------------------------------------------------
+
+    @route("POST", "/order/refund-claims")
+    def claim(self, request: httpx.Request) -> httpx.Response:
+        try:
+            body = json.loads(request.content or b"null")
+            line_id, quantity = str(body["lineItem"]["id"]), body["quantity"]
+        except (ValueError, KeyError, TypeError):
+            return self._errors(request, 400, "VALIDATION_ERROR", "lineItem.id and quantity are required")
+        with self.lock:
+            j = self._index(line_id, 4)
+            order = self._order(j) if j is not None and self._visible(j) else None
+            line = next((item for item in (order or {}).get("lineItems", []) if item["id"] == line_id), None)
+            if line is None:
+                return self._errors(request, 404, "NotFoundException", f"Line item {line_id} was not found")
+            if any(c["lineItem"]["id"] == line_id and c["status"] != "CANCELLED" for c in self._claims.values()):
+                return self._errors(request, 422, "RefundClaimAlreadyExists",
+                                    f"a commission refund for line item {line_id} has already been claimed")
+            if not isinstance(quantity, int) or not 1 <= quantity <= line["quantity"]:
+                return self._errors(request, 422, "VALIDATION_ERROR", "quantity exceeds the purchased quantity")
+            claim_id = str(uuid.UUID(int=random.Random(f"allegro:{self.seed}:claim:{len(self._claims)}")
+                                     .getrandbits(128), version=4))
+            self._claims[claim_id] = {
+                "id": claim_id, "status": "IN_PROGRESS", "quantity": quantity,
+                "commission": {"amount": float((Decimal(line["price"]["amount"]) * quantity * Decimal("0.1"))
+                                               .quantize(Decimal("0.01"))), "currency": "PLN"},
+                "buyer": {"id": order["buyer"]["id"]}, "createdAt": _iso(self.now()),  # type: ignore[index]
+                "lineItem": {"id": line_id, "quantity": line["quantity"], "boughtAt": line["boughtAt"],
+                             "offer": {"id": line["offer"]["id"]}},
+                "type": "MANUAL",
+            }
+            self.applied.append(("claim", claim_id, line_id, str(quantity)))
+            return self._reply(request, 201, {"id": claim_id})
+
+    @route("GET", "/order/refund-claims")
+    def list_claims(self, request: httpx.Request) -> httpx.Response:
+        params = request.url.params
+        offer = params.get("lineItem.offer.id")
+        with self.lock:
+            found = [c for c in self._claims.values() if offer in (None, c["lineItem"]["offer"]["id"])]
+            return self._reply(request, 200, {"refundClaims": found[:int(params.get("limit", "25"))],
+                                              "count": len(found)})
+
+    @route("GET", "/order/refund-claims/{claimId}")
+    def get_claim(self, request: httpx.Request, claimId: str) -> httpx.Response:  # noqa: N803
+        with self.lock:
+            claim = self._claims.get(claimId)
+            if claim is None:
+                return self._errors(request, 404, "NotFoundException", f"Refund claim {claimId} was not found")
+            return self._reply(request, 200, claim)

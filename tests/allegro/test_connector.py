@@ -1,0 +1,268 @@
+"""The Allegro connector against the emulator, in-process: what gets stored, and what Allegro gets asked."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from retsync.connector import DecisionRequest, PushStatus
+from retsync.model import DecisionKind, ReturnStatus
+from retsync_connectors.allegro.client import BETA, PUBLIC
+from retsync_connectors.allegro.connector import AllegroConnector
+from retsync_connectors.allegro.emulator import AllegroEmulator
+
+from .conftest import NOW, FakeStore, MakeConnector
+
+SEED, SIZE = 7, 400
+DAY = 86400.0
+
+
+@pytest.fixture
+def emu() -> AllegroEmulator:
+    return AllegroEmulator(seed=SEED, n_returns=SIZE)
+
+
+def api_calls(emu: AllegroEmulator, method: str | None = None) -> list[tuple[str, str]]:
+    return [(r.method, r.path) for r in emu.requests
+            if not r.path.startswith("/auth/") and (method is None or r.method == method)]
+
+
+def writes(emu: AllegroEmulator) -> list[tuple[str, str, Any]]:
+    return [(r.method, r.path, r.body) for r in emu.requests if r.method == "POST" and not r.path.startswith("/auth/")]
+
+
+def decision(emu: AllegroEmulator, return_id: str, kind: DecisionKind, *, note: str | None = None,
+             attempt: int = 1, item: int = 0, key: str = "5b0e3f4c-1d2a-4c8e-9f00-000000000001") -> DecisionRequest:
+    entry = emu.return_entry(return_id)
+    offer = entry["items"][item]["offerId"]
+    form = emu.checkout_form(entry["orderId"])
+    line = next(line for line in form["lineItems"] if line["offer"]["id"] == offer)
+    return DecisionRequest(
+        decision_id=1, idempotency_key=key, kind=kind, quantity=entry["items"][item]["quantity"], note=note,
+        return_external_id=return_id, line_external_id=offer, order_external_id=entry["orderId"],
+        order_line_external_id=line["id"], attempt=attempt,
+    )
+
+
+# --- pull ----------------------------------------------------------------------------------
+
+
+def test_a_backfill_stores_every_visible_return_with_its_order_lines(emu: AllegroEmulator,
+                                                                     make_connector: MakeConnector) -> None:
+    store = FakeStore()
+    store.run(make_connector(emu))
+
+    truth = emu.truth()
+    assert set(store.returns) == truth["returns"]
+    assert set(store.orders) == truth["orders"]
+    assert len(store.yielded) == len(truth["returns"]), "each return once"
+    for stored in store.returns.values():
+        order = store.orders[stored.order_external_id]
+        for line in stored.lines:
+            assert line.order_line_external_id in {o.external_id for o in order.lines}
+            assert line.unit_price and line.currency == "PLN"
+    fulfilled = [r for r in store.returns.values() if r.handled_by_channel]
+    assert fulfilled and all(r.extra["isFulfillment"] is True for r in fulfilled)
+
+
+def test_customer_returns_are_asked_for_with_the_beta_media_type_and_big_pages(emu: AllegroEmulator,
+                                                                              make_connector: MakeConnector) -> None:
+    FakeStore().run(make_connector(emu))
+    listing = [r for r in emu.requests if r.path == "/order/customer-returns"]
+    assert listing and all(r.headers["accept"] == BETA and r.status == 200 for r in listing)
+    assert {r.query["limit"] for r in listing} == {"1000"}
+    forms = [r for r in emu.requests if r.path.startswith("/order/checkout-forms/")]
+    assert forms and all(r.headers["accept"] == PUBLIC for r in forms)
+    assert len(forms) == len({r.path for r in forms}), "each checkout form fetched once per pass"
+
+
+def test_the_backfill_window_limits_the_first_pass(emu: AllegroEmulator, make_connector: MakeConnector) -> None:
+    store = FakeStore()
+    store.run(make_connector(emu), backfill_since=NOW - timedelta(days=30))
+    assert 0 < len(store.returns) < len(emu.truth()["returns"])
+    assert all(r.created_at >= NOW - timedelta(days=30) for r in store.returns.values())
+
+
+def test_an_incremental_pass_picks_up_new_returns_and_status_changes(emu: AllegroEmulator,
+                                                                    make_connector: MakeConnector) -> None:
+    connector = make_connector(emu)
+    store = FakeStore()
+    store.run(connector)
+    store.run(connector)
+    assert store.yielded == [], "nothing changed, nothing re-stored"
+
+    before = {key: r.channel_status for key, r in store.returns.items()}
+    open_before = {key for key, r in store.returns.items()
+                   if r.status in (ReturnStatus.REQUESTED, ReturnStatus.IN_TRANSIT, ReturnStatus.RECEIVED)}
+    emu.advance(2 * DAY)
+    emu.requests.clear()
+    store.run(connector)
+
+    truth = emu.truth()
+    assert set(store.returns) == truth["returns"]
+    new = truth["returns"] - set(before)
+    assert new, "precondition: advancing time brought new returns"
+    moved = {key for key in before if store.returns[key].channel_status != before[key]}
+    assert moved and moved <= open_before, "only returns stored as open can change"
+    for key in moved | new:
+        assert store.returns[key].channel_status == emu.status_of(key)
+    assert set(store.yielded) == moved | new
+    rereads = [r for r in emu.requests if r.path == "/order/customer-returns" and "customerReturnId" in r.query]
+    assert rereads, "open returns are re-read by id"
+
+
+def test_a_pass_resumes_from_its_cursor(emu: AllegroEmulator, make_connector: MakeConnector) -> None:
+    connector = make_connector(emu, page_size=50)
+    store = FakeStore()
+    store.run(connector, max_pages=2)
+    assert store.cursor and store.cursor["offset"] == 100
+    store.run(connector)
+    assert set(store.returns) == emu.truth()["returns"]
+    assert len(store.yielded) == len(emu.truth()["returns"]) - 100
+
+
+# --- push ----------------------------------------------------------------------------------
+
+
+def open_return(emu: AllegroEmulator, n: int = 0, *, items: int | None = None) -> str:
+    candidates = [r for r in emu.open_return_ids() if items is None or len(emu.return_entry(r)["items"]) == items]
+    emu.requests.clear()
+    return candidates[n]
+
+
+def test_accept_refunds_the_line_reads_it_back_and_claims_the_commission(emu: AllegroEmulator,
+                                                                         make_connector: MakeConnector) -> None:
+    return_id = open_return(emu)
+    request = decision(emu, return_id, DecisionKind.ACCEPT)
+    result = make_connector(emu).push(request)
+
+    assert result.status is PushStatus.PUSHED, result.detail
+    sent = writes(emu)
+    assert [path for _, path, _ in sent] == ["/payments/refunds", "/order/refund-claims"]
+    refund_body = sent[0][2]
+    assert refund_body["commandId"] == request.idempotency_key and refund_body["reason"] == "REFUND"
+    assert refund_body["lineItems"] == [{"id": request.order_line_external_id, "type": "QUANTITY",
+                                         "quantity": request.quantity}]
+    assert refund_body["order"]["id"] == request.order_external_id
+    assert sent[1][2] == {"lineItem": {"id": request.order_line_external_id}, "quantity": request.quantity}
+    assert ("GET", "/payments/refunds") in api_calls(emu, "GET")
+    assert result.result is not None
+    assert result.result["refund_status"] == "SUCCESS" and result.result["refund_amount"] > 0
+    assert result.result["currency"] == "PLN" and result.result["claim_id"]
+    assert result.reference == result.result["refund_id"]
+    assert emu.status_of(return_id) == "FINISHED"
+
+
+def test_accept_without_commission_claims_only_refunds(emu: AllegroEmulator, make_connector: MakeConnector) -> None:
+    result = make_connector(emu, commission_claims=False).push(decision(emu, open_return(emu), DecisionKind.ACCEPT))
+    assert result.status is PushStatus.PUSHED
+    assert [path for _, path, _ in writes(emu)] == ["/payments/refunds"]
+
+
+def test_keep_is_a_refund_without_return(emu: AllegroEmulator, make_connector: MakeConnector) -> None:
+    request = decision(emu, open_return(emu), DecisionKind.KEEP)
+    result = make_connector(emu).push(request)
+    assert result.status is PushStatus.PUSHED, result.detail
+    sent = writes(emu)
+    assert [path for _, path, _ in sent] == ["/payments/refunds"]
+    assert sent[0][2]["reason"] == "REFUND" and "bez zwrotu" in sent[0][2]["sellerComment"]
+
+
+@pytest.mark.parametrize(("kind", "code"), [(DecisionKind.REJECT, "REFUND_REJECTED"),
+                                            (DecisionKind.REPAIR, "ITEM_FIXED"),
+                                            (DecisionKind.EXCHANGE, "NEW_ITEM_SENT")])
+def test_reject_repair_and_exchange_are_rejections_with_the_note(emu: AllegroEmulator, make_connector: MakeConnector,
+                                                                 kind: DecisionKind, code: str) -> None:
+    return_id = open_return(emu)
+    result = make_connector(emu).push(decision(emu, return_id, kind, note="  Towar nosi ślady użytkowania. "))
+    assert result.status is PushStatus.PUSHED, result.detail
+    assert writes(emu) == [("POST", f"/order/customer-returns/{return_id}/rejection",
+                            {"rejection": {"code": code, "reason": "Towar nosi ślady użytkowania."}})]
+    rejection_request = next(r for r in emu.requests if r.method == "POST" and "/rejection" in r.path)
+    assert rejection_request.headers["content-type"] == BETA and rejection_request.headers["accept"] == BETA
+    assert emu.status_of(return_id) == "REJECTED"
+    assert result.result == {"rejection_code": code, "return_status": "REJECTED"}
+
+
+def test_cancel_is_unsupported_and_sends_nothing(emu: AllegroEmulator, make_connector: MakeConnector) -> None:
+    result = make_connector(emu).push(decision(emu, open_return(emu), DecisionKind.CANCEL))
+    assert result.status is PushStatus.UNSUPPORTED and "cancel" in (result.detail or "")
+    assert emu.requests == []
+
+
+@pytest.mark.parametrize("kind", [DecisionKind.REJECT, DecisionKind.REPAIR, DecisionKind.EXCHANGE])
+def test_a_rejection_needs_a_note_of_1_to_250_characters(kind: DecisionKind) -> None:
+    assert "--note" in (AllegroConnector.decision_problem(kind, None) or "")
+    assert AllegroConnector.decision_problem(kind, "   ")
+    assert "250" in (AllegroConnector.decision_problem(kind, "x" * 251) or "")
+    assert AllegroConnector.decision_problem(kind, "x" * 250) is None
+    assert AllegroConnector.decision_problem(DecisionKind.ACCEPT, None) is None
+
+
+def test_a_refund_whose_answer_was_lost_is_found_not_repeated(emu: AllegroEmulator,
+                                                              make_connector: MakeConnector) -> None:
+    connector = make_connector(emu)
+    request = decision(emu, open_return(emu), DecisionKind.ACCEPT)
+    emu.inject("truncated", path="/payments/refunds", method="POST")
+    first = connector.push(request)
+    assert first.status is PushStatus.RETRY, "the answer was lost: the outbox tries again later"
+
+    second = connector.push(DecisionRequest(**{**request.__dict__, "attempt": 2}))
+    assert second.status is PushStatus.PUSHED and "already applied" in (second.detail or "")
+    refunds = [entry for entry in emu.applied if entry[0] == "refund"]
+    assert len(refunds) == 1, emu.applied
+    assert [path for _, path, _ in writes(emu)].count("/payments/refunds") == 1
+
+
+def test_the_same_command_id_never_refunds_twice(emu: AllegroEmulator, make_connector: MakeConnector) -> None:
+    request = decision(emu, open_return(emu), DecisionKind.KEEP)
+    connector = make_connector(emu)
+    body = connector._refund_body(request, emu.checkout_form(request.order_external_id or ""),
+                                  request.order_line_external_id or "")
+    first, again = connector.client.refund(body), connector.client.refund(body)
+    assert first["id"] == again["id"]
+    assert len([entry for entry in emu.applied if entry[0] == "refund"]) == 1
+
+
+def test_a_line_refunded_in_allegro_already_is_recognised(emu: AllegroEmulator, make_connector: MakeConnector) -> None:
+    return_id = open_return(emu)
+    connector = make_connector(emu)
+    assert connector.push(decision(emu, return_id, DecisionKind.KEEP, key="00000000-0000-4000-8000-00000000000a")
+                          ).status is PushStatus.PUSHED
+    emu.requests.clear()
+    again = connector.push(decision(emu, return_id, DecisionKind.ACCEPT, key="00000000-0000-4000-8000-00000000000b"))
+    assert again.status is PushStatus.PUSHED and "already applied" in (again.detail or "")
+    assert "/payments/refunds" not in [path for _, path, _ in writes(emu)]
+    assert len([entry for entry in emu.applied if entry[0] == "refund"]) == 1
+
+
+def test_an_already_rejected_return_is_recognised(emu: AllegroEmulator, make_connector: MakeConnector) -> None:
+    return_id = open_return(emu)
+    connector = make_connector(emu)
+    connector.push(decision(emu, return_id, DecisionKind.REJECT, note="Brak oryginalnego opakowania."))
+    emu.requests.clear()
+    again = connector.push(decision(emu, return_id, DecisionKind.REJECT, note="Brak oryginalnego opakowania.",
+                                    attempt=2))
+    assert again.status is PushStatus.PUSHED and "already applied" in (again.detail or "")
+    assert writes(emu) == []
+    assert len([entry for entry in emu.applied if entry[0] == "rejection"]) == 1
+
+
+def test_a_refused_rejection_fails_with_allegros_words(emu: AllegroEmulator, make_connector: MakeConnector) -> None:
+    finished = next(r for r in emu.truth()["returns"] if emu.status_of(r) == "FINISHED")
+    result = make_connector(emu).push(decision(emu, finished, DecisionKind.REJECT, note="Za późno."))
+    assert result.status is PushStatus.FAILED
+    assert "already been refunded" in (result.detail or "")
+    assert len(writes(emu)) == 1, "a 422 is not retried"
+
+
+def test_a_decision_that_cannot_be_sent_now_is_retried_later(emu: AllegroEmulator,
+                                                             make_connector: MakeConnector) -> None:
+    request = decision(emu, open_return(emu), DecisionKind.ACCEPT)
+    emu.inject("status", status=503, times=None, path="/payments/refunds", method="POST")
+    result = make_connector(emu).push(request)
+    assert result.status is PushStatus.RETRY
+    assert emu.applied == []
+    assert "not repeated" in (result.detail or ""), "a write that may have reached Allegro is checked, not resent"
