@@ -21,6 +21,8 @@ def test_example_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "bol_client_secret").write_text("x" * 20)
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
     monkeypatch.setenv("ALLEGRO_CLIENT_SECRET", "y" * 20)
+    monkeypatch.setenv("WC_CONSUMER_KEY", "ck_" + "k" * 20)
+    monkeypatch.setenv("WC_CONSUMER_SECRET", "cs_" + "s" * 20)
     config = load_config(EXAMPLE, registry.settings_model_for, registry.names)
     assert config.channels, "the example configures at least one channel"
 

@@ -330,12 +330,13 @@ def test_rate_limit_429_waits_retry_after_then_continues(
 
 
 def test_the_client_paces_itself_on_bols_rate_limit_headers(make_connector: MakeConnector, tmp_path: Path) -> None:
-    emu = BolEmulator(seed=2, n_returns=10, rate_limit=6, rate_window=0.05)
+    # a window wide enough that a busy CI machine still sends 6 requests inside it
+    emu = BolEmulator(seed=2, n_returns=10, rate_limit=6, rate_window=0.3)
     waits: list[float] = []
 
-    def short_sleep(seconds: float) -> None:  # bol says "1 s"; the emulator's window is 0.05 s
+    def short_sleep(seconds: float) -> None:  # bol says "1 s"; the emulator's window is 0.3 s
         waits.append(seconds)
-        time.sleep(min(seconds, 0.06))
+        time.sleep(min(seconds, 0.35))
 
     store = FakeStore()
     store.run(make_connector(emu, runtime=Runtime(state_dir=tmp_path, transport=emu.transport(), sleep=short_sleep)))

@@ -1,0 +1,483 @@
+"""The WooCommerce connector: orders read incrementally, returns recognised in them, decisions as refunds and statuses.
+
+WooCommerce has no returns object (see mapping.py), so one walk over the
+orders changed since the cursor serves both: every order is stored, and the
+orders that stand for a return (a return status, a returns-plugin request, a
+refund) become returns. A refund made in the shop's admin comes back with its
+order where it bumps the order's `date_modified`, and through the walk over
+`GET /refunds` (WooCommerce 9.0+) where it does not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from pydantic import Field, field_validator
+
+from retsync.config import ChannelSettings
+from retsync.connector import (
+    Capabilities,
+    Connector,
+    DecisionRequest,
+    Page,
+    PullContext,
+    PushResult,
+    PushStatus,
+    Runtime,
+    Stream,
+)
+from retsync.http import ApiError, AuthError, BadPayload, Stopped, TransientError
+from retsync.model import DecisionKind, Order, Return
+from retsync.secrets import Secret
+from retsync_connectors.woocommerce.client import PAGE_SIZE, WooCommerceClient
+from retsync_connectors.woocommerce.mapping import (
+    DECISION_META_PREFIX,
+    REFUND_DECISION_META,
+    REFUND_KEY_META,
+    REFUND_LINE_META,
+    ReturnRules,
+    gmt_text,
+    is_return,
+    map_order,
+    map_return,
+    meta_value,
+    money,
+    parse_gmt,
+    recorded_decisions,
+    refund_ids,
+    revision_of,
+)
+
+if TYPE_CHECKING:
+    from retsync_connectors.woocommerce.emulator import WooCommerceEmulator
+
+REFUNDS = frozenset({DecisionKind.ACCEPT, DecisionKind.KEEP})
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class _Walk:
+    """One "changed since" walk: the date it started from, the next page, and the newest date seen so far.
+
+    Mid-walk the start date stays put (page numbers only mean something for the same query); once the walk
+    is done, the next one starts from the newest date seen, less the overlap.
+    """
+
+    since: datetime
+    page: int = 1
+    seen: datetime | None = None
+
+    @classmethod
+    def load(cls, cursor: Mapping[str, Any], prefix: str, context: PullContext) -> _Walk:
+        """Anything unreadable starts again from the backfill rather than skipping data."""
+        since = parse_gmt(cursor.get(prefix + "modified_after"))
+        if since is None:
+            return cls(context.backfill_since.astimezone(timezone.utc))
+        try:
+            page = max(1, int(cursor.get(prefix + "page", 1)))
+        except (TypeError, ValueError):
+            page = 1
+        return cls(since, page, parse_gmt(cursor.get(prefix + "seen")))
+
+    def saw(self, moment: datetime | None) -> None:
+        if moment is not None and (self.seen is None or moment > self.seen):
+            self.seen = moment
+
+    def finish(self) -> None:
+        self.since = max(self.since, self.seen) if self.seen is not None else self.since
+        self.page, self.seen = 1, None
+
+    def dump(self, prefix: str) -> dict[str, Any]:
+        return {prefix + "modified_after": self.since.isoformat(), prefix + "page": self.page,
+                prefix + "seen": self.seen.isoformat() if self.seen else None}
+
+
+class WooCommerceSettings(ChannelSettings):
+    """`[channels.<name>]` keys of a WooCommerce shop."""
+
+    base_url: str = Field(
+        description="the shop's address, e.g. https://shop.example.com (the API is under /wp-json/wc/v3); "
+        "use https: WooCommerce accepts the key over plain http only with OAuth 1.0a signatures"
+    )
+    consumer_key: Secret = Field(
+        description="REST API consumer key (ck_...) from WooCommerce > Settings > Advanced > REST API, "
+        "read/write; write env:VAR, file:/path or keyring:service/user"
+    )
+    consumer_secret: Secret = Field(description="the key's consumer secret (cs_...); env:, file: or keyring: too")
+    requested_statuses: tuple[str, ...] = Field(
+        default=("return-requested",),
+        description="order statuses that mean a customer asked to return (WP Swings: return-requested); "
+        "write them as the API shows them, without the wc- prefix",
+    )
+    approved_statuses: tuple[str, ...] = Field(
+        default=("return-approved",),
+        description="order statuses that mean the return was approved in the shop (read back as an accept)",
+    )
+    cancelled_statuses: tuple[str, ...] = Field(
+        default=("return-cancelled",),
+        description="order statuses that mean the request was declined or withdrawn in the shop "
+        "(read back as a reject)",
+    )
+    rma_meta_keys: tuple[str, ...] = Field(
+        default=("wps_rma_return_product",),
+        description="order meta keys holding the returns plugin's request (the returned items and quantities)",
+    )
+    rma_line_meta_keys: tuple[str, ...] = Field(
+        default=("wps_rma_request_made",),
+        description="order meta keys holding the plugin's per-item request state",
+    )
+    api_refund: bool = Field(
+        default=True,
+        description="accept/keep refund through the payment gateway (WooCommerce's default); false only records "
+        "a manual refund and you pay the customer yourself",
+    )
+    reject_status: str = Field(
+        default="return-cancelled", description="order status set when you reject a return (empty: keep the status)"
+    )
+    cancel_status: str = Field(
+        default="return-cancelled", description="order status set when a return is cancelled (empty: keep it)"
+    )
+    repair_status: str = Field(
+        default="", description="order status set when you decide to repair (empty: keep the status)"
+    )
+    exchange_status: str = Field(
+        default="", description="order status set when you decide to exchange (empty: keep the status)"
+    )
+    query_string_auth: bool = Field(
+        default=False,
+        description="send the key as consumer_key/consumer_secret query parameters instead of HTTP basic auth, "
+        "for hosts whose server drops the Authorization header (WooCommerce then answers 401 on every call)",
+    )
+    refunds_endpoint: bool = Field(
+        default=True,
+        description="also walk GET /refunds (WooCommerce 9.0 and later) for refunds made since the last pull; "
+        "set false on older shops, which answer it with rest_no_route",
+    )
+
+
+    @field_validator("requested_statuses", "approved_statuses", "cancelled_statuses", mode="after")
+    @classmethod
+    def _without_wc_prefix(cls, statuses: tuple[str, ...]) -> tuple[str, ...]:
+        """Plugins and the database say `wc-return-requested`; the API says `return-requested`. Take either."""
+        return tuple(status.strip().removeprefix("wc-") for status in statuses if status.strip())
+
+    @field_validator("reject_status", "cancel_status", "repair_status", "exchange_status", mode="after")
+    @classmethod
+    def _status_without_wc_prefix(cls, status: str) -> str:
+        return status.strip().removeprefix("wc-")
+
+
+def _decision_texts() -> dict[DecisionKind, str]:
+    return {
+        DecisionKind.ACCEPT: "POST /orders/{id}/refunds with the returned line_items, api_restock=true",
+        DecisionKind.KEEP: "POST /orders/{id}/refunds with the line_items, api_restock=false (customer keeps it)",
+        DecisionKind.REJECT: "order status reject_status + a customer note with your note",
+        DecisionKind.CANCEL: "order status cancel_status + a note",
+        DecisionKind.REPAIR: "an order note + order status repair_status",
+        DecisionKind.EXCHANGE: "an order note + order status exchange_status",
+    }
+
+
+class WooCommerceConnector(Connector):
+    """WooCommerce REST API v3: orders and returns in, refunds, statuses and notes out."""
+
+    name = "woocommerce"
+    title = "WooCommerce (REST API wc/v3)"
+    settings_model = WooCommerceSettings
+    capabilities = Capabilities(streams=(Stream.RETURNS,), decisions=_decision_texts())
+
+    def __init__(self, channel: str, settings: ChannelSettings, runtime: Runtime) -> None:
+        if not isinstance(settings, WooCommerceSettings):
+            raise TypeError(f"the woocommerce connector needs WooCommerceSettings, got {type(settings).__name__}")
+        super().__init__(channel, settings, runtime)
+        self.woo = settings
+        self.rules = ReturnRules(
+            requested_statuses=settings.requested_statuses,
+            approved_statuses=settings.approved_statuses,
+            cancelled_statuses=settings.cancelled_statuses,
+            rma_meta_keys=settings.rma_meta_keys,
+            line_state_meta_keys=settings.rma_line_meta_keys,
+        )
+        self.client = WooCommerceClient(channel, settings, runtime)
+        self._orderby = "modified"
+        self._no_refunds_route = False
+
+    def close(self) -> None:
+        self.client.close()
+
+    @classmethod
+    def decision_problem(cls, kind: DecisionKind, note: str | None) -> str | None:
+        if kind is DecisionKind.REJECT and not (note or "").strip():
+            return "a rejection goes to the customer as an order note: say why (--note)"
+        return None
+
+    # --- pull ------------------------------------------------------------------------------
+
+    def pull(self, stream: Stream, context: PullContext) -> Iterator[Page]:
+        """Orders changed since the cursor, then (where the shop has `GET /refunds`) refunds made since it.
+
+        The refunds walk is a safety net: it finds a refund even where the shop did not bump its order's
+        `date_modified`. The cursor holds both walks, so a pass cut short resumes in the walk it was in.
+        """
+        if stream != Stream.RETURNS:
+            raise ValueError(f"the woocommerce connector pulls returns (with their orders), not {stream}")
+        cursor = dict(context.cursor or {})
+        orders_walk = _Walk.load(cursor, "", context)
+        refunds_walk = _Walk.load(cursor, "refunds_", context)
+        walk_refunds = self.woo.refunds_endpoint and not self._no_refunds_route
+        if cursor.get("phase") != "refunds" or not walk_refunds:
+            after_orders = "refunds" if walk_refunds else "orders"
+            for listing, last in self._pages(orders_walk, context, self._list_orders):
+                yield Page(returns=self._returns_of(listing, context), orders=[map_order(o) for o in listing],
+                           cursor=self._cursor(orders_walk, refunds_walk, after_orders if last else "orders"))
+            if self.runtime.stop.is_set():
+                return
+        if not walk_refunds:
+            return
+        for listing, last in self._pages(refunds_walk, context, self._list_refunds):
+            returns, orders = self._returns_of_refunds(listing, context)
+            yield Page(returns=returns, orders=orders,
+                       cursor=self._cursor(orders_walk, refunds_walk, "orders" if last else "refunds"))
+
+    def _list_orders(self, since: datetime, page: int) -> tuple[list[dict[str, Any]], int | None, str]:
+        """Oldest change first where the shop can sort by it; older cores only sort by date, which is still
+        complete (the walk reads every page of the same query and remembers the newest change it saw)."""
+        params = {"modified_after": gmt_text(since), "dates_are_gmt": "true", "orderby": self._orderby,
+                  "order": "asc", "page": page, "per_page": PAGE_SIZE}
+        try:
+            listing = self.client.list_orders(params)
+        except ApiError as exc:
+            if self._orderby != "modified" or exc.status_code != 400 or "orderby" not in exc.message:
+                raise
+            self._orderby = "date"
+            listing = self.client.list_orders({**params, "orderby": "date"})
+        return listing.entries, listing.total_pages, "date_modified_gmt"
+
+    def _list_refunds(self, since: datetime, page: int) -> tuple[list[dict[str, Any]], int | None, str]:
+        listing = self.client.list_refunds({
+            "after": gmt_text(since), "dates_are_gmt": "true", "orderby": "date", "order": "asc",
+            "page": page, "per_page": PAGE_SIZE,
+        })
+        if listing is None:
+            self._no_refunds_route = True  # asked once per start, not once per pull
+            log.warning("refunds_endpoint_missing", channel=self.channel,
+                        hint="the shop has no GET /wc/v3/refunds (WooCommerce before 9.0); "
+                             "set refunds_endpoint = false to stop asking")
+            return [], None, "date_created_gmt"
+        return listing.entries, listing.total_pages, "date_created_gmt"
+
+    def _pages(self, walk: _Walk, context: PullContext,
+               fetch: Callable[[datetime, int], tuple[list[dict[str, Any]], int | None, str]],
+               ) -> Iterator[tuple[list[dict[str, Any]], bool]]:
+        """Page through one "changed since" list, advancing `walk` as each page is handed out."""
+        since = walk.since - context.overlap
+        while not self.runtime.stop.is_set():
+            entries, total_pages, date_field = fetch(since, walk.page)
+            for entry in entries:
+                walk.saw(parse_gmt(entry.get(date_field)))
+            last = len(entries) < PAGE_SIZE or (total_pages is not None and walk.page >= total_pages)
+            if last:
+                walk.finish()
+            else:
+                walk.page += 1
+            yield entries, last
+            if last:
+                return
+
+    @staticmethod
+    def _cursor(orders: _Walk, refunds: _Walk, phase: str) -> dict[str, Any]:
+        return {"phase": phase, **orders.dump(""), **refunds.dump("refunds_")}
+
+    def _returns_of(self, orders: list[dict[str, Any]], context: PullContext) -> list[Return]:
+        """The returns these orders stand for, skipping those stored at this revision (no refund fetch then)."""
+        ids = [str(order["id"]) for order in orders]
+        stored = context.stored_revisions(ids)
+        returns: list[Return] = []
+        for order in orders:
+            order_id = str(order["id"])
+            was_return = order_id in stored
+            if stored.get(order_id) == revision_of(order) or not (was_return or is_return(order, self.rules)):
+                continue
+            refunds = self.client.order_refunds(order_id) if refund_ids(order) else []
+            mapped = map_return(order, refunds, self.rules, was_return=was_return)
+            if mapped is not None:
+                returns.append(mapped)
+        return returns
+
+    def _returns_of_refunds(self, refunds: list[dict[str, Any]], context: PullContext,
+                            ) -> tuple[list[Return], list[Order]]:
+        """The orders these refunds belong to, read again with all their refunds, unless stored at that revision."""
+        parents = list(dict.fromkeys(str(r.get("parent_id")) for r in refunds if str(r.get("parent_id", "")).isdigit()))
+        if not parents:
+            return [], []
+        orders = self.client.list_orders({"include": ",".join(parents), "per_page": PAGE_SIZE}).entries
+        return self._returns_of(orders, context), [map_order(order) for order in orders]
+
+    # --- push ------------------------------------------------------------------------------
+
+    def push(self, request: DecisionRequest) -> PushResult:
+        order_id = request.order_external_id or request.return_external_id
+        try:
+            if request.kind in REFUNDS:
+                return self._refund(request, order_id)
+            return self._set_status(request, order_id)
+        except ApiError as exc:
+            return PushResult(PushStatus.FAILED, f"WooCommerce refused the {request.kind} on order {order_id}: {exc}")
+        except AuthError as exc:
+            return PushResult(PushStatus.FAILED, f"WooCommerce refused the keys of channel {self.channel}: {exc}; "
+                              "check consumer_key and consumer_secret (they need read/write permission)")
+        except (TransientError, BadPayload) as exc:
+            return PushResult(PushStatus.RETRY, str(exc))
+        except Stopped:
+            return PushResult(PushStatus.RETRY, "the daemon stopped before the shop was asked")
+
+    def _refund(self, request: DecisionRequest, order_id: str) -> PushResult:
+        if request.attempt > 1 or request.reference:
+            earlier = self._refund_with_key(order_id, request.idempotency_key)
+            if earlier is not None:
+                return self._refunded(earlier, request, again=True)
+        order = self.client.get_order(order_id)
+        if order is None:
+            return PushResult(PushStatus.FAILED, f"the shop has no order {order_id} (deleted?)")
+        item_id = request.order_line_external_id or request.line_external_id
+        item = next((i for i in order.get("line_items") or [] if str(i.get("id")) == item_id), None)
+        if item is None:
+            return PushResult(PushStatus.FAILED, f"order {order_id} has no item {item_id} to refund; "
+                              "refund it in the shop's admin")
+        body = self._refund_body(request, item)
+        left = self._left_to_refund(order)
+        if left is not None and Decimal(body["amount"]) > left:
+            return PushResult(PushStatus.FAILED, f"order {order_id} has only {money(left)} left to refund, "
+                              f"{body['amount']} asked: was it refunded in the shop already?")
+        refund = self.client.create_refund(order_id, body)
+        return self._refunded(refund, request, again=False)
+
+    @staticmethod
+    def _left_to_refund(order: Mapping[str, Any]) -> Decimal | None:
+        """Checked here because WooCommerce refuses too much with a 500, which would look worth retrying."""
+        try:
+            total = Decimal(str(order.get("total")))
+            refunded = sum((abs(Decimal(str(r.get("total") or 0))) for r in order.get("refunds") or []
+                            if isinstance(r, Mapping)), Decimal(0))
+        except ArithmeticError:
+            return None
+        return total - refunded if total.is_finite() else None
+
+    def _refund_with_key(self, order_id: str, key: str) -> dict[str, Any] | None:
+        """A refund an earlier attempt created (its answer lost): found by the idempotency key in its meta."""
+        return next((refund for refund in self.client.order_refunds(order_id)
+                     if meta_value(refund.get("meta_data"), REFUND_KEY_META) == key), None)
+
+    def _refund_body(self, request: DecisionRequest, item: Mapping[str, Any]) -> dict[str, Any]:
+        """The returned quantity's share of what the customer paid for the item, tax by tax rate."""
+        ordered = Decimal(str(item.get("quantity") or 0))
+        share = Decimal(request.quantity) / ordered if ordered > 0 else Decimal(0)
+        line_total = Decimal(str(item.get("total") or 0)) * share
+        taxes = [{"id": tax["id"], "refund_total": float(money(Decimal(str(tax.get("total") or 0)) * share))}
+                 for tax in item.get("taxes") or [] if isinstance(tax, Mapping) and tax.get("id") is not None]
+        if taxes:
+            tax = sum((Decimal(str(t["refund_total"])) for t in taxes), Decimal(0))
+        else:  # no per-rate taxes to name: the item's tax share goes into the amount only
+            tax = Decimal(str(item.get("total_tax") or 0)) * share
+        amount = money(line_total + tax)
+        keep = request.kind is DecisionKind.KEEP
+        default_reason = "Refund, customer keeps the item" if keep else "Return accepted"
+        return {
+            "amount": amount,
+            "reason": (request.note or "").strip() or default_reason,
+            "api_refund": self.woo.api_refund,
+            "api_restock": not keep,
+            "line_items": [{"id": item["id"], "quantity": request.quantity,
+                            "refund_total": float(money(line_total)), "refund_tax": taxes}],
+            "meta_data": [
+                {"key": REFUND_KEY_META, "value": request.idempotency_key},
+                {"key": REFUND_DECISION_META, "value": request.kind.value},
+                {"key": REFUND_LINE_META, "value": str(item["id"])},
+                {"key": "retsync_return_id", "value": request.return_external_id},
+            ],
+        }
+
+    @staticmethod
+    def _refunded(refund: Mapping[str, Any], request: DecisionRequest, *, again: bool) -> PushResult:
+        amount = str(refund.get("amount") or "?")
+        what = f"refund {refund['id']} of {amount} for {request.quantity} × item {request.order_line_external_id}"
+        detail = f"already in the shop: {what}" if again else f"the shop recorded {what}"
+        if refund.get("refunded_payment") is False and not again:
+            detail += " (a manual refund: pay the customer yourself)"
+        return PushResult(PushStatus.PUSHED, detail, reference=str(refund["id"]),
+                          result={"refund_id": str(refund["id"]), "amount": amount,
+                                  "refunded_payment": refund.get("refunded_payment")})
+
+    def _status_for(self, kind: DecisionKind) -> str:
+        return {
+            DecisionKind.REJECT: self.woo.reject_status,
+            DecisionKind.CANCEL: self.woo.cancel_status,
+            DecisionKind.REPAIR: self.woo.repair_status,
+            DecisionKind.EXCHANGE: self.woo.exchange_status,
+        }[kind].strip()
+
+    @staticmethod
+    def _note_for(request: DecisionRequest) -> tuple[str, bool]:
+        """Your note goes to the customer; without one, an internal note records the decision for the shop staff."""
+        note = (request.note or "").strip()
+        if note:
+            return note, True
+        item = request.order_line_external_id or request.line_external_id
+        return f"Return decision (retsync): {request.kind.value}, {request.quantity} × item {item}", False
+
+    def _set_status(self, request: DecisionRequest, order_id: str) -> PushResult:
+        """Note first, then status and our record in one order update: the update is what makes it done.
+
+        A retry finds the record in the order's meta and stops; a note whose answer was lost is found by its text.
+        """
+        order = self.client.get_order(order_id)
+        if order is None:
+            return PushResult(PushStatus.FAILED, f"the shop has no order {order_id} (deleted?)")
+        status = self._status_for(request.kind)
+        if request.idempotency_key in recorded_decisions(order.get("meta_data")):
+            return PushResult(PushStatus.PUSHED, f"already in the shop: {request.kind} on order {order_id}",
+                              result={"status": order.get("status")})
+        text, to_customer = self._note_for(request)
+        notes = self.client.order_notes(order_id)
+        if not any(n.get("note") == text and bool(n.get("customer_note")) == to_customer for n in notes):
+            self.client.add_note(order_id, text, to_customer=to_customer)
+        record = {"kind": request.kind.value, "line": request.order_line_external_id or request.line_external_id,
+                  "quantity": request.quantity, "return": request.return_external_id,
+                  "at": datetime.now(timezone.utc).replace(microsecond=0).isoformat()}
+        changes: dict[str, Any] = {"meta_data": [{"key": DECISION_META_PREFIX + request.idempotency_key,
+                                                   "value": record}]}
+        if status and status != order.get("status"):
+            changes["status"] = status
+        updated = self.client.update_order(order_id, changes)
+        shown = updated.get("status")
+        where = f"order {order_id} is now {shown}" if status else f"order {order_id} keeps status {shown}"
+        told = "the customer was told" if to_customer else "an internal note records it"
+        return PushResult(PushStatus.PUSHED, f"{request.kind}: {where}; {told}", result={"status": shown})
+
+    # --- orders ----------------------------------------------------------------------------
+
+    def fetch_order(self, external_id: str) -> Order | None:
+        body = self.client.get_order(external_id)
+        return map_order(body) if body is not None else None
+
+    # --- sandbox ---------------------------------------------------------------------------
+
+    @classmethod
+    def sandbox(cls, seed: int = 1, returns: int | None = None) -> WooCommerceEmulator:
+        from retsync_connectors.woocommerce.emulator import WooCommerceEmulator
+
+        return WooCommerceEmulator(seed=seed) if returns is None else WooCommerceEmulator.sized(seed, returns)
+
+    @classmethod
+    def sandbox_channel(cls, base_url: str) -> dict[str, Any]:
+        from retsync_connectors.woocommerce.emulator import SANDBOX_KEY, SANDBOX_SECRET
+
+        return {"connector": cls.name, "base_url": base_url, "consumer_key": SANDBOX_KEY,
+                "consumer_secret": SANDBOX_SECRET}
+
