@@ -80,12 +80,15 @@ def run(returns: int = 20_000, postgres: bool = True) -> list[dict[str, Any]]:
         for name, cls in registry.connectors().items():
             if cls.sandbox(seed=1, returns=10) is None:
                 continue
-            work = Path(folder) / name
-            work.mkdir()
+            # each run its own state directory: a stored (rotated) token belongs to that run's sandbox
+            work = Path(folder) / name / "sqlite"
+            work.mkdir(parents=True)
             results.append(backfill(name, returns, f"sqlite:///{work / 'bench.db'}", work))
             if postgres:
                 from tests.pgcluster import PgCluster
 
+                work = Path(folder) / name / "postgresql"
+                work.mkdir(parents=True)
                 cluster = PgCluster()
                 try:
                     results.append(backfill(name, returns, cluster.new_database(), work))

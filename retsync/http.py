@@ -262,13 +262,14 @@ def _default_error_detail(response: httpx.Response) -> str:
     return str(body)[:300]
 
 
-class OAuth2ClientCredentials(httpx.Auth):
-    """A cached client-credentials token, refreshed shortly before it expires and once on a 401.
+class BearerTokenAuth(httpx.Auth):
+    """A cached bearer token, fetched shortly before it expires and once more on a 401.
 
     The token request goes through the same transport as the API calls, so
     sandboxes and tests see it; a token is fetched only when there is none or
     it is about to expire, because marketplaces block clients that hammer
-    their token endpoint.
+    their token endpoint. Subclasses say which grant they send and how they
+    read the answer.
     """
 
     requires_response_body = True
@@ -291,40 +292,31 @@ class OAuth2ClientCredentials(httpx.Auth):
         self._lock = threading.Lock()
         self.tokens_fetched = 0
 
+    def grant(self) -> dict[str, str]:
+        """The form fields of the token request."""
+        raise NotImplementedError
+
+    def accept(self, response: httpx.Response) -> tuple[str, float]:
+        """Read the token endpoint's answer: (access token, seconds it lives); raise a ChannelError otherwise."""
+        raise NotImplementedError
+
     def _valid_token(self) -> str | None:
         if self._token and self._clock() < self._expires_at - self._margin:
             return self._token
         return None
 
     def _token_request(self) -> httpx.Request:
-        request = httpx.Request(
-            "POST",
-            self.token_url,
-            data={"grant_type": "client_credentials"},
-            headers={"Accept": "application/json", "User-Agent": USER_AGENT},
-        )
+        request = httpx.Request("POST", self.token_url, data=self.grant(),
+                                headers={"Accept": "application/json", "User-Agent": USER_AGENT})
         return next(self._basic.auth_flow(request))
 
     def _store(self, response: httpx.Response) -> str:
-        if response.status_code in (400, 401, 403):
-            raise AuthError(
-                f"the token endpoint refused the client credentials (HTTP {response.status_code}: "
-                f"{_default_error_detail(response)}); check client_id and client_secret"
-            )
-        if response.status_code != 200:
-            raise TransientError(f"token endpoint answered HTTP {response.status_code}",
-                                 retry_after=_retry_after_seconds(response.headers.get("retry-after")))
-        try:
-            body = response.json()
-            token = str(body["access_token"])
-            expires_in = float(body.get("expires_in", 300))
-        except (ValueError, KeyError, TypeError):
-            raise BadPayload("the token endpoint's answer has no access_token") from None
+        response.read()
+        token, expires_in = self.accept(response)
         from retsync.secrets import remember
 
         remember(token)
-        self._token = token
-        self._expires_at = self._clock() + expires_in
+        self._token, self._expires_at = token, self._clock() + expires_in
         self.tokens_fetched += 1
         return token
 
@@ -345,3 +337,25 @@ class OAuth2ClientCredentials(httpx.Auth):
                 fresh = self._store((yield self._token_request()))
         request.headers["Authorization"] = f"Bearer {fresh}"
         yield request
+
+
+class OAuth2ClientCredentials(BearerTokenAuth):
+    """The client-credentials grant (bol): the client id and secret buy a short-lived token."""
+
+    def grant(self) -> dict[str, str]:
+        return {"grant_type": "client_credentials"}
+
+    def accept(self, response: httpx.Response) -> tuple[str, float]:
+        if response.status_code in (400, 401, 403):
+            raise AuthError(
+                f"the token endpoint refused the client credentials (HTTP {response.status_code}: "
+                f"{_default_error_detail(response)}); check client_id and client_secret"
+            )
+        if response.status_code != 200:
+            raise TransientError(f"token endpoint answered HTTP {response.status_code}",
+                                 retry_after=_retry_after_seconds(response.headers.get("retry-after")))
+        try:
+            body = response.json()
+            return str(body["access_token"]), float(body.get("expires_in", 300))
+        except (ValueError, KeyError, TypeError):
+            raise BadPayload("the token endpoint's answer has no access_token") from None

@@ -8,16 +8,14 @@ Every answer is checked for the shape the spec promises before anyone reads it.
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from retsync.connector import Runtime
-from retsync.http import USER_AGENT, ApiError, AuthError, BadPayload, ChannelHttp, RetryPolicy, TransientError
-from retsync.secrets import remember
+from retsync.http import ApiError, AuthError, BadPayload, BearerTokenAuth, ChannelHttp, RetryPolicy, TransientError
 from retsync.tokens import TokenStore, TokenStoreError
 
 if TYPE_CHECKING:
@@ -54,7 +52,7 @@ def errors_detail(response: httpx.Response) -> str:
     return str(body)[:300]
 
 
-class RefreshTokenAuth(httpx.Auth):
+class RefreshTokenAuth(BearerTokenAuth):
     """A user access token kept fresh with a rotating refresh token.
 
     Every refresh returns a new refresh token and retires the old one about a
@@ -62,8 +60,6 @@ class RefreshTokenAuth(httpx.Auth):
     when storing fails the old one is still on disk and still valid for that
     minute. A refused refresh token means the merchant must sign in again.
     """
-
-    requires_response_body = True
 
     def __init__(
         self,
@@ -77,17 +73,14 @@ class RefreshTokenAuth(httpx.Auth):
         refresh_margin: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__(token_url, client_id, client_secret, refresh_margin=refresh_margin, clock=clock)
         self.channel = channel
-        self.token_url = token_url
-        self._basic = httpx.BasicAuth(client_id, client_secret)
         self.store = store
         self._bootstrap = bootstrap
-        self._margin = refresh_margin
-        self._clock = clock
-        self._token: str | None = None
-        self._expires_at = 0.0
-        self._lock = threading.Lock()
-        self.refreshes = 0
+
+    @property
+    def refreshes(self) -> int:
+        return self.tokens_fetched
 
     def sign_in_again(self, why: str) -> AuthError:
         return AuthError(f"{why}; run `retsync auth allegro {self.channel}` again to sign channel {self.channel} in")
@@ -102,22 +95,10 @@ class RefreshTokenAuth(httpx.Auth):
             raise self.sign_in_again(f"channel {self.channel} has no Allegro sign-in yet")
         return token
 
-    def _valid_token(self) -> str | None:
-        if self._token and self._clock() < self._expires_at - self._margin:
-            return self._token
-        return None
+    def grant(self) -> dict[str, str]:
+        return {"grant_type": "refresh_token", "refresh_token": self._refresh_token()}
 
-    def _token_request(self) -> httpx.Request:
-        request = httpx.Request(
-            "POST",
-            self.token_url,
-            data={"grant_type": "refresh_token", "refresh_token": self._refresh_token()},
-            headers={"Accept": "application/json", "User-Agent": USER_AGENT},
-        )
-        return next(self._basic.auth_flow(request))
-
-    def _store(self, response: httpx.Response) -> str:
-        response.read()
+    def accept(self, response: httpx.Response) -> tuple[str, float]:
         if response.status_code in (400, 401):
             raise self.sign_in_again(f"Allegro refused the refresh token ({errors_detail(response)})")
         if response.status_code != 200:
@@ -130,32 +111,11 @@ class RefreshTokenAuth(httpx.Auth):
             expires_in = float(body.get("expires_in", 43199))
         except (ValueError, KeyError, TypeError):
             raise BadPayload("Allegro's token endpoint answered without access_token and refresh_token") from None
-        remember(access)
         try:
             self.store.save(refresh)  # before anything else: the old refresh token dies a minute after its use
         except TokenStoreError as exc:
             raise AuthError(f"{exc}; the previous refresh token is still stored") from None
-        self._token, self._expires_at = access, self._clock() + expires_in
-        self.refreshes += 1
-        return access
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        with self._lock:
-            token = self._valid_token()
-            if token is None:
-                token = self._store((yield self._token_request()))
-        request.headers["Authorization"] = f"Bearer {token}"
-        response = yield request
-        if response.status_code != 401:
-            return
-        with self._lock:
-            if self._token == token:
-                self._token = None
-            fresh = self._valid_token()
-            if fresh is None:
-                fresh = self._store((yield self._token_request()))
-        request.headers["Authorization"] = f"Bearer {fresh}"
-        yield request
+        return access, expires_in
 
 
 def _object(body: Any, what: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from typing import Any
 
 from retsync.http import BadPayload
 from retsync.model import Customer, DecisionKind, Order, OrderLine, Return, ReturnLine, ReturnReason, ReturnStatus
+from retsync.payload import obj, objs, text
 
 STATUS_MAP: Mapping[str, ReturnStatus] = {
     "CREATED": ReturnStatus.REQUESTED,
@@ -76,21 +77,6 @@ DECISION_TO_REJECTION: Mapping[DecisionKind, str] = {
 
 
 # --- small readers that never raise on a missing or odd field -----------------------------
-
-
-def text(value: Any) -> str | None:
-    if value is None or isinstance(value, (dict, list, bool)):
-        return None
-    result = str(value).strip()
-    return result or None
-
-
-def obj(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def objs(value: Any) -> list[Mapping[str, Any]]:
-    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
 
 
 def count(value: Any, default: int = 0) -> int:

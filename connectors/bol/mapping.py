@@ -27,6 +27,9 @@ from retsync.model import (
     ReturnReason,
     ReturnStatus,
 )
+from retsync.payload import obj as _obj
+from retsync.payload import objs as _objs
+from retsync.payload import text as _text
 
 FULFILLED_BY_BOL = "FBB"
 CURRENCY = "EUR"
@@ -127,21 +130,6 @@ def channel_reason_text(main_reason: str | None, detailed_reason: str | None) ->
 
 
 # --- small readers that never raise on a missing or odd field -----------------------------
-
-
-def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, (dict, list, bool)):
-        return None
-    text = str(value).strip()
-    return text or None
-
-
-def _obj(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _objs(value: Any) -> list[Mapping[str, Any]]:
-    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
 
 
 def _count(value: Any, default: int = 0) -> int:
