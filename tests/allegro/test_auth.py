@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.fakes import InMemoryStore
+
 import os
 import stat
 from pathlib import Path
@@ -14,7 +16,7 @@ from retsync.secrets import known_secrets
 from retsync.tokens import TokenStore
 from retsync_connectors.allegro.emulator import DEVICE_GRANT, AllegroEmulator
 
-from .conftest import FakeClock, FakeStore, MakeConnector
+from .conftest import FakeClock, MakeConnector
 
 
 @pytest.fixture
@@ -83,11 +85,11 @@ def test_every_refresh_stores_the_new_refresh_token(emu: AllegroEmulator, make_c
     store = TokenStore("allegro-test", tmp_path, "file")
     first = store.load()
     connector = make_connector(emu, refresh_token=None)
-    FakeStore().run(connector)
+    InMemoryStore().run(connector)
     second = store.load()
     assert second and second != first
     emu.expire_tokens()  # the access token ran out: the next call refreshes again
-    FakeStore().run(connector)
+    InMemoryStore().run(connector)
     assert store.load() not in (first, second)
     assert connector.auth.refreshes == 2
 
@@ -97,12 +99,12 @@ def test_a_reused_refresh_token_is_refused_after_a_minute(emu: AllegroEmulator, 
     signed_in(emu, make_connector, tmp_path)
     store = TokenStore("allegro-test", tmp_path, "file")
     old = store.load()
-    FakeStore().run(make_connector(emu, refresh_token=None))
+    InMemoryStore().run(make_connector(emu, refresh_token=None))
     assert old is not None
     store.save(old)  # as if the rotated token had never been stored
     clock.advance(61)
     with pytest.raises(AuthError, match="run `retsync auth allegro allegro-test` again"):
-        FakeStore().run(make_connector(emu, refresh_token=None))
+        InMemoryStore().run(make_connector(emu, refresh_token=None))
 
 
 class Crash(BaseException):
@@ -120,20 +122,20 @@ def test_a_crash_between_receiving_and_storing_the_new_token_does_not_log_the_me
 
     monkeypatch.setattr(os, "replace", die_mid_write)
     with pytest.raises(Crash):
-        FakeStore().run(make_connector(emu, refresh_token=None))
+        InMemoryStore().run(make_connector(emu, refresh_token=None))
     monkeypatch.undo()
     assert TokenStore("allegro-test", tmp_path, "file").load() == stored, "the last good token is intact"
     assert [p.name for p in token_file(tmp_path).parent.iterdir()] == [token_file(tmp_path).name], "no temp left"
 
     clock.advance(20)  # the daemon restarts within Allegro's minute of grace
-    store = FakeStore()
+    store = InMemoryStore()
     store.run(make_connector(emu, refresh_token=None))
     assert store.returns, "signed in still"
     fresh = TokenStore("allegro-test", tmp_path, "file").load()
     assert fresh not in (None, stored)
     clock.advance(3600)
     emu.expire_tokens()
-    FakeStore().run(make_connector(emu, refresh_token=None))  # and the rotated one keeps working
+    InMemoryStore().run(make_connector(emu, refresh_token=None))  # and the rotated one keeps working
 
 
 def test_a_revoked_sign_in_fails_that_channel_only_with_what_to_do(
@@ -142,15 +144,15 @@ def test_a_revoked_sign_in_fails_that_channel_only_with_what_to_do(
     signed_in(emu, make_connector, tmp_path)
     emu.revoke_refresh_tokens()
     with pytest.raises(AuthError, match="run `retsync auth allegro allegro-test` again"):
-        list(make_connector(emu, refresh_token=None).pull(Stream.RETURNS, FakeStore().context()))
-    healthy = FakeStore()
+        list(make_connector(emu, refresh_token=None).pull(Stream.RETURNS, InMemoryStore().context()))
+    healthy = InMemoryStore()
     healthy.run(make_connector(other, channel="allegro-other"))
     assert healthy.returns
 
 
 def test_a_channel_never_signed_in_says_how(emu: AllegroEmulator, make_connector: MakeConnector) -> None:
     with pytest.raises(AuthError, match="no Allegro sign-in yet.*retsync auth allegro allegro-test"):
-        FakeStore().run(make_connector(emu, refresh_token=None))
+        InMemoryStore().run(make_connector(emu, refresh_token=None))
 
 
 # --- the token store -----------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.fakes import InMemoryStore
+
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +15,7 @@ from retsync_connectors.allegro.client import BETA, PUBLIC
 from retsync_connectors.allegro.connector import AllegroConnector
 from retsync_connectors.allegro.emulator import AllegroEmulator
 
-from .conftest import NOW, FakeStore, MakeConnector
+from .conftest import NOW, MakeConnector
 
 SEED, SIZE = 7, 400
 DAY = 86400.0
@@ -51,13 +53,13 @@ def decision(emu: AllegroEmulator, return_id: str, kind: DecisionKind, *, note: 
 
 def test_a_backfill_stores_every_visible_return_with_its_order_lines(emu: AllegroEmulator,
                                                                      make_connector: MakeConnector) -> None:
-    store = FakeStore()
+    store = InMemoryStore()
     store.run(make_connector(emu))
 
     truth = emu.truth()
     assert set(store.returns) == truth["returns"]
     assert set(store.orders) == truth["orders"]
-    assert len(store.yielded) == len(truth["returns"]), "each return once"
+    assert len(store.written) == len(truth["returns"]), "each return once"
     for stored in store.returns.values():
         order = store.orders[stored.order_external_id]
         for line in stored.lines:
@@ -69,7 +71,7 @@ def test_a_backfill_stores_every_visible_return_with_its_order_lines(emu: Allegr
 
 def test_customer_returns_are_asked_for_with_the_beta_media_type_and_big_pages(emu: AllegroEmulator,
                                                                               make_connector: MakeConnector) -> None:
-    FakeStore().run(make_connector(emu))
+    InMemoryStore().run(make_connector(emu))
     listing = [r for r in emu.requests if r.path == "/order/customer-returns"]
     assert listing and all(r.headers["accept"] == BETA and r.status == 200 for r in listing)
     assert {r.query["limit"] for r in listing} == {"1000"}
@@ -79,7 +81,7 @@ def test_customer_returns_are_asked_for_with_the_beta_media_type_and_big_pages(e
 
 
 def test_the_backfill_window_limits_the_first_pass(emu: AllegroEmulator, make_connector: MakeConnector) -> None:
-    store = FakeStore()
+    store = InMemoryStore()
     store.run(make_connector(emu), backfill_since=NOW - timedelta(days=30))
     assert 0 < len(store.returns) < len(emu.truth()["returns"])
     assert all(r.created_at >= NOW - timedelta(days=30) for r in store.returns.values())
@@ -88,10 +90,10 @@ def test_the_backfill_window_limits_the_first_pass(emu: AllegroEmulator, make_co
 def test_an_incremental_pass_picks_up_new_returns_and_status_changes(emu: AllegroEmulator,
                                                                     make_connector: MakeConnector) -> None:
     connector = make_connector(emu)
-    store = FakeStore()
+    store = InMemoryStore()
     store.run(connector)
     store.run(connector)
-    assert store.yielded == [], "nothing changed, nothing re-stored"
+    assert store.written == [], "nothing changed, nothing re-stored"
 
     before = {key: r.channel_status for key, r in store.returns.items()}
     open_before = {key for key, r in store.returns.items()
@@ -108,19 +110,19 @@ def test_an_incremental_pass_picks_up_new_returns_and_status_changes(emu: Allegr
     assert moved and moved <= open_before, "only returns stored as open can change"
     for key in moved | new:
         assert store.returns[key].channel_status == emu.status_of(key)
-    assert set(store.yielded) == moved | new
+    assert set(store.written) == moved | new
     rereads = [r for r in emu.requests if r.path == "/order/customer-returns" and "customerReturnId" in r.query]
     assert rereads, "open returns are re-read by id"
 
 
 def test_a_pass_resumes_from_its_cursor(emu: AllegroEmulator, make_connector: MakeConnector) -> None:
     connector = make_connector(emu, page_size=50)
-    store = FakeStore()
+    store = InMemoryStore()
     store.run(connector, max_pages=2)
     assert store.cursor and store.cursor["offset"] == 100
     store.run(connector)
     assert set(store.returns) == emu.truth()["returns"]
-    assert len(store.yielded) == len(emu.truth()["returns"]) - 100
+    assert len(store.written) == len(emu.truth()["returns"]) - 100
 
 
 # --- push ----------------------------------------------------------------------------------

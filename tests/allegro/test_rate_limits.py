@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from tests.fakes import InMemoryStore
+
 from retsync_connectors.allegro.connector import AllegroSettings
 from retsync_connectors.allegro.emulator import AllegroEmulator
 
-from .conftest import FakeClock, FakeStore, MakeConnector
+from .conftest import FakeClock, MakeConnector
 
 
 def test_the_default_pace_stays_below_allegros_25_requests_per_second() -> None:
@@ -18,7 +20,7 @@ def test_a_429_storm_slows_that_channel_without_failing_another(
     stormy = AllegroEmulator(seed=5, n_returns=300, rate_limit=4, rate_window=1.0, clock=clock)
     calm = AllegroEmulator(seed=6, n_returns=300)
 
-    stormy_store, calm_store = FakeStore(), FakeStore()
+    stormy_store, calm_store = InMemoryStore(), InMemoryStore()
     stormy_store.run(make_connector(stormy, channel="stormy", max_retries=8, page_size=100))
     waited_by_storm = list(sleeps)
     sleeps.clear()

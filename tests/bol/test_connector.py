@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.fakes import InMemoryStore
+
 from collections import Counter
 from collections.abc import Callable
 import time
@@ -16,7 +18,7 @@ from retsync.model import DecisionKind, ReturnStatus
 from retsync_connectors.bol.connector import BolConnector, BolSettings
 from retsync_connectors.bol.emulator import MEDIA_TYPE, BolEmulator
 
-from .conftest import NOW, FakeStore, listed
+from .conftest import NOW, listed
 
 MakeConnector = Callable[..., BolConnector]
 
@@ -71,22 +73,22 @@ def open_fbr_item(emu: BolEmulator) -> tuple[str, str, int]:
 
 
 def test_a_full_pass_stores_every_return_once_with_its_orders(emu: BolEmulator, make_connector: MakeConnector) -> None:
-    store = FakeStore()
+    store = InMemoryStore()
     store.run(make_connector(emu))
 
     assert store.ids() == emu.truth()
-    assert len(store.yielded) == len(set(store.yielded)) == SIZE
+    assert len(store.written) == len(set(store.written)) == SIZE
     referenced = {line.order_external_id for r in store.returns.values() for line in r.lines}
     assert referenced == set(store.orders) == emu.truth()["orders"]
     order_gets = Counter(r.path for r in emu.requests if r.path.startswith("/retailer/orders/"))
     assert order_gets and max(order_gets.values()) == 1, "an order shared by two returns is fetched once"
-    assert store.cursor == {"phase": 0, "page": 1, "last_pass": NOW.isoformat()}
+    assert store.cursor == {"phase": 0, "page": 1, "last_pass": store.now.isoformat()}
     walked = list(dict.fromkeys((method, handled) for method, handled, _ in list_calls(emu)))
     assert walked == [("FBR", "false"), ("FBB", "false"), ("FBR", "true"), ("FBB", "true")]
 
 
 def test_lines_carry_order_line_price_and_detail_fields(emu: BolEmulator, make_connector: MakeConnector) -> None:
-    store = FakeStore()
+    store = InMemoryStore()
     store.run(make_connector(emu))
 
     lines = [line for r in store.returns.values() for line in r.lines]
@@ -106,7 +108,7 @@ def test_an_unchanged_second_pass_stops_handled_paging_after_one_page(
     emu: BolEmulator, make_connector: MakeConnector
 ) -> None:
     connector = make_connector(emu)
-    store = FakeStore()
+    store = InMemoryStore()
     store.run(connector)
     emu.requests.clear()
 
@@ -122,7 +124,7 @@ def test_a_new_handled_return_is_picked_up_on_the_first_handled_page(
     emu: BolEmulator, make_connector: MakeConnector
 ) -> None:
     connector = make_connector(emu)
-    store = FakeStore()
+    store = InMemoryStore()
     store.run(connector)
     added = emu.add_return()
     rma_id = added["returnItems"][0]["rmaId"]
@@ -141,7 +143,7 @@ def test_a_return_handled_on_bol_between_passes_is_updated_although_it_sits_deep
     emu: BolEmulator, make_connector: MakeConnector
 ) -> None:
     connector = make_connector(emu)
-    store = FakeStore()
+    store = InMemoryStore()
     store.run(connector)
     return_id, rma_id, _ = open_fbr_item(emu)
     assert store.returns[return_id].status in (ReturnStatus.REQUESTED, ReturnStatus.IN_TRANSIT)
@@ -164,7 +166,7 @@ def test_an_open_return_skipped_because_the_list_shifted_is_still_followed(make_
     open_fbr = listed(emu, "FBR", handled=False)
     first, shifted = open_fbr[0], open_fbr[50]  # `shifted` moves to page 1 once `first` leaves the list
     watched = {first, shifted}
-    store = FakeStore()
+    store = InMemoryStore()
     connector = make_connector(emu)
 
     def pretend_stored(return_id: str) -> bool:  # everything but the watched two counts as stored long ago
@@ -195,19 +197,19 @@ def rma_of(return_id: str) -> str:
 def test_resuming_from_a_cursor_reads_only_what_is_left(emu: BolEmulator, make_connector: MakeConnector) -> None:
     handled_fbr, handled_fbb = listed(emu, "FBR", handled=True), listed(emu, "FBB", handled=True)
     emu.requests.clear()
-    store = FakeStore(cursor={"phase": 2, "page": 2})
+    store = InMemoryStore(cursor={"phase": 2, "page": 2})
 
     store.run(make_connector(emu))
 
     assert list_calls(emu)[0] == ("FBR", "true", "2")
-    assert set(store.yielded) == set(handled_fbr[50:]) | set(handled_fbb)
+    assert set(store.written) == set(handled_fbr[50:]) | set(handled_fbb)
     assert store.cursor is not None and store.cursor["phase"] == 0 and "last_pass" in store.cursor
 
 
 def test_a_pass_killed_midway_resumes_where_it_stopped_and_misses_nothing(
     emu: BolEmulator, make_connector: MakeConnector
 ) -> None:
-    store = FakeStore()
+    store = InMemoryStore()
     store.run(make_connector(emu), max_pages=4)
     assert store.cursor == {"phase": 2, "page": 2}, "two FBR pages, one FBB page, one handled FBR page"
     emu.requests.clear()
@@ -221,7 +223,7 @@ def test_a_pass_killed_midway_resumes_where_it_stopped_and_misses_nothing(
 def test_stop_signal_ends_the_pass_between_pages(emu: BolEmulator, make_connector: MakeConnector, tmp_path: Path) -> None:
     runtime = Runtime(state_dir=tmp_path, transport=emu.transport(), sleep=lambda seconds: None)
     connector = make_connector(emu, runtime=runtime)
-    pages = connector.pull(Stream.RETURNS, FakeStore().context())
+    pages = connector.pull(Stream.RETURNS, InMemoryStore().context())
     first = next(pages)
     runtime.stop.set()
 
@@ -233,7 +235,7 @@ def test_stop_signal_ends_the_pass_between_pages(emu: BolEmulator, make_connecto
 def test_handled_history_before_the_backfill_window_is_left_alone(
     emu: BolEmulator, make_connector: MakeConnector
 ) -> None:
-    store = FakeStore()
+    store = InMemoryStore()
     store.run(make_connector(emu), backfill_since=NOW - timedelta(days=10))
 
     handled = [r for r in store.returns.values() if r.status not in (ReturnStatus.REQUESTED, ReturnStatus.IN_TRANSIT)]
@@ -247,7 +249,7 @@ def test_a_return_whose_order_bol_no_longer_serves_is_stored_without_it(
     emu: BolEmulator, make_connector: MakeConnector
 ) -> None:
     orphan = emu.add_return(with_order=False)
-    store = FakeStore()
+    store = InMemoryStore()
     store.run(make_connector(emu))
 
     stored = store.returns[orphan["returnId"]]
@@ -259,7 +261,7 @@ def test_a_return_whose_order_bol_no_longer_serves_is_stored_without_it(
 
 
 def test_stored_orders_are_not_fetched_again(emu: BolEmulator, make_connector: MakeConnector) -> None:
-    store = FakeStore()
+    store = InMemoryStore()
     store.run(make_connector(emu))
     store.returns.clear()  # every return looks new, every order is stored
     emu.requests.clear()
@@ -274,7 +276,7 @@ def test_a_wrongly_shaped_list_stops_the_pass_instead_of_looking_empty(
     emu: BolEmulator, make_connector: MakeConnector
 ) -> None:
     emu.inject("wrong_shape", path="/retailer/returns")
-    store = FakeStore()
+    store = InMemoryStore()
 
     with pytest.raises(BadPayload, match="not an array"):
         store.run(make_connector(emu))
@@ -283,7 +285,7 @@ def test_a_wrongly_shaped_list_stops_the_pass_instead_of_looking_empty(
 
 def test_empty_pages_sent_as_an_empty_object_end_a_list(make_connector: MakeConnector) -> None:
     emu = BolEmulator(seed=29, n_returns=150, omit_empty_lists=True)  # exactly 100 handled FBR returns
-    store = FakeStore()
+    store = InMemoryStore()
     store.run(make_connector(emu))
 
     assert store.ids() == emu.truth()
@@ -295,7 +297,7 @@ def test_empty_pages_sent_as_an_empty_object_end_a_list(make_connector: MakeConn
 
 
 def test_one_token_serves_a_whole_pass(emu: BolEmulator, make_connector: MakeConnector) -> None:
-    FakeStore().run(make_connector(emu))
+    InMemoryStore().run(make_connector(emu))
 
     assert [r.path for r in emu.requests].count("/token") == 1
     assert len(emu.requests) > 500
@@ -306,7 +308,7 @@ def test_one_token_serves_a_whole_pass(emu: BolEmulator, make_connector: MakeCon
 
 def test_a_token_expiring_mid_sync_is_refreshed_once(emu: BolEmulator, make_connector: MakeConnector) -> None:
     connector = make_connector(emu)
-    store = FakeStore()
+    store = InMemoryStore()
     store.run(connector, max_pages=2)
     emu.inject("expire_tokens")
     store.run(connector)
@@ -320,7 +322,7 @@ def test_rate_limit_429_waits_retry_after_then_continues(
     emu: BolEmulator, make_connector: MakeConnector, sleeps: list[float]
 ) -> None:
     emu.inject("status", status=429, retry_after="1", path="/retailer/returns")
-    store = FakeStore()
+    store = InMemoryStore()
     store.run(make_connector(emu))
 
     assert store.ids() == emu.truth()
@@ -338,7 +340,7 @@ def test_the_client_paces_itself_on_bols_rate_limit_headers(make_connector: Make
         waits.append(seconds)
         time.sleep(min(seconds, 0.35))
 
-    store = FakeStore()
+    store = InMemoryStore()
     store.run(make_connector(emu, runtime=Runtime(state_dir=tmp_path, transport=emu.transport(), sleep=short_sleep)))
 
     assert store.ids() == emu.truth()
@@ -350,7 +352,7 @@ def test_wrong_credentials_are_reported_as_an_auth_problem(emu: BolEmulator, mak
     connector = make_connector(emu, client_secret="not-the-secret")
 
     with pytest.raises(AuthError, match="client_id and client_secret"):
-        FakeStore().run(connector)
+        InMemoryStore().run(connector)
     result = connector.push(decision("60000001", "10000000", DecisionKind.ACCEPT))
     assert result.status is PushStatus.FAILED
     assert "client_id and client_secret" in (result.detail or "")
@@ -569,7 +571,7 @@ def test_the_sandbox_channel_table_talks_to_the_sandbox_over_loopback(tmp_path: 
         settings = BolSettings(**BolConnector.sandbox_channel(base_url), process_poll_delay=0.05)
         connector = BolConnector("sandbox", settings, Runtime(state_dir=tmp_path))
         try:
-            store = FakeStore()
+            store = InMemoryStore()
             store.run(connector)
             return_id, rma_id, quantity = open_fbr_item(emu)
             result = connector.push(decision(rma_id, return_id, DecisionKind.ACCEPT, quantity))

@@ -3,64 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from retsync.connector import DecisionRequest, Page, PullContext, Runtime, Stream
-from retsync.model import DecisionKind, Order, Return
+from retsync.connector import DecisionRequest, Runtime
+from retsync.model import DecisionKind, Return
 from retsync_connectors.woocommerce.connector import WooCommerceConnector, WooCommerceSettings
 from retsync_connectors.woocommerce.emulator import SANDBOX_KEY, SANDBOX_SECRET, WooCommerceEmulator
 
 NOW = datetime.now(timezone.utc)
-
-
-@dataclass
-class FakeStore:
-    """Stores pages the way the engine does: the page's records and its cursor together, one page at a time."""
-
-    returns: dict[str, Return] = field(default_factory=dict)
-    orders: dict[str, Order] = field(default_factory=dict)
-    cursor: dict[str, Any] | None = None
-    written: list[str] = field(default_factory=list)
-    pages: int = 0
-
-    def context(self, *, backfill_since: datetime | None = None) -> PullContext:
-        return PullContext(
-            channel="woo-test",
-            stream=Stream.RETURNS,
-            cursor=self.cursor,
-            now=datetime.now(timezone.utc),
-            backfill_since=backfill_since or NOW - timedelta(days=365),
-            overlap=timedelta(hours=1),
-            stored_revisions=lambda ids: {i: self.returns[i].revision for i in ids if i in self.returns},
-            stored_orders=lambda ids: {i for i in ids if i in self.orders},
-            open_returns=lambda: [k for k, r in self.returns.items()
-                                  if r.status.value in ("requested", "in_transit", "received")],
-        )
-
-    def store(self, page: Page) -> None:
-        for record in page.returns:
-            self.returns[record.external_id] = record
-            self.written.append(record.external_id)
-        for order in page.orders:
-            self.orders[order.external_id] = order
-        if page.cursor is not None:
-            self.cursor = dict(page.cursor)
-        self.pages += 1
-
-    def run(self, connector: WooCommerceConnector, *, max_pages: int | None = None, **context: Any) -> list[str]:
-        """One pass (or its first `max_pages` pages, as if the daemon died after storing them); the ids written."""
-        before = len(self.written)
-        pages: Iterator[Page] = connector.pull(Stream.RETURNS, self.context(**context))
-        for count, page in enumerate(pages, start=1):
-            self.store(page)
-            if max_pages is not None and count >= max_pages:
-                break
-        return self.written[before:]
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.fakes import InMemoryStore
+
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
@@ -13,7 +15,7 @@ from retsync.connector import PushStatus
 from retsync.model import DecisionKind, Return, ReturnStatus
 from retsync_connectors.woocommerce.connector import WooCommerceConnector
 from retsync_connectors.woocommerce.emulator import WooCommerceEmulator
-from tests.woocommerce.conftest import NOW, FakeStore, decision
+from tests.woocommerce.conftest import NOW, decision
 
 Make = Callable[..., WooCommerceConnector]
 
@@ -24,13 +26,13 @@ def shop() -> WooCommerceEmulator:
 
 
 @pytest.fixture
-def synced(shop: WooCommerceEmulator, make_connector: Make) -> tuple[WooCommerceConnector, FakeStore]:
-    connector, store = make_connector(shop), FakeStore()
+def synced(shop: WooCommerceEmulator, make_connector: Make) -> tuple[WooCommerceConnector, InMemoryStore]:
+    connector, store = make_connector(shop), InMemoryStore()
     store.run(connector)
     return connector, store
 
 
-def open_return(store: FakeStore, *, lines: int = 1) -> Return:
+def open_return(store: InMemoryStore, *, lines: int = 1) -> Return:
     return next(r for r in store.returns.values()
                 if r.status is ReturnStatus.REQUESTED and len(r.lines) >= lines and r.lines[0].order_line_external_id)
 
@@ -42,7 +44,7 @@ def mutations(shop: WooCommerceEmulator, kind: str | None = None) -> list[dict]:
 # --- pulling -----------------------------------------------------------------------------------
 
 
-def test_backfill_stores_every_order_and_every_return(synced: tuple[WooCommerceConnector, FakeStore],
+def test_backfill_stores_every_order_and_every_return(synced: tuple[WooCommerceConnector, InMemoryStore],
                                                        shop: WooCommerceEmulator) -> None:
     _, store = synced
     truth = shop.truth()
@@ -51,7 +53,7 @@ def test_backfill_stores_every_order_and_every_return(synced: tuple[WooCommerceC
     assert all(r.lines for r in store.returns.values())
 
 
-def test_backfill_pages_by_100_with_modified_after_in_gmt(synced: tuple[WooCommerceConnector, FakeStore],
+def test_backfill_pages_by_100_with_modified_after_in_gmt(synced: tuple[WooCommerceConnector, InMemoryStore],
                                                            shop: WooCommerceEmulator) -> None:
     listings = [r for r in shop.requests if r.path.endswith("/orders") and "modified_after" in r.query]
     assert len(listings) == 3  # 239 orders
@@ -62,7 +64,7 @@ def test_backfill_pages_by_100_with_modified_after_in_gmt(synced: tuple[WooComme
 
 
 def test_a_re_pull_of_an_unchanged_shop_writes_nothing_and_fetches_no_refunds(
-        synced: tuple[WooCommerceConnector, FakeStore], shop: WooCommerceEmulator) -> None:
+        synced: tuple[WooCommerceConnector, InMemoryStore], shop: WooCommerceEmulator) -> None:
     connector, store = synced
     before = len(shop.requests)
     assert store.run(connector) == []
@@ -70,7 +72,7 @@ def test_a_re_pull_of_an_unchanged_shop_writes_nothing_and_fetches_no_refunds(
 
 
 def test_incremental_pull_sees_a_new_request_an_approval_and_a_refund_made_in_the_admin(
-        synced: tuple[WooCommerceConnector, FakeStore], shop: WooCommerceEmulator) -> None:
+        synced: tuple[WooCommerceConnector, InMemoryStore], shop: WooCommerceEmulator) -> None:
     connector, store = synced
     waiting = open_return(store)
     quiet = next(o for o in shop.orders.values() if o["status"] == "completed" and not o["refunds"])
@@ -96,7 +98,7 @@ def test_incremental_pull_sees_a_new_request_an_approval_and_a_refund_made_in_th
 
 
 def test_a_pass_cut_short_resumes_at_the_next_page(shop: WooCommerceEmulator, make_connector: Make) -> None:
-    connector, store = make_connector(shop), FakeStore()
+    connector, store = make_connector(shop), InMemoryStore()
     store.run(connector, max_pages=1)
     assert store.cursor and store.cursor["page"] == 2
     store.run(connector)
@@ -106,7 +108,7 @@ def test_a_pass_cut_short_resumes_at_the_next_page(shop: WooCommerceEmulator, ma
 
 
 def test_the_next_pass_starts_one_overlap_before_the_newest_change_seen(
-        synced: tuple[WooCommerceConnector, FakeStore], shop: WooCommerceEmulator) -> None:
+        synced: tuple[WooCommerceConnector, InMemoryStore], shop: WooCommerceEmulator) -> None:
     connector, store = synced
     newest = max(o["date_modified_gmt"] for o in shop.orders.values() if o["status"] != "trash")
     assert store.cursor is not None and store.cursor["modified_after"].startswith(newest)
@@ -117,14 +119,14 @@ def test_the_next_pass_starts_one_overlap_before_the_newest_change_seen(
 
 def test_backfill_reads_only_orders_changed_within_the_backfill_window(
         shop: WooCommerceEmulator, make_connector: Make) -> None:
-    store = FakeStore()
+    store = InMemoryStore()
     store.run(make_connector(shop), backfill_since=NOW - timedelta(days=30))
     cutoff = (NOW - timedelta(days=30) - timedelta(hours=1)).replace(tzinfo=None).isoformat()
     assert store.orders and all(shop.order(i)["date_modified_gmt"] > cutoff[:19] for i in store.orders)
     assert len(store.orders) < len(shop.truth()["orders"])
 
 
-def test_an_unknown_plugin_status_is_stored_verbatim(synced: tuple[WooCommerceConnector, FakeStore]) -> None:
+def test_an_unknown_plugin_status_is_stored_verbatim(synced: tuple[WooCommerceConnector, InMemoryStore]) -> None:
     _, store = synced
     exchange = [r for r in store.returns.values() if r.channel_status == "exchange-request"]
     assert exchange and all(r.status is ReturnStatus.REQUESTED for r in exchange)
@@ -133,7 +135,7 @@ def test_an_unknown_plugin_status_is_stored_verbatim(synced: tuple[WooCommerceCo
 
 def test_configured_return_statuses_are_the_merchants_words(shop: WooCommerceEmulator, make_connector: Make) -> None:
     order = next(o for o in shop.orders.values() if o["status"] == "partially-shipped" and not o["refunds"])
-    store = FakeStore()
+    store = InMemoryStore()
     store.run(make_connector(shop, requested_statuses=["return-requested", "partially-shipped"]))
     record = store.returns[str(order["id"])]
     assert record.status is ReturnStatus.REQUESTED
@@ -144,7 +146,7 @@ def test_configured_return_statuses_are_the_merchants_words(shop: WooCommerceEmu
 
 
 def test_accept_refunds_the_returned_quantity_through_the_gateway_and_restocks(
-        synced: tuple[WooCommerceConnector, FakeStore], shop: WooCommerceEmulator) -> None:
+        synced: tuple[WooCommerceConnector, InMemoryStore], shop: WooCommerceEmulator) -> None:
     connector, store = synced
     record = open_return(store)
     result = connector.push(decision(record, DecisionKind.ACCEPT, note=None))
@@ -163,7 +165,7 @@ def test_accept_refunds_the_returned_quantity_through_the_gateway_and_restocks(
 
 def test_keep_refunds_without_restocking_and_api_refund_can_be_switched_off(
         shop: WooCommerceEmulator, make_connector: Make) -> None:
-    connector, store = make_connector(shop, api_refund=False), FakeStore()
+    connector, store = make_connector(shop, api_refund=False), InMemoryStore()
     store.run(connector)
     result = connector.push(decision(open_return(store), DecisionKind.KEEP))
     assert result.status is PushStatus.PUSHED and "manual refund" in (result.detail or "")
@@ -179,7 +181,7 @@ def test_keep_refunds_without_restocking_and_api_refund_can_be_switched_off(
     (DecisionKind.EXCHANGE, None, True),
 ])
 def test_status_decisions_set_the_configured_status_and_leave_a_note(
-        synced: tuple[WooCommerceConnector, FakeStore], shop: WooCommerceEmulator,
+        synced: tuple[WooCommerceConnector, InMemoryStore], shop: WooCommerceEmulator,
         kind: DecisionKind, status: str | None, to_customer: bool) -> None:
     connector, store = synced
     record = open_return(store)
@@ -198,7 +200,7 @@ def test_status_decisions_set_the_configured_status_and_leave_a_note(
 
 
 def test_repair_and_exchange_statuses_are_configurable(shop: WooCommerceEmulator, make_connector: Make) -> None:
-    connector, store = make_connector(shop, repair_status="on-hold"), FakeStore()
+    connector, store = make_connector(shop, repair_status="on-hold"), InMemoryStore()
     store.run(connector)
     record = open_return(store)
     assert connector.push(decision(record, DecisionKind.REPAIR, note=None)).status is PushStatus.PUSHED
@@ -215,7 +217,7 @@ def test_a_rejection_needs_a_note_for_the_customer() -> None:
 
 def test_every_line_of_a_return_gets_its_decision_but_the_customer_one_note(
         shop: WooCommerceEmulator, make_connector: Make) -> None:
-    connector, store = make_connector(shop), FakeStore()
+    connector, store = make_connector(shop), InMemoryStore()
     store.run(connector)
     record = open_return(store, lines=2)
     for index in range(len(record.lines)):
@@ -226,7 +228,7 @@ def test_every_line_of_a_return_gets_its_decision_but_the_customer_one_note(
 
 
 def test_a_refund_whose_answer_was_lost_is_found_on_the_retry_not_made_twice(
-        synced: tuple[WooCommerceConnector, FakeStore], shop: WooCommerceEmulator) -> None:
+        synced: tuple[WooCommerceConnector, InMemoryStore], shop: WooCommerceEmulator) -> None:
     connector, store = synced
     request = decision(open_return(store), DecisionKind.ACCEPT)
     shop.lose_answer("POST", "/refunds")
@@ -240,7 +242,7 @@ def test_a_refund_whose_answer_was_lost_is_found_on_the_retry_not_made_twice(
 
 
 def test_a_status_decision_whose_answer_was_lost_is_not_applied_twice(
-        synced: tuple[WooCommerceConnector, FakeStore], shop: WooCommerceEmulator) -> None:
+        synced: tuple[WooCommerceConnector, InMemoryStore], shop: WooCommerceEmulator) -> None:
     connector, store = synced
     request = decision(open_return(store), DecisionKind.REJECT, note="Past the 30 days.")
     shop.lose_answer("PUT", f"/orders/{request.order_external_id}")
@@ -251,7 +253,7 @@ def test_a_status_decision_whose_answer_was_lost_is_not_applied_twice(
 
 
 def test_a_lost_note_answer_does_not_tell_the_customer_twice(
-        synced: tuple[WooCommerceConnector, FakeStore], shop: WooCommerceEmulator) -> None:
+        synced: tuple[WooCommerceConnector, InMemoryStore], shop: WooCommerceEmulator) -> None:
     connector, store = synced
     request = decision(open_return(store), DecisionKind.CANCEL, note="Cancelled at your request.")
     shop.lose_answer("POST", "/notes")
@@ -262,7 +264,7 @@ def test_a_lost_note_answer_does_not_tell_the_customer_twice(
 
 def test_the_gateways_refusal_reaches_the_merchant_in_woocommerces_words(make_connector: Make) -> None:
     shop = WooCommerceEmulator(seed=11, gateway_error="Stripe: the charge was disputed and cannot be refunded.")
-    connector, store = make_connector(shop), FakeStore()
+    connector, store = make_connector(shop), InMemoryStore()
     store.run(connector)
     result = connector.push(decision(open_return(store), DecisionKind.ACCEPT))
     assert result.status is PushStatus.RETRY  # a 500 may have been applied: the outbox checks before resending
@@ -272,7 +274,7 @@ def test_the_gateways_refusal_reaches_the_merchant_in_woocommerces_words(make_co
 
 
 def test_a_refund_already_made_in_the_shop_is_not_asked_for_again(
-        synced: tuple[WooCommerceConnector, FakeStore], shop: WooCommerceEmulator) -> None:
+        synced: tuple[WooCommerceConnector, InMemoryStore], shop: WooCommerceEmulator) -> None:
     connector, store = synced
     record = open_return(store)
     shop.refund_in_admin(int(record.external_id), amount=shop.order(record.external_id)["total"])
@@ -284,7 +286,7 @@ def test_a_refund_already_made_in_the_shop_is_not_asked_for_again(
 
 def test_an_unknown_status_setting_is_refused_with_woocommerces_words(
         shop: WooCommerceEmulator, make_connector: Make) -> None:
-    connector, store = make_connector(shop, reject_status="declined"), FakeStore()
+    connector, store = make_connector(shop, reject_status="declined"), InMemoryStore()
     store.run(connector)
     result = connector.push(decision(open_return(store), DecisionKind.REJECT))
     assert result.status is PushStatus.FAILED
@@ -293,7 +295,7 @@ def test_an_unknown_status_setting_is_refused_with_woocommerces_words(
 
 
 def test_wrong_keys_fail_the_push_with_a_hint(shop: WooCommerceEmulator, make_connector: Make) -> None:
-    good, store = make_connector(shop), FakeStore()
+    good, store = make_connector(shop), InMemoryStore()
     store.run(good)
     bad = make_connector(shop, consumer_secret="cs_wrong")
     result = bad.push(decision(open_return(store), DecisionKind.ACCEPT))
@@ -306,7 +308,7 @@ def test_wrong_keys_fail_the_push_with_a_hint(shop: WooCommerceEmulator, make_co
 
 def test_a_refund_that_left_its_order_untouched_is_found_through_get_refunds(make_connector: Make) -> None:
     shop = WooCommerceEmulator(seed=11, refund_touches_order=False)
-    connector, store = make_connector(shop), FakeStore()
+    connector, store = make_connector(shop), InMemoryStore()
     store.run(connector)
     plain = next(o for o in shop.orders.values() if o["status"] == "processing" and not o["refunds"])
     modified = plain["date_modified_gmt"]
@@ -321,7 +323,7 @@ def test_a_refund_that_left_its_order_untouched_is_found_through_get_refunds(mak
 
 def test_a_shop_before_woocommerce_9_is_synced_without_get_refunds(make_connector: Make) -> None:
     shop = WooCommerceEmulator(seed=11, refunds_route=False)
-    connector, store = make_connector(shop), FakeStore()
+    connector, store = make_connector(shop), InMemoryStore()
     store.run(connector)
     assert set(store.returns) == shop.truth()["returns"]
     store.run(connector)
@@ -336,7 +338,7 @@ def test_a_shop_before_woocommerce_9_is_synced_without_get_refunds(make_connecto
 
 
 def test_a_pass_cut_short_in_the_refunds_walk_resumes_there(shop: WooCommerceEmulator, make_connector: Make) -> None:
-    connector, store = make_connector(shop), FakeStore()
+    connector, store = make_connector(shop), InMemoryStore()
     store.run(connector, max_pages=3)  # the three order pages
     assert store.cursor is not None and store.cursor["phase"] == "refunds"
     before = len(shop.requests)
@@ -348,7 +350,7 @@ def test_a_pass_cut_short_in_the_refunds_walk_resumes_there(shop: WooCommerceEmu
 
 def test_an_older_core_that_cannot_sort_by_modified_is_walked_by_date(make_connector: Make) -> None:
     shop = WooCommerceEmulator(seed=11, orderby_modified=False)
-    connector, store = make_connector(shop), FakeStore()
+    connector, store = make_connector(shop), InMemoryStore()
     store.run(connector)
     store.run(connector)
     assert set(store.returns) == shop.truth()["returns"]
@@ -358,7 +360,7 @@ def test_an_older_core_that_cannot_sort_by_modified_is_walked_by_date(make_conne
 
 def test_keys_can_travel_in_the_query_string_where_the_host_drops_the_header(make_connector: Make) -> None:
     shop = WooCommerceEmulator(seed=11)
-    store = FakeStore()
+    store = InMemoryStore()
     store.run(make_connector(shop, query_string_auth=True))
     assert set(store.returns) == shop.truth()["returns"]
     assert all("authorization" not in r.headers and r.query["consumer_key"] for r in shop.requests)
@@ -368,7 +370,7 @@ def test_keys_can_travel_in_the_query_string_where_the_host_drops_the_header(mak
 
 
 def test_a_marketplace_return_created_in_the_shop_is_read_back_with_the_decision_taken_there(
-        synced: tuple[WooCommerceConnector, FakeStore], shop: WooCommerceEmulator) -> None:
+        synced: tuple[WooCommerceConnector, InMemoryStore], shop: WooCommerceEmulator) -> None:
     connector, store = synced
     created = connector.client.create_order({
         "status": "return-requested", "billing": {"first_name": "Eva", "last_name": "Peeters",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.fakes import InMemoryStore
+
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,7 +14,6 @@ import pytest
 from retsync.connector import Runtime
 from retsync_connectors.woocommerce.connector import WooCommerceConnector, WooCommerceSettings
 from retsync_connectors.woocommerce.emulator import PREFIX, SANDBOX_KEY, SANDBOX_SECRET, WooCommerceEmulator
-from tests.woocommerce.conftest import FakeStore
 
 
 @pytest.fixture
@@ -132,7 +133,7 @@ def test_a_big_shop_is_built_and_walked_fast(tmp_path: Path) -> None:
     settings = WooCommerceSettings(connector="woocommerce", base_url="https://shop.example.com",
                                    consumer_key=SANDBOX_KEY, consumer_secret=SANDBOX_SECRET)
     connector = WooCommerceConnector("big", settings, Runtime(state_dir=tmp_path, transport=shop.transport()))
-    store = FakeStore()
+    store = InMemoryStore()
     started = time.perf_counter()
     store.run(connector)
     walked = time.perf_counter() - started
@@ -147,7 +148,7 @@ def test_the_sandbox_serves_on_loopback_for_the_demo(shop: WooCommerceEmulator, 
         table = WooCommerceConnector.sandbox_channel(base_url)
         settings = WooCommerceConnector.settings_model(**table)
         connector = WooCommerceConnector("demo", settings, Runtime(state_dir=tmp_path))
-        store = FakeStore()
+        store = InMemoryStore()
         try:
             store.run(connector)
         finally:
