@@ -409,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stdin", action="store_true", help="read the value from standard input")
     p.set_defaults(func=cmd_secret_set)
 
-    p = sub.add_parser("auth", help="sign a channel in interactively (OAuth device flow), e.g. auth allegro shop")
+    p = sub.add_parser("auth", help="sign a channel in interactively where its connector needs it (e.g. an OAuth device flow)")
     p.add_argument("connector")
     p.add_argument("channel")
     p.set_defaults(func=cmd_auth)

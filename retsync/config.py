@@ -142,7 +142,7 @@ def config_path(explicit: str | os.PathLike[str] | None) -> Path:
 
 
 def _where(loc: tuple[int | str, ...]) -> str:
-    """`('channels', 'bol', 'poll_interval')` -> `[channels.bol] poll_interval`."""
+    """`('channels', 'shop', 'poll_interval')` -> `[channels.shop] poll_interval`."""
     parts = [str(p) for p in loc]
     if len(parts) == 1:
         return f"key `{parts[0]}`"

@@ -211,7 +211,7 @@ class ChannelHttp:
                 if response.status_code in ok:
                     return response
                 if response.status_code == 429:
-                    # no Retry-After: the channel's documented block (Allegro: a minute), else our backoff
+                    # no Retry-After: the channel's documented block length (some block for a minute), else our backoff
                     delay = _retry_after_seconds(response.headers.get("retry-after")) or self._block_after_429
                     delay = self.retry.backoff(attempt) if delay is None else min(delay, self.retry.max_delay)
                     self._pacer.block_for(delay)
@@ -340,7 +340,7 @@ class BearerTokenAuth(httpx.Auth):
 
 
 class OAuth2ClientCredentials(BearerTokenAuth):
-    """The client-credentials grant (bol): the client id and secret buy a short-lived token."""
+    """The client-credentials grant: the client id and secret buy a short-lived token."""
 
     def grant(self) -> dict[str, str]:
         return {"grant_type": "client_credentials"}

@@ -1,6 +1,6 @@
 """Where a channel's rotating refresh token lives between runs.
 
-Some marketplaces (Allegro) hand out a new refresh token on every refresh and
+Some marketplaces hand out a new refresh token on every refresh and
 retire the old one shortly after. Losing the new one means the merchant has
 to sign in again, so it is written before the old one is given up: to the
 system keyring when a working backend exists, else to a file only retsync can
