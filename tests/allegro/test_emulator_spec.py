@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,22 +25,9 @@ from retsync_connectors.allegro.emulator import AllegroEmulator
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-SPECS = Path(os.environ.get("RETSYNC_SPECS", REPO.parent / "shared" / "specs"))
-SPEC_FILE = SPECS / "allegro" / "spec.yaml"
+from tests.specs import spec_file, strict
+
 URI = "urn:allegro:spec"
-
-
-def _strict(node: Any) -> Any:
-    """The spec with `additionalProperties: false` on every object schema that lists its properties."""
-    if isinstance(node, dict):
-        strict = {key: _strict(value) for key, value in node.items()}
-        if isinstance(node.get("properties"), dict) and "additionalProperties" not in node:
-            strict["additionalProperties"] = False
-        return strict
-    if isinstance(node, list):
-        return [_strict(value) for value in node]
-    return node
 
 
 def _pointer(*parts: str) -> str:
@@ -51,7 +37,7 @@ def _pointer(*parts: str) -> str:
 class Spec:
     def __init__(self, document: dict[str, Any]) -> None:
         self.document = document
-        resource = Resource.from_contents(_strict(copy.deepcopy(document)), default_specification=DRAFT4)
+        resource = Resource.from_contents(strict(copy.deepcopy(document)), default_specification=DRAFT4)
         self.registry: Registry[Any] = Registry().with_resource(URI, resource)
 
     def errors(self, instance: Any, ref: str) -> list[str]:
@@ -77,12 +63,7 @@ class Spec:
 
 @pytest.fixture(scope="module")
 def spec() -> Spec:
-    if not SPEC_FILE.is_file():
-        reason = f"Allegro's OpenAPI spec {SPEC_FILE} is not there; set RETSYNC_SPECS to the folder holding allegro/"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return Spec(_load_yaml(SPEC_FILE))
+    return Spec(_load_yaml(spec_file("allegro", "spec.yaml")))
 
 
 @pytest.fixture

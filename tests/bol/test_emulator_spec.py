@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,40 +20,21 @@ from referencing.jsonschema import DRAFT4
 
 from retsync_connectors.bol.emulator import MEDIA_TYPE, BolEmulator
 
+from tests.specs import spec_file, strict
+
 from .conftest import bearer
 
-REPO = Path(__file__).resolve().parents[2]
-SPECS = Path(os.environ.get("RETSYNC_SPECS", REPO.parent / "shared" / "specs"))
-BOL_SPECS = SPECS / "bol-retailer"
 
 
 def _load(name: str) -> dict[str, Any]:
-    path = BOL_SPECS / name
-    if not path.is_file():
-        reason = f"bol's OpenAPI spec {path} is not there; set RETSYNC_SPECS to the folder holding bol-retailer/"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _strict(node: Any) -> Any:
-    """The spec with `additionalProperties: false` on every object schema that lists its properties."""
-    if isinstance(node, dict):
-        strict = {key: _strict(value) for key, value in node.items()}
-        if isinstance(node.get("properties"), dict) and "additionalProperties" not in node:
-            strict["additionalProperties"] = False
-        return strict
-    if isinstance(node, list):
-        return [_strict(value) for value in node]
-    return node
+    return json.loads(spec_file("bol-retailer", name).read_text(encoding="utf-8"))
 
 
 class Spec:
     def __init__(self, name: str, document: dict[str, Any]) -> None:
         self.uri = f"urn:bol:{name}"
         self.document = document
-        resource = Resource.from_contents(_strict(copy.deepcopy(document)), default_specification=DRAFT4)
+        resource = Resource.from_contents(strict(copy.deepcopy(document)), default_specification=DRAFT4)
         self.registry: Registry[Any] = Registry().with_resource(self.uri, resource)
 
     def errors(self, instance: Any, ref: str) -> list[str]:
