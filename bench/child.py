@@ -27,7 +27,7 @@ def peak_rss_mb() -> float:
 
 
 def main() -> None:
-    config = load_config(Path(sys.argv[1]), registry.settings_model_for, registry.names)
+    config = load_config(Path(sys.argv[1]), registry.settings_model_for, registry.names, registry.holds_returns)
     logs.configure(level="WARNING")
     runner = Runner(config)
     runner.open([sys.argv[2]])

@@ -35,7 +35,7 @@ class CommandError(Exception):
 
 
 def _load(args: argparse.Namespace) -> Config:
-    config = load_config(config_path(args.config), registry.settings_model_for, registry.names)
+    config = load_config(config_path(args.config), registry.settings_model_for, registry.names, registry.holds_returns)
     daemon = config.settings.daemon
     logs.configure(level=daemon.log_level, fmt=daemon.log_format)
     return config

@@ -69,6 +69,12 @@ class ChannelSettings(BaseModel):
     max_retries: int = Field(default=5, ge=0, description="retries of one request on 429/5xx/network errors")
     max_backoff: Duration = Field(default=timedelta(minutes=2), description="longest wait between retries")
     requests_per_second: float | None = Field(default=None, gt=0, description="client-side pacing")
+    decisions_from: str | None = Field(
+        default=None,
+        description="a shop channel (WooCommerce, PrestaShop, Shoper) whose back office holds this channel's "
+        "open returns: each is created there once, you decide in the shop's panel, and retsync mirrors "
+        "that decision back to this channel",
+    )
 
 
 class DatabaseSettings(BaseModel):
@@ -166,6 +172,7 @@ def load_config(
     path: Path,
     settings_model_for: Callable[[str], type[ChannelSettings] | None],
     known_connectors: Callable[[], list[str]] = lambda: [],
+    holds_returns: Callable[[str], bool] = lambda connector: True,
 ) -> Config:
     """Read and check the file; raise ConfigError with every problem found, each on its own line."""
     try:
@@ -210,6 +217,34 @@ def load_config(
             channels[name] = model(**table)
         except ValidationError as exc:
             problems.extend(_messages(path, exc, ("channels", name)))
+    problems.extend(_back_office_problems(path, channels, holds_returns))
     if problems:
         raise ConfigError("\n".join(problems))
     return Config(path=path, settings=settings, channels=channels)
+
+
+def _back_office_problems(
+    path: Path, channels: Mapping[str, ChannelSettings], holds_returns: Callable[[str], bool]
+) -> list[str]:
+    """`decisions_from` must name another configured shop channel that can hold returns, one hop only."""
+    problems = []
+    for name, channel in channels.items():
+        shop = channel.decisions_from
+        if shop is None:
+            continue
+        where = f"{path}: [channels.{name}] key `decisions_from`"
+        target = channels.get(shop)
+        if shop == name:
+            problems.append(f"{where}: a channel cannot take its decisions from itself")
+        elif target is None:
+            known = ", ".join(sorted(n for n in channels if n != name)) or "none"
+            problems.append(f"{where}: no channel named {shop!r} is configured (channels: {known})")
+        elif not holds_returns(target.connector):
+            problems.append(
+                f"{where}: channel {shop!r} ({target.connector}) cannot hold other channels' returns; "
+                f"name a shop channel (see `retsync connectors`)"
+            )
+        elif target.decisions_from is not None:
+            problems.append(f"{where}: channel {shop!r} takes its own decisions from {target.decisions_from!r}; "
+                            f"the shop that holds returns must decide them itself")
+    return problems

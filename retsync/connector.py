@@ -45,6 +45,9 @@ class Capabilities:
     decisions: Mapping[DecisionKind, str]
     unsupported: Mapping[DecisionKind, str] = field(default_factory=dict)
     fetches_orders: bool = False
+    holds_returns: str | None = None
+    """How a shop channel holds another channel's return for the back-office flow (`decisions_from`), in the
+    shop's words; None when it cannot."""
 
     def supports(self, kind: DecisionKind) -> bool:
         return kind in self.decisions
@@ -135,6 +138,40 @@ class DecisionRequest:
     """What an earlier attempt left behind (a process id to poll), so a retry checks before it repeats."""
 
 
+@dataclass(frozen=True)
+class HoldRequest:
+    """A marketplace return to be put into a shop's back office, so the merchant decides on it there.
+
+    `key` is the same on every attempt and unique per return (`<channel>/<return external id>`); a shop
+    connector stores it with what it creates, and on `attempt > 1` (or with a `reference` from an earlier
+    attempt) looks for it before creating anything, so the same return is never created twice in the shop.
+    """
+
+    hold_id: int
+    key: str
+    source_channel: str
+    source_title: str
+    ret: Return
+    attempt: int
+    requested_at: datetime
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
+class HeldDecision:
+    """The merchant's decision on a held return, as read back from the shop.
+
+    `lines` maps the held return's line external ids to the quantity decided; None means every line, in full.
+    """
+
+    reference: str
+    kind: DecisionKind
+    note: str | None = None
+    decided_at: datetime | None = None
+    lines: Mapping[str, int] | None = None
+    shop_status: str | None = None
+
+
 class PushStatus(StrEnum):
     PUSHED = "pushed"
     """The channel confirmed the decision."""
@@ -190,6 +227,22 @@ class Connector(ABC):
 
     def push(self, request: DecisionRequest) -> PushResult:
         return PushResult(PushStatus.UNSUPPORTED, self.capabilities.why_unsupported(request.kind))
+
+    def hold_return(self, request: HoldRequest) -> PushResult:
+        """Create `request.ret` in this shop's back office once (PUSHED with `reference` = the shop's id for it).
+
+        Only for connectors whose capabilities say `holds_returns`; the back-office job retries RETRY results
+        with backoff and shows FAILED ones to the merchant.
+        """
+        return PushResult(PushStatus.UNSUPPORTED, f"the {self.name} connector cannot hold other channels' returns")
+
+    def held_decisions(self, references: Sequence[str]) -> Mapping[str, HeldDecision]:
+        """The decisions the merchant took in the shop on these held returns; undecided ones are left out.
+
+        Called after each pull of this shop channel with the references `hold_return` gave. Reading the same
+        decision again is harmless: the core records each held return's decision once.
+        """
+        return {}
 
     def authorize(self, say: Callable[[str], None]) -> None:
         """`retsync auth CONNECTOR CHANNEL`: an interactive sign-in (e.g. an OAuth device flow) whose result

@@ -68,7 +68,7 @@ def run_demo(workdir: str | None = None) -> int:
             return 1
         config_file = folder / "config.toml"
         write_config(config_file, folder, channels)
-        config = load_config(config_file, registry.settings_model_for, registry.names)
+        config = load_config(config_file, registry.settings_model_for, registry.names, registry.holds_returns)
         db = make_engine(config.settings.database_url())
         upgrade(db)
         runner = Runner(config, db=db)

@@ -52,3 +52,9 @@ def settings_model_for(name: str) -> type[ChannelSettings] | None:
 
 def names() -> list[str]:
     return list(connectors())
+
+
+def holds_returns(name: str) -> bool:
+    """Whether the connector can hold other channels' returns (a shop, for `decisions_from`)."""
+    cls = get(name)
+    return cls is not None and cls.capabilities.holds_returns is not None

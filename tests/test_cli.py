@@ -70,7 +70,7 @@ def test_a_failing_channel_is_logged_once_and_its_recovery_once(config_file: Pat
     from retsync.config import load_config
     from retsync.daemon import Runner
 
-    config = load_config(config_file, registry.settings_model_for, registry.names)
+    config = load_config(config_file, registry.settings_model_for, registry.names, registry.holds_returns)
     runner = Runner(config)
     runner.open()
     with capture_logs() as logs:

@@ -116,6 +116,8 @@ class Order(Base):
     content_hash: Mapped[str] = mapped_column(String(32))
     first_seen_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    customer_group_id: Mapped[int | None] = mapped_column(Id, index=True)  # customer_groups.id, kept by reconcile
+    customer_match: Mapped[str | None] = mapped_column(String(20))
 
 
 class OrderLine(Base):
@@ -167,6 +169,9 @@ class Return(Base):
     content_hash: Mapped[str] = mapped_column(String(32))
     first_seen_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    customer_group_id: Mapped[int | None] = mapped_column(Id, index=True)  # customer_groups.id, kept by reconcile
+    customer_match: Mapped[str | None] = mapped_column(String(20))
+    """Which rule put this return in its customer group: email, phone or name_postcode."""
 
 
 class ReturnLine(Base):
@@ -238,3 +243,61 @@ class ReturnEvent(Base):
     new_value: Mapped[str | None] = mapped_column(String(200))
     source: Mapped[str] = mapped_column(String(200))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class HeldReturn(Base):
+    """A marketplace return put into a shop's back office (`decisions_from`), and the decision read back.
+
+    One row per return (unique), so the shop is asked to create it once; `key` goes with it to the shop so a
+    retry after a lost answer finds what the first attempt created.
+    """
+
+    __tablename__ = "held_returns"
+    __table_args__ = (
+        Index("ix_held_returns_due", "state", "next_attempt_at"),
+        Index("ix_held_returns_shop", "shop_channel_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    return_id: Mapped[int] = mapped_column(Id, ForeignKey("returns.id", ondelete="CASCADE"), unique=True)
+    shop_channel_id: Mapped[int] = mapped_column(Id, ForeignKey("channels.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    state: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    reference: Mapped[str | None] = mapped_column(String(200))
+    decided_kind: Mapped[str | None] = mapped_column(String(20))
+    decided_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class CustomerGroup(Base):
+    """One customer across channels: the returns and orders that share an e-mail, phone, or name + postcode."""
+
+    __tablename__ = "customer_groups"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ReturnFlag(Base):
+    """Something wrong with a return (or one of its lines) that a person should look at.
+
+    Recomputed after every pull: a flag that no longer holds gets `resolved_at`, one that holds again is
+    reopened, so the table is both the current list and its history.
+    """
+
+    __tablename__ = "return_flags"
+    __table_args__ = (Index("ix_return_flags_code", "code", "resolved_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    return_id: Mapped[int] = mapped_column(Id, ForeignKey("returns.id", ondelete="CASCADE"), index=True)
+    return_line_id: Mapped[int | None] = mapped_column(Id, ForeignKey("return_lines.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str | None] = mapped_column(Text)
+    flagged_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
