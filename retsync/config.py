@@ -13,6 +13,7 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -69,6 +70,24 @@ class ChannelSettings(BaseModel):
     max_retries: int = Field(default=5, ge=0, description="retries of one request on 429/5xx/network errors")
     max_backoff: Duration = Field(default=timedelta(minutes=2), description="longest wait between retries")
     requests_per_second: float | None = Field(default=None, gt=0, description="client-side pacing")
+    return_window_days: int = Field(
+        default=30, ge=0, description="days a customer has to return, counted from delivery where known, "
+        "else from the order (flag past_return_window)")
+    refund_due_days: int = Field(
+        default=14, ge=0, description="days from receiving a returned parcel to the refund: the EU consumer-law "
+        "deadline (flag refund_overdue)")
+    ship_reminder_days: int = Field(
+        default=7, ge=0, description="days after a return is registered without parcel movement before it is "
+        "flagged not_shipped_by_customer (and the customer reminded, where customer e-mails are on)")
+    return_shipping_deduction: Decimal = Field(
+        default=Decimal("0"), ge=0, description="amount the channel keeps from a refund for return shipping, in "
+        "the order's currency (refund_amount_mismatch allows for it)")
+    return_cost: Decimal = Field(
+        default=Decimal("0"), ge=0, description="what one return costs you on this channel (shipping + handling), "
+        "in its currency, for `retsync report`")
+    notify_customers: bool = Field(
+        default=False, description="send the customer e-mails (registered, received, decided, refunded, "
+        "reminder) for this channel's returns; meant for own shops, where no marketplace tells the buyer")
     decisions_from: str | None = Field(
         default=None,
         description="a shop channel (WooCommerce, PrestaShop, Shoper) whose back office holds this channel's "
