@@ -154,6 +154,23 @@ class Emulator:
     def wrong_shape_body(self) -> Any:
         return {"unexpected": ["this", "is", "not", "the", "documented", "shape"]}
 
+    # --- state a test reaches into ---------------------------------------------------------
+
+    def add_odd_return(self) -> str:
+        """Add one new return whose status and reason values retsync has never heard of and whose optional
+        fields are all missing; answer its external id as retsync stores it. Every emulator implements this, so
+        the contract suite can prove unknown values are stored, not crashed on."""
+        raise NotImplementedError(f"{type(self).__name__} must implement add_odd_return()")
+
+    def held_returns(self) -> dict[str, str]:
+        """Shops only: key → shop reference of every record retsync created to hold another channel's return."""
+        raise NotImplementedError(f"{type(self).__name__} cannot hold other channels' returns")
+
+    def panel_decide(self, reference: str, kind: str, note: str | None = None) -> None:
+        """Shops only: do in the emulated back office what a merchant does to decide a held return
+        (`kind` is a DecisionKind value)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot hold other channels' returns")
+
     # --- dispatch ---------------------------------------------------------------------------
 
     @staticmethod
