@@ -219,6 +219,11 @@ def cmd_returns_show(args: argparse.Namespace) -> int:
     if d["handled_by_channel"]:
         print("  handled by the channel itself: decisions are not pushed")
     print(f"  decision    {r['decision'] or '-'} ({r['decision_state'] or 'none'})")
+    if story["held"]:
+        held = story["held"]
+        print(f"  in shop     {held['shop']} as {held['reference'] or '(not created yet)'}: {held['state']}"
+              + (f", decided {held['decided_kind']}" if held["decided_kind"] else "")
+              + (f" ({held['last_error']})" if held["last_error"] else ""))
     print("\nlines")
     print_table(story["lines"], ("line_id", "external_line_id", "ean", "sku", "title", "quantity",
                                  "order_line_external_id", "link_method", "reason", "decision", "decision_state"))

@@ -28,6 +28,7 @@ from retsync.config import ChannelSettings, Config
 from retsync.connector import Connector, Runtime
 from retsync.engine import SyncEngine, utcnow
 from retsync.http import AuthError, ChannelError, Stopped
+from retsync.backoffice import BackOffice
 from retsync.logs import scrub
 from retsync.outbox import Outbox, PushSummary
 from retsync.reconcile import link_returns
@@ -75,6 +76,7 @@ class Runner:
         self.channel_ids: dict[str, int] = {}
         self._paused_until: dict[str, float] = {}
         self._failures: dict[str, int] = {}
+        self._back_office: BackOffice | None = None
 
     def open(self, channels: Iterable[str] | None = None) -> None:
         """Check the schema and build the connectors of the enabled (or named) channels."""
@@ -112,6 +114,8 @@ class Runner:
             results = engine.sync()
             if not self.stop.is_set():
                 link_returns(self.db, channel_id)
+                self.back_office().enqueue(channel)
+                self.back_office().read_back(channel)
         except Stopped:
             bound.info("pull_interrupted", reason="shutting down; the last stored page and its cursor are intact")
             return ChannelOutcome(channel, ok=True)
@@ -144,8 +148,22 @@ class Runner:
                       retry_base=daemon.push_retry_base, poll_after=min(daemon.push_interval, timedelta(seconds=30)),
                       clock=self.clock)
 
+    def back_office(self) -> BackOffice:
+        """Marketplace returns held in a shop (`decisions_from`), and the decisions read back from it."""
+        assert self.db is not None
+        if self._back_office is None:
+            daemon = self.config.settings.daemon
+            self._back_office = BackOffice(self.db, self.config, self.connectors, self.channel_ids,
+                                           connector_for=registry.get, clock=self.clock,
+                                           max_attempts=daemon.push_max_attempts, retry_base=daemon.push_retry_base)
+        return self._back_office
+
     def push(self, channels: list[str] | None = None) -> PushSummary:
-        return self.outbox().push_due(channels)
+        """Hand due returns to the shops that hold them, then send due decisions."""
+        held = self.back_office().hold_due()
+        summary = self.outbox().push_due(channels)
+        summary.errors.extend(held.errors)
+        return summary
 
     def sync_once(self, channels: list[str] | None = None) -> tuple[list[ChannelOutcome], PushSummary]:
         """One pull of each channel, then one push pass."""

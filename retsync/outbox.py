@@ -32,6 +32,8 @@ decisions_t = Decision.__table__
 events_t = ReturnEvent.__table__
 
 OPEN_STATES = (DecisionState.PENDING.value, DecisionState.SENDING.value)
+PUSHED_ORIGINS = ("merchant", "shop")
+"""Decisions the outbox sends: recorded with `retsync decide`, or read back from a shop's back office."""
 
 
 class DecisionRefused(Exception):
@@ -86,66 +88,86 @@ def record_decision(
     """Record a merchant decision on one line or, without `line`, on every line of the return."""
     now = now or utcnow()
     with db.begin() as conn:
-        target = find_return(conn, ref)
-        if target.handled_by_channel:
-            raise DecisionRefused(
-                f"return {target.channel}/{target.external_id} is handled by the channel itself "
-                f"(fulfilment by the marketplace): nothing can be pushed for it"
-            )
-        connector = connector_for(target.connector)
-        if connector is None:
-            raise DecisionRefused(f"connector {target.connector!r} of channel {target.channel} is not installed")
-        problem = connector.decision_problem(kind, note)
-        if problem:
-            raise DecisionRefused(problem)
-        lines = conn.execute(
-            select(ReturnLine.id, ReturnLine.external_id, ReturnLine.quantity)
-            .where(ReturnLine.return_id == target.id)
-            .order_by(ReturnLine.id)
-        ).all()
-        if line is not None:
-            lines = [row for row in lines if str(row.id) == line or row.external_id == line]
-            if not lines:
-                raise DecisionRefused(f"return {target.channel}/{target.external_id} has no line {line!r}")
+        return record_decision_in(conn, find_return(conn, ref), kind, note=note, line=line, quantity=quantity,
+                                  connector_for=connector_for, source=source, now=now)
+
+
+def record_decision_in(
+    conn: Connection,
+    target: ReturnRef,
+    kind: DecisionKind,
+    *,
+    note: str | None,
+    line: str | None,
+    quantity: int | None,
+    connector_for: Callable[[str], type[Connector] | None],
+    source: str,
+    now: datetime,
+    origin: str = "merchant",
+    key_for: Callable[[int], str] | None = None,
+) -> Recorded:
+    """The same, inside the caller's transaction; `origin` and `key_for` (line id → idempotency key) let a
+    decision read back from a shop's back office be recorded once under a key derived from where it came from."""
+    if target.handled_by_channel:
+        raise DecisionRefused(
+            f"return {target.channel}/{target.external_id} is handled by the channel itself "
+            f"(fulfilment by the marketplace): nothing can be pushed for it"
+        )
+    connector = connector_for(target.connector)
+    if connector is None:
+        raise DecisionRefused(f"connector {target.connector!r} of channel {target.channel} is not installed")
+    problem = connector.decision_problem(kind, note)
+    if problem:
+        raise DecisionRefused(problem)
+    lines = conn.execute(
+        select(ReturnLine.id, ReturnLine.external_id, ReturnLine.quantity)
+        .where(ReturnLine.return_id == target.id)
+        .order_by(ReturnLine.id)
+    ).all()
+    if line is not None:
+        lines = [row for row in lines if str(row.id) == line or row.external_id == line]
         if not lines:
-            raise DecisionRefused(f"return {target.channel}/{target.external_id} has no lines to decide on")
-        if quantity is not None:
-            if line is None and len(lines) > 1:
-                raise DecisionRefused("--quantity needs --line when the return has several lines")
-            if not 1 <= quantity <= lines[0].quantity:
-                raise DecisionRefused(f"--quantity must be between 1 and {lines[0].quantity} for that line")
-        waiting = conn.execute(
-            select(Decision.id, Decision.return_line_id).where(
-                Decision.return_line_id.in_([row.id for row in lines]),
-                Decision.origin == "merchant",
-                Decision.state.in_(OPEN_STATES),
+            raise DecisionRefused(f"return {target.channel}/{target.external_id} has no line {line!r}")
+    if not lines:
+        raise DecisionRefused(f"return {target.channel}/{target.external_id} has no lines to decide on")
+    if quantity is not None:
+        if line is None and len(lines) > 1:
+            raise DecisionRefused("--quantity needs --line when the return has several lines")
+        if not 1 <= quantity <= lines[0].quantity:
+            raise DecisionRefused(f"--quantity must be between 1 and {lines[0].quantity} for that line")
+    waiting = conn.execute(
+        select(Decision.id, Decision.return_line_id).where(
+            Decision.return_line_id.in_([row.id for row in lines]),
+            Decision.origin.in_(PUSHED_ORIGINS),
+            Decision.state.in_(OPEN_STATES),
+        )
+    ).first()
+    if waiting is not None:
+        raise DecisionRefused(
+            f"decision {waiting.id} on this return is still waiting to be pushed; "
+            f"let it finish (`retsync push`) before recording another"
+        )
+    capabilities: Capabilities = connector.capabilities
+    if capabilities.supports(kind):
+        state, detail = DecisionState.PENDING, None
+    else:
+        state, detail = DecisionState.UNSUPPORTED, capabilities.why_unsupported(kind)
+    ids = []
+    for row in lines:
+        decision_id = conn.execute(
+            insert(decisions_t).values(
+                return_id=target.id, return_line_id=row.id, kind=kind.value,
+                quantity=quantity if quantity is not None else row.quantity, note=note, origin=origin,
+                state=state.value, idempotency_key=key_for(row.id) if key_for else str(uuid.uuid4()),
+                attempts=0, next_attempt_at=None,
+                last_error=detail, reference=None, created_at=now, updated_at=now, pushed_at=None,
             )
-        ).first()
-        if waiting is not None:
-            raise DecisionRefused(
-                f"decision {waiting.id} on this return is still waiting to be pushed; "
-                f"let it finish (`retsync push`) before recording another"
-            )
-        capabilities: Capabilities = connector.capabilities
-        if capabilities.supports(kind):
-            state, detail = DecisionState.PENDING, None
-        else:
-            state, detail = DecisionState.UNSUPPORTED, capabilities.why_unsupported(kind)
-        ids = []
-        for row in lines:
-            decision_id = conn.execute(
-                insert(decisions_t).values(
-                    return_id=target.id, return_line_id=row.id, kind=kind.value,
-                    quantity=quantity if quantity is not None else row.quantity, note=note, origin="merchant",
-                    state=state.value, idempotency_key=str(uuid.uuid4()), attempts=0, next_attempt_at=None,
-                    last_error=detail, reference=None, created_at=now, updated_at=now, pushed_at=None,
-                )
-            ).inserted_primary_key[0]  # type: ignore[index]
-            ids.append(int(decision_id))
-            conn.execute(insert(events_t).values(
-                return_id=target.id, return_line_id=row.id, at=now, kind="decision", old_value=None,
-                new_value=kind.value, source=source, detail=note if state is DecisionState.PENDING else detail,
-            ))
+        ).inserted_primary_key[0]  # type: ignore[index]
+        ids.append(int(decision_id))
+        conn.execute(insert(events_t).values(
+            return_id=target.id, return_line_id=row.id, at=now, kind="decision", old_value=None,
+            new_value=kind.value, source=source, detail=note if state is DecisionState.PENDING else detail,
+        ))
     return Recorded(ids, state, detail)
 
 
@@ -201,7 +223,7 @@ class Outbox:
                 .join(Return, Return.id == Decision.return_id)
                 .join(Channel, Channel.id == Return.channel_id)
                 .where(
-                    Decision.origin == "merchant",
+                    Decision.origin.in_(PUSHED_ORIGINS),
                     Decision.state.in_(OPEN_STATES),
                     or_(Decision.next_attempt_at.is_(None), Decision.next_attempt_at <= now),
                     Channel.name.in_(channels),

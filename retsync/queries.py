@@ -81,8 +81,11 @@ def return_story(db: Engine, ref: str) -> dict[str, Any]:
                    ReturnEvent.new_value, ReturnEvent.source, ReturnEvent.detail)
             .where(ReturnEvent.return_id == target.id).order_by(ReturnEvent.id))]
         order = _order_of(conn, summary)
+        held = conn.execute(text(
+            "SELECT c.name AS shop, h.state, h.reference, h.decided_kind, h.last_error FROM held_returns h "
+            "JOIN channels c ON c.id = h.shop_channel_id WHERE h.return_id = :id"), {"id": target.id}).first()
     return {"return": summary, "details": dict(details._mapping), "lines": lines, "order": order,
-            "decisions": decisions, "events": events}
+            "decisions": decisions, "events": events, "held": dict(held._mapping) if held else None}
 
 
 def _order_of(conn: Connection, summary: dict[str, Any]) -> dict[str, Any] | None:
@@ -111,7 +114,7 @@ def channel_health(db: Engine) -> list[dict[str, Any]]:
             }
             counts = dict(conn.execute(text("""
                 SELECT d.state, COUNT(*) FROM decisions d JOIN returns r ON r.id = d.return_id
-                WHERE r.channel_id = :id AND d.origin = 'merchant' GROUP BY d.state"""), {"id": channel["id"]}).all())
+                WHERE r.channel_id = :id AND d.origin IN ('merchant', 'shop') GROUP BY d.state"""), {"id": channel["id"]}).all())
             channel["decisions"] = counts
             channel["returns"] = conn.execute(
                 text("SELECT COUNT(*) FROM returns WHERE channel_id = :id"), {"id": channel["id"]}).scalar_one()

@@ -166,3 +166,26 @@ def test_config_check_masks_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     out = capsys.readouterr().out
     assert "very-secret-value" not in out and "dbpassword" not in out
     assert '"api_key": "**********"' in out
+
+
+def test_decisions_from_must_name_another_channel_that_can_hold_returns(tmp_path: Path) -> None:
+    def load(body: str):
+        return load_config(_write(tmp_path, body), MODELS.get, lambda: sorted(MODELS),
+                           holds_returns=lambda connector: connector == "withsecret")
+
+    shop = '[channels.shop]\nconnector = "withsecret"\napi_key = "env:HOME"\n'
+    assert load(shop + '[channels.market]\nconnector = "scripted"\ndecisions_from = "shop"\n') \
+        .channels["market"].decisions_from == "shop"
+    cases = {
+        '[channels.market]\nconnector = "scripted"\ndecisions_from = "shopp"\n':
+            "[channels.market] key `decisions_from`: no channel named 'shopp' is configured (channels: shop)",
+        '[channels.market]\nconnector = "scripted"\ndecisions_from = "market"\n':
+            "[channels.market] key `decisions_from`: a channel cannot take its decisions from itself",
+        '[channels.market]\nconnector = "scripted"\n[channels.other]\nconnector = "scripted"\n'
+        'decisions_from = "market"\n':
+            "[channels.other] key `decisions_from`: channel 'market' (scripted) cannot hold other channels' returns",
+    }
+    for body, message in cases.items():
+        with pytest.raises(ConfigError) as raised:
+            load(shop + body)
+        assert message in str(raised.value) and str(tmp_path / "config.toml") in str(raised.value)

@@ -10,7 +10,7 @@ order where it bumps the order's `date_modified`, and through the walk over
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -24,6 +24,8 @@ from retsync.connector import (
     Capabilities,
     Connector,
     DecisionRequest,
+    HeldDecision,
+    HoldRequest,
     Page,
     PullContext,
     PushResult,
@@ -42,6 +44,8 @@ from retsync_connectors.woocommerce.mapping import (
     REFUND_LINE_META,
     ReturnRules,
     gmt_text,
+    held_key,
+    held_order,
     is_return,
     map_order,
     map_return,
@@ -154,6 +158,16 @@ class WooCommerceSettings(ChannelSettings):
         description="send the key as consumer_key/consumer_secret query parameters instead of HTTP basic auth, "
         "for hosts whose server drops the Authorization header (WooCommerce then answers 401 on every call)",
     )
+    hold_status: str = Field(
+        default="return-requested",
+        description="back-office flow (a marketplace channel with decisions_from = this channel): the status of "
+        "the order created in the shop for each marketplace return you are to decide here",
+    )
+    held_decision_statuses: dict[str, DecisionKind] = Field(
+        default_factory=lambda: {"return-approved": DecisionKind.ACCEPT, "return-cancelled": DecisionKind.REJECT},
+        description="back-office flow: moving such an order to one of these statuses is your decision "
+        "(status = accept | reject | repair | exchange | keep | cancel); your newest order note becomes its note",
+    )
     refunds_endpoint: bool = Field(
         default=True,
         description="also walk GET /refunds (WooCommerce 9.0 and later) for refunds made since the last pull; "
@@ -167,7 +181,13 @@ class WooCommerceSettings(ChannelSettings):
         """Plugins and the database say `wc-return-requested`; the API says `return-requested`. Take either."""
         return tuple(status.strip().removeprefix("wc-") for status in statuses if status.strip())
 
-    @field_validator("reject_status", "cancel_status", "repair_status", "exchange_status", mode="after")
+    @field_validator("held_decision_statuses", mode="after")
+    @classmethod
+    def _decision_statuses_without_wc_prefix(cls, statuses: dict[str, DecisionKind]) -> dict[str, DecisionKind]:
+        return {status.strip().removeprefix("wc-"): kind for status, kind in statuses.items() if status.strip()}
+
+    @field_validator("reject_status", "cancel_status", "repair_status", "exchange_status", "hold_status",
+                     mode="after")
     @classmethod
     def _status_without_wc_prefix(cls, status: str) -> str:
         return status.strip().removeprefix("wc-")
@@ -190,7 +210,11 @@ class WooCommerceConnector(Connector):
     name = "woocommerce"
     title = "WooCommerce (REST API wc/v3)"
     settings_model = WooCommerceSettings
-    capabilities = Capabilities(streams=(Stream.RETURNS,), decisions=_decision_texts())
+    capabilities = Capabilities(
+        streams=(Stream.RETURNS,), decisions=_decision_texts(),
+        holds_returns="an unpaid order in status hold_status with the returned items; you decide by moving it to "
+        "a status in held_decision_statuses (your newest order note is the note)",
+    )
 
     def __init__(self, channel: str, settings: ChannelSettings, runtime: Runtime) -> None:
         if not isinstance(settings, WooCommerceSettings):
@@ -234,7 +258,7 @@ class WooCommerceConnector(Connector):
         if cursor.get("phase") != "refunds" or not walk_refunds:
             after_orders = "refunds" if walk_refunds else "orders"
             for listing, last in self._pages(orders_walk, context, self._list_orders):
-                yield Page(returns=self._returns_of(listing, context), orders=[map_order(o) for o in listing],
+                yield Page(returns=self._returns_of(listing, context), orders=self._orders_of(listing),
                            cursor=self._cursor(orders_walk, refunds_walk, after_orders if last else "orders"))
             if self.runtime.stop.is_set():
                 return
@@ -317,7 +341,12 @@ class WooCommerceConnector(Connector):
         if not parents:
             return [], []
         orders = self.client.list_orders({"include": ",".join(parents), "per_page": PAGE_SIZE}).entries
-        return self._returns_of(orders, context), [map_order(order) for order in orders]
+        return self._returns_of(orders, context), self._orders_of(orders)
+
+    @staticmethod
+    def _orders_of(listing: list[dict[str, Any]]) -> list[Order]:
+        """The shop's own sales: an order holding another channel's return is not one."""
+        return [map_order(order) for order in listing if not held_key(order)]
 
     # --- push ------------------------------------------------------------------------------
 
@@ -459,6 +488,71 @@ class WooCommerceConnector(Connector):
         where = f"order {order_id} is now {shown}" if status else f"order {order_id} keeps status {shown}"
         told = "the customer was told" if to_customer else "an internal note records it"
         return PushResult(PushStatus.PUSHED, f"{request.kind}: {where}; {told}", result={"status": shown})
+
+    # --- the back-office flow --------------------------------------------------------------
+
+    def hold_return(self, request: HoldRequest) -> PushResult:
+        """One order per marketplace return: a retry first looks for the order the earlier attempt made."""
+        try:
+            earlier = self._held_order(request)
+            if earlier is not None:
+                return PushResult(PushStatus.PUSHED, f"already in the shop as order {earlier['id']}",
+                                  reference=str(earlier["id"]))
+            body = held_order(request.ret, request.key, request.source_title, self.woo.hold_status)
+            created = self.client.create_order(body)
+        except ApiError as exc:
+            return PushResult(PushStatus.FAILED, f"WooCommerce refused the order for return {request.key}: {exc}")
+        except AuthError as exc:
+            return PushResult(PushStatus.FAILED, f"WooCommerce refused the keys of channel {self.channel}: {exc}")
+        except (TransientError, BadPayload) as exc:
+            return PushResult(PushStatus.RETRY, str(exc))
+        except Stopped:
+            return PushResult(PushStatus.RETRY, "the daemon stopped before the shop was asked")
+        return PushResult(PushStatus.PUSHED, f"order {created['id']} in status {created.get('status')}",
+                          reference=str(created["id"]))
+
+    def _held_order(self, request: HoldRequest) -> dict[str, Any] | None:
+        """The order an earlier attempt created for this return, if any (found by the hold key in its meta)."""
+        if request.reference:
+            order = self.client.get_order(request.reference)
+            if order is not None and held_key(order) == request.key:
+                return order
+        if request.attempt <= 1:
+            return None
+        since = request.requested_at - self.woo.overlap
+        page = 1
+        while True:
+            listing = self.client.list_orders({"modified_after": gmt_text(since), "dates_are_gmt": "true",
+                                               "orderby": "date", "order": "asc", "page": page,
+                                               "per_page": PAGE_SIZE})
+            for order in listing.entries:
+                if held_key(order) == request.key:
+                    return order
+            if len(listing.entries) < PAGE_SIZE or (listing.total_pages is not None and page >= listing.total_pages):
+                return None
+            page += 1
+
+    def held_decisions(self, references: Sequence[str]) -> Mapping[str, HeldDecision]:
+        """Held orders moved to a decision status; the note is the newest note a person wrote on the order."""
+        wanted = [ref for ref in references if ref.isdigit()]
+        if not wanted:
+            return {}
+        orders = self.client.list_orders({"include": ",".join(wanted), "per_page": PAGE_SIZE}).entries
+        decided: dict[str, HeldDecision] = {}
+        for order in orders:
+            status = str(order.get("status") or "")
+            kind = self.woo.held_decision_statuses.get(status)
+            if kind is None or not held_key(order):
+                continue
+            reference = str(order["id"])
+            notes = [n for n in self.client.order_notes(reference)
+                     if str(n.get("author") or "").lower() not in ("system", "woocommerce", "retsync")]
+            note = str(notes[0].get("note") or "").strip() or None if notes else None
+            decided[reference] = HeldDecision(
+                reference=reference, kind=kind, note=note or f"decided in the shop (order status {status})",
+                decided_at=parse_gmt(order.get("date_modified_gmt")), shop_status=status,
+            )
+        return decided
 
     # --- orders ----------------------------------------------------------------------------
 

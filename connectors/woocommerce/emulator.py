@@ -47,6 +47,8 @@ STATUS_WEIGHTS = (
     ("refunded", 4), ("return-requested", 14), ("return-approved", 5), ("return-cancelled", 4),
     ("exchange-request", 2), ("partially-shipped", 2), ("checkout-draft", 1), ("trash", 1),
 )
+PANEL_DECISION_STATUSES = {"accept": "return-approved", "reject": "return-cancelled"}
+"""What the held_decision_statuses default maps back: the statuses a merchant picks in WP Swings' panel."""
 REQUEST_STATE = {"return-requested": "pending", "return-approved": "complete", "return-cancelled": "cancel",
                  "exchange-request": "pending"}
 
@@ -444,6 +446,23 @@ class WooCommerceEmulator(Emulator):
         with self.lock:
             self._lose.append((method.upper(), path_suffix))
 
+    def held_returns(self) -> dict[str, str]:
+        with self.lock:
+            return {str(value): str(order["id"]) for order in self.orders.values()
+                    for entry in order.get("meta_data", []) if entry.get("key") == "retsync_source_return"
+                    for value in [entry.get("value")]}
+
+    def panel_decide(self, reference: str, kind: str, note: str | None = None) -> None:
+        """The merchant moves the held order to the status that means `kind` and (optionally) writes a note."""
+        status = PANEL_DECISION_STATUSES.get(kind)
+        if status is None:
+            raise ValueError(f"the stock setup has no status for {kind!r}; one of {sorted(PANEL_DECISION_STATUSES)}")
+        with self.lock:
+            order = self.orders[int(reference)]
+            if note:
+                self._add_note(order, note, to_customer=False, by_retsync=False)
+            self._update(order, {"status": status}, by_retsync=False)
+
     def order(self, order_id: int | str) -> dict[str, Any]:
         return self.orders[int(order_id)]
 
@@ -623,6 +642,8 @@ class WooCommerceEmulator(Emulator):
                                    if isinstance(line, dict)]
             cents = sum(_cents(i["total"]) + _cents(i["total_tax"]) for i in order["line_items"])
             order["total"], order["shipping_total"], order["shipping_tax"] = _from_cents(cents), "0.00", "0.00"
+            if isinstance(body.get("customer_note"), str):
+                order["customer_note"] = body["customer_note"]
             for part in ("billing", "shipping"):
                 if isinstance(body.get(part), dict):
                     order[part] = {**order[part], **body[part]}
@@ -641,7 +662,11 @@ class WooCommerceEmulator(Emulator):
         return {"id": self._next_item, "name": str(line.get("name") or "Item"),
                 "product_id": int(_dec(line.get("product_id")) or 0), "variation_id": 0, "quantity": quantity,
                 "tax_class": "", "subtotal": _money(total), "subtotal_tax": "0.00", "total": _money(total),
-                "total_tax": "0.00", "taxes": [], "meta_data": [], "sku": str(line.get("sku") or ""),
+                "total_tax": "0.00", "taxes": [],
+                "meta_data": [{"id": index + 1, "key": str(m["key"]), "value": m.get("value")}
+                              for index, m in enumerate(line.get("meta_data") or [])
+                              if isinstance(m, dict) and m.get("key")],
+                "sku": str(line.get("sku") or ""),
                 "price": float(total / quantity) if quantity else 0.0}
 
     @route("GET", PREFIX + "/orders/{order_id}")

@@ -43,7 +43,9 @@ REFUND_KEY_META = "retsync_idempotency_key"
 REFUND_DECISION_META = "retsync_decision"
 REFUND_LINE_META = "retsync_line"
 RETURN_SOURCE_META = "retsync_source_return"
-"""Set on a shop order that stands for a marketplace return (the back-office flow), so it is recognised."""
+"""Set on a shop order that holds a marketplace return (the back-office flow): its value is the hold key
+(`<channel>/<return id>`). Such an order is neither a sale nor a return of the shop's own."""
+HELD_LINE_META = "retsync_source_line"
 
 
 @dataclass(frozen=True)
@@ -364,14 +366,23 @@ def recorded_decisions(meta_data: Any) -> dict[str, dict[str, Any]]:
 # --- returns -------------------------------------------------------------------------------
 
 
+def held_key(order: Mapping[str, Any]) -> str | None:
+    """The hold key of an order that holds another channel's return (the back-office flow), else None."""
+    return _text(meta_value(order.get("meta_data"), RETURN_SOURCE_META))
+
+
 def is_return(order: Mapping[str, Any], rules: ReturnRules) -> bool:
-    """Whether an order stands for a return: a return status, a returns-plugin request, or a refund."""
+    """Whether an order stands for a return of this shop: a return status, a returns-plugin request, or a refund.
+
+    An order holding another channel's return is not: that return is already stored under its own channel."""
+    if held_key(order):
+        return False
     if _text(order.get("status")) in rules.return_statuses or refund_ids(order):
         return True
     meta = order.get("meta_data")
     if recorded_decisions(meta):
         return True
-    return any(meta_value(meta, key) for key in (*rules.rma_meta_keys, RETURN_SOURCE_META))
+    return any(meta_value(meta, key) for key in rules.rma_meta_keys)
 
 
 def revision_of(order: Mapping[str, Any]) -> str:
@@ -433,7 +444,7 @@ def _returned_quantities(
     if refunded:
         return refunded
     meta, status = order.get("meta_data"), _text(order.get("status"))
-    whole = (was_return and not refunds) or recorded_decisions(meta) or meta_value(meta, RETURN_SOURCE_META)
+    whole = (was_return and not refunds) or recorded_decisions(meta)
     if whole or status == "refunded" or status in rules.return_statuses:
         return {str(item["id"]): _count(item.get("quantity")) for item in _objs(order.get("line_items"))
                 if _text(item.get("id"))}
@@ -529,7 +540,7 @@ def map_return(
     `was_return`: the order is stored as a return, so it stays one even after the shop moved it out of every
     return status (it is then closed), instead of being left open in retsync forever.
     """
-    if not (was_return or is_return(order, rules)):
+    if held_key(order) or not (was_return or is_return(order, rules)):
         return None
     order_id = order_id_of(order, "order")
     meta = order.get("meta_data")
@@ -557,9 +568,6 @@ def map_return(
     extra: dict[str, Any] = {"order_number": _text(order.get("number")) or order_id}
     if facts:
         extra["refund_ids"] = [fact.refund_id for fact in facts]
-    source = _text(meta_value(meta, RETURN_SOURCE_META))
-    if source:
-        extra["source_return"] = source
     return Return(
         external_id=order_id,
         order_external_id=order_id,
@@ -577,3 +585,42 @@ def map_return(
         revision=revision_of(order),
         extra=extra,
     )
+
+
+# --- the back-office flow: another channel's return held as an order of this shop ----------
+
+
+def held_order(ret: Return, key: str, source_title: str, status: str) -> dict[str, Any]:
+    """The order that holds a marketplace return in the shop, so the merchant decides it in the usual panel.
+
+    Unpaid, in a return status, its items those returned (name, quantity, price), the marketplace's buyer as
+    billing contact, and the hold key in its meta: how a retry recognises it and the pull leaves it out.
+    """
+    first, _, last = (ret.customer.name or "").strip().partition(" ")
+    items = []
+    for line in ret.lines:
+        total = Decimal(line.unit_price * line.quantity) / 100 if line.unit_price is not None else Decimal(0)
+        meta = [{"key": HELD_LINE_META, "value": line.external_id}]
+        if line.sku:
+            meta.append({"key": "SKU", "value": line.sku})
+        if line.ean:
+            meta.append({"key": "EAN", "value": line.ean})
+        items.append({"name": line.title or line.sku or f"Item {line.external_id}", "quantity": line.quantity,
+                      "subtotal": money(total), "total": money(total), "meta_data": meta})
+    reason = ret.channel_reason or (ret.reason.value.replace("_", " ") if ret.reason else "")
+    order_part = f" (order {ret.order_external_id})" if ret.order_external_id else ""
+    note = f"{source_title} return {ret.external_id}{order_part}" + (f": {reason}" if reason else "")
+    billing: dict[str, Any] = {"first_name": first, "last_name": last}
+    if ret.customer.email:
+        billing["email"] = ret.customer.email
+    if ret.customer.postcode:
+        billing["postcode"] = ret.customer.postcode
+    if ret.customer.phone:
+        billing["phone"] = ret.customer.phone
+    body: dict[str, Any] = {
+        "status": status, "set_paid": False, "billing": billing, "customer_note": note, "line_items": items,
+        "meta_data": [{"key": RETURN_SOURCE_META, "value": key}],
+    }
+    if ret.currency:
+        body["currency"] = ret.currency
+    return body

@@ -11,8 +11,8 @@ from decimal import Decimal
 
 import pytest
 
-from retsync.connector import PushStatus
-from retsync.model import DecisionKind, Return, ReturnStatus
+from retsync.connector import HoldRequest, PushStatus
+from retsync.model import Customer, DecisionKind, Return, ReturnLine, ReturnStatus
 from retsync_connectors.woocommerce.connector import WooCommerceConnector
 from retsync_connectors.woocommerce.emulator import WooCommerceEmulator
 from tests.woocommerce.conftest import NOW, decision
@@ -369,23 +369,58 @@ def test_keys_can_travel_in_the_query_string_where_the_host_drops_the_header(mak
 # --- ready for decisions made in the shop's back office ----------------------------------------
 
 
-def test_a_marketplace_return_created_in_the_shop_is_read_back_with_the_decision_taken_there(
+def _marketplace_return(external_id: str = "61234567") -> Return:
+    return Return(
+        external_id=external_id, order_external_id="A-77", status=ReturnStatus.REQUESTED, created_at=NOW,
+        channel_reason="Too small", currency="EUR",
+        customer=Customer(name="Eva Peeters", email="eva@example.com", postcode="9000"),
+        lines=(ReturnLine(external_id="L1", sku="SKU-205", ean="8712345678906", title="Rain jacket", quantity=1,
+                          unit_price=9835, currency="EUR"),),
+    )
+
+
+def _hold(ret: Return, attempt: int = 1, reference: str | None = None) -> HoldRequest:
+    return HoldRequest(hold_id=1, key=f"bol/{ret.external_id}", source_channel="bol", source_title="Bol.com",
+                       ret=ret, attempt=attempt, requested_at=NOW, reference=reference)
+
+
+def test_a_marketplace_return_is_held_as_one_order_even_when_the_answer_is_lost(
         synced: tuple[WooCommerceConnector, InMemoryStore], shop: WooCommerceEmulator) -> None:
     connector, store = synced
-    created = connector.client.create_order({
-        "status": "return-requested", "billing": {"first_name": "Eva", "last_name": "Peeters",
-                                                   "email": "eva@example.com"},
-        "line_items": [{"name": "Rain jacket", "sku": "SKU-205", "quantity": 1, "total": "98.35"}],
-        "meta_data": [{"key": "retsync_source_return", "value": "bol/61234567"}],
-    })
-    store.run(connector)
-    record = store.returns[str(created["id"])]
-    assert record.status is ReturnStatus.REQUESTED and record.extra["source_return"] == "bol/61234567"
-    assert record.lines[0].sku == "SKU-205" and record.lines[0].channel_decision is None
+    ret = _marketplace_return()
+    shop.lose_answer("POST", "/orders")
+    first = connector.hold_return(_hold(ret))
+    assert first.status is PushStatus.RETRY  # the order was created, but we could not know
+    again = connector.hold_return(_hold(ret, attempt=2))
+    assert again.status is PushStatus.PUSHED and again.reference
+    assert shop.held_returns() == {"bol/61234567": again.reference}
+    order = shop.order(again.reference)
+    assert order["status"] == "return-requested" and order["billing"]["email"] == "eva@example.com"
+    assert [(i["name"], i["quantity"], i["total"]) for i in order["line_items"]] == [("Rain jacket", 1, "98.35")]
+    assert "Bol.com return 61234567 (order A-77): Too small" in order["customer_note"]
+    assert connector.hold_return(_hold(ret, attempt=3, reference=again.reference)).reference == again.reference
+    assert shop.held_returns() == {"bol/61234567": again.reference}
 
-    shop.set_status(created["id"], "return-cancelled")  # the merchant declines it in WP Swings' panel
-    store.run(connector)
-    assert store.returns[str(created["id"])].lines[0].channel_decision is DecisionKind.REJECT
+    store.run(connector)  # the shop's own pull leaves the held order out: it is neither a sale nor a shop return
+    assert again.reference not in store.returns and again.reference not in store.orders
+
+
+def test_a_decision_taken_on_the_held_order_is_read_back_with_the_merchants_note(
+        synced: tuple[WooCommerceConnector, InMemoryStore], shop: WooCommerceEmulator) -> None:
+    connector, _ = synced
+    accepted = connector.hold_return(_hold(_marketplace_return("1"))).reference
+    rejected = connector.hold_return(_hold(_marketplace_return("2"))).reference
+    waiting = connector.hold_return(_hold(_marketplace_return("3"))).reference
+    assert accepted and rejected and waiting
+    assert connector.held_decisions([accepted, rejected, waiting]) == {}
+
+    shop.panel_decide(accepted, "accept")
+    shop.panel_decide(rejected, "reject", note="Worn, with a stain on the sleeve")
+    decided = connector.held_decisions([accepted, rejected, waiting])
+    assert set(decided) == {accepted, rejected}
+    assert decided[accepted].kind is DecisionKind.ACCEPT and decided[accepted].shop_status == "return-approved"
+    assert decided[rejected].kind is DecisionKind.REJECT
+    assert decided[rejected].note == "Worn, with a stain on the sleeve"
 
 
 def test_statuses_may_be_written_with_the_wc_prefix(shop: WooCommerceEmulator, make_connector: Make) -> None:
