@@ -274,7 +274,8 @@ def cmd_connectors(args: argparse.Namespace) -> int:
         json.dump({name: {"title": cls.title, "streams": [s.value for s in cls.capabilities.streams],
                           "decisions": {k.value: v for k, v in cls.capabilities.decisions.items()},
                           "unsupported": {k.value: v for k, v in cls.capabilities.unsupported.items()},
-                          "fetches_orders": cls.capabilities.fetches_orders}
+                          "fetches_orders": cls.capabilities.fetches_orders,
+                          "holds_returns": cls.capabilities.holds_returns}
                    for name, cls in found.items()}, sys.stdout, indent=2)
         print()
         return EXIT_OK
@@ -286,6 +287,8 @@ def cmd_connectors(args: argparse.Namespace) -> int:
         for kind in DecisionKind:
             how = caps.decisions.get(kind)
             print(f"  {kind.value:<10} {how if how else 'unsupported: ' + caps.why_unsupported(kind)}")
+        if caps.holds_returns:
+            print(f"  back office holds other channels' returns (decisions_from) as {caps.holds_returns}")
     if not found:
         print("no connector is installed")
     return EXIT_OK
