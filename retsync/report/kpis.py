@@ -109,6 +109,7 @@ class ReportData:
             .group_by(Channel.name, Return.currency))
         best: dict[str, tuple[int, str]] = {}
         for name, currency, count in rows:
+            currency = str(currency)
             if name not in best or (-count, currency) < (-best[name][0], best[name][1]):
                 best[name] = (count, currency)
         return {name: currency for name, (_, currency) in best.items()}
@@ -205,9 +206,9 @@ def build_report(db: Engine, config: Config, period: Period, channels: Sequence[
     with db.connect() as conn:
         data = ReportData(conn, period, channels)
         known = data.channel_names()
-        for name, settings in config.channels.items():
+        for name, configured in config.channels.items():
             if not channels or name in channels:
-                known.setdefault(name, settings.connector)
+                known.setdefault(name, configured.connector)
         currencies = data.channel_currencies()
         returns = data.returns()
         reason_lines = data.reason_lines()
@@ -221,7 +222,7 @@ def build_report(db: Engine, config: Config, period: Period, channels: Sequence[
     for row in returns:
         by_channel[row.channel].append(row)
 
-    channel_rows = []
+    channel_rows: list[dict[str, Any]] = []
     refund_hours: list[float] = []
     costs: list[tuple[str | None, int]] = []
     for name in sorted(known):

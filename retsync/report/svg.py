@@ -67,7 +67,7 @@ def stacked_columns(chart_id: str, label: str, categories: Sequence[str], series
     label_every = max(1, math.ceil(len(categories) / 12))
     for i, category in enumerate(categories):
         x = left + slot * i + (slot - bar_w) / 2
-        y = top + plot_h
+        y: float = top + plot_h
         for n, (name, values) in enumerate(series.items()):
             value = values[i]
             if value <= 0:

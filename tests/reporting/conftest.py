@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, Row, Select, delete, insert, select, update
+from sqlalchemy import Connection, Engine, Row, delete, insert, select, update
 
 from retsync import registry
 from retsync.config import Config, load_config
@@ -167,7 +167,7 @@ def _apply(conn: Connection, channel: str, ret: Row[Any], plan: Plan) -> int:
             currency=CURRENCY[channel]))
     conn.execute(update(Order).where(Order.id == ret.order_id).values(placed_at=utc(plan.placed),
                                                                        currency=CURRENCY[channel]))
-    return ret.order_id
+    return int(ret.order_id)
 
 
 def shape(db: Engine) -> tuple[dict[str, int], dict[str, int], dict[str, int], dict[str, int]]:
@@ -180,7 +180,8 @@ def shape(db: Engine) -> tuple[dict[str, int], dict[str, int], dict[str, int], d
         conn.execute(update(Order).values(customer_group_id=None, customer_match=None))
         conn.execute(delete(CustomerGroup))
         for channel, plans in PLANS.items():
-            pulled = conn.execute(_returns_of(channel)).all()
+            pulled = conn.execute(select(Return.id, Return.order_id).join(Channel, Channel.id == Return.channel_id)
+                                  .where(Channel.name == channel).order_by(Return.external_id)).all()
             assert len(pulled) == len(plans), f"{channel}: the sandbox gave {len(pulled)} returns"
             for n, (ret, plan) in enumerate(zip(pulled, plans)):
                 name = f"{channel[0].upper()}{n}"
@@ -210,11 +211,6 @@ def shape(db: Engine) -> tuple[dict[str, int], dict[str, int], dict[str, int], d
                 .returning(ReturnFlag.id)).scalar_one(),
         }
     return returns, orders, groups, flags
-
-
-def _returns_of(channel: str) -> Select[Any]:
-    return (select(Return.id, Return.order_id).join(Channel, Channel.id == Return.channel_id).where(Channel.name == channel)
-            .order_by(Return.external_id))
 
 
 @pytest.fixture
