@@ -24,8 +24,10 @@ h2 { font-size: 1.15rem; margin-top: 2rem; border-bottom: 1px solid #d8dde3; pad
 .card .value { font-size: 1.3rem; font-weight: 600; }
 .card .label { color: #5b6570; font-size: .85rem; }
 table { border-collapse: collapse; margin: .5rem 0; font-size: .9rem; }
-th, td { padding: .25rem .6rem; border-bottom: 1px solid #e8ebef; text-align: left; }
+th, td { padding: .25rem .6rem; border-bottom: 1px solid #e8ebef; text-align: left; white-space: nowrap; }
+th { white-space: normal; vertical-align: bottom; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
+.wide { overflow-x: auto; }
 svg.chart { display: block; margin: .5rem 0; max-width: 100%; height: auto; }
 .none { color: #5b6570; }
 """
@@ -39,7 +41,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]], numeric: Seq
     body = "".join("<tr>" + "".join(f'<td{" class=n" if i in numeric else ""}>{escape(str(c))}</td>'
                                     for i, c in enumerate(row)) + "</tr>" for row in rows)
     ident = f' id="{escape(table_id)}"' if table_id else ""
-    return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="wide"><table{ident}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _card(value: str, label: str) -> str:

@@ -55,7 +55,7 @@ def _y_axis(left: int, top: int, plot_width: int, plot_height: int, axis_max: fl
 
 
 def stacked_columns(chart_id: str, label: str, categories: Sequence[str], series: dict[str, Sequence[int]],
-                    width: int = 760, height: int = 300, legend: bool = True) -> str:
+                    width: int = 960, height: int = 300, legend: bool = True) -> str:
     """One column per category, stacked by series (e.g. returns per week, one colour per channel)."""
     left, right, top, bottom = 48, 12, 28, 56 if legend else 32
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -64,7 +64,8 @@ def stacked_columns(chart_id: str, label: str, categories: Sequence[str], series
     parts = _y_axis(left, top, plot_w, plot_h, axis_max, step)
     slot = plot_w / max(len(categories), 1)
     bar_w = max(slot * 0.7, 1)
-    label_every = max(1, math.ceil(len(categories) / 12))
+    widest = max((len(c) for c in categories), default=1) * 7 + 10  # px a label needs at 12 px type
+    label_every = max(1, math.ceil(widest / slot))
     for i, category in enumerate(categories):
         x = left + slot * i + (slot - bar_w) / 2
         y: float = top + plot_h
@@ -89,7 +90,7 @@ def stacked_columns(chart_id: str, label: str, categories: Sequence[str], series
     return _svg(chart_id, label, width, height, parts)
 
 
-def horizontal_bars(chart_id: str, label: str, items: Sequence[tuple[str, int]], width: int = 760) -> str:
+def horizontal_bars(chart_id: str, label: str, items: Sequence[tuple[str, int]], width: int = 960) -> str:
     """One bar per item, longest first as given (e.g. returns per reason)."""
     left = min(260, 16 + 7 * max((len(name) for name, _ in items), default=4))
     right, top, row = 48, 8, 26
@@ -109,7 +110,7 @@ def horizontal_bars(chart_id: str, label: str, items: Sequence[tuple[str, int]],
     return _svg(chart_id, label, width, height, parts)
 
 
-def columns(chart_id: str, label: str, items: Sequence[tuple[str, int]], width: int = 760,
+def columns(chart_id: str, label: str, items: Sequence[tuple[str, int]], width: int = 960,
             height: int = 260) -> str:
     """One column per item in the given order (e.g. a histogram)."""
     return stacked_columns(chart_id, label, [name for name, _ in items], {label: [v for _, v in items]},
