@@ -37,9 +37,12 @@ def parse_moment(option: str, value: str | None, end: bool = False) -> datetime 
     if not value:
         return None
     try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            return datetime.combine(day + timedelta(days=1) if end else day, time(), tzinfo=timezone.utc)
+        day = date.fromisoformat(value)
+    except ValueError:
+        pass
+    else:
+        return datetime.combine(day + timedelta(days=1) if end else day, time(), tzinfo=timezone.utc)
+    try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise ReportUsageError(f"{option} {value!r} is not a date; write 2026-11-01 or 2026-11-01T08:00") from None

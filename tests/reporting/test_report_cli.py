@@ -95,6 +95,18 @@ def test_period_and_channel_narrow_every_figure(history: History, capsys: pytest
                                     "channels": {"allegro": 2}}]
 
 
+def test_times_are_since_inclusive_until_exclusive_and_may_carry_a_zone(
+        history: History, capsys: pytest.CaptureFixture[str]) -> None:
+    # A2 was created 2026-10-14 23:30 UTC (= 2026-10-15 01:30 in Warsaw)
+    def allegro_returns(*args: str) -> int:
+        return int(report_json(capsys, history, "--channel", "allegro", *args)["summary"]["returns"])
+
+    assert allegro_returns("--since", "2026-10-14T23:30") == 1
+    assert allegro_returns("--since", "2026-10-15T01:30+02:00") == 1
+    assert allegro_returns("--since", "2026-10-13", "--until", "2026-10-14T23:30") == 1  # A1 only
+    assert allegro_returns("--since", "2026-10-13", "--until", "2026-10-14T23:30:01") == 2
+
+
 def test_report_agrees_with_the_views(history: History, capsys: pytest.CaptureFixture[str]) -> None:
     r = report_json(capsys, history)
     with history.db.connect() as conn:
