@@ -346,6 +346,24 @@ def cmd_auth(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from retsync.report import ReportUsageError, run_report
+    from retsync.store.db import require_current_schema
+
+    config = _load(args)
+    engine = _engine(config)
+    require_current_schema(engine)
+    try:
+        where = run_report(engine, config, since=args.since, until=args.until, channels=args.channel,
+                           fmt=args.format, output=args.output)
+    except ReportUsageError as exc:
+        print(f"retsync report: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.output:
+        print(f"report written to {where}", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from retsync.demo import run_demo
 
@@ -421,6 +439,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("connector")
     p.add_argument("channel")
     p.set_defaults(func=cmd_auth)
+
+    p = sub.add_parser("report", help="return KPIs for a period: text, JSON or a self-contained HTML page")
+    p.add_argument("--since", help="returns created and orders placed on or after (YYYY-MM-DD or ISO time)")
+    p.add_argument("--until", help="... and before; a date includes that whole day")
+    p.add_argument("--channel", action="append", help="only this channel (repeatable)")
+    p.add_argument("--format", choices=("text", "json", "html"), default="text")
+    p.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("demo", help="sync the bundled sandboxes into a fresh SQLite database and show the result")
     p.add_argument("--workdir", help="where to put the demo database and config (default: a temporary folder)")
