@@ -41,15 +41,12 @@ def test_every_return_is_listed_exactly_once() -> None:
     assert set(ids) == emu.truth()["returns"]
 
 
-def test_a_large_sandbox_starts_fast_and_serves_deep_pages_fast() -> None:
-    started = time.perf_counter()
+def test_a_large_sandbox_serves_deep_pages() -> None:
+    """How fast it is built and served is the benchmarks' business (bench/); here only that deep pages exist."""
     emu = BolEmulator(seed=1, n_returns=100_000, log_requests=False)
-    built = time.perf_counter() - started
     deep = first_page(emu, handled=True, page=1000)
-    served = time.perf_counter() - started - built
-
-    assert built < 3.0, f"100k returns took {built:.2f}s to set up"
-    assert len(deep) == 50 and served < 1.0
+    assert len(deep) == 50
+    assert len({entry["returnId"] for entry in deep}) == 50
 
 
 def test_a_handled_return_moves_from_the_open_list_to_the_handled_list() -> None:
