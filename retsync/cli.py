@@ -22,6 +22,7 @@ import structlog
 
 from retsync import __version__, logs, registry
 from retsync.config import Config, ConfigError, config_path, load_config
+from retsync.flags import FlagCode
 from retsync.model import DecisionKind, ReturnStatus
 from retsync.secrets import SecretError, store_in_keyring
 
@@ -152,7 +153,8 @@ def cmd_decide(args: argparse.Namespace) -> int:
 
     config = _load(args)
     recorded = record_decision(_engine(config), args.ret, DecisionKind(args.decision), note=args.note,
-                               line=args.line, quantity=args.quantity, connector_for=registry.get)
+                               line=args.line, quantity=args.quantity, connector_for=registry.get,
+                               refuse_flagged=not args.force)
     ids = ", ".join(str(i) for i in recorded.decision_ids)
     if recorded.state is DecisionState.UNSUPPORTED:
         print(f"recorded as unsupported (decision {ids}): {recorded.detail}; nothing will be pushed", file=sys.stderr)
@@ -180,7 +182,7 @@ def cmd_returns_list(args: argparse.Namespace) -> int:
 
     config = _load(args)
     rows = list_returns(_engine(config), channel=args.channel, status=args.status, since=_since(args.since),
-                        limit=args.limit)
+                        limit=args.limit, flag=args.flag)
     if args.format == "json":
         json.dump(_jsonable(rows), sys.stdout, indent=2)
         print()
@@ -219,6 +221,13 @@ def cmd_returns_show(args: argparse.Namespace) -> int:
     if d["handled_by_channel"]:
         print("  handled by the channel itself: decisions are not pushed")
     print(f"  decision    {r['decision'] or '-'} ({r['decision_state'] or 'none'})")
+    if d["customer_group_id"] is not None:
+        print(f"  customer group {d['customer_group_id']} (matched by {d['customer_match']}): "
+              f"{story['customer']['returns']} returns, {story['customer']['orders']} orders on "
+              f"{story['customer']['channels']} channels")
+    for flag in story["flags"]:
+        on_line = f" line {flag['return_line_id']}" if flag["return_line_id"] is not None else ""
+        print(f"  FLAG        {flag['code']}{on_line}: {flag['detail']} (since {_cell(flag['flagged_at'])})")
     if story["held"]:
         held = story["held"]
         print(f"  in shop     {held['shop']} as {held['reference'] or '(not created yet)'}: {held['state']}"
@@ -398,6 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--note", help="reason or message passed to the channel where it takes one")
     p.add_argument("--line", help="only this line (line id or the channel's line id)")
     p.add_argument("--quantity", type=int, help="only this many units of the line")
+    p.add_argument("--force", action="store_true",
+                   help="record an accept or keep even on a return flagged double_refund or quantity_exceeds_ordered")
     p.set_defaults(func=cmd_decide)
 
     returns = sub.add_parser("returns", help="list and show returns").add_subparsers(
@@ -407,6 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", choices=[s.value for s in ReturnStatus])
     p.add_argument("--since", help="created on or after (YYYY-MM-DD or ISO time)")
     p.add_argument("--limit", type=int)
+    p.add_argument("--flag", metavar="CODE", choices=[c.value for c in FlagCode],
+                   help="only returns with this flag open (" + ", ".join(c.value for c in FlagCode) + ")")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.set_defaults(func=cmd_returns_list)
     p = returns.add_parser("show", help="one return: lines, order, decisions, history")

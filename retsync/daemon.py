@@ -31,7 +31,7 @@ from retsync.http import AuthError, ChannelError, Stopped
 from retsync.backoffice import BackOffice
 from retsync.logs import scrub
 from retsync.outbox import Outbox, PushSummary
-from retsync.reconcile import link_returns
+from retsync.reconcile import recheck_push_failures, reconcile_channel
 from retsync.store.channels import ensure_channel, mark_pull_failed, mark_pull_started, mark_pull_succeeded
 from retsync.store.db import make_engine, require_current_schema
 
@@ -113,7 +113,7 @@ class Runner:
                                 connector=self.connectors[channel], stop=self.stop, clock=self.clock)
             results = engine.sync()
             if not self.stop.is_set():
-                link_returns(self.db, channel_id)
+                reconcile_channel(self.db, channel_id, self.connectors[channel], self.settings(channel), self.clock())
                 self.back_office().enqueue(channel)
                 self.back_office().read_back(channel)
         except Stopped:
@@ -160,9 +160,12 @@ class Runner:
 
     def push(self, channels: list[str] | None = None) -> PushSummary:
         """Hand due returns to the shops that hold them, then send due decisions."""
+        assert self.db is not None
         held = self.back_office().hold_due()
         summary = self.outbox().push_due(channels)
         summary.errors.extend(held.errors)
+        recheck_push_failures(self.db, {name: (self.channel_ids[name], self.settings(name))
+                                        for name in (channels or list(self.connectors))}, self.clock())
         return summary
 
     def sync_once(self, channels: list[str] | None = None) -> tuple[list[ChannelOutcome], PushSummary]:

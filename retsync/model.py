@@ -105,6 +105,9 @@ class Customer(_Record):
 class Order(_Record):
     external_id: str
     placed_at: UTCDateTime | None = None
+    delivered_at: UTCDateTime | None = Field(
+        default=None, description="when the buyer received the parcel, where the channel says: the return window "
+        "counts from here, else from `placed_at`")
     channel_status: str | None = None
     currency: str | None = None
     total_amount: int | None = None

@@ -84,12 +84,32 @@ def record_decision(
     connector_for: Callable[[str], type[Connector] | None],
     source: str = "cli",
     now: datetime | None = None,
+    refuse_flagged: bool = False,
 ) -> Recorded:
-    """Record a merchant decision on one line or, without `line`, on every line of the return."""
+    """Record a merchant decision on one line or, without `line`, on every line of the return.
+
+    `refuse_flagged`: refuse an accept or keep on a return flagged as a likely second refund (`retsync decide`
+    without --force), in the same transaction that would record it.
+    """
     now = now or utcnow()
     with db.begin() as conn:
-        return record_decision_in(conn, find_return(conn, ref), kind, note=note, line=line, quantity=quantity,
+        target = find_return(conn, ref)
+        if refuse_flagged:
+            _refuse_if_flagged(conn, target, kind)
+        return record_decision_in(conn, target, kind, note=note, line=line, quantity=quantity,
                                   connector_for=connector_for, source=source, now=now)
+
+
+def _refuse_if_flagged(conn: Connection, target: ReturnRef, kind: DecisionKind) -> None:
+    from retsync.flags import blocking_flags
+
+    blocking = blocking_flags(conn, target.id, kind.value)
+    if blocking:
+        reasons = "; ".join(f"{flag['code']}: {flag['detail']}" for flag in blocking)
+        raise DecisionRefused(
+            f"return {target.channel}/{target.external_id} is flagged ({reasons}), so {kind.value} may refund "
+            f"the customer twice. Check it with `retsync returns show {target.id}`; to record it anyway, "
+            f"repeat the command with --force")
 
 
 def record_decision_in(

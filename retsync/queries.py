@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, select, text
 
+from retsync.flags import open_flags
 from retsync.outbox import find_return
 from retsync.store.models import Channel, Decision, Return, ReturnEvent, SyncCursor, UTCDateTime
 
@@ -38,8 +39,12 @@ def list_returns(
     status: str | None = None,
     since: datetime | None = None,
     limit: int | None = None,
+    flag: str | None = None,
 ) -> list[dict[str, Any]]:
     clauses, params = [], {}
+    if flag:
+        clauses.append("return_id IN (SELECT return_id FROM return_flags WHERE code = :flag AND resolved_at IS NULL)")
+        params["flag"] = flag
     if channel:
         clauses.append("channel = :channel")
         params["channel"] = channel
@@ -68,7 +73,7 @@ def return_story(db: Engine, ref: str) -> dict[str, Any]:
                                     {"id": target.id}).one()._mapping)
         details = conn.execute(
             select(Return.tracking_number, Return.carrier, Return.handled_by_channel, Return.customer_name,
-                   Return.extra).where(Return.id == target.id)
+                   Return.extra, Return.customer_group_id, Return.customer_match).where(Return.id == target.id)
         ).one()
         lines = [dict(r._mapping) for r in conn.execute(
             text("SELECT * FROM v_return_lines WHERE return_id = :id ORDER BY line_id"), {"id": target.id})]
@@ -84,8 +89,15 @@ def return_story(db: Engine, ref: str) -> dict[str, Any]:
         held = conn.execute(text(
             "SELECT c.name AS shop, h.state, h.reference, h.decided_kind, h.last_error FROM held_returns h "
             "JOIN channels c ON c.id = h.shop_channel_id WHERE h.return_id = :id"), {"id": target.id}).first()
+        flags = open_flags(conn, target.id)
+        customer = None
+        if details.customer_group_id is not None:
+            customer = dict(conn.execute(text(
+                "SELECT channels, orders, returns FROM v_customers WHERE customer_group_id = :id"),
+                {"id": details.customer_group_id}).one()._mapping)
     return {"return": summary, "details": dict(details._mapping), "lines": lines, "order": order,
-            "decisions": decisions, "events": events, "held": dict(held._mapping) if held else None}
+            "decisions": decisions, "events": events, "held": dict(held._mapping) if held else None,
+            "flags": flags, "customer": customer}
 
 
 def _order_of(conn: Connection, summary: dict[str, Any]) -> dict[str, Any] | None:

@@ -1,17 +1,35 @@
-"""Linking returns to the orders they came from.
+"""Reconciliation after every pull: link returns to their orders, group customers, raise and resolve flags.
 
-Channel keys first (the order line id the channel names); where a channel
-only names the order and the product, the line is found by EAN, then SKU, and
-marked so (`link_method`), because a product-based link is a guess a person
-may want to check. Runs after every pull over lines still unlinked, so an
-order that arrives later links its returns then.
+Linking uses channel keys first (the order line id the channel names); where a
+channel only names the order and the product, the line is found by EAN, then
+SKU, and marked so (`link_method`), because a product-based link is a guess a
+person may want to check. It runs over lines still unlinked, so an order that
+arrives later links its returns then; an order still missing is asked of the
+channel once a day (where the connector can fetch one order) before the
+return is left flagged `order_not_found`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, text
+import structlog
+from sqlalchemy import BindParameter, Engine, bindparam, text
+
+from retsync.config import ChannelSettings
+from retsync.connector import Connector
+from retsync.customers import GroupingResult, group_customers
+from retsync.flags import FlagChanges, FlagCode, recompute
+from retsync.http import ChannelError
+from retsync.model import Order
+from retsync.store.models import UTCDateTime
+from retsync.store.pages import PageWriter
+
+log = structlog.get_logger(__name__)
+
+FETCH_RETRY_AFTER = timedelta(days=1)
+"""An order the channel did not return is asked for again after this long, not on every pull."""
 
 # Each step links what the previous could not; the returns' channel scopes every match.
 _LINE_MATCH = """
@@ -62,3 +80,83 @@ def link_returns(db: Engine, channel_id: int | None = None) -> LinkResult:
                   AND EXISTS ({match})
             """), params).rowcount
     return result
+
+
+_MISSING_ORDERS = """
+SELECT DISTINCT r.order_external_id FROM returns r
+WHERE r.channel_id = :channel_id AND r.order_id IS NULL AND r.order_external_id IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM return_flags f WHERE f.return_id = r.id AND f.code = 'order_not_found'
+                  AND f.resolved_at IS NULL AND f.updated_at > :retry_before)
+ORDER BY r.order_external_id
+"""
+
+
+def fetch_missing_orders(db: Engine, channel_id: int, connector: Connector, now: datetime, limit: int = 100) -> int:
+    """Ask the channel for orders that returns name but the store lacks; answer how many were stored.
+
+    Where the channel answers "no such order", the return's `order_not_found` flag is touched, so that order
+    is asked for again only after FETCH_RETRY_AFTER. A network failure is not the order's fault: it is logged
+    and tried on the next pull.
+    """
+    with db.connect() as conn:
+        missing = [row[0] for row in conn.execute(
+            text(_MISSING_ORDERS).bindparams(_typed("retry_before")),
+            {"channel_id": channel_id, "retry_before": now - FETCH_RETRY_AFTER}).fetchmany(limit)]
+    found: list[Order] = []
+    not_found: list[str] = []
+    for external_id in missing:
+        try:
+            order = connector.fetch_order(external_id)
+        except ChannelError as exc:
+            log.warning("order_fetch_failed", order=external_id, error=str(exc))
+            break
+        if order is None:
+            not_found.append(external_id)
+        else:
+            found.append(order)
+    with db.begin() as conn:
+        if found:
+            PageWriter(channel_id, source="reconcile").store(conn, found, (), now)
+        if not_found:
+            conn.execute(text("""
+                UPDATE return_flags SET updated_at = :now
+                WHERE code = 'order_not_found' AND resolved_at IS NULL AND return_id IN (
+                    SELECT id FROM returns WHERE channel_id = :channel_id AND order_external_id IN :ids)
+            """).bindparams(_typed("now"), bindparam("ids", expanding=True)),
+                {"now": now, "channel_id": channel_id, "ids": not_found})
+    return len(found)
+
+
+def _typed(name: str) -> BindParameter[datetime]:
+    return bindparam(name, type_=UTCDateTime())
+
+
+@dataclass
+class Reconciled:
+    links: LinkResult = field(default_factory=LinkResult)
+    orders_fetched: int = 0
+    customers: GroupingResult = field(default_factory=GroupingResult)
+    flags: FlagChanges = field(default_factory=FlagChanges)
+
+
+def reconcile_channel(db: Engine, channel_id: int, connector: Connector, settings: ChannelSettings,
+                      now: datetime) -> Reconciled:
+    """Everything reconciliation does after one channel's pull, in the order each step needs the last."""
+    result = Reconciled(links=link_returns(db, channel_id))
+    result.orders_fetched = fetch_missing_orders(db, channel_id, connector, now)
+    if result.orders_fetched:
+        again = link_returns(db, channel_id)
+        result.links.orders_linked += again.orders_linked
+        result.links.lines_linked += again.lines_linked
+    result.customers = group_customers(db, now, channel_id)
+    result.flags = recompute(db, channel_id, settings, now)
+    if result.flags.raised or result.flags.resolved:
+        log.info("flags_changed", raised=result.flags.raised, resolved=result.flags.resolved,
+                 open=result.flags.open)
+    return result
+
+
+def recheck_push_failures(db: Engine, channels: dict[str, tuple[int, ChannelSettings]], now: datetime) -> None:
+    """After a push pass only `decision_push_failed` can have changed; the rest waits for the next pull."""
+    for _name, (channel_id, settings) in channels.items():
+        recompute(db, channel_id, settings, now, codes=(FlagCode.DECISION_PUSH_FAILED,))

@@ -106,6 +106,7 @@ class Order(Base):
     channel_id: Mapped[int] = mapped_column(Id, ForeignKey("channels.id", ondelete="CASCADE"))
     external_id: Mapped[str] = mapped_column(String(200))
     placed_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
     channel_status: Mapped[str | None] = mapped_column(String(200))
     currency: Mapped[str | None] = mapped_column(String(3))
     total_amount: Mapped[int | None] = mapped_column(Amount)
@@ -281,6 +282,22 @@ class CustomerGroup(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class CustomerKey(Base):
+    """A normalised contact key (`email:…`, `phone:…`, `name_postcode:…`) and the customer group it belongs to.
+
+    Kept so that a new order or return finds its group by an indexed look-up of its own keys.
+    """
+
+    __tablename__ = "customer_keys"
+
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    group_id: Mapped[int] = mapped_column(Id, ForeignKey("customer_groups.id", ondelete="CASCADE"), index=True)
+    purchase: Mapped[str] = mapped_column(String(40))
+    """The order (`o:<id>`) or lone return (`r:<id>`) that brought the key: sharing it with that same purchase
+    is no match."""
+    created_at: Mapped[datetime]
 
 
 class ReturnFlag(Base):

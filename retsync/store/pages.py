@@ -59,6 +59,7 @@ def _last_by_key(records: Iterable[Any]) -> dict[str, Any]:
 def _order_values(order: Order, digest: str) -> dict[str, Any]:
     return {
         "placed_at": order.placed_at,
+        "delivered_at": order.delivered_at,
         "channel_status": order.channel_status,
         "currency": order.currency,
         "total_amount": order.total_amount,

@@ -1,0 +1,234 @@
+"""One customer across channels: the orders and returns that share an e-mail, a phone, or a name and postcode.
+
+A buyer who returns shoes bought on a marketplace on Monday and in the own shop
+on Tuesday is one customer to the merchant, though no channel knows of the
+other. Each order and return is put in a customer group by its normalised
+contact keys; the keys are stored (`customer_keys`), so a record arriving
+later joins the right group with one indexed look-up instead of a pass over
+the whole history, and a record that carries keys of two groups merges them.
+Only records without a group are looked at, so a pull costs what it brought.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, text, update
+
+from retsync.store.models import CustomerGroup, CustomerKey, Order, Return
+
+MATCH_RULES = ("email", "phone", "name_postcode")
+"""Strongest first: the rule stored with a record is the strongest it shares with its group."""
+
+_BATCH = 5000
+_PHONE_DIGITS = 9
+"""A phone is compared on its last nine digits: national numbers in PL and NL are nine digits long, and the
+country code or trunk zero in front of them is written in too many ways to compare."""
+
+
+def email_key(email: str | None) -> str | None:
+    """Lower case, without a `+tag`: marketplaces relay mail through per-order aliases of one buyer address."""
+    if not email or "@" not in email:
+        return None
+    local, _, domain = email.strip().lower().rpartition("@")
+    local = local.split("+", 1)[0]
+    return f"{local}@{domain}" if local and domain else None
+
+
+def phone_key(phone: str | None) -> str | None:
+    digits = re.sub(r"\D", "", phone or "")
+    return digits[-_PHONE_DIGITS:] if len(digits) >= 7 else None
+
+
+def _folded(value: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", value.casefold())
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).replace("ł", "l")
+    return " ".join(re.sub(r"[^\w]+", " ", plain).split())
+
+
+def name_postcode_key(name: str | None, postcode: str | None) -> str | None:
+    """Name without case, accents or punctuation, word order ignored; postcode letters and digits only."""
+    if not name or not postcode:
+        return None
+    words = sorted(_folded(name).split())
+    code = re.sub(r"[^0-9A-Za-z]", "", postcode).upper()
+    return f"{' '.join(words)}|{code}" if words and code else None
+
+
+def customer_keys(email: str | None, phone: str | None, name: str | None, postcode: str | None) -> list[tuple[str, str]]:
+    """(rule, `rule:value`) for each rule this contact satisfies, strongest first."""
+    found = []
+    for rule, value in (("email", email_key(email)), ("phone", phone_key(phone)),
+                        ("name_postcode", name_postcode_key(name, postcode))):
+        if value:
+            found.append((rule, f"{rule}:{value}"))
+    return found
+
+
+@dataclass
+class GroupingResult:
+    records_grouped: int = 0
+    groups_created: int = 0
+    groups_merged: int = 0
+
+
+@dataclass
+class _Record:
+    table: str
+    id: int
+    purchase: str
+    """`o:<order id>` for an order and for a return of a stored order, `r:<return id>` for a return without one:
+    a return shares its order's keys by nature, so only a key shared with another purchase says how a customer
+    was recognised."""
+    keys: list[tuple[str, str]]
+
+
+@dataclass
+class _Component:
+    records: list[_Record] = field(default_factory=list)
+    keys: set[str] = field(default_factory=set)
+    groups: set[int] = field(default_factory=set)
+
+
+class _UnionFind:
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, node: str) -> str:
+        parent = self.parent.setdefault(node, node)
+        while parent != self.parent[parent]:
+            self.parent[parent] = self.parent[self.parent[parent]]
+            parent = self.parent[parent]
+        self.parent[node] = parent
+        return parent
+
+    def union(self, a: str, b: str) -> None:
+        root_a, root_b = self.find(a), self.find(b)
+        if root_a != root_b:
+            self.parent[root_b] = root_a
+
+
+_UNGROUPED_ORDERS = """
+SELECT id, id, customer_email, customer_phone, customer_name, customer_postcode FROM orders
+WHERE customer_group_id IS NULL AND {scope}
+  AND (customer_email IS NOT NULL OR customer_phone IS NOT NULL
+       OR (customer_name IS NOT NULL AND customer_postcode IS NOT NULL))
+ORDER BY id
+"""
+
+# A return is its order's customer too: its keys are its own and its order's (a marketplace may name the buyer
+# by login on the return and by name and address on the order).
+_UNGROUPED_RETURNS = """
+SELECT r.id, r.order_id, r.customer_email, r.customer_phone, r.customer_name, r.customer_postcode,
+       o.customer_email, o.customer_phone, o.customer_name, o.customer_postcode
+FROM returns r LEFT JOIN orders o ON o.id = r.order_id
+WHERE r.customer_group_id IS NULL AND {scope}
+  AND (r.customer_email IS NOT NULL OR r.customer_phone IS NOT NULL OR r.customer_postcode IS NOT NULL
+       OR o.customer_email IS NOT NULL OR o.customer_phone IS NOT NULL OR o.customer_postcode IS NOT NULL)
+ORDER BY r.id
+"""
+
+
+def group_customers(db: Engine, now: datetime, channel_id: int | None = None) -> GroupingResult:
+    """Put every ungrouped order and return (of one channel, or all) into its customer group."""
+    result = GroupingResult()
+    with db.begin() as conn:
+        params = {"channel_id": channel_id} if channel_id is not None else {}
+        records: list[_Record] = []
+        for table, sql, column in (("orders", _UNGROUPED_ORDERS, "channel_id"),
+                                   ("returns", _UNGROUPED_RETURNS, "r.channel_id")):
+            scope = f"{column} = :channel_id" if channel_id is not None else "1 = 1"
+            for row in conn.execute(text(sql.format(scope=scope)), params):
+                keys = customer_keys(row[2], row[3], row[4], row[5])
+                if len(row) > 6:
+                    keys += [key for key in customer_keys(row[6], row[7], row[8], row[9]) if key not in keys]
+                    keys.sort(key=lambda rule_key: MATCH_RULES.index(rule_key[0]))
+                purchase = f"o:{row[1]}" if row[1] is not None else f"r:{row[0]}"
+                if keys:
+                    records.append(_Record(table, int(row[0]), purchase, keys))
+        if records:
+            _assign(conn, records, now, result)
+    return result
+
+
+def _known_keys(conn: Connection, keys: Iterable[str]) -> dict[str, tuple[int, str]]:
+    """Key → (group, the purchase that brought it) for the keys already stored."""
+    wanted = sorted(set(keys))
+    known: dict[str, tuple[int, str]] = {}
+    query = select(CustomerKey.key, CustomerKey.group_id, CustomerKey.purchase).where(
+        CustomerKey.key.in_(bindparam("keys", expanding=True)))
+    for start in range(0, len(wanted), _BATCH):
+        known.update({k: (int(g), p) for k, g, p in conn.execute(query, {"keys": wanted[start:start + _BATCH]})})
+    return known
+
+
+def _assign(conn: Connection, records: Sequence[_Record], now: datetime, result: GroupingResult) -> None:
+    known = _known_keys(conn, (key for record in records for _, key in record.keys))
+    uf = _UnionFind()
+    for index, record in enumerate(records):
+        for _, key in record.keys:
+            uf.union(f"r{index}", f"k{key}")
+    for key, (group, _) in known.items():
+        uf.union(f"k{key}", f"g{group}")
+    components: dict[str, _Component] = {}
+    for index, record in enumerate(records):
+        component = components.setdefault(uf.find(f"r{index}"), _Component())
+        component.records.append(record)
+        component.keys.update(key for _, key in record.keys)
+    for component in components.values():
+        component.groups = {known[key][0] for key in component.keys if key in known}
+
+    key_use: dict[str, set[str]] = {}
+    for record in records:
+        for _, key in record.keys:
+            key_use.setdefault(key, set()).add(record.purchase)
+
+    merges: dict[int, int] = {}
+    new_keys: list[dict[str, object]] = []
+    assignments: dict[str, dict[str, list[int]]] = {"orders": {}, "returns": {}}
+    for component in components.values():
+        if component.groups:
+            target = min(component.groups)
+            for other in component.groups - {target}:
+                merges[other] = target
+        else:
+            target = int(conn.execute(insert(CustomerGroup).values(created_at=now, updated_at=now)
+                                      .returning(CustomerGroup.id)).scalar_one())
+            result.groups_created += 1
+        new_keys += [{"key": key, "group_id": target, "purchase": min(key_use[key]), "created_at": now}
+                     for key in sorted(component.keys - known.keys())]
+        for record in component.records:
+            shared = [rule for rule, key in record.keys
+                      if (key in known and known[key][1] != record.purchase) or key_use[key] - {record.purchase}]
+            rule = shared[0] if shared else record.keys[0][0]
+            assignments[record.table].setdefault(f"{target}|{rule}", []).append(record.id)
+        result.records_grouped += len(component.records)
+
+    # Components never share a group, so a merge target is never merged away itself.
+    for source, target in sorted(merges.items()):
+        _merge(conn, source, target, now)
+        result.groups_merged += 1
+    for start in range(0, len(new_keys), _BATCH):
+        conn.execute(insert(CustomerKey), new_keys[start:start + _BATCH])
+    for table, model in (("orders", Order), ("returns", Return)):
+        for target_rule, ids in assignments[table].items():
+            group_text, rule = target_rule.split("|")
+            group = int(group_text)
+            for start in range(0, len(ids), _BATCH):
+                conn.execute(update(model).where(model.id.in_(ids[start:start + _BATCH]))
+                             .values(customer_group_id=group, customer_match=rule))
+    touched = {int(k.split("|")[0]) for t in assignments.values() for k in t}
+    if touched:
+        conn.execute(update(CustomerGroup).where(CustomerGroup.id.in_(sorted(touched))).values(updated_at=now))
+
+
+def _merge(conn: Connection, source: int, target: int, now: datetime) -> None:
+    """A record that carries keys of two groups proves they are one customer: the older group keeps all."""
+    conn.execute(update(Order).where(Order.customer_group_id == source).values(customer_group_id=target))
+    conn.execute(update(Return).where(Return.customer_group_id == source).values(customer_group_id=target))
+    conn.execute(update(CustomerKey).where(CustomerKey.group_id == source).values(group_id=target))
+    conn.execute(delete(CustomerGroup).where(CustomerGroup.id == source))
