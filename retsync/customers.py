@@ -16,6 +16,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, text, update
 
@@ -189,44 +190,55 @@ def _assign(conn: Connection, records: Sequence[_Record], now: datetime, result:
 
     merges: dict[int, int] = {}
     new_keys: list[dict[str, object]] = []
-    assignments: dict[str, dict[str, list[int]]] = {"orders": {}, "returns": {}}
+    assignments: dict[str, list[dict[str, Any]]] = {"orders": [], "returns": []}
+    fresh = [component for component in components.values() if not component.groups]
+    created = iter(_new_groups(conn, len(fresh), now))
+    result.groups_created += len(fresh)
     for component in components.values():
         if component.groups:
             target = min(component.groups)
             for other in component.groups - {target}:
                 merges[other] = target
         else:
-            target = int(conn.execute(insert(CustomerGroup).values(created_at=now, updated_at=now)
-                                      .returning(CustomerGroup.id)).scalar_one())
-            result.groups_created += 1
+            target = next(created)
         new_keys += [{"key": key, "group_id": target, "purchase": min(key_use[key]), "created_at": now}
                      for key in sorted(component.keys - known.keys())]
         for record in component.records:
             shared = [rule for rule, key in record.keys
                       if (key in known and known[key][1] != record.purchase) or key_use[key] - {record.purchase}]
             rule = shared[0] if shared else record.keys[0][0]
-            assignments[record.table].setdefault(f"{target}|{rule}", []).append(record.id)
+            assignments[record.table].append({"_id": record.id, "_group": target, "_match": rule})
         result.records_grouped += len(component.records)
 
     # Components never share a group, so a merge target is never merged away itself.
     for source, target in sorted(merges.items()):
-        _merge(conn, source, target, now)
+        _merge(conn, source, target)
         result.groups_merged += 1
     for start in range(0, len(new_keys), _BATCH):
         conn.execute(insert(CustomerKey), new_keys[start:start + _BATCH])
-    for table, model in (("orders", Order), ("returns", Return)):
-        for target_rule, ids in assignments[table].items():
-            group_text, rule = target_rule.split("|")
-            group = int(group_text)
-            for start in range(0, len(ids), _BATCH):
-                conn.execute(update(model).where(model.id.in_(ids[start:start + _BATCH]))
-                             .values(customer_group_id=group, customer_match=rule))
-    touched = {int(k.split("|")[0]) for t in assignments.values() for k in t}
-    if touched:
-        conn.execute(update(CustomerGroup).where(CustomerGroup.id.in_(sorted(touched))).values(updated_at=now))
+    for name, table in (("orders", Order.__table__), ("returns", Return.__table__)):
+        rows = assignments[name]
+        for start in range(0, len(rows), _BATCH):
+            conn.execute(update(table).where(table.c.id == bindparam("_id"))
+                         .values(customer_group_id=bindparam("_group"), customer_match=bindparam("_match")),
+                         rows[start:start + _BATCH])
+    touched = sorted({int(row["_group"]) for rows in assignments.values() for row in rows})
+    for start in range(0, len(touched), _BATCH):
+        conn.execute(update(CustomerGroup).where(CustomerGroup.id.in_(touched[start:start + _BATCH]))
+                     .values(updated_at=now))
 
 
-def _merge(conn: Connection, source: int, target: int, now: datetime) -> None:
+def _new_groups(conn: Connection, count: int, now: datetime) -> list[int]:
+    """Ids of `count` new customer groups, created in batches rather than one statement each."""
+    ids: list[int] = []
+    for start in range(0, count, _BATCH):
+        rows = [{"created_at": now, "updated_at": now} for _ in range(min(_BATCH, count - start))]
+        ids += [int(i) for i in conn.execute(
+            insert(CustomerGroup).returning(CustomerGroup.id, sort_by_parameter_order=True), rows).scalars()]
+    return ids
+
+
+def _merge(conn: Connection, source: int, target: int) -> None:
     """A record that carries keys of two groups proves they are one customer: the older group keeps all."""
     conn.execute(update(Order).where(Order.customer_group_id == source).values(customer_group_id=target))
     conn.execute(update(Return).where(Return.customer_group_id == source).values(customer_group_id=target))
