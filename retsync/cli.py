@@ -252,8 +252,16 @@ def cmd_returns_show(args: argparse.Namespace) -> int:
 def cmd_channels(args: argparse.Namespace) -> int:
     from retsync.queries import channel_health
 
+    from retsync.notify.outbox import notification_problems
+
     config = _load(args)
-    rows = channel_health(_engine(config))
+    engine = _engine(config)
+    rows = channel_health(engine)
+    notifying = notification_problems(engine)
+    for row in rows:
+        problem = notifying.get(row["name"])
+        row["notifications"] = None if problem is None else {
+            "failed": problem.failed, "retrying": problem.retrying, "last_error": problem.last_error}
     if args.format == "json":
         json.dump(_jsonable(rows), sys.stdout, indent=2)
         print()
@@ -272,6 +280,10 @@ def cmd_channels(args: argparse.Namespace) -> int:
             print(f"  cursor {stream:<11} {json.dumps(cursor, sort_keys=True)}")
         if row["decisions"]:
             print("  decisions          " + ", ".join(f"{k} {v}" for k, v in sorted(row["decisions"].items())))
+        if row["notifications"]:
+            note = row["notifications"]
+            print(f"  notifications      {note['failed']} failed, {note['retrying']} retrying; last error: "
+                  f"{note['last_error']}")
     if not rows:
         print("no channel has synced yet (run `retsync sync`)")
     return EXIT_OK
@@ -309,6 +321,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         "file": str(config.path),
         "database": {"url": _mask_url(config.settings.database_url())},
         "daemon": json.loads(config.settings.daemon.model_dump_json()),
+        "notify": json.loads(config.settings.notify.model_dump_json()),
         "channels": {name: json.loads(ch.model_dump_json()) for name, ch in config.channels.items()},
     }
     print(json.dumps(data, indent=2))

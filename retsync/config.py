@@ -17,8 +17,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from retsync.secrets import Secret
 
 DEFAULT_CONFIG_PATH = Path("/etc/retsync/config.toml")
 DEFAULT_STATE_DIR = Path("/var/lib/retsync")
@@ -119,6 +121,66 @@ class DaemonSettings(BaseModel):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
+TEAM_EVENTS = ("new_return", "received", "new_flag", "push_failed")
+"""What the team can be told about: a new return, a parcel back and waiting for a decision, a new anomaly flag, a
+decision the channel would not take after every retry."""
+BUILT_IN_LANGUAGES = ("en", "pl")
+
+
+class NotifySettings(BaseModel):
+    """`[notify]`: e-mail over SMTP and/or a signed webhook, for the team and (per channel) for customers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(default=False, description="run the notification pass after each push pass")
+    smtp_host: str | None = Field(default=None, description="SMTP server; unset: no e-mail")
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls", description="STARTTLS on a plain port (587), TLS from the first byte (465), or none")
+    smtp_user: str | None = None
+    smtp_password: Secret | None = None
+    smtp_timeout: Duration = timedelta(seconds=30)
+    mail_from: str | None = Field(default=None, description="From address of every e-mail")
+    sender_name: str | None = Field(default=None, description="display name in From and the e-mails' sign-off")
+    team_emails: list[str] = Field(default_factory=list, description="who gets the team e-mails")
+    team_events: list[Literal["new_return", "received", "new_flag", "push_failed"]] = Field(
+        default_factory=lambda: list(TEAM_EVENTS))
+    team_language: str = Field(default="en", pattern=r"^[a-z]{2}$")
+    customer_language: str = Field(default="en", pattern=r"^[a-z]{2}$")
+    customer_languages: dict[str, str] = Field(
+        default_factory=dict, description="channel name -> language of its customer e-mails")
+    templates_dir: Path | None = Field(
+        default=None, description="directory of <language>/<template>.txt files that replace the built-in ones")
+    webhook_url: str | None = Field(default=None, description="team events are POSTed here as JSON")
+    webhook_secret: Secret | None = Field(default=None, description="HMAC-SHA256 key of X-Retsync-Signature")
+    webhook_timeout: Duration = timedelta(seconds=10)
+    max_attempts: int = Field(default=8, ge=1)
+    retry_base: Duration = Field(default=timedelta(minutes=1), description="first retry delay; doubles each time")
+
+    @model_validator(mode="after")
+    def _usable(self) -> NotifySettings:
+        if self.webhook_url is not None and not self.webhook_url.startswith(("http://", "https://")):
+            raise ValueError("webhook_url must be an http:// or https:// URL")
+        if self.smtp_host and not self.mail_from:
+            raise ValueError("smtp_host is set but mail_from is not: e-mails need a From address")
+        if self.team_emails and not self.smtp_host:
+            raise ValueError("team_emails is set but smtp_host is not: e-mail needs an SMTP server")
+        if self.smtp_password is not None and not self.smtp_user:
+            raise ValueError("smtp_password is set but smtp_user is not")
+        if self.enabled and not (self.smtp_host or self.webhook_url):
+            raise ValueError("enabled, but neither smtp_host nor webhook_url is set: nothing to send with")
+        if self.templates_dir is not None and not self.templates_dir.is_dir():
+            raise ValueError(f"templates_dir {str(self.templates_dir)!r} is not a directory")
+        for language in {self.team_language, self.customer_language, *self.customer_languages.values()}:
+            if language not in BUILT_IN_LANGUAGES and not (self.templates_dir and (self.templates_dir / language).is_dir()):
+                raise ValueError(f"no templates in language {language!r}: built in are {', '.join(BUILT_IN_LANGUAGES)}; "
+                                 f"others need templates_dir/{language}/")
+        return self
+
+    def language_of(self, channel: str) -> str:
+        return self.customer_languages.get(channel, self.customer_language)
+
+
 class Settings(BaseSettings):
     """The whole file. `RETSYNC_*` variables override keys (nested with `__`)."""
 
@@ -126,6 +188,7 @@ class Settings(BaseSettings):
 
     database: DatabaseSettings = DatabaseSettings()
     daemon: DaemonSettings = DaemonSettings()
+    notify: NotifySettings = NotifySettings()
     channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @classmethod
@@ -237,6 +300,7 @@ def load_config(
         except ValidationError as exc:
             problems.extend(_messages(path, exc, ("channels", name)))
     problems.extend(_back_office_problems(path, channels, holds_returns))
+    problems.extend(_notify_problems(path, settings.notify, channels))
     if problems:
         raise ConfigError("\n".join(problems))
     return Config(path=path, settings=settings, channels=channels)
@@ -266,4 +330,15 @@ def _back_office_problems(
         elif target.decisions_from is not None:
             problems.append(f"{where}: channel {shop!r} takes its own decisions from {target.decisions_from!r}; "
                             f"the shop that holds returns must decide them itself")
+    return problems
+
+
+def _notify_problems(path: Path, notify: NotifySettings, channels: Mapping[str, ChannelSettings]) -> list[str]:
+    """Customer e-mails need an SMTP server, and per-channel languages must name configured channels."""
+    problems = [f"{path}: [notify] key `customer_languages`: no channel named {name!r} is configured"
+                for name in notify.customer_languages if name not in channels]
+    wanting = sorted(name for name, channel in channels.items() if channel.notify_customers and channel.enabled)
+    if notify.enabled and wanting and not notify.smtp_host:
+        problems.append(f"{path}: [notify] key `smtp_host`: channels {', '.join(wanting)} have notify_customers = "
+                        f"true, which needs an SMTP server")
     return problems

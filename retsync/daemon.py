@@ -31,6 +31,7 @@ from retsync.http import AuthError, ChannelError, Stopped
 from retsync.backoffice import BackOffice
 from retsync.logs import scrub
 from retsync.outbox import Outbox, PushSummary
+from retsync.notify.outbox import Notifier, NotifySummary
 from retsync.reconcile import recheck_push_failures, reconcile_channel
 from retsync.store.channels import ensure_channel, mark_pull_failed, mark_pull_started, mark_pull_succeeded
 from retsync.store.db import make_engine, require_current_schema
@@ -166,7 +167,17 @@ class Runner:
         summary.errors.extend(held.errors)
         recheck_push_failures(self.db, {name: (self.channel_ids[name], self.settings(name))
                                         for name in (channels or list(self.connectors))}, self.clock())
+        self.notify()
         return summary
+
+    def notify(self) -> NotifySummary:
+        """The notification pass of [notify], after the push pass; its failure never stops pulling or pushing."""
+        assert self.db is not None
+        try:
+            return Notifier(self.db, self.config, clock=self.clock).run()
+        except Exception:
+            log.exception("notify_pass_failed")
+            return NotifySummary()
 
     def sync_once(self, channels: list[str] | None = None) -> tuple[list[ChannelOutcome], PushSummary]:
         """One pull of each channel, then one push pass."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from retsync import registry
-from retsync.config import ChannelSettings, DaemonSettings, DatabaseSettings, load_config
+from retsync.config import ChannelSettings, DaemonSettings, DatabaseSettings, NotifySettings, load_config
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
 
@@ -27,7 +27,7 @@ def test_example_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert config.channels, "the example configures at least one channel"
 
 
-@pytest.mark.parametrize("model", [DatabaseSettings, DaemonSettings, ChannelSettings,
+@pytest.mark.parametrize("model", [DatabaseSettings, DaemonSettings, NotifySettings, ChannelSettings,
                                    *(cls.settings_model for cls in registry.connectors().values())],
                          ids=lambda m: m.__name__)
 def test_every_key_is_documented(model: type) -> None:

@@ -318,3 +318,49 @@ class ReturnFlag(Base):
     flagged_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     resolved_at: Mapped[datetime | None]
+
+
+class Notification(Base):
+    """One message to send (an e-mail or a webhook call), written once per event and transport.
+
+    `(event_key, transport)` is unique, so deriving the same event again inserts nothing, and a notification that
+    was sent is never sent again, whatever restarts in between. The payload holds the facts of the event as they
+    were when it was derived; it never holds a secret.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("event_key", "transport"),
+        Index("ix_notifications_due", "state", "next_attempt_at"),
+        Index("ix_notifications_channel", "channel_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    event_key: Mapped[str] = mapped_column(String(200))
+    transport: Mapped[str] = mapped_column(String(20))
+    audience: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(40))
+    channel_id: Mapped[int | None] = mapped_column(Id, ForeignKey("channels.id", ondelete="CASCADE"))
+    return_id: Mapped[int | None] = mapped_column(Id, ForeignKey("returns.id", ondelete="CASCADE"))
+    recipient: Mapped[str | None] = mapped_column(String(320))
+    language: Mapped[str] = mapped_column(String(10))
+    payload: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+class NotificationWatermark(Base):
+    """When notifications of one scope (`team`, `customers:<channel>`) were first switched on.
+
+    Only events from then on are sent, so switching notifications on does not mail out the whole history.
+    """
+
+    __tablename__ = "notification_watermarks"
+
+    scope: Mapped[str] = mapped_column(String(200), primary_key=True)
+    started_at: Mapped[datetime]

@@ -1,0 +1,237 @@
+"""What is worth telling someone, read from the database and written into the notifications outbox once.
+
+Every event has a key — its kind and the id of what it is about (`new_return:17`, `new_flag:4`,
+`push_failed:9`) — and the outbox holds each key once per transport (a unique constraint), so deriving again
+after a restart, or from a second daemon at the same moment, inserts nothing new. Only events from the moment a
+scope was first switched on count (its watermark): switching notifications on does not mail out the history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, String, and_, cast, exists, literal, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from retsync.config import ChannelSettings, NotifySettings
+from retsync.model import DecisionState, ReturnStatus
+from retsync.outbox import PUSHED_ORIGINS
+from retsync.store.models import (
+    Channel,
+    Decision,
+    Notification,
+    NotificationWatermark,
+    Return,
+    ReturnFlag,
+    ReturnLine,
+)
+
+notifications_t = Notification.__table__
+watermarks_t = NotificationWatermark.__table__
+
+TEAM_SCOPE = "team"
+PENDING = "pending"
+NOT_SHIPPED = "not_shipped_by_customer"
+PUSH_FAILED_FLAG = "decision_push_failed"
+"""Told as its own event (push_failed, per decision), so not again as a new flag."""
+
+
+def customer_scope(channel: str) -> str:
+    return f"customers:{channel}"
+
+
+def _insert_ignoring_duplicates(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(dialect.insert(table).values(rows).on_conflict_do_nothing())
+
+
+def watermark(conn: Connection, scope: str, now: datetime) -> datetime:
+    """The moment `scope` was first switched on, recorded now if it never was (whole seconds: channels report
+    times to the second, and an event in the same second as switching on counts)."""
+    _insert_ignoring_duplicates(conn, watermarks_t, [{"scope": scope, "started_at": now.replace(microsecond=0)}])
+    return conn.execute(select(NotificationWatermark.started_at).where(NotificationWatermark.scope == scope)).scalar_one()
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who gets an event kind and through which transports."""
+
+    name: str
+    transports: tuple[str, ...]
+    language: str
+
+
+def _key(kind: str, column: Any) -> Any:
+    return literal(f"{kind}:") + cast(column, String)
+
+
+def _not_yet(kind: str, column: Any) -> Any:
+    return ~exists().where(Notification.event_key == _key(kind, column))
+
+
+def _lines(conn: Connection, return_ids: Iterable[int]) -> dict[int, str]:
+    text: dict[int, list[str]] = {}
+    ids = sorted(set(return_ids))
+    for start in range(0, len(ids), 500):
+        for row in conn.execute(
+            select(ReturnLine.return_id, ReturnLine.quantity, ReturnLine.title, ReturnLine.sku)
+            .where(ReturnLine.return_id.in_(ids[start:start + 500])).order_by(ReturnLine.return_id, ReturnLine.id)
+        ):
+            label = row.title or row.sku or "item"
+            sku = f" ({row.sku})" if row.sku and row.title else ""
+            text.setdefault(row.return_id, []).append(f"  {row.quantity} × {label}{sku}")
+    return {key: "\n".join(value) for key, value in text.items()}
+
+
+def _money(amount: int | None, currency: str | None) -> str:
+    if amount is None:
+        return ""
+    return f"{amount / 100:.2f} {currency or ''}".strip()
+
+
+_RETURN_COLUMNS = (Return.id.label("return_id"), Channel.id.label("channel_id"), Channel.name.label("channel"),
+                   Return.external_id, Return.order_external_id, Return.status, Return.reason,
+                   Return.channel_reason, Return.created_at, Return.refund_amount, Return.currency,
+                   Return.customer_name, Return.customer_email)
+
+
+def _facts(row: Any, lines: Mapping[int, str], *, customer: bool) -> dict[str, Any]:
+    facts = {
+        "return_id": row.return_id, "channel": row.channel, "external_id": row.external_id,
+        "order": row.order_external_id or "-", "status": row.status,
+        "reason": row.channel_reason or row.reason or "-", "lines": lines.get(row.return_id, "  -"),
+        "registered_on": row.created_at.date().isoformat(), "amount": _money(row.refund_amount, row.currency),
+    }
+    if customer:  # personal data only goes into the customer's own e-mail, never to the team or the webhook
+        facts["customer_name"] = row.customer_name
+    return facts
+
+
+class Deriver:
+    """Turns database state into outbox rows for the configured channels."""
+
+    def __init__(self, db: Engine, notify: NotifySettings, channels: Mapping[str, ChannelSettings]) -> None:
+        self.db = db
+        self.notify = notify
+        self.channels = {name: settings for name, settings in channels.items() if settings.enabled}
+
+    def team(self) -> Audience | None:
+        transports = tuple(name for name, on in (("email", bool(self.notify.smtp_host and self.notify.team_emails)),
+                                                  ("webhook", bool(self.notify.webhook_url))) if on)
+        return Audience("team", transports, self.notify.team_language) if transports else None
+
+    def derive(self, now: datetime) -> int:
+        """Insert every new event into the outbox; returns how many notifications were added."""
+        added = 0
+        with self.db.begin() as conn:
+            ids = dict(conn.execute(select(Channel.name, Channel.id).where(Channel.name.in_(list(self.channels)))).all())
+            if not ids:
+                return 0
+            team = self.team()
+            if team is not None:
+                since = watermark(conn, TEAM_SCOPE, now)
+                rows = self._team_events(conn, list(ids.values()), since)
+                added += self._write(conn, team, rows, now)
+            if self.notify.smtp_host:
+                for name, settings in self.channels.items():
+                    if settings.notify_customers and name in ids:
+                        since = watermark(conn, customer_scope(name), now)
+                        audience = Audience("customer", ("email",), self.notify.language_of(name))
+                        added += self._write(conn, audience, self._customer_events(conn, ids[name], since), now)
+        return added
+
+    def _write(self, conn: Connection, audience: Audience, events: list[tuple[str, str, Any, dict[str, Any]]],
+               now: datetime) -> int:
+        rows = []
+        for kind, key, source, payload in events:
+            for transport in audience.transports:
+                rows.append({
+                    "event_key": key, "transport": transport, "audience": audience.name, "kind": kind,
+                    "channel_id": source.channel_id, "return_id": source.return_id,
+                    "recipient": source.customer_email if audience.name == "customer" else None,
+                    "language": audience.language, "payload": payload, "state": PENDING, "attempts": 0,
+                    "next_attempt_at": None, "last_error": None, "created_at": now, "updated_at": now,
+                    "sent_at": None,
+                })
+        _insert_ignoring_duplicates(conn, notifications_t, rows)
+        return len(rows)
+
+    def _team_events(self, conn: Connection, channel_ids: list[int], since: datetime) -> list[tuple[str, str, Any, dict[str, Any]]]:
+        wanted = set(self.notify.team_events)
+        base = select(*_RETURN_COLUMNS).join(Channel, Channel.id == Return.channel_id).where(
+            Return.channel_id.in_(channel_ids))
+        found: list[tuple[str, str, Any, dict[str, Any]]] = []
+        if "new_return" in wanted:
+            for row in conn.execute(base.where(Return.created_at >= since, _not_yet("new_return", Return.id))
+                                    .order_by(Return.id)):
+                found.append(("new_return", f"new_return:{row.return_id}", row, {}))
+        if "received" in wanted:
+            undecided = ~exists().where(Decision.return_id == Return.id)
+            for row in conn.execute(base.where(
+                    Return.status == ReturnStatus.RECEIVED.value, Return.received_at >= since,
+                    Return.handled_by_channel.is_(False), undecided, _not_yet("received", Return.id))
+                    .order_by(Return.id)):
+                found.append(("received", f"received:{row.return_id}", row, {}))
+        if "new_flag" in wanted:
+            for row in conn.execute(
+                    base.add_columns(ReturnFlag.id.label("flag_id"), ReturnFlag.code, ReturnFlag.detail)
+                    .join(ReturnFlag, ReturnFlag.return_id == Return.id)
+                    .where(ReturnFlag.flagged_at >= since, ReturnFlag.resolved_at.is_(None),
+                           ReturnFlag.code != PUSH_FAILED_FLAG, _not_yet("new_flag", ReturnFlag.id))
+                    .order_by(ReturnFlag.id)):
+                found.append(("new_flag", f"new_flag:{row.flag_id}", row,
+                              {"flag_code": row.code, "flag_detail": row.detail or ""}))
+        if "push_failed" in wanted:
+            for row in conn.execute(
+                    base.add_columns(Decision.id.label("decision_id"), Decision.kind, Decision.attempts,
+                                     Decision.last_error)
+                    .join(Decision, Decision.return_id == Return.id)
+                    .where(Decision.state == DecisionState.FAILED.value, Decision.origin.in_(PUSHED_ORIGINS),
+                           Decision.updated_at >= since, _not_yet("push_failed", Decision.id))
+                    .order_by(Decision.id)):
+                found.append(("push_failed", f"push_failed:{row.decision_id}", row,
+                              {"decision": row.kind, "attempts": row.attempts, "error": row.last_error or ""}))
+        lines = _lines(conn, [row.return_id for _, _, row, _ in found])
+        return [(kind, key, row, {**_facts(row, lines, customer=False), **extra}) for kind, key, row, extra in found]
+
+    def _customer_events(self, conn: Connection, channel_id: int, since: datetime) -> list[tuple[str, str, Any, dict[str, Any]]]:
+        base = select(*_RETURN_COLUMNS).join(Channel, Channel.id == Return.channel_id).where(
+            Return.channel_id == channel_id, Return.customer_email.is_not(None), Return.customer_email != "",
+            Return.handled_by_channel.is_(False))
+        found: list[tuple[str, str, Any, dict[str, Any]]] = []
+        for kind, moment in (("customer_registered", Return.created_at), ("customer_received", Return.received_at),
+                             ("customer_refunded", Return.refunded_at)):
+            for row in conn.execute(base.where(moment >= since, _not_yet(kind, Return.id)).order_by(Return.id)):
+                found.append((kind, f"{kind}:{row.return_id}", row, {}))
+        pushed_since = exists().where(Decision.return_id == Return.id, Decision.pushed_at >= since,
+                                      Decision.state == DecisionState.PUSHED.value)
+        decided = list(conn.execute(base.where(or_(Return.decided_at >= since, pushed_since),
+                                               _not_yet("customer_decided", Return.id)).order_by(Return.id)))
+        kinds: dict[int, list[str]] = {}
+        if decided:
+            for row in conn.execute(
+                    select(Decision.return_id, Decision.kind).where(
+                        Decision.return_id.in_([row.return_id for row in decided]),
+                        Decision.state.in_((DecisionState.PUSHED.value, DecisionState.SYNCED.value)))
+                    .order_by(Decision.id)):
+                if row.kind not in kinds.setdefault(row.return_id, []):
+                    kinds[row.return_id].append(row.kind)
+        for row in decided:
+            if kinds.get(row.return_id):  # without a known decision there is nothing to tell yet
+                found.append(("customer_decided", f"customer_decided:{row.return_id}", row,
+                              {"decisions": kinds[row.return_id]}))
+        for row in conn.execute(
+                base.add_columns(ReturnFlag.id.label("flag_id"))
+                .join(ReturnFlag, and_(ReturnFlag.return_id == Return.id,
+                                       ReturnFlag.code == NOT_SHIPPED))
+                .where(ReturnFlag.flagged_at >= since, ReturnFlag.resolved_at.is_(None),
+                       _not_yet("customer_reminder", ReturnFlag.id))
+                .order_by(ReturnFlag.id)):
+            found.append(("customer_reminder", f"customer_reminder:{row.flag_id}", row, {}))
+        lines = _lines(conn, [row.return_id for _, _, row, _ in found])
+        return [(kind, key, row, {**_facts(row, lines, customer=True), **extra}) for kind, key, row, extra in found]
