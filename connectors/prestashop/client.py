@@ -1,0 +1,171 @@
+"""The PrestaShop webservice (`/api/`), spoken as PrestaShop speaks it; nothing here knows the unified model.
+
+Answers are asked for as JSON (`output_format=JSON`), the key travels as the basic-auth user with an empty
+password, lists page with `limit=offset,N` and have no total (a page shorter than N is the last), and bodies
+sent are XML `<prestashop><resource>…</resource></prestashop>`, the documented input format. Every answer is
+checked for the documented shape before anyone reads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from xml.etree import ElementTree
+
+import httpx
+
+from retsync.connector import Runtime
+from retsync.http import ApiError, BadPayload, ChannelHttp, RetryPolicy
+
+if TYPE_CHECKING:
+    from retsync_connectors.prestashop.connector import PrestaShopSettings
+
+API_PREFIX = "/api"
+PAGE_SIZE = 100
+FAR_FUTURE = "2100-01-01 00:00:00"
+
+
+def error_detail(response: httpx.Response) -> str:
+    """`{"errors": [{"code": 17, "message": "…"}]}` as `message (code 17)`; XML errors as their message."""
+    try:
+        body = response.json()
+    except ValueError:
+        try:
+            root = ElementTree.fromstring(response.content)
+        except ElementTree.ParseError:
+            return response.text[:300] or response.reason_phrase
+        messages = [m.text.strip() for m in root.iter("message") if m.text and m.text.strip()]
+        return "; ".join(messages)[:300] or response.reason_phrase
+    errors = body.get("errors") if isinstance(body, Mapping) else None
+    if isinstance(errors, list):
+        parts = [f"{e.get('message')} (code {e.get('code')})" for e in errors if isinstance(e, Mapping)]
+        if parts:
+            return "; ".join(parts)[:500]
+    return str(body)[:300]
+
+
+def singular(plural: str) -> str:
+    return {"order_slip": "order_slip", "order_slips": "order_slip", "order_details": "order_detail",
+            "order_histories": "order_history", "customer_threads": "customer_thread"}.get(
+        plural, plural[:-1] if plural.endswith("s") else plural)
+
+
+def xml_body(resource: str, fields: Mapping[str, Any]) -> bytes:
+    """`<prestashop><order_return><id>…</id>…<associations>…</associations></order_return></prestashop>`."""
+    root = ElementTree.Element("prestashop")
+    node = ElementTree.SubElement(root, singular(resource))
+    for key, value in fields.items():
+        if key == "associations" and isinstance(value, Mapping):
+            associations = ElementTree.SubElement(node, "associations")
+            for name, entries in value.items():
+                group = ElementTree.SubElement(associations, name)
+                for entry in entries:
+                    item = ElementTree.SubElement(group, singular(name))
+                    for field, content in entry.items():
+                        ElementTree.SubElement(item, field).text = "" if content is None else str(content)
+            continue
+        ElementTree.SubElement(node, key).text = "" if value is None else str(value)
+    return b'<?xml version="1.0" encoding="UTF-8"?>' + ElementTree.tostring(root, encoding="utf-8")
+
+
+def one_of(values: Sequence[str]) -> str:
+    """The OR filter `[1|5|9]`."""
+    return "[" + "|".join(values) + "]"
+
+
+class PrestaShopClient:
+    """One shop's webservice: the key as basic-auth user, retries from ChannelHttp (a POST is never repeated
+    blindly: the connector looks in the shop before sending again)."""
+
+    def __init__(self, channel: str, settings: PrestaShopSettings, runtime: Runtime) -> None:
+        self.http = ChannelHttp(
+            channel,
+            retry=RetryPolicy(settings.max_retries, max_delay=settings.max_backoff.total_seconds()),
+            base_url=settings.base_url.rstrip("/") + API_PREFIX,
+            headers={"Accept": "application/json"},
+            auth=httpx.BasicAuth(settings.api_key.get_secret_value(), ""),
+            timeout=settings.timeout,
+            requests_per_second=settings.requests_per_second,
+            error_detail=error_detail,
+            transport=runtime.transport,
+            stop=runtime.stop,
+            sleep=runtime.sleep,
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _json(self, method: str, path: str, what: str, **kwargs: Any) -> Any:
+        params = {**kwargs.pop("params", {}), "output_format": "JSON"}
+        response = self.http.request(method, path, params=params, **kwargs)
+        try:
+            return response.json()
+        except ValueError:
+            raise BadPayload(f"{what}: the answer is not valid JSON ({len(response.content)} bytes)") from None
+
+    def list(self, resource: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """One page of a list with `display=full`; an empty list comes as `[]` (PrestaShop) or `{resource: []}`."""
+        what = f"GET /api/{resource} limit {params.get('limit', '')}"
+        body = self._json("GET", f"/{resource}", what, params={"display": "full", **params})
+        if isinstance(body, list) and not body:
+            return []
+        if not isinstance(body, Mapping) or not isinstance(body.get(resource), list):
+            raise BadPayload(f"{what}: expected {{\"{resource}\": [...]}}, got {type(body).__name__}"
+                             + (f" with keys {sorted(body)[:5]}" if isinstance(body, Mapping) else ""))
+        entries = body[resource]
+        for entry in entries:
+            if not isinstance(entry, dict) or isinstance(entry.get("id"), bool) or entry.get("id") in (None, ""):
+                raise BadPayload(f"{what}: an entry without id")
+        return entries
+
+    def list_all(self, resource: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Every page of a (small) list, e.g. the details of a page's orders."""
+        found: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            entries = self.list(resource, {**params, "limit": f"{offset},{PAGE_SIZE}"})
+            found.extend(entries)
+            if len(entries) < PAGE_SIZE:
+                return found
+            offset += PAGE_SIZE
+
+    def by_ids(self, resource: str, field: str, ids: Sequence[str], display: str = "full") -> list[dict[str, Any]]:
+        """Records whose `field` is one of `ids`, asked 50 at a time (URLs stay short)."""
+        wanted = [i for i in dict.fromkeys(ids) if i and i.isdigit()]
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(wanted), 50):
+            found += self.list_all(resource, {f"filter[{field}]": one_of(wanted[start:start + 50]),
+                                              "display": display})
+        return found
+
+    def get(self, resource: str, record_id: str) -> dict[str, Any] | None:
+        """One record; None when the shop does not know it."""
+        what = f"GET /api/{resource}/{record_id}"
+        try:
+            body = self._json("GET", f"/{resource}/{record_id}", what)
+        except ApiError as exc:
+            if exc.status_code == 404:
+                return None
+            raise
+        return self._single(body, resource, what)
+
+    @staticmethod
+    def _single(body: Any, resource: str, what: str) -> dict[str, Any]:
+        entry = body.get(singular(resource)) if isinstance(body, Mapping) else None
+        if not isinstance(entry, dict) or entry.get("id") in (None, ""):
+            raise BadPayload(f"{what}: expected {{\"{singular(resource)}\": {{\"id\": …}}}}")
+        return entry
+
+    def create(self, resource: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        what = f"POST /api/{resource}"
+        body = self._json("POST", f"/{resource}", what, content=xml_body(resource, fields),
+                          headers={"Content-Type": "application/xml"}, ok=(200, 201))
+        return self._single(body, resource, what)
+
+    def update(self, resource: str, record_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """PUT the full object (PrestaShop replaces it: send every field, and the associations)."""
+        what = f"PUT /api/{resource}/{record_id}"
+        body = self._json("PUT", f"/{resource}/{record_id}", what, content=xml_body(resource, {"id": record_id,
+                                                                                              **fields}),
+                          headers={"Content-Type": "application/xml"}, ok=(200,), idempotent=True)
+        return self._single(body, resource, what)

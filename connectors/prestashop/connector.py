@@ -1,0 +1,492 @@
+"""The PrestaShop connector: orders and merchandise returns read by `date_upd`, decisions as return states,
+credit slips and customer messages.
+
+One pull walks, each from its own cursor, the orders changed since (every order is stored; on 1.7/8 the orders
+with returned or refunded quantities become returns), the merchandise returns changed since (PrestaShop 9's
+`order_returns`), and the credit slips changed since (a refund made in the back office does not touch its
+order, so the slips are walked to see it). A pass cut short resumes in the walk and at the offset it was in.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import structlog
+from pydantic import Field, field_validator
+
+from retsync.config import ChannelSettings
+from retsync.connector import (
+    Capabilities,
+    Connector,
+    DecisionRequest,
+    HeldDecision,
+    HoldRequest,
+    Page,
+    PullContext,
+    PushResult,
+    PushStatus,
+    Runtime,
+    Stream,
+)
+from retsync.http import ApiError, AuthError, BadPayload, Stopped, TransientError
+from retsync.model import DecisionKind, Order, Return
+from retsync.secrets import Secret
+from retsync_connectors.prestashop.client import FAR_FUTURE, PAGE_SIZE, PrestaShopClient, one_of
+from retsync_connectors.prestashop.mapping import (
+    HOLD_MODULE,
+    SLIP_RETURN_PREFIX,
+    STATE_MEANINGS,
+    STOCK_RETURN_STATES,
+    Lookups,
+    StateTable,
+    count,
+    date_text,
+    held_key,
+    held_order_body,
+    is_held,
+    map_order,
+    map_order_as_return,
+    map_order_return,
+    merchant_note,
+    parse_date,
+    slip_body,
+)
+
+if TYPE_CHECKING:
+    from retsync_connectors.prestashop.emulator import PrestaShopEmulator
+
+log = structlog.get_logger(__name__)
+RETURNS, SLIPS, ORDERS = "order_returns", "order_slip", "orders"
+
+
+class PrestaShopSettings(ChannelSettings):
+    """`[channels.<name>]` keys of a PrestaShop shop."""
+
+    base_url: str = Field(description="the shop's address, e.g. https://shop.example.com (the webservice is /api/)")
+    api_key: Secret = Field(
+        description="the 32-character webservice key (Advanced parameters > Webservice) with GET on orders, "
+        "order_details, order_slip, order_returns, customers, currencies and PUT/POST for decisions; "
+        "write env:VAR, file:/path or keyring:service/user")
+    shop_timezone: str = Field(default="UTC", description="the shop's time zone (its dates carry no offset), "
+                               "e.g. Europe/Paris")
+    returns_source: Literal["auto", "order_returns", "order_slip"] = Field(
+        default="auto", description="where returns come from: order_returns (PrestaShop 9), order_slip (1.7/8: "
+        "credit slips and returned quantities on order details), or auto (order_returns where the shop has it)")
+    return_states: dict[str, str] = Field(
+        default_factory=lambda: dict(STOCK_RETURN_STATES),
+        description="merchandise-return state id -> meaning (requested, in_transit, received, rejected, completed, "
+        "cancelled, repair, exchange, refunded); ids not listed are stored verbatim and stay open")
+    accept_state: str = Field(default="2", description="state set on accept (stock 2 Waiting for package)")
+    reject_state: str = Field(default="4", description="state set on reject (stock 4 Return denied)")
+    cancel_state: str = Field(default="4", description="state set on cancel (4, or a state of your own)")
+    keep_state: str = Field(default="5", description="state set on keep, with a credit slip (5 Return completed)")
+    repair_state: str = Field(default="3", description="state set on repair (no stock state: yours, or 3)")
+    exchange_state: str = Field(default="3", description="state set on exchange (no stock state: yours, or 3)")
+    contact_id: str = Field(default="2", description="the contact (Customer service = 2) your messages to the "
+                            "customer are filed under")
+    hold_state: str = Field(default="1", description="back-office flow: the order state of the order created for "
+                            "each marketplace return (best a state of your own, e.g. \"Marketplace return\")")
+    held_decision_states: dict[str, DecisionKind] = Field(
+        default_factory=lambda: {"7": DecisionKind.ACCEPT, "6": DecisionKind.REJECT},
+        description="back-office flow: moving such an order to one of these order states is your decision "
+        "(stock 7 Refunded = accept, 6 Canceled = reject); what you add to its private note is the note")
+    hold_customer_id: str = Field(default="1", description="back-office flow: the customer the held orders are "
+                                  "filed under (create one, e.g. \"Marketplace returns\")")
+    hold_address_id: str = Field(default="1", description="back-office flow: that customer's address id")
+    hold_carrier_id: str = Field(default="1", description="back-office flow: carrier id of the held orders")
+    hold_currency_id: str = Field(default="1", description="back-office flow: currency id of the held orders")
+    hold_lang_id: str = Field(default="1", description="back-office flow: language id of the held orders")
+
+    @field_validator("return_states", mode="after")
+    @classmethod
+    def _known_meanings(cls, table: dict[str, str]) -> dict[str, str]:
+        wrong = {state: meaning for state, meaning in table.items() if meaning not in STATE_MEANINGS}
+        if wrong:
+            raise ValueError(f"unknown meaning {sorted(set(wrong.values()))} for state(s) {sorted(wrong)}; "
+                             f"one of {', '.join(STATE_MEANINGS)}")
+        return {str(state).strip(): meaning for state, meaning in table.items()}
+
+    @field_validator("shop_timezone", mode="after")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone name (e.g. UTC, Europe/Paris)") from None
+        return value
+
+
+@dataclass
+class _Walk:
+    """One "changed since" walk: the date it started from, the offset reached, the newest `date_upd` seen."""
+
+    since: datetime
+    offset: int = 0
+    seen: datetime | None = None
+
+    @classmethod
+    def load(cls, cursor: Mapping[str, Any], prefix: str, context: PullContext) -> _Walk:
+        """Anything unreadable starts again from the backfill rather than skipping data."""
+        since = _iso(cursor.get(prefix + "since"))
+        if since is None:
+            return cls(context.backfill_since.astimezone(timezone.utc))
+        try:
+            offset = max(0, int(cursor.get(prefix + "offset", 0)))
+        except (TypeError, ValueError):
+            offset = 0
+        return cls(since, offset, _iso(cursor.get(prefix + "seen")))
+
+    def saw(self, moment: datetime | None) -> None:
+        if moment is not None and (self.seen is None or moment > self.seen):
+            self.seen = moment
+
+    def dump(self, prefix: str) -> dict[str, Any]:
+        return {prefix + "since": self.since.isoformat(), prefix + "offset": self.offset,
+                prefix + "seen": self.seen.isoformat() if self.seen else None}
+
+
+def _iso(value: Any) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+    return parsed.astimezone(timezone.utc) if parsed and parsed.tzinfo else None
+
+
+def _decision_texts() -> dict[DecisionKind, str]:
+    return {
+        DecisionKind.ACCEPT: "PrestaShop 9: return state accept_state (2 Waiting for package); 1.7/8: a credit slip "
+        "(order_slip) for the line; your note as a customer message",
+        DecisionKind.KEEP: "a credit slip (order_slip) for the line, and on PrestaShop 9 state keep_state "
+        "(5 Return completed); the slip is the document, pay the customer in your payment module",
+        DecisionKind.REJECT: "return state reject_state (4 Return denied) + your note as a customer message",
+        DecisionKind.CANCEL: "return state cancel_state (4) + a customer message",
+        DecisionKind.REPAIR: "return state repair_state + a customer message (1.7/8: the message only)",
+        DecisionKind.EXCHANGE: "return state exchange_state + a customer message (1.7/8: the message only)",
+    }
+
+
+class PrestaShopConnector(Connector):
+    """PrestaShop webservice: orders, merchandise returns and credit slips in; states, slips and messages out."""
+
+    name = "prestashop"
+    title = "PrestaShop (webservice /api, 1.7 to 9)"
+    settings_model = PrestaShopSettings
+    capabilities = Capabilities(
+        streams=(Stream.RETURNS,), decisions=_decision_texts(),
+        holds_returns="an unpaid order (module retsync) in order state hold_state with the returned items and the "
+        "return in its private note; you decide by moving it to a state in held_decision_states (what you add to "
+        "the private note is the note)",
+    )
+
+    def __init__(self, channel: str, settings: ChannelSettings, runtime: Runtime) -> None:
+        if not isinstance(settings, PrestaShopSettings):
+            raise TypeError(f"the prestashop connector needs PrestaShopSettings, got {type(settings).__name__}")
+        super().__init__(channel, settings, runtime)
+        self.ps = settings
+        self.zone = ZoneInfo(settings.shop_timezone)
+        self.states = StateTable(settings.return_states)
+        self.client = PrestaShopClient(channel, settings, runtime)
+        self._source: str | None = None if settings.returns_source == "auto" else settings.returns_source
+        self._currencies: dict[str, str] | None = None
+
+    def close(self) -> None:
+        self.client.close()
+
+    @classmethod
+    def decision_problem(cls, kind: DecisionKind, note: str | None) -> str | None:
+        if kind is DecisionKind.REJECT and not (note or "").strip():
+            return "a rejection goes to the customer as a message: say why (--note)"
+        return None
+
+    # --- what the shop has -----------------------------------------------------------------
+
+    def source(self) -> str:
+        """order_returns where the shop lists them (PrestaShop 9), else credit slips; asked once per start."""
+        if self._source is None:
+            try:
+                self.client.list(RETURNS, {"limit": "0,1", "display": "[id]"})
+                self._source = RETURNS
+            except ApiError as exc:
+                if exc.status_code not in (400, 404):
+                    raise
+                log.info("prestashop_without_order_returns", channel=self.channel,
+                         hint="no order_returns resource (PrestaShop before 9): returns come from credit slips "
+                              "and returned quantities")
+                self._source = SLIPS
+        return self._source
+
+    def currencies(self) -> dict[str, str]:
+        if self._currencies is None:
+            self._currencies = {str(c["id"]): str(c.get("iso_code") or "") for c in
+                                self.client.list_all("currencies", {"display": "[id,iso_code]"})}
+        return self._currencies
+
+    def _lookups(self, orders: Sequence[Mapping[str, Any]] = (), *, details: bool = False,
+                 customers: Sequence[str] = ()) -> Lookups:
+        ids = [str(o["id"]) for o in orders]
+        people = list(customers) + [str(o.get("id_customer")) for o in orders]
+        found_details: dict[str, list[Mapping[str, Any]]] = {}
+        found_slips: dict[str, list[Mapping[str, Any]]] = {}
+        if details and ids:
+            for detail in self.client.by_ids("order_details", "id_order", ids):
+                found_details.setdefault(str(detail.get("id_order")), []).append(detail)
+            for slip in self.client.by_ids(SLIPS, "id_order", ids):
+                found_slips.setdefault(str(slip.get("id_order")), []).append(slip)
+        people_found = {str(c["id"]): c for c in self.client.by_ids(
+            "customers", "id", people, display="[id,email,firstname,lastname]")} if people else {}
+        return Lookups(zone=self.zone, currencies=self.currencies(), customers=people_found,
+                       orders={str(o["id"]): o for o in orders}, details=found_details, slips=found_slips)
+
+    # --- pull ------------------------------------------------------------------------------
+
+    def pull(self, stream: Stream, context: PullContext) -> Iterator[Page]:
+        if stream != Stream.RETURNS:
+            raise ValueError(f"the prestashop connector pulls returns (with their orders), not {stream}")
+        phases = [ORDERS, RETURNS, SLIPS] if self.source() == RETURNS else [ORDERS, SLIPS]
+        cursor = dict(context.cursor or {})
+        walks = {phase: _Walk.load(cursor, phase + "_", context) for phase in phases}
+        start = phases.index(cursor["phase"]) if cursor.get("phase") in phases else 0
+        for index in range(start, len(phases)):
+            phase = phases[index]
+            handle = {ORDERS: self._orders_page, RETURNS: self._returns_page, SLIPS: self._slips_page}[phase]
+            walk = walks[phase]
+            since = walk.since - context.overlap
+            while not self.runtime.stop.is_set():
+                entries = self.client.list(phase, {
+                    "filter[date_upd]": f"[{date_text(since, self.zone)},{FAR_FUTURE}]", "date": "1",
+                    "sort": "[date_upd_ASC,id_ASC]", "limit": f"{walk.offset},{PAGE_SIZE}"})
+                returns, orders = handle(entries, context)
+                for entry in entries:
+                    walk.saw(parse_date(entry.get("date_upd"), self.zone))
+                last = len(entries) < PAGE_SIZE
+                if last:
+                    walk.since = max(walk.since, walk.seen) if walk.seen else walk.since
+                    walk.offset, walk.seen = 0, None
+                else:
+                    walk.offset += len(entries)
+                following = phases[(index + 1) % len(phases)] if last else phase
+                yield Page(returns=returns, orders=orders,
+                           cursor={"phase": following, **{k: v for p, w in walks.items() for k, v in
+                                                           w.dump(p + "_").items()}})
+                if last:
+                    break
+            if self.runtime.stop.is_set():
+                return
+
+    def _changed(self, returns: list[Return], context: PullContext) -> list[Return]:
+        stored = context.stored_revisions([r.external_id for r in returns])
+        return [r for r in returns if stored.get(r.external_id) != r.revision]
+
+    def _orders_page(self, entries: list[dict[str, Any]], context: PullContext) -> tuple[list[Return], list[Order]]:
+        """The shop's own sales (a held order is none); on 1.7/8 also the returns they stand for."""
+        sales = [o for o in entries if not is_held(o)]
+        slips_mode = self.source() == SLIPS
+        lookups = self._lookups(sales, details=slips_mode)
+        returns = [r for r in (map_order_as_return(o, lookups) for o in sales) if r is not None] if slips_mode else []
+        return self._changed(returns, context), [map_order(o, lookups) for o in sales]
+
+    def _returns_page(self, entries: list[dict[str, Any]], context: PullContext
+                      ) -> tuple[list[Return], list[Order]]:
+        """Merchandise returns with their orders' details and slips; the orders not stored yet come along."""
+        orders = self.client.by_ids(ORDERS, "id", [str(r.get("id_order")) for r in entries])
+        lookups = self._lookups(orders, details=True, customers=[str(r.get("id_customer")) for r in entries])
+        returns = [map_order_return(record, self.states, lookups) for record in entries]
+        stored = context.stored_orders([str(o["id"]) for o in orders])
+        fresh = [map_order(o, lookups) for o in orders if str(o["id"]) not in stored and not is_held(o)]
+        return self._changed(returns, context), fresh
+
+    def _slips_page(self, entries: list[dict[str, Any]], context: PullContext) -> tuple[list[Return], list[Order]]:
+        """Refunds made since: the returns of their orders are read again."""
+        order_ids = [str(s.get("id_order")) for s in entries]
+        if not order_ids:
+            return [], []
+        if self.source() == RETURNS:
+            return self._returns_page(self.client.by_ids(RETURNS, "id_order", order_ids), context)
+        orders = self.client.by_ids(ORDERS, "id", order_ids)
+        returns, _ = self._orders_page(orders, context)
+        return returns, []
+
+    # --- push ------------------------------------------------------------------------------
+
+    def push(self, request: DecisionRequest) -> PushResult:
+        where = f"return {request.return_external_id}"
+        try:
+            if request.return_external_id.startswith(SLIP_RETURN_PREFIX):
+                return self._push_order(request)
+            return self._push_order_return(request)
+        except ApiError as exc:
+            return PushResult(PushStatus.FAILED, f"PrestaShop refused the {request.kind} on {where}: {exc}")
+        except AuthError as exc:
+            return PushResult(PushStatus.FAILED, f"PrestaShop refused the webservice key of channel {self.channel}: "
+                              f"{exc}; check api_key and its permissions")
+        except (TransientError, BadPayload) as exc:
+            return PushResult(PushStatus.RETRY, str(exc))
+        except Stopped:
+            return PushResult(PushStatus.RETRY, "the daemon stopped before the shop was asked")
+
+    def _state_for(self, kind: DecisionKind) -> str:
+        return {DecisionKind.ACCEPT: self.ps.accept_state, DecisionKind.REJECT: self.ps.reject_state,
+                DecisionKind.CANCEL: self.ps.cancel_state, DecisionKind.KEEP: self.ps.keep_state,
+                DecisionKind.REPAIR: self.ps.repair_state, DecisionKind.EXCHANGE: self.ps.exchange_state}[kind]
+
+    def _push_order_return(self, request: DecisionRequest) -> PushResult:
+        """Message first, then the slip (keep), then the state: the state PUT is what makes it done."""
+        record = self.client.get(RETURNS, request.return_external_id)
+        if record is None:
+            return PushResult(PushStatus.FAILED, f"the shop has no merchandise return {request.return_external_id}")
+        order = self.client.get(ORDERS, str(record.get("id_order")))
+        if order is None:
+            return PushResult(PushStatus.FAILED, f"the shop has no order {record.get('id_order')} (deleted?)")
+        told = self._message(order, request)
+        slip_text = ""
+        if request.kind is DecisionKind.KEEP:
+            slip = self._slip(order, request)
+            if isinstance(slip, PushResult):
+                return slip
+            slip_text = f"; credit slip {slip['id']}"
+        state = self._state_for(request.kind)
+        if str(record.get("state")) != state:
+            fields = {k: record.get(k) for k in ("id_customer", "id_order", "question", "date_add")}
+            record = self.client.update(RETURNS, str(record["id"]), {**fields, "state": state})
+        return PushResult(PushStatus.PUSHED, f"{request.kind}: return {record['id']} is in state {record.get('state')}"
+                          f"{slip_text}; {told}", result={"state": str(record.get("state"))})
+
+    def _push_order(self, request: DecisionRequest) -> PushResult:
+        """PrestaShop 1.7/8 has no return to set a state on: a refund is a credit slip, the rest a message."""
+        order_id = request.order_external_id or request.return_external_id.removeprefix(SLIP_RETURN_PREFIX)
+        order = self.client.get(ORDERS, order_id)
+        if order is None:
+            return PushResult(PushStatus.FAILED, f"the shop has no order {order_id} (deleted?)")
+        told = self._message(order, request)
+        if request.kind in (DecisionKind.ACCEPT, DecisionKind.KEEP):
+            slip = self._slip(order, request)
+            if isinstance(slip, PushResult):
+                return slip
+            return PushResult(PushStatus.PUSHED, f"{request.kind}: credit slip {slip['id']} on order {order_id}; "
+                              f"{told}", reference=str(slip["id"]), result={"slip_id": str(slip["id"])})
+        return PushResult(PushStatus.PUSHED, f"{request.kind} on order {order_id}: {told}")
+
+    def _slip(self, order: Mapping[str, Any], request: DecisionRequest) -> dict[str, Any] | PushResult:
+        """A credit slip for the line, unless an earlier attempt (its answer lost) made it already."""
+        detail_id = request.order_line_external_id or request.line_external_id
+        detail = self.client.get("order_details", detail_id)
+        if detail is None or str(detail.get("id_order")) != str(order["id"]):
+            return PushResult(PushStatus.FAILED, f"order {order['id']} has no line {detail_id} to refund")
+        if request.attempt > 1 or request.reference:
+            for slip in self.client.by_ids(SLIPS, "id_order", [str(order["id"])]):
+                for row in (slip.get("associations") or {}).get("order_slip_details") or []:
+                    if str(row.get("id_order_detail")) == detail_id and count(row.get("product_quantity")) == \
+                            request.quantity:
+                        return slip
+        left = count(detail.get("product_quantity")) - count(detail.get("product_quantity_refunded"))
+        if request.quantity > left:
+            return PushResult(PushStatus.FAILED, f"line {detail_id} of order {order['id']} has only {left} left to "
+                              f"refund, {request.quantity} asked: refunded in the shop already?")
+        return self.client.create(SLIPS, slip_body(order, detail, request.quantity))
+
+    def _message(self, order: Mapping[str, Any], request: DecisionRequest) -> str:
+        """Your note to the customer on the order's thread; without one, a private message for the staff."""
+        note = (request.note or "").strip()
+        line = request.order_line_external_id or request.line_external_id
+        text = note or f"Return decision (retsync): {request.kind.value}, {request.quantity} × line {line}"
+        threads = self.client.by_ids("customer_threads", "id_order", [str(order["id"])])
+        if threads:
+            thread = threads[0]
+            said = self.client.by_ids("customer_messages", "id_customer_thread", [str(t["id"]) for t in threads])
+            if any(str(m.get("message") or "").strip() == text for m in said):
+                return "the message was there already"
+        else:
+            customer = self.client.get("customers", str(order.get("id_customer"))) or {}
+            thread = self.client.create("customer_threads", {
+                "id_lang": order.get("id_lang") or "1", "id_shop": order.get("id_shop") or "1",
+                "id_order": order["id"], "id_customer": order.get("id_customer"), "id_contact": self.ps.contact_id,
+                "email": customer.get("email") or "noreply@example.invalid", "token": secrets.token_hex(6),
+                "status": "open"})
+        self.client.create("customer_messages", {"id_customer_thread": thread["id"], "id_employee": "0",
+                                                 "message": text, "private": "0" if note else "1"})
+        return "the customer was told" if note else "a private message records it"
+
+    # --- the back-office flow --------------------------------------------------------------
+
+    def hold_return(self, request: HoldRequest) -> PushResult:
+        """One order per marketplace return: a retry first looks for the order the earlier attempt made."""
+        try:
+            earlier = self._held_order(request)
+            if earlier is not None:
+                return PushResult(PushStatus.PUSHED, f"already in the shop as order {earlier['id']}",
+                                  reference=str(earlier["id"]))
+            created = self.client.create(ORDERS, held_order_body(
+                request.ret, request.key, request.source_title, state=self.ps.hold_state,
+                customer_id=self.ps.hold_customer_id, address_id=self.ps.hold_address_id,
+                carrier_id=self.ps.hold_carrier_id, currency_id=self.ps.hold_currency_id,
+                lang_id=self.ps.hold_lang_id))
+        except ApiError as exc:
+            return PushResult(PushStatus.FAILED, f"PrestaShop refused the order for return {request.key}: {exc}")
+        except AuthError as exc:
+            return PushResult(PushStatus.FAILED, f"PrestaShop refused the webservice key of channel {self.channel}: "
+                              f"{exc}")
+        except (TransientError, BadPayload) as exc:
+            return PushResult(PushStatus.RETRY, str(exc))
+        except Stopped:
+            return PushResult(PushStatus.RETRY, "the daemon stopped before the shop was asked")
+        return PushResult(PushStatus.PUSHED, f"order {created['id']} in state {created.get('current_state')}",
+                          reference=str(created["id"]))
+
+    def _held_order(self, request: HoldRequest) -> dict[str, Any] | None:
+        if request.reference:
+            order = self.client.get(ORDERS, request.reference)
+            if order is not None and held_key(order) == request.key:
+                return order
+        if request.attempt <= 1:
+            return None
+        since = request.requested_at - self.ps.overlap - timedelta(days=1)
+        for order in self.client.list_all(ORDERS, {"filter[module]": f"[{HOLD_MODULE}]", "date": "1",
+                                                   "filter[date_add]": f"[{date_text(since, self.zone)},{FAR_FUTURE}]"}):
+            if held_key(order) == request.key:
+                return order
+        return None
+
+    def held_decisions(self, references: Sequence[str]) -> Mapping[str, HeldDecision]:
+        """Held orders moved to a decision state; the note is what the merchant added to the private note."""
+        decided: dict[str, HeldDecision] = {}
+        for order in self.client.by_ids(ORDERS, "id", list(references)):
+            state = str(order.get("current_state") or "")
+            kind = self.ps.held_decision_states.get(state)
+            if kind is None or held_key(order) is None:
+                continue
+            reference = str(order["id"])
+            decided[reference] = HeldDecision(
+                reference=reference, kind=kind, note=merchant_note(order) or f"decided in the shop (order state "
+                f"{state})", decided_at=parse_date(order.get("date_upd"), self.zone), shop_status=state)
+        return decided
+
+    # --- orders ----------------------------------------------------------------------------
+
+    def fetch_order(self, external_id: str) -> Order | None:
+        if not external_id.isdigit():
+            return None
+        order = self.client.get(ORDERS, external_id)
+        if order is None or is_held(order):
+            return None
+        return map_order(order, self._lookups([order]))
+
+    # --- sandbox ---------------------------------------------------------------------------
+
+    @classmethod
+    def sandbox(cls, seed: int = 1, returns: int | None = None) -> PrestaShopEmulator:
+        from retsync_connectors.prestashop.emulator import PrestaShopEmulator
+
+        return PrestaShopEmulator(seed=seed) if returns is None else PrestaShopEmulator.sized(seed, returns)
+
+    @classmethod
+    def sandbox_channel(cls, base_url: str) -> dict[str, Any]:
+        from retsync_connectors.prestashop.emulator import SANDBOX_KEY
+
+        return {"connector": cls.name, "base_url": base_url, "api_key": SANDBOX_KEY}
+

@@ -1,0 +1,590 @@
+"""A PrestaShop shop's webservice (`/api/`), seeded and stateful, as `shared/specs/prestashop/NOTES.md` describes it.
+
+JSON answers with `output_format=JSON` (XML otherwise), the key as basic-auth user, list options
+(`display`, `filter[field]=[a|b]` / `[from,to]` with `date=1` for dates, `sort`, `limit=offset,N`, no total),
+error bodies `{"errors": [{"code", "message"}]}`, XML input bodies, PUT replacing the whole object. Version 9
+has `order_returns`; 8 answers it with "resource does not exist". Merchandise-return states are the stock ids
+1–5 plus one the merchant added (6), which retsync has no meaning for. Every write is logged in `applied`.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+from xml.etree import ElementTree
+
+import httpx
+
+from retsync.emulator import Emulator, route
+
+SANDBOX_KEY = "PSWSKEY7Q2M9X4C8V1B6N3Z5L0K2J8H4"
+"""32 characters, as the back office generates them."""
+DATE_FIELDS = {"date_add", "date_upd", "delivery_date", "invoice_date"}
+RESOURCES_9 = ("addresses", "carriers", "carts", "currencies", "customers", "customer_messages", "customer_threads",
+               "order_details", "order_histories", "order_returns", "order_slip", "order_states", "orders",
+               "products")
+ORDER_STATES = {1: "Awaiting check payment", 2: "Payment accepted", 3: "Processing in progress", 4: "Shipped",
+                5: "Delivered", 6: "Canceled", 7: "Refunded", 8: "Payment error", 9: "On backorder (paid)",
+                10: "Awaiting bank wire payment", 11: "Remote payment accepted", 12: "On backorder (not paid)",
+                13: "Awaiting Cash On Delivery validation"}
+RETURN_STATES = {1: "Waiting for confirmation", 2: "Waiting for package", 3: "Package received",
+                 4: "Return denied", 5: "Return completed", 6: "Exchange offered"}
+"""1–5 as installed; 6 a state the merchant added in BO → Orders → Statuses."""
+PANEL_ORDER_STATES = {"accept": 7, "reject": 6}
+"""What the held_decision_states default maps back: Refunded = accept, Canceled = reject."""
+PRODUCTS = (("Merino beanie", "demo_1", "12.500000"), ("Linen shirt", "demo_2", "41.000000"),
+            ("Canvas tote", "demo_3", "15.750000"), ("Ceramic mug", "", "9.900000"),
+            ("Trail socks", "demo_5", "13.200000"), ("Rain jacket", "demo_6", "98.000000"),
+            ("Wool scarf", "demo_7", "28.900000"), ("Desk lamp", "demo_8", "45.450000"))
+QUESTIONS = ("<p>Too small, I need one size up</p>", "The parcel arrived damaged", "<p>Colour is not as described"
+             "</p>", "Changed my mind", "It does not work at all", "Gift &amp; not needed")
+FIRST = ("Anna", "Ben", "Chloé", "David", "Eva", "Felix", "Greta", "Hugo")
+LAST = ("Meyer", "Jansen", "Dubois", "Rossi", "Novak", "Peeters")
+VAT = Decimal("1.2")
+
+
+def _m(value: Decimal) -> str:
+    return str(value.quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP))
+
+
+def _d(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).replace(tzinfo=None, microsecond=0).isoformat(sep=" ")
+
+
+class PsError(Exception):
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass
+class PrestaShopEmulator(Emulator):
+    """A shop of `n_orders` orders; about a fifth of the delivered ones have a merchandise return or a slip."""
+
+    n_orders: int = 180
+    days: int = 120
+    version: str = "9.0.0"
+    applied: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def sized(cls, seed: int, returns: int, version: str = "9.0.0") -> PrestaShopEmulator:
+        return cls(seed=seed, n_orders=max(40, returns * 5), version=version)
+
+    @property
+    def has_order_returns(self) -> bool:
+        return int(self.version.split(".")[0]) >= 9
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.now = datetime.now(timezone.utc).replace(microsecond=0)
+        self.tables: dict[str, dict[int, dict[str, Any]]] = {name: {} for name in RESOURCES_9}
+        self.tables["currencies"] = {1: {"id": 1, "name": "Euro", "iso_code": "EUR", "conversion_rate": "1.000000"}}
+        self.tables["order_states"] = {i: {"id": i, "name": n} for i, n in ORDER_STATES.items()}
+        self._clock = self.now - timedelta(days=self.days)
+        rng = random.Random(self.seed)
+        for n in range(1, 41):
+            self.tables["customers"][n] = {"id": n, "firstname": rng.choice(FIRST), "lastname": rng.choice(LAST),
+                                           "email": f"customer{n}@example.com", "id_lang": 1, "active": "1",
+                                           "date_add": _d(self._clock), "date_upd": _d(self._clock)}
+        for _ in range(self.n_orders):
+            self._seed_order(rng)
+
+    # --- seeding ---------------------------------------------------------------------------
+
+    def _next_id(self, table: str) -> int:
+        return max(self.tables[table], default=0) + 1
+
+    def _tick(self, moment: datetime | None = None) -> str:
+        """Live changes are stamped strictly after every earlier one, as a shop's clock would."""
+        moment = moment or max(datetime.now(timezone.utc), self._clock + timedelta(seconds=1))
+        self._clock = max(self._clock, moment)
+        return _d(moment)
+
+    def _seed_order(self, rng: random.Random) -> None:
+        placed = self.now - timedelta(seconds=rng.uniform(3 * 86400, self.days * 86400))
+        state = rng.choices([5, 4, 2, 3, 6, 10, 9, 12], [55, 10, 8, 6, 5, 6, 3, 2])[0]
+        order = self._new_order(rng, placed, state, customer=rng.randint(1, 40))
+        delivered = placed + timedelta(days=rng.uniform(1, 4))
+        updated = placed + timedelta(hours=rng.uniform(1, 48))
+        if state == 5:
+            order["delivery_date"] = _d(delivered)
+            updated = delivered
+        order["date_upd"] = _d(min(updated, self.now - timedelta(minutes=5)))
+        if state == 5 and rng.random() < 0.3:
+            asked = min(delivered + timedelta(days=rng.uniform(1, 10)), self.now - timedelta(minutes=4))
+            return_state = rng.choices([1, 2, 3, 4, 5, 6], [30, 15, 10, 8, 10, 3])[0]
+            refund = return_state == 5 and rng.random() < 0.7
+            self._seed_return(rng, order, asked, return_state, refund)
+        elif state == 5 and rng.random() < 0.08:  # refunded in the back office without a merchandise return
+            when = min(delivered + timedelta(days=2), self.now - timedelta(minutes=3))
+            detail = self._details(order["id"])[0]
+            detail["product_quantity_refunded"] = "1"
+            self._slip(order, [(detail, 1)], when)
+
+    def _new_order(self, rng: random.Random, placed: datetime, state: int, customer: int) -> dict[str, Any]:
+        order_id = self._next_id("orders")
+        rows, total = [], Decimal(0)
+        for product in rng.sample(range(len(PRODUCTS)), rng.randint(1, 3)):
+            name, reference, price = PRODUCTS[product]
+            quantity = rng.choice((1, 1, 2, 3))
+            detail_id = self._next_id("order_details")
+            incl = Decimal(price) * VAT
+            self.tables["order_details"][detail_id] = {
+                "id": detail_id, "id_order": order_id, "product_id": 10 + product, "product_attribute_id": 0,
+                "product_name": name, "product_quantity": quantity, "product_quantity_in_stock": quantity,
+                "product_quantity_return": "0", "product_quantity_refunded": "0",
+                "product_quantity_reinjected": "0", "product_price": price, "unit_price_tax_incl": _m(incl),
+                "unit_price_tax_excl": price, "total_price_tax_incl": _m(incl * quantity),
+                "total_price_tax_excl": _m(Decimal(price) * quantity), "total_refunded_tax_incl": "0.000000",
+                "total_refunded_tax_excl": "0.000000", "product_reference": reference,
+                "product_ean13": f"40012345{product:04d}{order_id % 10}" if product % 3 else "",
+                "product_upc": "", "product_isbn": "", "product_mpn": "", "id_order_invoice": order_id,
+                "id_warehouse": 0, "id_shop": 1, "id_customization": 0,
+            }
+            rows.append(detail_id)
+            total += incl * quantity
+        shipping = Decimal("4.950000") if rng.random() < 0.6 else Decimal(0)
+        order = {
+            "id": order_id, "id_address_delivery": customer, "id_address_invoice": customer, "id_cart": order_id,
+            "id_currency": 1, "id_lang": 1, "id_customer": customer, "id_carrier": 2, "current_state": state,
+            "module": rng.choice(("ps_checkpayment", "ps_wirepayment", "stripe_official")),
+            "invoice_number": order_id, "invoice_date": _d(placed), "delivery_number": 0,
+            "delivery_date": "0000-00-00 00:00:00", "valid": "1" if state not in (6, 8) else "0",
+            "date_add": _d(placed), "date_upd": _d(placed), "shipping_number": "", "note": "", "id_shop_group": 1,
+            "id_shop": 1, "secure_key": f"{order_id:032x}", "payment": "Payments by check", "recyclable": "0",
+            "gift": "0", "gift_message": "", "mobile_theme": "0", "total_discounts": "0.000000",
+            "total_paid": _m(total + shipping), "total_paid_tax_incl": _m(total + shipping),
+            "total_paid_tax_excl": _m((total + shipping) / VAT), "total_paid_real": _m(total + shipping),
+            "total_products": _m(total / VAT), "total_products_wt": _m(total), "total_shipping": _m(shipping),
+            "carrier_tax_rate": "20.000", "conversion_rate": "1.000000", "round_mode": 2, "round_type": 2,
+            "reference": f"{order_id:09X}"[-9:],
+        }
+        self.tables["orders"][order_id] = order
+        return order
+
+    def _details(self, order_id: int) -> list[dict[str, Any]]:
+        return [d for d in self.tables["order_details"].values() if d["id_order"] == order_id]
+
+    def _seed_return(self, rng: random.Random, order: dict[str, Any], asked: datetime, state: int,
+                     refund: bool) -> int:
+        details = self._details(order["id"])
+        picked = rng.sample(details, rng.randint(1, len(details)))
+        return_id = self._next_id("order_returns")
+        self.tables["order_returns"][return_id] = {
+            "id": return_id, "id_customer": order["id_customer"], "id_order": order["id"],
+            "question": rng.choice(QUESTIONS), "state": state, "date_add": _d(asked), "date_upd": _d(asked)}
+        for detail in picked:
+            detail["product_quantity_return"] = str(rng.randint(1, int(detail["product_quantity"])))
+        if refund:
+            when = min(asked + timedelta(days=3), self.now - timedelta(minutes=2))
+            self.tables["order_returns"][return_id]["date_upd"] = _d(when)
+            self._slip(order, [(d, int(d["product_quantity_return"])) for d in picked], when)
+        return return_id
+
+    def _slip(self, order: dict[str, Any], lines: list[tuple[dict[str, Any], int]], when: datetime) -> dict[str, Any]:
+        slip_id = self._next_id("order_slip")
+        details, incl, excl = [], Decimal(0), Decimal(0)
+        for detail, quantity in lines:
+            line_incl = Decimal(detail["unit_price_tax_incl"]) * quantity
+            line_excl = Decimal(detail["unit_price_tax_excl"]) * quantity
+            details.append({"id": detail["id"], "id_order_detail": detail["id"], "product_quantity": quantity,
+                            "amount_tax_excl": _m(line_excl), "amount_tax_incl": _m(line_incl)})
+            incl, excl = incl + line_incl, excl + line_excl
+        slip = {"id": slip_id, "id_customer": order["id_customer"], "id_order": order["id"],
+                "conversion_rate": "1.000000", "total_products_tax_excl": _m(excl),
+                "total_products_tax_incl": _m(incl), "total_shipping_tax_excl": "0.000000",
+                "total_shipping_tax_incl": "0.000000", "amount": _m(incl), "shipping_cost": "0",
+                "shipping_cost_amount": "0.000000", "partial": "1", "date_add": _d(when), "date_upd": _d(when),
+                "order_slip_type": "0", "associations": {"order_slip_details": details}}
+        self.tables["order_slip"][slip_id] = slip
+        return slip
+
+    # --- HTTP plumbing ---------------------------------------------------------------------
+
+    def _resources(self) -> tuple[str, ...]:
+        return RESOURCES_9 if self.has_order_returns else tuple(r for r in RESOURCES_9 if r != "order_returns")
+
+    def authorize(self, request: httpx.Request) -> httpx.Response | None:
+        header = request.headers.get("authorization", "")
+        key = request.url.params.get("ws_key")
+        if header.lower().startswith("basic "):
+            try:
+                key = base64.b64decode(header[6:].strip()).decode().partition(":")[0]
+            except ValueError:
+                key = None
+        if not key:
+            return self._error(request, PsError(401, 17, "Authentication key is empty"),
+                               {"WWW-Authenticate": 'Basic realm="Welcome to PrestaShop Webservice, please enter the '
+                                                    'authentication key as the login. No password required."'})
+        if key != SANDBOX_KEY:
+            return self._error(request, PsError(401, 18, "Authentication key does not exist"))
+        return None
+
+    @staticmethod
+    def _json_out(request: httpx.Request) -> bool:
+        params, headers = request.url.params, request.headers
+        return "JSON" in (params.get("output_format", ""), params.get("io_format", ""),
+                          headers.get("output-format", ""), headers.get("io-format", ""))
+
+    def _error(self, request: httpx.Request, error: PsError, headers: dict[str, str] | None = None) -> httpx.Response:
+        if self._json_out(request):
+            return self.json_response(error.status, {"errors": [{"code": error.code, "message": error.message}]},
+                                      **(headers or {}))
+        root = ElementTree.Element("prestashop")
+        node = ElementTree.SubElement(ElementTree.SubElement(root, "errors"), "error")
+        ElementTree.SubElement(node, "code").text = str(error.code)
+        ElementTree.SubElement(node, "message").text = error.message
+        return httpx.Response(error.status, content=ElementTree.tostring(root, xml_declaration=True,
+                                                                         encoding="UTF-8"),
+                              headers={"content-type": "text/xml;charset=utf-8", **(headers or {})})
+
+    def _answer(self, request: httpx.Request, status: int, body: Any) -> httpx.Response:
+        if self._json_out(request):
+            return self.json_response(status, body)
+        root = ElementTree.Element("prestashop")
+        _xml_into(root, body)
+        return httpx.Response(status, content=ElementTree.tostring(root, xml_declaration=True, encoding="UTF-8"),
+                              headers={"content-type": "text/xml;charset=utf-8"})
+
+    def not_found(self, request: httpx.Request) -> httpx.Response:
+        return self._error(request, PsError(404, 20, "Method not allowed or resource not found"))
+
+    def malformed_body(self) -> bytes:
+        return b'<br />\n<b>Warning</b>: Undefined array key "id_order" in /var/www/classes/order/Order.php{"orders":[{"id":'
+
+    def wrong_shape_body(self) -> Any:
+        return {"prestashop": {"unexpected": "shape"}}
+
+    def _resource(self, name: str) -> dict[int, dict[str, Any]]:
+        if name not in self._resources():
+            raise PsError(404, 19, f'Resource of type "{name}" does not exists. Did you mean: "orders"? '
+                          f'The full list is: "{", ".join(self._resources())}"')
+        return self.tables[name]
+
+    def _guarded(self, request: httpx.Request, action: Any) -> httpx.Response:
+        try:
+            with self.lock:
+                status, body = action()
+            return self._answer(request, status, body)
+        except PsError as error:
+            return self._error(request, error)
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def _filtered(self, table: dict[int, dict[str, Any]], params: httpx.QueryParams) -> list[dict[str, Any]]:
+        entries = list(table.values())
+        dates = params.get("date") == "1"
+        for key, value in params.multi_items():
+            if not (key.startswith("filter[") and key.endswith("]")):
+                continue
+            name = key[7:-1]
+            if name in DATE_FIELDS and not dates:
+                raise PsError(400, 90, f"Unable to filter by field \"{name}\": the date parameter must be set "
+                              "to 1 to filter on dates (date=1)")
+            if entries and name not in entries[0]:
+                raise PsError(400, 35, f"Unable to filter by this field: {name}")
+            if not (value.startswith("[") and value.endswith("]")):
+                raise PsError(400, 36, f"Unsupported filter {value!r} on {name}")
+            inner = value[1:-1]
+            if "," in inner:
+                low, _, high = inner.partition(",")
+                entries = [e for e in entries if low <= str(e.get(name)) <= high] if name in DATE_FIELDS else \
+                    [e for e in entries if _num(low) <= _num(e.get(name)) <= _num(high)]
+            else:
+                wanted = set(inner.split("|"))
+                entries = [e for e in entries if str(e.get(name)) in wanted]
+        sort = params.get("sort")
+        if sort:
+            keys = [part.strip() for part in sort.strip("[]").split(",") if part.strip()]
+            for part in reversed(keys):
+                name, _, direction = part.rpartition("_")
+                if direction not in ("ASC", "DESC") or (entries and name not in entries[0]):
+                    raise PsError(400, 37, f"Unable to sort by this field: {part}")
+                entries.sort(key=lambda e, n=name: _num(e[n]) if n == "id" else str(e[n]), reverse=direction == "DESC")
+        else:
+            entries.sort(key=lambda e: int(e["id"]))
+        limit = params.get("limit")
+        if limit:
+            try:
+                offset, _, size = limit.rpartition(",")
+                start, count = int(offset or 0), int(size)
+            except ValueError:
+                raise PsError(400, 38, f"Unsupported limit {limit!r}: write limit=N or limit=offset,N") from None
+            entries = entries[start:start + count]
+        return entries
+
+    @staticmethod
+    def _displayed(entry: dict[str, Any], display: str | None) -> dict[str, Any]:
+        if display == "full":
+            return entry
+        if display and display.startswith("["):
+            names = [n.strip() for n in display.strip("[]").split(",")]
+            return {n: entry[n] for n in names if n in entry}
+        return {"id": entry["id"]}
+
+    @route("GET", "/api/{resource}")
+    def list_resource(self, request: httpx.Request, resource: str) -> httpx.Response:
+        def act() -> tuple[int, Any]:
+            entries = self._filtered(self._resource(resource), request.url.params)
+            if not entries:
+                return 200, []  # PrestaShop's JSON output for an empty list is a bare empty array
+            display = request.url.params.get("display")
+            return 200, {resource: [self._displayed(e, display) for e in entries]}
+
+        return self._guarded(request, act)
+
+    @route("GET", "/api/{resource}/{record_id}")
+    def get_resource(self, request: httpx.Request, resource: str, record_id: str) -> httpx.Response:
+        def act() -> tuple[int, Any]:
+            entry = self._resource(resource).get(int(record_id)) if record_id.isdigit() else None
+            if entry is None:
+                raise PsError(404, 87, f"Id(s) not exists: {record_id}")
+            return 200, {_singular(resource): entry}
+
+        return self._guarded(request, act)
+
+    # --- writing ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _xml(request: httpx.Request, resource: str) -> dict[str, Any]:
+        try:
+            root = ElementTree.fromstring(request.content or b"")
+        except ElementTree.ParseError:
+            raise PsError(400, 127, "XML error : String could not be parsed as XML") from None
+        node = root.find(_singular(resource))
+        if root.tag != "prestashop" or node is None:
+            raise PsError(400, 29, f"XML error : <prestashop><{_singular(resource)}> expected")
+        fields: dict[str, Any] = {}
+        for child in node:
+            if child.tag == "associations":
+                fields["associations"] = {group.tag: [{f.tag: (f.text or "") for f in item} for item in group]
+                                          for group in child}
+            else:
+                fields[child.tag] = child.text or ""
+        return fields
+
+    @staticmethod
+    def _require(fields: dict[str, Any], names: tuple[str, ...], resource: str) -> None:
+        for name in names:
+            if str(fields.get(name, "")).strip() == "":
+                raise PsError(400, 41, f"parameter \"{name}\" required ({resource})")
+
+    @route("POST", "/api/{resource}")
+    def create_resource(self, request: httpx.Request, resource: str) -> httpx.Response:
+        def act() -> tuple[int, Any]:
+            table = self._resource(resource)
+            fields = self._xml(request, resource)
+            creator = getattr(self, f"_create_{resource}", None)
+            if creator is None:
+                raise PsError(405, 20, f"Method POST not allowed for resource {resource} on this key")
+            entry = creator(fields)
+            table[entry["id"]] = entry
+            self.applied.append({"kind": "create", "resource": resource, "id": entry["id"], "fields": fields})
+            return 201, {_singular(resource): entry}
+
+        return self._guarded(request, act)
+
+    @route("PUT", "/api/{resource}/{record_id}")
+    def update_resource(self, request: httpx.Request, resource: str, record_id: str) -> httpx.Response:
+        def act() -> tuple[int, Any]:
+            table = self._resource(resource)
+            entry = table.get(int(record_id)) if record_id.isdigit() else None
+            if entry is None:
+                raise PsError(404, 87, f"Id(s) not exists: {record_id}")
+            fields = self._xml(request, resource)
+            if str(fields.get("id")) != record_id:
+                raise PsError(400, 90, "id is invalid: the id in the body must be the id in the URL")
+            if resource != "order_returns":
+                raise PsError(405, 20, f"Method PUT not allowed for resource {resource} on this key")
+            self._require(fields, ("id_customer", "id_order"), resource)
+            state = int(fields.get("state") or 0)
+            if state not in RETURN_STATES:
+                raise PsError(400, 96, f"Property OrderReturn->state is not valid ({fields.get('state')})")
+            before = entry["state"]
+            entry.update({"id_customer": int(fields["id_customer"]), "id_order": int(fields["id_order"]),
+                          "question": fields.get("question", ""), "state": state, "date_upd": self._tick()})
+            self.applied.append({"kind": "state", "order_return": entry["id"], "from": before, "to": state})
+            return 200, {"order_return": entry}
+
+        return self._guarded(request, act)
+
+    def _create_order_slip(self, fields: dict[str, Any]) -> dict[str, Any]:
+        self._require(fields, ("id_customer", "id_order", "conversion_rate", "total_products_tax_excl",
+                               "total_products_tax_incl", "total_shipping_tax_excl", "total_shipping_tax_incl"),
+                      "order_slip")
+        order = self.tables["orders"].get(int(fields["id_order"]))
+        if order is None:
+            raise PsError(400, 96, f"Property OrderSlip->id_order is not valid ({fields['id_order']})")
+        details = {d["id"]: d for d in self._details(order["id"])}
+        lines = []
+        for row in (fields.get("associations") or {}).get("order_slip_details", []):
+            detail = details.get(int(row.get("id_order_detail") or 0))
+            quantity = int(row.get("product_quantity") or 0)
+            if detail is None:
+                raise PsError(400, 96, f"order_detail {row.get('id_order_detail')} is not in order {order['id']}")
+            if quantity > int(detail["product_quantity"]) - int(detail["product_quantity_refunded"]):
+                raise PsError(400, 96, f"Cannot refund {quantity} of {detail['product_name']}: only "
+                              f"{int(detail['product_quantity']) - int(detail['product_quantity_refunded'])} left")
+            lines.append((detail, quantity))
+        for detail, quantity in lines:
+            detail["product_quantity_refunded"] = str(int(detail["product_quantity_refunded"]) + quantity)
+        moment = datetime.fromisoformat(self._tick()).replace(tzinfo=timezone.utc)
+        return self._slip(order, lines, moment)
+
+    def _create_order_histories(self, fields: dict[str, Any]) -> dict[str, Any]:
+        self._require(fields, ("id_order", "id_order_state"), "order_histories")
+        order = self.tables["orders"].get(int(fields["id_order"]))
+        if order is None or int(fields["id_order_state"]) not in ORDER_STATES:
+            raise PsError(400, 96, "Property OrderHistory->id_order or id_order_state is not valid")
+        order["current_state"] = int(fields["id_order_state"])
+        order["date_upd"] = self._tick()
+        return {"id": self._next_id("order_histories"), "id_order": order["id"], "id_employee": 0,
+                "id_order_state": order["current_state"], "date_add": order["date_upd"]}
+
+    def _create_orders(self, fields: dict[str, Any]) -> dict[str, Any]:
+        self._require(fields, ("id_address_delivery", "id_address_invoice", "id_currency", "id_lang",
+                               "id_customer", "id_carrier", "module", "payment", "total_paid", "total_paid_real",
+                               "total_products", "total_products_wt", "conversion_rate"), "orders")
+        if int(fields.get("current_state") or 0) not in ORDER_STATES:
+            raise PsError(400, 96, f"Property Order->current_state is not valid ({fields.get('current_state')})")
+        rng = random.Random(self._next_id("orders"))
+        order = self._new_order(rng, datetime.now(timezone.utc), int(fields["current_state"]),
+                                customer=int(fields["id_customer"]))
+        for detail in self._details(order["id"]):
+            del self.tables["order_details"][detail["id"]]
+        for row in (fields.get("associations") or {}).get("order_rows", []):
+            detail_id = self._next_id("order_details")
+            self.tables["order_details"][detail_id] = {
+                "id": detail_id, "id_order": order["id"], "product_id": int(row.get("product_id") or 0),
+                "product_attribute_id": 0, "product_name": row.get("product_name", ""),
+                "product_quantity": int(row.get("product_quantity") or 0), "product_quantity_return": "0",
+                "product_quantity_refunded": "0", "product_price": row.get("product_price", "0"),
+                "unit_price_tax_incl": row.get("unit_price_tax_incl", "0"),
+                "unit_price_tax_excl": row.get("unit_price_tax_excl", "0"),
+                "product_reference": row.get("product_reference", ""), "product_ean13": row.get("product_ean13", "")}
+        for name in ("module", "payment", "note", "total_paid", "total_paid_real", "total_products",
+                     "total_products_wt", "valid"):
+            if name in fields:
+                order[name] = fields[name]
+        order["total_paid_tax_incl"] = order["total_paid"]
+        order["date_upd"] = order["date_add"] = self._tick()
+        self.tables["orders"].pop(order["id"])
+        return order
+
+    def _create_customer_threads(self, fields: dict[str, Any]) -> dict[str, Any]:
+        self._require(fields, ("id_lang", "id_contact", "email", "token"), "customer_threads")
+        moment = self._tick()
+        return {"id": self._next_id("customer_threads"), "id_lang": fields["id_lang"], "id_shop": 1,
+                "id_order": int(fields.get("id_order") or 0), "id_customer": int(fields.get("id_customer") or 0),
+                "id_contact": fields["id_contact"], "email": fields["email"], "token": fields["token"],
+                "status": fields.get("status") or "open", "date_add": moment, "date_upd": moment}
+
+    def _create_customer_messages(self, fields: dict[str, Any]) -> dict[str, Any]:
+        self._require(fields, ("id_customer_thread", "message"), "customer_messages")
+        if int(fields["id_customer_thread"]) not in self.tables["customer_threads"]:
+            raise PsError(400, 96, "Property CustomerMessage->id_customer_thread is not valid")
+        moment = self._tick()
+        return {"id": self._next_id("customer_messages"), "id_employee": int(fields.get("id_employee") or 0),
+                "id_customer_thread": int(fields["id_customer_thread"]), "message": fields["message"],
+                "private": fields.get("private") or "0", "date_add": moment, "date_upd": moment}
+
+    # --- what tests and the demo do as the shop's customers and staff -----------------------
+
+    def order(self, order_id: int | str) -> dict[str, Any]:
+        return self.tables["orders"][int(order_id)]
+
+    def order_return(self, return_id: int | str) -> dict[str, Any]:
+        return self.tables["order_returns"][int(return_id)]
+
+    def request_return(self, order_id: int | None = None, question: str = "Too small") -> int:
+        """A customer asks, in their account, to return the first item of a delivered order."""
+        with self.lock:
+            if order_id is None:
+                order_id = next(o["id"] for o in self.tables["orders"].values() if o["current_state"] == 5
+                                and not any(r["id_order"] == o["id"] for r in self.tables["order_returns"].values())
+                                and not any(s["id_order"] == o["id"] for s in self.tables["order_slip"].values()))
+            order = self.order(order_id)
+            detail = self._details(order["id"])[0]
+            detail["product_quantity_return"] = "1"
+            moment = self._tick()
+            return_id = self._next_id("order_returns")
+            self.tables["order_returns"][return_id] = {
+                "id": return_id, "id_customer": order["id_customer"], "id_order": order["id"], "question": question,
+                "state": 1, "date_add": moment, "date_upd": moment}
+            return return_id
+
+    def set_return_state(self, return_id: int, state: int) -> None:
+        """The merchant changes a merchandise return's state in BO → Customer service → Merchandise returns."""
+        with self.lock:
+            self.order_return(return_id).update(state=state, date_upd=self._tick())
+
+    def refund_in_back_office(self, order_id: int, quantity: int = 1) -> int:
+        """The merchant makes a partial refund of the first item: a credit slip, the order untouched."""
+        with self.lock:
+            order = self.order(order_id)
+            detail = self._details(order["id"])[0]
+            detail["product_quantity_refunded"] = str(int(detail["product_quantity_refunded"]) + quantity)
+            moment = datetime.fromisoformat(self._tick()).replace(tzinfo=timezone.utc)
+            return int(self._slip(order, [(detail, quantity)], moment)["id"])
+
+    def add_odd_return(self) -> str:
+        """A return in a state id nobody mapped (a merchant's own state 6), with no question at all."""
+        with self.lock:
+            return_id = self.request_return(question="")
+            self.order_return(return_id).update(state=6, question="")
+            return str(return_id)
+
+    def held_returns(self) -> dict[str, str]:
+        with self.lock:
+            found = {}
+            for order in self.tables["orders"].values():
+                first = (order.get("note") or "").splitlines()[0] if order.get("note") else ""
+                if order.get("module") == "retsync" and first.startswith("[retsync] hold "):
+                    found[first[len("[retsync] hold "):]] = str(order["id"])
+            return found
+
+    def panel_decide(self, reference: str, kind: str, note: str | None = None) -> None:
+        """The merchant moves the held order to the state that means `kind` and writes a private note."""
+        state = PANEL_ORDER_STATES.get(kind)
+        if state is None:
+            raise ValueError(f"the stock setup has no order state for {kind!r}; one of {sorted(PANEL_ORDER_STATES)}")
+        with self.lock:
+            order = self.order(reference)
+            if note:
+                order["note"] = (order.get("note") or "") + "\n" + note
+            self._create_order_histories({"id_order": str(order["id"]), "id_order_state": str(state)})
+
+    def truth(self) -> dict[str, set[str]]:
+        """What a full sync must store: every order but held ones, and the merchandise returns (PS 9)."""
+        orders = {str(i) for i, o in self.tables["orders"].items() if o.get("module") != "retsync"}
+        return {"orders": orders, "returns": {str(i) for i in self.tables["order_returns"]}}
+
+
+def _num(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return Decimal(0)
+
+
+def _singular(resource: str) -> str:
+    return {"order_slip": "order_slip", "order_details": "order_detail", "order_histories": "order_history",
+            "addresses": "address", "currencies": "currency", "customer_threads": "customer_thread"}.get(
+        resource, resource[:-1] if resource.endswith("s") else resource)
+
+
+def _xml_into(parent: ElementTree.Element, value: Any, tag: str | None = None) -> None:
+    if isinstance(value, dict):
+        node = ElementTree.SubElement(parent, tag) if tag else parent
+        for key, inner in value.items():
+            _xml_into(node, inner, key)
+    elif isinstance(value, list):
+        node = ElementTree.SubElement(parent, tag) if tag else parent
+        for inner in value:
+            _xml_into(node, inner, _singular(tag or "item"))
+    else:
+        ElementTree.SubElement(parent, tag or "value").text = "" if value is None else str(value)

@@ -1,0 +1,444 @@
+"""PrestaShop webservice JSON <-> the unified model, as pure functions.
+
+Two shapes of "a return" exist, depending on the shop's version:
+
+- PrestaShop 9 lists merchandise returns (`order_returns`: `id, id_order, id_customer, question, state,
+  date_add, date_upd`). Their lines are not exposed, so the order's details tell what came back
+  (`product_quantity_return`, else `product_quantity_refunded`, else the whole order).
+- PrestaShop 1.7/8 has no returns resource in core. There a return is an *order* whose details show returned
+  or refunded quantities, or that has credit slips (`order_slip`); it is stored under `order-<id>`.
+
+Credit slips are the refunds in both. State ids mean what the merchant's state table says (stock: 1 waiting for
+confirmation … 5 return completed); an id the table does not know is stored verbatim and left open.
+Dates come without an offset in the shop's own time zone; `0000-00-00 00:00:00` means "never".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone, tzinfo
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from retsync.http import BadPayload
+from retsync.model import (
+    Customer,
+    DecisionKind,
+    Order,
+    OrderLine,
+    Return,
+    ReturnLine,
+    ReturnReason,
+    ReturnStatus,
+)
+from retsync.payload import obj, objs, text
+
+STOCK_RETURN_STATES: dict[str, str] = {
+    "1": "requested", "2": "in_transit", "3": "received", "4": "rejected", "5": "completed",
+}
+"""The installed merchandise-return states (install-dev/data/xml/order_return_state.xml, in id order) and
+what each means to retsync."""
+STOCK_STATE_NAMES = {"1": "Waiting for confirmation", "2": "Waiting for package", "3": "Package received",
+                     "4": "Return denied", "5": "Return completed"}
+STATE_MEANINGS = ("requested", "in_transit", "received", "rejected", "completed", "cancelled", "repair",
+                  "exchange", "refunded")
+"""The words a merchant may use in `return_states` for a state id."""
+
+SLIP_RETURN_PREFIX = "order-"
+"""PrestaShop 1.7/8: a return is an order; its id is kept apart from PS 9 merchandise-return ids."""
+HOLD_MODULE = "retsync"
+HOLD_MARK = "[retsync] "
+"""The back-office flow: an order held for another channel's return has `module = retsync` and its private
+`note` starts with `[retsync] hold <key>`; lines of the note that start with the mark are ours, the rest the
+merchant's."""
+
+NO_DATE = "0000-00-00 00:00:00"
+
+
+# --- small readers ------------------------------------------------------------------------
+
+
+def decimal(value: Any) -> Decimal | None:
+    if value is None or isinstance(value, (bool, dict, list)) or value == "":
+        return None
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() else None
+
+
+def count(value: Any) -> int:
+    amount = decimal(value)
+    return abs(int(amount)) if amount is not None else 0
+
+
+def minor_units(value: Any) -> int | None:
+    """PrestaShop writes money with six decimals ("24.790000"); cents, rounded half up."""
+    amount = decimal(value)
+    return None if amount is None else int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def money(value: Decimal) -> str:
+    return str(value.quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP))
+
+
+def parse_date(value: Any, zone: tzinfo = timezone.utc) -> datetime | None:
+    """A shop-time `YYYY-MM-DD HH:MM:SS` as UTC; the zero date and anything unreadable are None."""
+    raw = text(value)
+    if raw is None or raw.startswith("0000-00-00"):
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone)
+    return parsed.astimezone(timezone.utc)
+
+
+def date_text(moment: datetime, zone: tzinfo = timezone.utc) -> str:
+    """The form the webservice's date filters take, in the shop's time zone."""
+    return moment.astimezone(zone).replace(tzinfo=None, microsecond=0).isoformat(sep=" ")
+
+
+def record_id(record: Mapping[str, Any], what: str) -> str:
+    value = record.get("id")
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip():
+        raise BadPayload(f"{what}: an entry without id")
+    return str(value).strip()
+
+
+def plain_text(value: Any) -> str | None:
+    """`question` is HTML the customer's browser wrote; the words without the tags."""
+    raw = text(value)
+    if raw is None:
+        return None
+    return text(re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", raw))))
+
+
+def rows(record: Mapping[str, Any], association: str) -> list[Mapping[str, Any]]:
+    return objs(obj(record.get("associations")).get(association))
+
+
+# --- reasons -------------------------------------------------------------------------------
+
+_REASON_WORDS: Sequence[tuple[tuple[str, ...], ReturnReason]] = (
+    (("size", "fit", "too small", "too big", "taille", "größe", "talla", "rozmiar"), ReturnReason.WRONG_SIZE),
+    (("defect", "broken", "not working", "does not work", "doesn't work", "faulty", "défectueux", "kaputt"),
+     ReturnReason.DEFECTIVE),
+    (("damaged", "damage", "abîmé", "beschädigt"), ReturnReason.DAMAGED),
+    (("wrong item", "wrong product", "not what i ordered"), ReturnReason.WRONG_ITEM),
+    (("by mistake", "ordered twice", "mistake"), ReturnReason.ORDERED_BY_MISTAKE),
+    (("cheaper", "better price"), ReturnReason.BETTER_PRICE),
+    (("late", "delivery", "never arrived"), ReturnReason.DELIVERY_PROBLEM),
+    (("changed my mind", "no longer", "not needed", "don't need"), ReturnReason.NO_LONGER_NEEDED),
+    (("not as described", "not as expected", "quality", "colour", "color"), ReturnReason.NOT_AS_EXPECTED),
+)
+
+
+def reason_for(words: str | None) -> ReturnReason:
+    """The customer types the reason freely (`question`): a few common words give the coarse reason."""
+    if not words:
+        return ReturnReason.UNKNOWN
+    folded = words.casefold()
+    for keys, reason in _REASON_WORDS:
+        if any(key in folded for key in keys):
+            return reason
+    return ReturnReason.OTHER
+
+
+# --- lookups a page brings along -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Lookups:
+    """What the mapping needs beside the record itself, fetched once per page."""
+
+    zone: tzinfo = timezone.utc
+    currencies: Mapping[str, str] | None = None
+    customers: Mapping[str, Mapping[str, Any]] | None = None
+    orders: Mapping[str, Mapping[str, Any]] | None = None
+    details: Mapping[str, Sequence[Mapping[str, Any]]] | None = None
+    """order id -> its `order_details`."""
+    slips: Mapping[str, Sequence[Mapping[str, Any]]] | None = None
+    """order id -> its credit slips."""
+
+    def currency(self, order: Mapping[str, Any]) -> str | None:
+        return (self.currencies or {}).get(str(order.get("id_currency")))
+
+    def customer(self, customer_id: Any) -> Customer:
+        found = (self.customers or {}).get(str(customer_id), {})
+        name = " ".join(part for part in (text(found.get("firstname")), text(found.get("lastname"))) if part)
+        return Customer(email=text(found.get("email")), name=name or None)
+
+
+# --- orders --------------------------------------------------------------------------------
+
+
+def is_held(order: Mapping[str, Any]) -> bool:
+    """An order created to hold another channel's return (the back-office flow): not a sale of this shop."""
+    return text(order.get("module")) == HOLD_MODULE and (text(order.get("note")) or "").startswith(HOLD_MARK)
+
+
+def held_key(order: Mapping[str, Any]) -> str | None:
+    note = text(order.get("note")) or ""
+    first = note.splitlines()[0] if note else ""
+    if text(order.get("module")) != HOLD_MODULE or not first.startswith(HOLD_MARK + "hold "):
+        return None
+    return text(first[len(HOLD_MARK + "hold "):])
+
+
+def merchant_note(order: Mapping[str, Any]) -> str | None:
+    """The lines of a held order's private note that the merchant wrote (ours start with the mark)."""
+    lines = [line for line in (text(order.get("note")) or "").splitlines() if not line.startswith(HOLD_MARK)]
+    return text("\n".join(lines))
+
+
+def unit_price(row: Mapping[str, Any]) -> int | None:
+    return minor_units(row.get("unit_price_tax_incl") if row.get("unit_price_tax_incl") not in (None, "")
+                       else row.get("product_price"))
+
+
+def map_order(order: Mapping[str, Any], lookups: Lookups) -> Order:
+    order_id = record_id(order, "order")
+    currency = lookups.currency(order)
+    lines = []
+    for row in rows(order, "order_rows"):
+        row_id = text(row.get("id"))
+        if row_id is None:
+            continue
+        lines.append(OrderLine(external_id=row_id, sku=text(row.get("product_reference")),
+                               ean=text(row.get("product_ean13")), title=text(row.get("product_name")),
+                               quantity=count(row.get("product_quantity")), unit_price=unit_price(row),
+                               currency=currency))
+    return Order(
+        external_id=order_id,
+        placed_at=parse_date(order.get("date_add"), lookups.zone),
+        delivered_at=parse_date(order.get("delivery_date"), lookups.zone),
+        channel_status=text(order.get("current_state")),
+        currency=currency,
+        total_amount=minor_units(order.get("total_paid_tax_incl") or order.get("total_paid")),
+        customer=lookups.customer(order.get("id_customer")),
+        lines=tuple(lines),
+    )
+
+
+# --- credit slips --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlipFacts:
+    slip_id: str
+    created_at: datetime | None
+    amount: int
+    quantities: Mapping[str, int]
+    """id_order_detail -> quantity refunded on this slip."""
+
+
+def slip_facts(slip: Mapping[str, Any], zone: tzinfo) -> SlipFacts | None:
+    slip_id = text(slip.get("id"))
+    if slip_id is None:
+        return None
+    quantities: dict[str, int] = {}
+    amount = Decimal(0)
+    for detail in rows(slip, "order_slip_details"):
+        key = text(detail.get("id_order_detail"))
+        if key is not None:
+            quantities[key] = quantities.get(key, 0) + count(detail.get("product_quantity"))
+        amount += decimal(detail.get("amount_tax_incl")) or Decimal(0)
+    total = decimal(slip.get("amount"))
+    if total is None or total == 0:
+        total = amount + (decimal(slip.get("shipping_cost_amount")) or Decimal(0))
+    return SlipFacts(slip_id=slip_id, created_at=parse_date(slip.get("date_add"), zone),
+                     amount=abs(minor_units(total) or 0), quantities=quantities)
+
+
+# --- returns -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StateTable:
+    """The merchant's merchandise-return states: id -> meaning (one of STATE_MEANINGS)."""
+
+    meanings: Mapping[str, str]
+
+    def meaning(self, state: str | None) -> str | None:
+        return self.meanings.get(state or "")
+
+
+_STATUS = {"requested": ReturnStatus.REQUESTED, "in_transit": ReturnStatus.IN_TRANSIT,
+           "received": ReturnStatus.RECEIVED, "rejected": ReturnStatus.DECIDED, "repair": ReturnStatus.DECIDED,
+           "exchange": ReturnStatus.DECIDED, "completed": ReturnStatus.CLOSED, "cancelled": ReturnStatus.CANCELLED,
+           "refunded": ReturnStatus.REFUNDED}
+_DECISION = {"rejected": DecisionKind.REJECT, "repair": DecisionKind.REPAIR, "exchange": DecisionKind.EXCHANGE,
+             "cancelled": DecisionKind.CANCEL}
+
+
+def _returned(details: Sequence[Mapping[str, Any]], slips: Sequence[SlipFacts]) -> dict[str, int]:
+    """Which order details came back, and how many: returned quantities, else refunded, else the slips."""
+    found = {str(d["id"]): count(d.get("product_quantity_return")) for d in details
+             if text(d.get("id")) and count(d.get("product_quantity_return"))}
+    if found:
+        return found
+    found = {str(d["id"]): count(d.get("product_quantity_refunded")) for d in details
+             if text(d.get("id")) and count(d.get("product_quantity_refunded"))}
+    if found:
+        return found
+    for slip in slips:
+        for key, quantity in slip.quantities.items():
+            found[key] = found.get(key, 0) + quantity
+    return found
+
+
+def _lines(order_id: str, order: Mapping[str, Any], details: Sequence[Mapping[str, Any]],
+           slips: Sequence[SlipFacts], currency: str | None, reason: str | None, status: str | None,
+           decision: DecisionKind | None) -> tuple[ReturnLine, ...]:
+    by_id = {str(d.get("id")): d for d in details}
+    for row in rows(order, "order_rows"):  # the order's own rows, where details were not fetched
+        by_id.setdefault(str(row.get("id")), {**row, "product_quantity": row.get("product_quantity")})
+    wanted = _returned(details, slips) or {key: count(d.get("product_quantity")) for key, d in by_id.items()
+                                           if key != "None"}
+    refunded = {key for slip in slips for key in slip.quantities}
+    lines = []
+    for key, quantity in wanted.items():
+        detail = by_id.get(key, {})
+        line_decision = decision or (DecisionKind.ACCEPT if key in refunded else None)
+        lines.append(ReturnLine(
+            external_id=key, order_external_id=order_id, order_line_external_id=key if detail else None,
+            sku=text(detail.get("product_reference")), ean=text(detail.get("product_ean13")),
+            title=text(detail.get("product_name")), quantity=quantity, reason=reason_for(reason),
+            channel_reason=reason, channel_status=status, unit_price=unit_price(detail) if detail else None,
+            currency=currency, channel_decision=line_decision,
+            channel_decision_quantity=quantity if line_decision else None,
+        ))
+    return tuple(lines)
+
+
+def _revision(*parts: Any) -> str:
+    return hashlib.sha1("|".join(str(p) for p in parts).encode()).hexdigest()[:20]
+
+
+def map_order_return(record: Mapping[str, Any], states: StateTable, lookups: Lookups) -> Return:
+    """A PrestaShop 9 merchandise return, with its order's details and credit slips (refunds)."""
+    return_id = record_id(record, "order_return")
+    order_id = text(record.get("id_order"))
+    created = parse_date(record.get("date_add"), lookups.zone)
+    if created is None:
+        raise BadPayload(f"order_return {return_id}: no date_add")
+    order = (lookups.orders or {}).get(order_id or "", {})
+    details = list((lookups.details or {}).get(order_id or "", ()))
+    slips = [s for s in (slip_facts(x, lookups.zone) for x in (lookups.slips or {}).get(order_id or "", ()))
+             if s is not None and (s.created_at is None or s.created_at >= created)]
+    state = text(record.get("state"))
+    meaning = states.meaning(state)
+    status = _STATUS.get(meaning or "", ReturnStatus.REQUESTED)
+    if slips and any(s.amount for s in slips) and status is not ReturnStatus.CANCELLED:
+        status = ReturnStatus.REFUNDED
+    reason = plain_text(record.get("question"))
+    currency = lookups.currency(order) if order else None
+    decision = _DECISION.get(meaning or "")
+    if meaning == "completed" and not slips:
+        decision = None
+    lines = _lines(order_id or return_id, order, details, slips, currency, reason, state, decision)
+    updated = parse_date(record.get("date_upd"), lookups.zone)
+    refunded = [s.created_at for s in slips if s.created_at is not None]
+    extra: dict[str, Any] = {"state": state, "state_name": STOCK_STATE_NAMES.get(state or "") if meaning else None}
+    if slips:
+        extra["slip_ids"] = [s.slip_id for s in slips]
+    return Return(
+        external_id=return_id, order_external_id=order_id, status=status, channel_status=state,
+        reason=reason_for(reason), channel_reason=reason, created_at=created,
+        received_at=updated if meaning == "received" else None,
+        decided_at=updated if status is ReturnStatus.DECIDED else None,
+        refunded_at=max(refunded) if refunded else None,
+        refund_amount=sum(s.amount for s in slips) if slips else None, currency=currency,
+        customer=lookups.customer(record.get("id_customer") or order.get("id_customer")),
+        lines=lines, revision=_revision(record.get("date_upd"), state, *(f"{s.slip_id}:{s.amount}" for s in slips),
+                                        *(f"{line.external_id}:{line.quantity}" for line in lines)),
+        extra=extra,
+    )
+
+
+def has_returned_goods(details: Iterable[Mapping[str, Any]]) -> bool:
+    return any(count(d.get("product_quantity_return")) or count(d.get("product_quantity_refunded")) for d in details)
+
+
+def map_order_as_return(order: Mapping[str, Any], lookups: Lookups) -> Return | None:
+    """PrestaShop 1.7/8: the return an order stands for (returned/refunded quantities, credit slips); None if none."""
+    order_id = record_id(order, "order")
+    if is_held(order):
+        return None
+    details = list((lookups.details or {}).get(order_id, ()))
+    slips = [s for s in (slip_facts(x, lookups.zone) for x in (lookups.slips or {}).get(order_id, ()))
+             if s is not None]
+    if not slips and not has_returned_goods(details):
+        return None
+    currency = lookups.currency(order)
+    refunded = [s.created_at for s in slips if s.created_at is not None]
+    status = ReturnStatus.REFUNDED if any(s.amount for s in slips) else ReturnStatus.RECEIVED
+    state = text(order.get("current_state"))
+    lines = _lines(order_id, order, details, slips, currency, None, state, None)
+    created = min(refunded, default=None) or parse_date(order.get("date_upd"), lookups.zone) \
+        or parse_date(order.get("date_add"), lookups.zone)
+    if created is None:
+        raise BadPayload(f"order {order_id}: a return without any date")
+    return Return(
+        external_id=SLIP_RETURN_PREFIX + order_id, order_external_id=order_id, status=status, channel_status=state,
+        created_at=created, refunded_at=max(refunded) if refunded else None,
+        refund_amount=sum(s.amount for s in slips) if slips else None, currency=currency,
+        customer=lookups.customer(order.get("id_customer")), lines=lines,
+        revision=_revision(*(f"{s.slip_id}:{s.amount}" for s in slips),
+                           *(f"{line.external_id}:{line.quantity}:{line.channel_decision}" for line in lines), state),
+        extra={"slip_ids": [s.slip_id for s in slips]} if slips else {},
+    )
+
+
+# --- writing: the webservice takes XML --------------------------------------------------------
+
+
+def slip_body(order: Mapping[str, Any], detail: Mapping[str, Any], quantity: int) -> dict[str, Any]:
+    """A credit slip for `quantity` of one order detail: the customer's price, tax included and excluded."""
+    incl = (decimal(detail.get("unit_price_tax_incl")) or Decimal(0)) * quantity
+    excl = (decimal(detail.get("unit_price_tax_excl")) or Decimal(0)) * quantity
+    return {
+        "id_customer": order.get("id_customer"), "id_order": order.get("id"),
+        "conversion_rate": order.get("conversion_rate") or "1.000000",
+        "total_products_tax_excl": money(excl), "total_products_tax_incl": money(incl),
+        "total_shipping_tax_excl": "0.000000", "total_shipping_tax_incl": "0.000000",
+        "amount": money(incl), "shipping_cost": "0", "shipping_cost_amount": "0.000000", "partial": "1",
+        "order_slip_type": "0",
+        "associations": {"order_slip_details": [{"id_order_detail": detail.get("id"), "product_quantity": quantity,
+                                                 "amount_tax_excl": money(excl), "amount_tax_incl": money(incl)}]},
+    }
+
+
+def held_order_body(ret: Return, key: str, source_title: str, *, state: str, customer_id: str, address_id: str,
+                    carrier_id: str, currency_id: str, lang_id: str) -> dict[str, Any]:
+    """An unpaid order standing for a marketplace return, its lines the returned items, the key in its note."""
+    total = sum((Decimal(line.unit_price or 0) * line.quantity for line in ret.lines), Decimal(0)) / 100
+    reason = ret.channel_reason or (ret.reason.value.replace("_", " ") if ret.reason else "")
+    order_part = f" (order {ret.order_external_id})" if ret.order_external_id else ""
+    buyer = ", ".join(part for part in (ret.customer.name, ret.customer.email) if part)
+    note = [f"{HOLD_MARK}hold {key}", f"{HOLD_MARK}{source_title} return {ret.external_id}{order_part}"
+            + (f": {reason}" if reason else "")]
+    if buyer:
+        note.append(f"{HOLD_MARK}buyer: {buyer}")
+    order_rows = [{"product_id": "0", "product_attribute_id": "0", "product_quantity": line.quantity,
+                   "product_name": line.title or line.sku or line.ean or f"Item {line.external_id}",
+                   "product_reference": line.sku or "", "product_ean13": line.ean or "",
+                   "product_price": money(Decimal(line.unit_price or 0) / 100),
+                   "unit_price_tax_incl": money(Decimal(line.unit_price or 0) / 100),
+                   "unit_price_tax_excl": money(Decimal(line.unit_price or 0) / 100)} for line in ret.lines]
+    return {
+        "id_customer": customer_id, "id_address_delivery": address_id, "id_address_invoice": address_id,
+        "id_cart": "0", "id_currency": currency_id, "id_lang": lang_id, "id_carrier": carrier_id,
+        "current_state": state, "module": HOLD_MODULE, "payment": f"{source_title} return", "valid": "0",
+        "total_paid": money(total), "total_paid_real": "0.000000", "total_products": money(total),
+        "total_products_wt": money(total), "conversion_rate": "1.000000", "note": "\n".join(note),
+        "associations": {"order_rows": order_rows},
+    }

@@ -1,0 +1,12 @@
+"""The contract every connector passes, run through the daemon's real path against the PrestaShop sandbox."""
+
+from __future__ import annotations
+
+from retsync_connectors.prestashop.connector import PrestaShopConnector
+from tests.contract import ConnectorContract
+
+
+class TestPrestaShopContract(ConnectorContract):
+    connector = PrestaShopConnector
+    # PrestaShop takes all six decisions (return states, credit slips, customer messages): nothing to refuse.
+    test_unsupported_decisions_send_nothing = None  # type: ignore[assignment]
