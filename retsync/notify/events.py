@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, String, and_, cast, exists, literal, or_, select
@@ -33,6 +33,7 @@ notifications_t = Notification.__table__
 watermarks_t = NotificationWatermark.__table__
 
 TEAM_SCOPE = "team"
+CLOCK_SLACK = timedelta(minutes=2)
 PENDING = "pending"
 NOT_SHIPPED = "not_shipped_by_customer"
 PUSH_FAILED_FLAG = "decision_push_failed"
@@ -51,9 +52,8 @@ def _insert_ignoring_duplicates(conn: Connection, table: Any, rows: list[dict[st
 
 
 def watermark(conn: Connection, scope: str, now: datetime) -> datetime:
-    """The moment `scope` was first switched on, recorded now if it never was (whole seconds: channels report
-    times to the second, and an event in the same second as switching on counts)."""
-    _insert_ignoring_duplicates(conn, watermarks_t, [{"scope": scope, "started_at": now.replace(microsecond=0)}])
+    """The moment `scope` was first switched on, recorded now if it never was."""
+    _insert_ignoring_duplicates(conn, watermarks_t, [{"scope": scope, "started_at": now}])
     return conn.execute(select(NotificationWatermark.started_at).where(NotificationWatermark.scope == scope)).scalar_one()
 
 
@@ -64,6 +64,13 @@ class Audience:
     name: str
     transports: tuple[str, ...]
     language: str
+
+
+def _after(channel_time: Any, seen: Any, since: datetime) -> Any:
+    """A time the channel reported is after the watermark: retsync saw the change after it (`seen`, its own clock),
+    and the channel's time is not older — give or take CLOCK_SLACK for a channel clock that is behind or that
+    reports whole seconds or days."""
+    return and_(seen >= since, channel_time >= since - CLOCK_SLACK)
 
 
 def _key(kind: str, column: Any) -> Any:
@@ -167,13 +174,13 @@ class Deriver:
             Return.channel_id.in_(channel_ids))
         found: list[tuple[str, str, Any, dict[str, Any]]] = []
         if "new_return" in wanted:
-            for row in conn.execute(base.where(Return.created_at >= since, _not_yet("new_return", Return.id))
+            for row in conn.execute(base.where(_after(Return.created_at, Return.first_seen_at, since), _not_yet("new_return", Return.id))
                                     .order_by(Return.id)):
                 found.append(("new_return", f"new_return:{row.return_id}", row, {}))
         if "received" in wanted:
             undecided = ~exists().where(Decision.return_id == Return.id)
             for row in conn.execute(base.where(
-                    Return.status == ReturnStatus.RECEIVED.value, Return.received_at >= since,
+                    Return.status == ReturnStatus.RECEIVED.value, _after(Return.received_at, Return.updated_at, since),
                     Return.handled_by_channel.is_(False), undecided, _not_yet("received", Return.id))
                     .order_by(Return.id)):
                 found.append(("received", f"received:{row.return_id}", row, {}))
@@ -204,13 +211,15 @@ class Deriver:
             Return.channel_id == channel_id, Return.customer_email.is_not(None), Return.customer_email != "",
             Return.handled_by_channel.is_(False))
         found: list[tuple[str, str, Any, dict[str, Any]]] = []
-        for kind, moment in (("customer_registered", Return.created_at), ("customer_received", Return.received_at),
-                             ("customer_refunded", Return.refunded_at)):
-            for row in conn.execute(base.where(moment >= since, _not_yet(kind, Return.id)).order_by(Return.id)):
+        for kind, moment, seen in (("customer_registered", Return.created_at, Return.first_seen_at),
+                                   ("customer_received", Return.received_at, Return.updated_at),
+                                   ("customer_refunded", Return.refunded_at, Return.updated_at)):
+            for row in conn.execute(base.where(_after(moment, seen, since), _not_yet(kind, Return.id))
+                                    .order_by(Return.id)):
                 found.append((kind, f"{kind}:{row.return_id}", row, {}))
         pushed_since = exists().where(Decision.return_id == Return.id, Decision.pushed_at >= since,
                                       Decision.state == DecisionState.PUSHED.value)
-        decided = list(conn.execute(base.where(or_(Return.decided_at >= since, pushed_since),
+        decided = list(conn.execute(base.where(or_(_after(Return.decided_at, Return.updated_at, since), pushed_since),
                                                _not_yet("customer_decided", Return.id)).order_by(Return.id)))
         kinds: dict[int, list[str]] = {}
         if decided:
