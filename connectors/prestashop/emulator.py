@@ -19,7 +19,7 @@ from xml.etree import ElementTree
 
 import httpx
 
-from retsync.emulator import Emulator, route
+from retsync.emulator import Emulator, TruncateBody, route
 
 SANDBOX_KEY = "PSWSKEY7Q2M9X4C8V1B6N3Z5L0K2J8H4"
 """32 characters, as the back office generates them."""
@@ -85,6 +85,7 @@ class PrestaShopEmulator(Emulator):
         self.tables["currencies"] = {1: {"id": 1, "name": "Euro", "iso_code": "EUR", "conversion_rate": "1.000000"}}
         self.tables["order_states"] = {i: {"id": i, "name": n} for i, n in ORDER_STATES.items()}
         self._clock = self.now - timedelta(days=self.days)
+        self._lose: list[tuple[str, str]] = []
         rng = random.Random(self.seed)
         for n in range(1, 41):
             self.tables["customers"][n] = {"id": n, "firstname": rng.choice(FIRST), "lastname": rng.choice(LAST),
@@ -204,6 +205,24 @@ class PrestaShopEmulator(Emulator):
         return slip
 
     # --- HTTP plumbing ---------------------------------------------------------------------
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        lost = None
+        with self.lock:
+            for entry in self._lose:
+                if request.method == entry[0] and request.url.path.endswith(entry[1]):
+                    lost = entry
+                    self._lose.remove(entry)
+                    break
+            response = super().handle(request)
+        if lost is not None and response.status_code < 400:
+            raise TruncateBody(response)
+        return response
+
+    def lose_answer(self, method: str, path_suffix: str) -> None:
+        """The next matching request is applied but its answer never arrives (a proxy timeout after the write)."""
+        with self.lock:
+            self._lose.append((method.upper(), path_suffix))
 
     def _resources(self) -> tuple[str, ...]:
         return RESOURCES_9 if self.has_order_returns else tuple(r for r in RESOURCES_9 if r != "order_returns")

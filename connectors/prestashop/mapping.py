@@ -118,7 +118,8 @@ def plain_text(value: Any) -> str | None:
     raw = text(value)
     if raw is None:
         return None
-    return text(re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", raw))))
+    words = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", raw)))
+    return text(re.sub(r" ([,.;:!?])", r"\1", words))
 
 
 def rows(record: Mapping[str, Any], association: str) -> list[Mapping[str, Any]]:

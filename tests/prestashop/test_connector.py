@@ -1,0 +1,334 @@
+"""The PrestaShop connector against its sandbox: backfill, incremental pulls, every decision's effect on the shop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timezone
+
+import pytest
+
+from retsync.connector import HoldRequest, PushStatus
+from retsync.http import AuthError
+from retsync.model import Customer, DecisionKind, Return, ReturnLine, ReturnStatus
+from retsync_connectors.prestashop.connector import PrestaShopConnector
+from retsync_connectors.prestashop.emulator import PrestaShopEmulator
+from tests.fakes import InMemoryStore
+from tests.prestashop.conftest import decision
+
+Make = Callable[..., PrestaShopConnector]
+
+
+@pytest.fixture
+def shop() -> PrestaShopEmulator:
+    return PrestaShopEmulator(seed=11)
+
+
+@pytest.fixture
+def synced(shop: PrestaShopEmulator, make_connector: Make) -> tuple[PrestaShopConnector, InMemoryStore]:
+    connector, store = make_connector(shop), InMemoryStore()
+    store.run(connector)
+    return connector, store
+
+
+def open_return(store: InMemoryStore, status: ReturnStatus = ReturnStatus.REQUESTED) -> Return:
+    return next(r for r in store.returns.values() if r.status is status and r.lines[0].order_line_external_id)
+
+
+def applied(shop: PrestaShopEmulator, kind: str, resource: str | None = None) -> list[dict]:
+    return [a for a in shop.applied if a["kind"] == kind and (resource is None or a.get("resource") == resource)]
+
+
+# --- pulling -----------------------------------------------------------------------------------
+
+
+def test_backfill_stores_every_order_and_every_merchandise_return(
+        synced: tuple[PrestaShopConnector, InMemoryStore], shop: PrestaShopEmulator) -> None:
+    _, store = synced
+    truth = shop.truth()
+    assert set(store.orders) == truth["orders"]
+    assert set(store.returns) == truth["returns"]
+    assert all(r.lines and r.currency == "EUR" and r.customer.email for r in store.returns.values())
+
+
+def test_lists_page_by_offset_with_a_date_upd_interval_as_json_with_the_key_as_user(
+        synced: tuple[PrestaShopConnector, InMemoryStore], shop: PrestaShopEmulator) -> None:
+    listings = [r for r in shop.requests if r.path == "/api/orders" and "filter[date_upd]" in r.query]
+    assert [r.query["limit"] for r in listings] == ["0,100", "100,100"]  # 180 orders
+    for r in listings:
+        assert r.query["date"] == "1" and r.query["display"] == "full" and r.query["output_format"] == "JSON"
+        assert r.query["sort"] == "[date_upd_ASC,id_ASC]"
+        low, _, high = r.query["filter[date_upd]"].strip("[]").partition(",")
+        assert high == "2100-01-01 00:00:00" and len(low) == 19
+    assert all(r.headers["authorization"] == "Basic UFNXU0tFWTdRMk05WDRDOFYxQjZOM1o1TDBLMko4SDQ6"
+               for r in shop.requests), "the key is the user name, the password empty"
+    assert any(r.path == "/api/order_returns" for r in shop.requests)
+    assert any(r.path == "/api/order_slip" and "filter[date_upd]" in r.query for r in shop.requests)
+
+
+def test_a_re_pull_of_an_unchanged_shop_writes_nothing(synced: tuple[PrestaShopConnector, InMemoryStore]) -> None:
+    connector, store = synced
+    assert store.run(connector) == []
+
+
+def test_incremental_pull_sees_a_new_request_a_state_change_and_a_refund_made_in_the_back_office(
+        synced: tuple[PrestaShopConnector, InMemoryStore], shop: PrestaShopEmulator) -> None:
+    connector, store = synced
+    waiting = open_return(store)
+    new = shop.request_return(question="<p>Wrong <b>size</b>, too small</p>")
+    shop.set_return_state(int(waiting.external_id), 3)
+    received = open_return(store, ReturnStatus.IN_TRANSIT)
+    slip = shop.refund_in_back_office(int(received.order_external_id))
+
+    written = store.run(connector)
+
+    assert set(written) == {str(new), waiting.external_id, received.external_id}
+    fresh = store.returns[str(new)]
+    assert fresh.status is ReturnStatus.REQUESTED and fresh.channel_reason == "Wrong size, too small"
+    assert fresh.reason.value == "wrong_size" and fresh.lines[0].quantity == 1
+    assert store.returns[waiting.external_id].status is ReturnStatus.RECEIVED
+    refunded = store.returns[received.external_id]
+    assert refunded.status is ReturnStatus.REFUNDED and refunded.extra["slip_ids"] == [str(slip)]
+    assert refunded.refund_amount and refunded.refunded_at is not None
+
+
+def test_a_pass_cut_short_resumes_at_the_next_offset(shop: PrestaShopEmulator, make_connector: Make) -> None:
+    connector, store = make_connector(shop), InMemoryStore()
+    store.run(connector, max_pages=1)
+    assert store.cursor and store.cursor["phase"] == "orders" and store.cursor["orders_offset"] == 100
+    store.run(connector)
+    assert set(store.returns) == shop.truth()["returns"] and set(store.orders) == shop.truth()["orders"]
+    limits = [r.query["limit"] for r in shop.requests if r.path == "/api/orders" and "filter[date_upd]" in r.query]
+    assert limits[:2] == ["0,100", "100,100"]
+
+
+def test_an_unknown_return_state_is_stored_verbatim_and_stays_open(
+        synced: tuple[PrestaShopConnector, InMemoryStore], shop: PrestaShopEmulator) -> None:
+    connector, store = synced
+    odd = shop.add_odd_return()
+    assert store.run(connector) == [odd]
+    record = store.returns[odd]
+    assert record.channel_status == "6" and record.status is ReturnStatus.REQUESTED
+    assert record.channel_reason is None and record.reason.value == "unknown"
+
+
+def test_the_state_table_is_the_merchants(shop: PrestaShopEmulator, make_connector: Make) -> None:
+    store = InMemoryStore()
+    store.run(make_connector(shop, return_states={"1": "requested", "2": "in_transit", "3": "received",
+                                                  "4": "rejected", "5": "completed", "6": "exchange"}))
+    exchanged = [r for r in store.returns.values() if r.channel_status == "6"]
+    assert exchanged and all(r.status is ReturnStatus.DECIDED and r.lines[0].channel_decision is
+                             DecisionKind.EXCHANGE for r in exchanged)
+
+
+def test_a_meaning_the_state_table_does_not_know_is_a_clear_config_error() -> None:
+    from pydantic import ValidationError
+
+    from retsync_connectors.prestashop.connector import PrestaShopSettings
+    with pytest.raises(ValidationError, match="unknown meaning \\['approved'\\]"):
+        PrestaShopSettings(connector="prestashop", base_url="https://x", api_key="k" * 32,
+                           return_states={"2": "approved"})
+
+
+def test_delivered_orders_carry_their_delivery_date(synced: tuple[PrestaShopConnector, InMemoryStore],
+                                                    shop: PrestaShopEmulator) -> None:
+    _, store = synced
+    for order_id, order in store.orders.items():
+        raw = shop.order(order_id)["delivery_date"]
+        if raw.startswith("0000"):
+            assert order.delivered_at is None
+        else:
+            assert order.delivered_at == datetime.fromisoformat(raw).replace(tzinfo=timezone.utc)
+    assert any(o.delivered_at for o in store.orders.values()) and any(not o.delivered_at for o in store.orders.values())
+
+
+def test_the_shops_time_zone_is_applied_to_its_dates(shop: PrestaShopEmulator, make_connector: Make) -> None:
+    store = InMemoryStore()
+    store.run(make_connector(shop, shop_timezone="Europe/Paris"))
+    order_id, order = next((k, o) for k, o in store.orders.items() if o.placed_at)
+    naive = datetime.fromisoformat(shop.order(order_id)["date_add"]).replace(tzinfo=timezone.utc)
+    assert order.placed_at is not None and 3600 <= (naive - order.placed_at).total_seconds() <= 7200
+
+
+def test_a_wrong_key_fails_with_the_shops_message(shop: PrestaShopEmulator, make_connector: Make) -> None:
+    with pytest.raises(AuthError, match="Authentication key does not exist \\(code 18\\)"):
+        InMemoryStore().run(make_connector(shop, api_key="X" * 32))
+
+
+# --- PrestaShop 1.7 / 8 -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def shop8() -> PrestaShopEmulator:
+    return PrestaShopEmulator(seed=11, version="8.1.7")
+
+
+def test_on_8_returns_come_from_returned_quantities_and_credit_slips(shop8: PrestaShopEmulator,
+                                                                    make_connector: Make) -> None:
+    store = InMemoryStore()
+    store.run(make_connector(shop8))
+    assert any(r.path == "/api/order_returns" and r.status == 404 for r in shop8.requests)
+    expected = {f"order-{o}" for o in {d["id_order"] for d in shop8.tables["order_details"].values()
+                                       if int(d["product_quantity_return"]) or int(d["product_quantity_refunded"])}
+                | {s["id_order"] for s in shop8.tables["order_slip"].values()}}
+    assert set(store.returns) == expected
+    refunded = [r for r in store.returns.values() if r.status is ReturnStatus.REFUNDED]
+    assert refunded and all(r.refund_amount and r.extra["slip_ids"] for r in refunded)
+    assert {r.status for r in store.returns.values()} == {ReturnStatus.RECEIVED, ReturnStatus.REFUNDED}
+
+
+def test_on_8_a_refund_in_the_back_office_is_seen_through_the_slips(shop8: PrestaShopEmulator,
+                                                                   make_connector: Make) -> None:
+    connector, store = make_connector(shop8), InMemoryStore()
+    store.run(connector)
+    quiet = next(o for o in shop8.tables["orders"].values() if f"order-{o['id']}" not in store.returns)
+    shop8.refund_in_back_office(quiet["id"])
+    assert store.run(connector) == [f"order-{quiet['id']}"]
+    assert store.returns[f"order-{quiet['id']}"].status is ReturnStatus.REFUNDED
+
+
+def test_on_8_accept_is_a_credit_slip_and_reject_a_message(shop8: PrestaShopEmulator, make_connector: Make) -> None:
+    connector, store = make_connector(shop8), InMemoryStore()
+    store.run(connector)
+    first, second = [r for r in store.returns.values() if r.status is ReturnStatus.RECEIVED][:2]
+    accepted = connector.push(decision(first, DecisionKind.ACCEPT, note=None))
+    assert accepted.status is PushStatus.PUSHED, accepted.detail
+    [slip] = applied(shop8, "create", "order_slip")
+    assert slip["fields"]["id_order"] == first.order_external_id
+    assert slip["fields"]["associations"]["order_slip_details"][0]["product_quantity"] == str(first.lines[0].quantity)
+    rejected = connector.push(decision(second, DecisionKind.REJECT, note="Worn, not returnable"))
+    assert rejected.status is PushStatus.PUSHED and len(applied(shop8, "create", "order_slip")) == 1
+    assert [m["fields"]["message"] for m in applied(shop8, "create", "customer_messages")][-1] == "Worn, not returnable"
+    assert store.run(connector) and store.returns[first.external_id].status is ReturnStatus.REFUNDED
+
+
+# --- pushing -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind, state", [
+    (DecisionKind.ACCEPT, 2), (DecisionKind.REJECT, 4), (DecisionKind.CANCEL, 4),
+    (DecisionKind.REPAIR, 3), (DecisionKind.EXCHANGE, 3),
+])
+def test_state_decisions_put_the_whole_return_with_the_state_and_tell_the_customer(
+        synced: tuple[PrestaShopConnector, InMemoryStore], shop: PrestaShopEmulator,
+        kind: DecisionKind, state: int) -> None:
+    connector, store = synced
+    record = open_return(store)
+    before = dict(shop.order_return(record.external_id))
+    result = connector.push(decision(record, kind, note="We will send you a prepaid label."))
+    assert result.status is PushStatus.PUSHED, result.detail
+    assert applied(shop, "state") == [{"kind": "state", "order_return": int(record.external_id), "from": 1,
+                                       "to": state}]
+    after = shop.order_return(record.external_id)
+    assert after["question"] == before["question"] and after["id_order"] == before["id_order"], \
+        "the PUT carried the whole object"
+    put = [r for r in shop.requests if r.method == "PUT"][-1]
+    assert put.path == f"/api/order_returns/{record.external_id}" and "<state>" in put.body
+    [message] = applied(shop, "create", "customer_messages")
+    assert message["fields"]["message"] == "We will send you a prepaid label." and message["fields"]["private"] == "0"
+    [thread] = applied(shop, "create", "customer_threads")
+    assert thread["fields"]["id_order"] == record.order_external_id
+    assert not applied(shop, "create", "order_slip")
+
+
+def test_keep_makes_a_credit_slip_and_completes_the_return(synced: tuple[PrestaShopConnector, InMemoryStore],
+                                                           shop: PrestaShopEmulator) -> None:
+    connector, store = synced
+    record = open_return(store)
+    line = record.lines[0]
+    result = connector.push(decision(record, DecisionKind.KEEP, note=None))
+    assert result.status is PushStatus.PUSHED, result.detail
+    [slip] = applied(shop, "create", "order_slip")
+    detail = shop.tables["order_details"][int(line.external_id)]
+    assert detail["product_quantity_refunded"] == str(line.quantity)
+    assert slip["fields"]["amount"] == f"{float(detail['unit_price_tax_incl']) * line.quantity:.6f}"
+    assert shop.order_return(record.external_id)["state"] == 5
+    [message] = applied(shop, "create", "customer_messages")
+    assert message["fields"]["private"] == "1" and "keep" in message["fields"]["message"], \
+        "without your note, the staff get a private message"
+    store.run(connector)
+    assert store.returns[record.external_id].status is ReturnStatus.REFUNDED
+
+
+def test_a_second_line_reuses_the_thread_and_sends_no_second_message(
+        synced: tuple[PrestaShopConnector, InMemoryStore], shop: PrestaShopEmulator) -> None:
+    connector, store = synced
+    record = next(r for r in store.returns.values() if r.status is ReturnStatus.REQUESTED and len(r.lines) > 1)
+    for index in range(len(record.lines)):
+        assert connector.push(decision(record, DecisionKind.REJECT, line=index, note="Not in its box")).status \
+            is PushStatus.PUSHED
+    assert len(applied(shop, "create", "customer_threads")) == 1
+    assert len(applied(shop, "create", "customer_messages")) == 1
+    assert len(applied(shop, "state")) == 1
+
+
+def test_a_credit_slip_whose_answer_was_lost_is_found_on_the_retry_not_made_twice(
+        synced: tuple[PrestaShopConnector, InMemoryStore], shop: PrestaShopEmulator) -> None:
+    connector, store = synced
+    request = decision(open_return(store), DecisionKind.KEEP)
+    shop.lose_answer("POST", "/order_slip")
+    first = connector.push(request)
+    assert first.status is PushStatus.RETRY and "may have been applied" in (first.detail or "")
+    retry = connector.push(replace(request, attempt=2))
+    assert retry.status is PushStatus.PUSHED, retry.detail
+    assert len(applied(shop, "create", "order_slip")) == 1
+    assert len(applied(shop, "create", "customer_messages")) == 1
+
+
+def test_the_shops_error_body_reaches_the_merchant(shop: PrestaShopEmulator, make_connector: Make) -> None:
+    connector, store = make_connector(shop, accept_state="99"), InMemoryStore()
+    store.run(connector)
+    result = connector.push(decision(open_return(store), DecisionKind.ACCEPT))
+    assert result.status is PushStatus.FAILED
+    assert "HTTP 400: Property OrderReturn->state is not valid (99) (code 96)" in (result.detail or "")
+
+
+def test_a_rejection_needs_a_note_for_the_customer() -> None:
+    assert PrestaShopConnector.decision_problem(DecisionKind.REJECT, None)
+    assert PrestaShopConnector.decision_problem(DecisionKind.REJECT, "Worn") is None
+
+
+# --- the back-office flow -----------------------------------------------------------------------
+
+
+def hold(key: str = "bol/R1", attempt: int = 1, reference: str | None = None) -> HoldRequest:
+    ret = Return(external_id="R1", order_external_id="BOL-9", status=ReturnStatus.REQUESTED,
+                 channel_reason="Too small", created_at=datetime(2026, 11, 20, tzinfo=timezone.utc),
+                 currency="EUR", customer=Customer(name="Eva Rossi", email="eva@example.com"),
+                 lines=(ReturnLine(external_id="L1", sku="SKU-1", ean="8712345678901", title="Rain jacket",
+                                   quantity=1, unit_price=9800),))
+    return HoldRequest(hold_id=1, key=key, source_channel="bol", source_title="Bol.com", ret=ret, attempt=attempt,
+                       requested_at=datetime.now(timezone.utc), reference=reference)
+
+
+def test_a_held_return_is_one_order_that_the_shops_own_pull_leaves_out(
+        synced: tuple[PrestaShopConnector, InMemoryStore], shop: PrestaShopEmulator) -> None:
+    connector, store = synced
+    result = connector.hold_return(hold())
+    assert result.status is PushStatus.PUSHED and result.reference
+    order = shop.order(result.reference)
+    assert order["module"] == "retsync" and order["current_state"] == 1
+    assert order["note"].splitlines()[:2] == ["[retsync] hold bol/R1", "[retsync] Bol.com return R1 (order BOL-9): "
+                                                                         "Too small"]
+    [row] = [d for d in shop.tables["order_details"].values() if d["id_order"] == order["id"]]
+    assert row["product_name"] == "Rain jacket" and row["product_reference"] == "SKU-1"
+    assert store.run(connector) == [] and result.reference not in store.orders
+    again = connector.hold_return(hold(attempt=2))
+    assert again.status is PushStatus.PUSHED and again.reference == result.reference
+    assert len(applied(shop, "create", "orders")) == 1
+    assert shop.held_returns() == {"bol/R1": result.reference}
+
+
+def test_a_decision_taken_on_the_held_order_is_read_back_with_the_merchants_note(
+        synced: tuple[PrestaShopConnector, InMemoryStore], shop: PrestaShopEmulator) -> None:
+    connector, _ = synced
+    accepted, rejected = connector.hold_return(hold("bol/R1")), connector.hold_return(hold("bol/R2"))
+    waiting = connector.hold_return(hold("bol/R3"))
+    assert accepted.reference and rejected.reference and waiting.reference
+    shop.panel_decide(accepted.reference, "accept")
+    shop.panel_decide(rejected.reference, "reject", note="Worn and washed")
+    decided = connector.held_decisions([accepted.reference, rejected.reference, waiting.reference])
+    assert set(decided) == {accepted.reference, rejected.reference}
+    assert decided[accepted.reference].kind is DecisionKind.ACCEPT and decided[accepted.reference].shop_status == "7"
+    assert decided[rejected.reference].kind is DecisionKind.REJECT
+    assert decided[rejected.reference].note == "Worn and washed"
