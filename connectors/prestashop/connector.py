@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from retsync.config import ChannelSettings
 from retsync.connector import (
@@ -36,7 +36,7 @@ from retsync.connector import (
 from retsync.http import ApiError, AuthError, BadPayload, Stopped, TransientError
 from retsync.model import DecisionKind, Order, Return
 from retsync.secrets import Secret
-from retsync_connectors.prestashop.client import FAR_FUTURE, PAGE_SIZE, PrestaShopClient, one_of
+from retsync_connectors.prestashop.client import FAR_FUTURE, PAGE_SIZE, AdminApiClient, PrestaShopClient
 from retsync_connectors.prestashop.mapping import (
     HOLD_MODULE,
     SLIP_RETURN_PREFIX,
@@ -101,6 +101,19 @@ class PrestaShopSettings(ChannelSettings):
     hold_carrier_id: str = Field(default="1", description="back-office flow: carrier id of the held orders")
     hold_currency_id: str = Field(default="1", description="back-office flow: currency id of the held orders")
     hold_lang_id: str = Field(default="1", description="back-office flow: language id of the held orders")
+    admin_api_client_id: str | None = Field(
+        default=None, description="PrestaShop 9 Admin API (Advanced parameters > Admin API) client id with scopes "
+        "order_return_read and order_return_write: return states are then set with one PATCH")
+    admin_api_client_secret: Secret | None = Field(default=None, description="that client's secret (env:, file:, "
+                                                   "keyring:)")
+    admin_api_url: str | None = Field(default=None, description="the Admin API's address (default base_url + "
+                                      "/admin-api)")
+
+    @model_validator(mode="after")
+    def _admin_api_pair(self) -> PrestaShopSettings:
+        if (self.admin_api_client_id is None) != (self.admin_api_client_secret is None):
+            raise ValueError("admin_api_client_id and admin_api_client_secret go together: set both or neither")
+        return self
 
     @field_validator("return_states", mode="after")
     @classmethod
@@ -160,8 +173,9 @@ def _iso(value: Any) -> datetime | None:
 
 def _decision_texts() -> dict[DecisionKind, str]:
     return {
-        DecisionKind.ACCEPT: "PrestaShop 9: return state accept_state (2 Waiting for package); 1.7/8: a credit slip "
-        "(order_slip) for the line; your note as a customer message",
+        DecisionKind.ACCEPT: "PrestaShop 9: return state accept_state (2 Waiting for package; PUT order_returns, or "
+        "the Admin API's PATCH where configured); 1.7/8: a credit slip (order_slip) for the line; your note as a "
+        "customer message",
         DecisionKind.KEEP: "a credit slip (order_slip) for the line, and on PrestaShop 9 state keep_state "
         "(5 Return completed); the slip is the document, pay the customer in your payment module",
         DecisionKind.REJECT: "return state reject_state (4 Return denied) + your note as a customer message",
@@ -192,11 +206,14 @@ class PrestaShopConnector(Connector):
         self.zone = ZoneInfo(settings.shop_timezone)
         self.states = StateTable(settings.return_states)
         self.client = PrestaShopClient(channel, settings, runtime)
+        self.admin = AdminApiClient(channel, settings, runtime) if settings.admin_api_client_id else None
         self._source: str | None = None if settings.returns_source == "auto" else settings.returns_source
         self._currencies: dict[str, str] | None = None
 
     def close(self) -> None:
         self.client.close()
+        if self.admin is not None:
+            self.admin.close()
 
     @classmethod
     def decision_problem(cls, kind: DecisionKind, note: str | None) -> str | None:
@@ -351,11 +368,14 @@ class PrestaShopConnector(Connector):
                 return slip
             slip_text = f"; credit slip {slip['id']}"
         state = self._state_for(request.kind)
-        if str(record.get("state")) != state:
+        shown = str(record.get("state"))
+        if shown != state and self.admin is not None:
+            shown = str(self.admin.set_return_state(str(record["id"]), state).get("orderReturnStateId"))
+        elif shown != state:
             fields = {k: record.get(k) for k in ("id_customer", "id_order", "question", "date_add")}
-            record = self.client.update(RETURNS, str(record["id"]), {**fields, "state": state})
-        return PushResult(PushStatus.PUSHED, f"{request.kind}: return {record['id']} is in state {record.get('state')}"
-                          f"{slip_text}; {told}", result={"state": str(record.get("state"))})
+            shown = str(self.client.update(RETURNS, str(record["id"]), {**fields, "state": state}).get("state"))
+        return PushResult(PushStatus.PUSHED, f"{request.kind}: return {record['id']} is in state {shown}"
+                          f"{slip_text}; {told}", result={"state": shown})
 
     def _push_order(self, request: DecisionRequest) -> PushResult:
         """PrestaShop 1.7/8 has no return to set a state on: a refund is a credit slip, the rest a message."""

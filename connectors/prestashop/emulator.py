@@ -10,6 +10,7 @@ has `order_returns`; 8 answers it with "resource does not exist". Merchandise-re
 from __future__ import annotations
 
 import base64
+import json
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -23,6 +24,9 @@ from retsync.emulator import Emulator, TruncateBody, route
 
 SANDBOX_KEY = "PSWSKEY7Q2M9X4C8V1B6N3Z5L0K2J8H4"
 """32 characters, as the back office generates them."""
+SANDBOX_ADMIN_CLIENT = "retsync-sandbox"
+SANDBOX_ADMIN_SECRET = "adm1n-api-s3cret-0f6b2e9d"
+ADMIN_PREFIX = "/admin-api"
 DATE_FIELDS = {"date_add", "date_upd", "delivery_date", "invoice_date"}
 RESOURCES_9 = ("addresses", "carriers", "carts", "currencies", "customers", "customer_messages", "customer_threads",
                "order_details", "order_histories", "order_returns", "order_slip", "order_states", "orders",
@@ -228,6 +232,13 @@ class PrestaShopEmulator(Emulator):
         return RESOURCES_9 if self.has_order_returns else tuple(r for r in RESOURCES_9 if r != "order_returns")
 
     def authorize(self, request: httpx.Request) -> httpx.Response | None:
+        if request.url.path.startswith(ADMIN_PREFIX):
+            if request.url.path == ADMIN_PREFIX + "/access_token" or self.bearer_ok(request):
+                return None
+            return self.json_response(401, {"error": "access_denied", "error_description": "The resource owner or "
+                                            "authorization server denied the request.", "hint": "Access token could "
+                                            "not be verified", "message": "The resource owner or authorization "
+                                            "server denied the request."})
         header = request.headers.get("authorization", "")
         key = request.url.params.get("ws_key")
         if header.lower().startswith("basic "):
@@ -510,6 +521,59 @@ class PrestaShopEmulator(Emulator):
         return {"id": self._next_id("customer_messages"), "id_employee": int(fields.get("id_employee") or 0),
                 "id_customer_thread": int(fields["id_customer_thread"]), "message": fields["message"],
                 "private": fields.get("private") or "0", "date_add": moment, "date_upd": moment}
+
+    # --- PrestaShop 9 Admin API (ps_apiresources) ---------------------------------------------
+
+    @route("POST", ADMIN_PREFIX + "/access_token")
+    def admin_token(self, request: httpx.Request) -> httpx.Response:
+        form = dict(httpx.QueryParams(request.content.decode("utf-8", "replace")))
+        if form.get("grant_type") != "client_credentials":
+            return self.json_response(400, {"error": "unsupported_grant_type", "error_description": "The "
+                                            "authorization grant type is not supported by the authorization server."})
+        if form.get("client_id") != SANDBOX_ADMIN_CLIENT or form.get("client_secret") != SANDBOX_ADMIN_SECRET:
+            return self.json_response(401, {"error": "invalid_client", "error_description": "Client authentication "
+                                            "failed", "message": "Client authentication failed"})
+        return self.json_response(200, {"token_type": "Bearer", "expires_in": 3600,
+                                        "access_token": self.issue_token(3600)})
+
+    def _admin_return(self, return_id: str) -> dict[str, Any] | None:
+        entry = self.tables["order_returns"].get(int(return_id)) if return_id.isdigit() else None
+        if entry is None:
+            return None
+        customer = self.tables["customers"].get(entry["id_customer"], {})
+        order = self.tables["orders"].get(entry["id_order"], {})
+        return {"orderReturnId": entry["id"], "customerId": entry["id_customer"],
+                "customerFirstName": customer.get("firstname"), "customerLastName": customer.get("lastname"),
+                "orderId": entry["id_order"], "orderDate": order.get("date_add"),
+                "orderReturnStateId": entry["state"], "question": entry["question"]}
+
+    def _admin_problem(self, status: int, detail: str) -> httpx.Response:
+        return self.json_response(status, {"type": "https://tools.ietf.org/html/rfc2616#section-10",
+                                           "title": "An error occurred", "detail": detail, "status": status},
+                                  "application/problem+json")
+
+    @route("GET", ADMIN_PREFIX + "/order-returns/{return_id}")
+    def admin_get_return(self, request: httpx.Request, return_id: str) -> httpx.Response:
+        with self.lock:
+            found = self._admin_return(return_id)
+        return self.json_response(200, found) if found else self._admin_problem(404, "Not Found")
+
+    @route("PATCH", ADMIN_PREFIX + "/order-returns/{return_id}")
+    def admin_patch_return(self, request: httpx.Request, return_id: str) -> httpx.Response:
+        with self.lock:
+            if self._admin_return(return_id) is None:
+                return self._admin_problem(404, "Not Found")
+            try:
+                state = int(json.loads(request.content or b"{}").get("orderReturnStateId"))
+            except (ValueError, TypeError, AttributeError):
+                state = 0
+            if state not in RETURN_STATES:
+                return self._admin_problem(422, "orderReturnStateId: This value is not valid.")
+            entry = self.tables["order_returns"][int(return_id)]
+            self.applied.append({"kind": "state", "order_return": entry["id"], "from": entry["state"], "to": state,
+                                 "via": "admin-api"})
+            entry.update(state=state, date_upd=self._tick())
+            return self.json_response(200, self._admin_return(return_id))
 
     # --- what tests and the demo do as the shop's customers and staff -----------------------
 

@@ -332,3 +332,45 @@ def test_a_decision_taken_on_the_held_order_is_read_back_with_the_merchants_note
     assert decided[accepted.reference].kind is DecisionKind.ACCEPT and decided[accepted.reference].shop_status == "7"
     assert decided[rejected.reference].kind is DecisionKind.REJECT
     assert decided[rejected.reference].note == "Worn and washed"
+
+
+# --- PrestaShop 9 Admin API -----------------------------------------------------------------------
+
+
+def test_where_the_admin_api_is_configured_a_state_is_one_patch(shop: PrestaShopEmulator, make_connector: Make) -> None:
+    from retsync_connectors.prestashop.emulator import SANDBOX_ADMIN_CLIENT, SANDBOX_ADMIN_SECRET
+
+    connector = make_connector(shop, admin_api_client_id=SANDBOX_ADMIN_CLIENT,
+                               admin_api_client_secret=SANDBOX_ADMIN_SECRET)
+    store = InMemoryStore()
+    store.run(connector)
+    record = open_return(store)
+    result = connector.push(decision(record, DecisionKind.REJECT, note="Past the 30 days"))
+    assert result.status is PushStatus.PUSHED, result.detail
+    assert applied(shop, "state") == [{"kind": "state", "order_return": int(record.external_id), "from": 1, "to": 4,
+                                       "via": "admin-api"}]
+    assert not [r for r in shop.requests if r.method == "PUT"]
+    token = next(r for r in shop.requests if r.path == "/admin-api/access_token")
+    assert "order_return_write" in token.body and "grant_type=client_credentials" in token.body
+    patch = next(r for r in shop.requests if r.method == "PATCH")
+    assert patch.body == {"orderReturnStateId": 4} and patch.headers["authorization"].startswith("Bearer ")
+
+
+def test_the_admin_api_refusing_a_state_is_a_clear_failure(shop: PrestaShopEmulator, make_connector: Make) -> None:
+    from retsync_connectors.prestashop.emulator import SANDBOX_ADMIN_CLIENT, SANDBOX_ADMIN_SECRET
+
+    connector = make_connector(shop, admin_api_client_id=SANDBOX_ADMIN_CLIENT,
+                               admin_api_client_secret=SANDBOX_ADMIN_SECRET, accept_state="42")
+    store = InMemoryStore()
+    store.run(connector)
+    result = connector.push(decision(open_return(store), DecisionKind.ACCEPT))
+    assert result.status is PushStatus.FAILED
+    assert "HTTP 422: orderReturnStateId: This value is not valid." in (result.detail or "")
+
+
+def test_admin_api_id_and_secret_go_together() -> None:
+    from pydantic import ValidationError
+
+    from retsync_connectors.prestashop.connector import PrestaShopSettings
+    with pytest.raises(ValidationError, match="go together"):
+        PrestaShopSettings(connector="prestashop", base_url="https://x", api_key="k" * 32, admin_api_client_id="c")
