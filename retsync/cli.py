@@ -94,25 +94,46 @@ def _runner(config: Config) -> Any:
     return Runner(config)
 
 
+def _single_instance(config: Config, command: str) -> Any:
+    """On SQLite, the lock file that keeps one daemon (or one `sync`) per database file; None on PostgreSQL."""
+    from retsync.store.filelock import SingleInstance, sqlite_lock_path
+
+    path = sqlite_lock_path(config.settings.database_url())
+    if path is None:
+        return None
+    lock = SingleInstance(path, command)
+    if command == "run":
+        lock.acquire(wait_for_one_shot=True)  # a `retsync sync` in progress finishes first
+    else:
+        lock.acquire()
+    return lock
+
+
 def cmd_sync(args: argparse.Namespace) -> int:
     config = _load(args)
     unknown = [name for name in args.channel or [] if name not in config.channels]
     if unknown:
         raise ConfigError(f"{config.path}: no channel {', '.join(unknown)} (configured: {', '.join(config.channels)})")
+    lock = _single_instance(config, "sync")
     runner = _runner(config)
     try:
         runner.open(args.channel or None)
         outcomes, summary = runner.sync_once(args.channel or None)
     finally:
         runner.close()
+        if lock is not None:
+            lock.release()
     for outcome in outcomes:
-        if outcome.ok:
+        if outcome.skipped:
+            print(f"{outcome.channel}: skipped: {outcome.skipped}; `retsync channels` shows its last pull",
+                  file=sys.stderr)
+        elif outcome.ok:
             print(f"{outcome.channel}: ok ({outcome.returns_new} new, {outcome.returns_updated} updated returns)")
         else:
             print(f"{outcome.channel}: FAILED: {outcome.error}", file=sys.stderr)
     for error in summary.errors:
         print(f"push: {error}", file=sys.stderr)
-    return EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAILED
+    return EXIT_OK if all(o.ok and not o.skipped for o in outcomes) else EXIT_FAILED
 
 
 def cmd_push(args: argparse.Namespace) -> int:
@@ -134,10 +155,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from retsync.daemon import run_forever
 
     config = _load(args)
+    lock = _single_instance(config, "run")
     runner = _runner(config)
     runner.open()
     code = run_forever(runner)
     runner.close()
+    if lock is not None:
+        lock.release()
     if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
         # a request still hanging after the grace period: nothing half-written can remain (pages are
         # transactions), so leave now rather than let systemd escalate to SIGKILL
@@ -481,9 +505,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from retsync.daemon import describe_failure
     from retsync.outbox import DecisionRefused
     from retsync.store.db import DatabaseError, SchemaError
+    from retsync.store.filelock import InstanceLocked
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -494,18 +518,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"config error:\n{exc}" if "\n" in str(exc) else f"config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except (SchemaError, DatabaseError, DecisionRefused, CommandError, SecretError) as exc:
+    except (SchemaError, DatabaseError, DecisionRefused, CommandError, SecretError, InstanceLocked) as exc:
         print(f"retsync: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        from sqlalchemy.exc import OperationalError
+        from sqlalchemy.exc import DBAPIError
 
-        if isinstance(exc, OperationalError):
-            print(f"retsync: the database cannot be used: {describe_failure(exc.orig or exc)}", file=sys.stderr)
+        if isinstance(exc, DBAPIError):
+            print(f"retsync: {_database_problem(args, exc)}", file=sys.stderr)
             return EXIT_FAILED
         raise
+
+
+def _database_problem(args: argparse.Namespace, exc: Exception) -> str:
+    """The database error in the admin's words, naming the database when the config can still be read."""
+    from retsync.store.db import database_problem, describe_database
+
+    try:
+        where = describe_database(load_config(config_path(args.config), registry.settings_model_for)
+                                  .settings.database_url())
+    except Exception:
+        where = None
+    return database_problem(exc, where)
 
 
 if __name__ == "__main__":

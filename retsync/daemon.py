@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from types import FrameType
 
 import httpx
@@ -22,6 +22,7 @@ import structlog
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from retsync import registry
 from retsync.config import ChannelSettings, Config
@@ -34,7 +35,8 @@ from retsync.outbox import Outbox, PushSummary
 from retsync.notify.outbox import Notifier, NotifySummary
 from retsync.reconcile import recheck_push_failures, reconcile_channel
 from retsync.store.channels import ensure_channel, mark_pull_failed, mark_pull_started, mark_pull_succeeded
-from retsync.store.db import make_engine, require_current_schema
+from retsync.store.db import database_problem, make_engine, require_current_schema
+from retsync.store.lease import ChannelLeases, LeaseLost, Taken, heartbeat_interval, lease_length
 
 log = structlog.get_logger(__name__)
 
@@ -47,6 +49,8 @@ def describe_failure(exc: BaseException) -> str:
         text = f"authentication failed: {exc}"
     elif isinstance(exc, ChannelError):
         text = str(exc)
+    elif isinstance(exc, (SQLAlchemyError, OSError)):
+        text = database_problem(exc)
     else:
         text = f"{type(exc).__name__}: {exc}"
     return scrub(text)
@@ -59,6 +63,8 @@ class ChannelOutcome:
     error: str | None = None
     returns_new: int = 0
     returns_updated: int = 0
+    skipped: str | None = None
+    """Not pulled: another instance holds the channel (it is being pulled, just not here)."""
 
 
 @dataclass
@@ -70,9 +76,13 @@ class Runner:
     stop: threading.Event = field(default_factory=threading.Event)
     clock: Callable[[], datetime] = utcnow
     db: Engine | None = None
+    hold_leases: bool = False
+    """`retsync run` keeps each channel it pulls until it stops; `retsync sync` hands it back after its pass."""
 
     def __post_init__(self) -> None:
         self.db = self.db or make_engine(self.config.settings.database_url())
+        self.leases = ChannelLeases(self.db, clock=self.clock)
+        self._held: set[int] = set()
         self.connectors: dict[str, Connector] = {}
         self.channel_ids: dict[str, int] = {}
         self._paused_until: dict[str, float] = {}
@@ -107,11 +117,22 @@ class Runner:
         assert self.db is not None
         channel_id = self.channel_ids[channel]
         bound = log.bind(channel=channel)
+        try:
+            taken = self.leases.acquire(channel_id, lease_length(self.settings(channel).poll_interval))
+        except Exception as exc:
+            return self._failed(channel, exc)
+        if not taken.ok:
+            return self._held_elsewhere(channel, taken)
+        self._held.add(channel_id)
+        if taken.taken_over:
+            bound.info("channel_taken_over", previous_owner=taken.holder.owner, instance=self.leases.owner,
+                       lease_expired_at=taken.holder.expires_at.isoformat() if taken.holder.expires_at else None)
         structlog.contextvars.bind_contextvars(channel=channel)
         try:
             mark_pull_started(self.db, channel_id, self.clock())
             engine = SyncEngine(self.db, channel=channel, channel_id=channel_id, settings=self.settings(channel),
-                                connector=self.connectors[channel], stop=self.stop, clock=self.clock)
+                                connector=self.connectors[channel], stop=self.stop, clock=self.clock,
+                                page_guard=lambda conn: self.leases.renew_in(conn, channel_id))
             results = engine.sync()
             if not self.stop.is_set():
                 reconcile_channel(self.db, channel_id, self.connectors[channel], self.settings(channel), self.clock())
@@ -120,20 +141,21 @@ class Runner:
         except Stopped:
             bound.info("pull_interrupted", reason="shutting down; the last stored page and its cursor are intact")
             return ChannelOutcome(channel, ok=True)
+        except LeaseLost:
+            self._held.discard(channel_id)
+            bound.warning("channel_lease_lost", instance=self.leases.owner,
+                          reason="another instance took the channel over; the page in hand was rolled back")
+            return ChannelOutcome(channel, ok=True, skipped="another instance took the channel over")
         except Exception as exc:
-            message = describe_failure(exc)
-            failures = mark_pull_failed(self.db, channel_id, message, self.clock())
-            if failures == 1:  # logged once; the following failures only count up in `retsync channels`
-                if isinstance(exc, ChannelError):
-                    bound.error("channel_failed", error=message)
-                else:
-                    bound.exception("channel_failed", error=message)
-            else:
-                bound.debug("channel_still_failing", error=message, failures=failures)
-            return ChannelOutcome(channel, ok=False, error=message)
+            return self._failed(channel, exc)
         finally:
             structlog.contextvars.unbind_contextvars("channel")
-        previous_failures = mark_pull_succeeded(self.db, channel_id, self.clock())
+            if not self.hold_leases:
+                self._hand_back(channel_id)
+        try:
+            previous_failures = mark_pull_succeeded(self.db, channel_id, self.clock())
+        except Exception as exc:
+            return self._failed(channel, exc)
         if previous_failures:
             bound.info("channel_recovered", after_failures=previous_failures)
         return ChannelOutcome(
@@ -141,6 +163,60 @@ class Runner:
             returns_new=sum(r.stats.returns_new for r in results),
             returns_updated=sum(r.stats.returns_updated for r in results),
         )
+
+    def _failed(self, channel: str, exc: Exception) -> ChannelOutcome:
+        """Record and log a failed pull once; a database that cannot even record it is said so, not raised."""
+        assert self.db is not None
+        bound = log.bind(channel=channel)
+        message = describe_failure(exc)
+        try:
+            failures = mark_pull_failed(self.db, self.channel_ids[channel], message, self.clock())
+        except Exception as record_exc:
+            failures = self._failures.get(channel, 0) + 1
+            bound.debug("failure_not_recorded", error=describe_failure(record_exc))
+        if failures == 1:  # logged once; the following failures only count up in `retsync channels`
+            if isinstance(exc, (ChannelError, SQLAlchemyError, OSError)):
+                bound.error("channel_failed", error=message)
+            else:
+                bound.exception("channel_failed", error=message)
+        else:
+            bound.debug("channel_still_failing", error=message, failures=failures)
+        return ChannelOutcome(channel, ok=False, error=message)
+
+    def _held_elsewhere(self, channel: str, taken: Taken) -> ChannelOutcome:
+        until = taken.holder.expires_at.isoformat() if taken.holder.expires_at else "?"
+        log.debug("channel_held_elsewhere", channel=channel, holder=taken.holder.owner, until=until)
+        self._held.discard(self.channel_ids[channel])
+        return ChannelOutcome(channel, ok=True,
+                              skipped=f"pulled by the instance {taken.holder.owner} (its lease runs until {until})")
+
+    def _hand_back(self, channel_id: int) -> None:
+        self._held.discard(channel_id)
+        try:
+            self.leases.release([channel_id])
+        except Exception as exc:  # the lease lapses by itself
+            log.debug("lease_not_released", error=describe_failure(exc))
+
+    def heartbeat(self, scheduler: BackgroundScheduler | None = None) -> None:
+        """Renew the leases this instance holds; start the pull of a channel whose holder died."""
+        try:
+            held, free = self.leases.heartbeat(self.channel_ids.values())
+        except Exception as exc:
+            log.warning("lease_heartbeat_failed", error=describe_failure(exc))
+            return
+        for name, channel_id in self.channel_ids.items():
+            if channel_id in self._held and channel_id not in held:
+                log.warning("channel_lease_lost", channel=name, instance=self.leases.owner,
+                            reason="another instance holds the channel now")
+            if channel_id in free and scheduler is not None and not self.stop.is_set():
+                scheduler.modify_job(f"pull:{name}", next_run_time=datetime.now(timezone.utc))
+        self._held = held
+
+    def release_leases(self) -> None:
+        try:
+            self.leases.release()
+        except Exception as exc:
+            log.debug("lease_not_released", error=describe_failure(exc))
 
     def outbox(self) -> Outbox:
         assert self.db is not None
@@ -224,11 +300,15 @@ class Runner:
             )
         scheduler.add_job(self._push_job, "interval", id="push", name="push decisions",
                           seconds=daemon.push_interval.total_seconds(), next_run_time=now + timedelta(seconds=2))
+        beat = heartbeat_interval(lease_length(self.settings(name).poll_interval) for name in self.connectors)
+        scheduler.add_job(self.heartbeat, "interval", args=[scheduler], id="leases", name="renew channel leases",
+                          seconds=beat.total_seconds(), next_run_time=now + beat)
         return scheduler
 
 
 def run_forever(runner: Runner, *, install_signals: bool = True) -> int:
     """`retsync run`: schedule, wait for SIGTERM/SIGINT, stop within the grace period."""
+    runner.hold_leases = True
     scheduler = runner.schedule()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
@@ -249,5 +329,6 @@ def run_forever(runner: Runner, *, install_signals: bool = True) -> int:
     for thread in threading.enumerate():
         if thread is not threading.current_thread() and not thread.daemon and thread.is_alive():
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    runner.release_leases()  # another instance takes the channels over at its next heartbeat, not after a lapse
     log.info("daemon_stopped")
     return 0

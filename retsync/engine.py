@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 import structlog
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from retsync.config import ChannelSettings
 from retsync.connector import Connector, PullContext, Stream
@@ -57,6 +57,7 @@ class SyncEngine:
         stop: threading.Event | None = None,
         clock: Callable[[], datetime] = utcnow,
         after_page: Callable[[Stream, int], None] | None = None,
+        page_guard: Callable[[Connection], None] | None = None,
     ) -> None:
         self.db = db
         self.channel = channel
@@ -67,6 +68,7 @@ class SyncEngine:
         self.clock = clock
         self.writer = PageWriter(channel_id, source=f"channel:{channel}")
         self._after_page = after_page
+        self._page_guard = page_guard  # runs inside each page's transaction; raising rolls the page back
 
     def _stored_revisions(self, external_ids: Collection[str]) -> dict[str, str | None]:
         with self.db.connect() as conn:
@@ -114,6 +116,8 @@ class SyncEngine:
         log.debug("pull_started", resume_from=cursor)
         for page in self.connector.pull(stream, context):
             with self.db.begin() as conn:
+                if self._page_guard is not None:
+                    self._page_guard(conn)
                 stats = self.writer.store(conn, page.orders, page.returns, self.clock())
                 if page.cursor is not None:
                     save_cursor(conn, self.channel_id, stream.value, dict(page.cursor), self.clock())

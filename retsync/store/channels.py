@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from retsync.store.models import Channel, SyncCursor
 
@@ -14,7 +15,17 @@ cursors_t = SyncCursor.__table__
 
 
 def ensure_channel(engine: Engine, name: str, connector: str, now: datetime) -> int:
-    """The channel's id, creating its row on first sight (a channel renamed in the config is a new channel)."""
+    """The channel's id, creating its row on first sight (a channel renamed in the config is a new channel).
+
+    Several instances starting together may all try to create it; the one whose insert loses reads the winner's.
+    """
+    try:
+        return _ensure_channel(engine, name, connector, now)
+    except IntegrityError:
+        return _ensure_channel(engine, name, connector, now)
+
+
+def _ensure_channel(engine: Engine, name: str, connector: str, now: datetime) -> int:
     with engine.begin() as conn:
         row = conn.execute(select(channels_t.c.id, channels_t.c.connector).where(channels_t.c.name == name)).first()
         if row is not None:

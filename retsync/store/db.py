@@ -7,6 +7,7 @@ retsync, because writing to a half-migrated schema is how data gets lost.
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 import retsync_migrations
 
@@ -29,13 +30,58 @@ class DatabaseError(Exception):
     """The database cannot be opened or used; the message says which and why."""
 
 
+SQLITE_BUSY_TIMEOUT_S = 30.0
+"""How long a write waits for another process's write lock before the command fails with "locked"."""
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")  # first: WAL needs the lock too
     cursor.execute("PRAGMA journal_mode=WAL")  # readers (reporting tools) never block the daemon
     cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL: a power cut loses at most the last commit
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def describe_database(url: str) -> str:
+    """The SQLite file, or the URL without its password: how messages name the database."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.database or ":memory:"
+    return parsed.render_as_string(hide_password=True)
+
+
+def database_problem(exc: BaseException, database: str | None = None) -> str:
+    """One line for the admin on a database that cannot be used: what is wrong and what to do, no traceback.
+
+    Every write is one transaction, so each of these leaves the database as it was before the write.
+    """
+    orig = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    message = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    where = f" {database}" if database else ""
+    if "database is locked" in message:  # the SQL of a failed statement is not for the admin
+        message = "database is locked"
+    lowered = message.lower()
+    code = getattr(orig, "errno", None)
+    if "readonly database" in lowered or "read-only" in lowered or code in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return (f"the database{where} is read-only for this process ({message}): the database file and its "
+                f"folder must be writable by the user retsync runs as (SQLite writes -wal and -shm files beside it)")
+    if "disk is full" in lowered or "no space" in lowered or code in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        return (f"the disk holding the database{where} is full ({message}): free some space; nothing was "
+                f"half-written, the failed write was rolled back and is retried")
+    if "database is locked" in lowered or "database table is locked" in lowered:
+        return (f"the database{where} is locked by another process, which held its write lock longer than "
+                f"{SQLITE_BUSY_TIMEOUT_S:g} s ({message}): find the program keeping a write transaction open "
+                f"(a second retsync, an editor or a reporting tool writing to the file) and close it")
+    if "unable to open database file" in lowered:
+        return (f"cannot open the database{where} ({message}): its folder must exist and be writable by the "
+                f"user retsync runs as")
+    if "malformed" in lowered or "not a database" in lowered:
+        return (f"the database{where} is damaged ({message}): stop retsync, check it with "
+                f"`sqlite3 FILE 'PRAGMA integrity_check'` and restore it from a backup")
+    if "connection refused" in lowered or "could not connect" in lowered or "connection failed" in lowered:
+        return f"cannot connect to the database server ({message}): is PostgreSQL running, and [database] url right?"
+    return f"the database cannot be used: {type(orig).__name__}: {message}"
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -45,7 +91,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         raise DatabaseError(f"[database] url {url!r} is not a database URL (e.g. sqlite:////var/lib/retsync/retsync.db)") from None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseError(f"cannot create the database's folder {folder}: {exc.strerror or exc}") from None
         engine = create_engine(parsed, connect_args={"timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
