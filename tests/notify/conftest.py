@@ -81,7 +81,8 @@ def smtp_starttls(tls_cert: tuple[Path, Path]) -> Iterator[Mailbox]:
     def authenticate(server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
         assert isinstance(data, LoginPassword)
         box.logins.append((data.login.decode(), data.password.decode()))
-        return AuthResult(success=(data.login.decode(), data.password.decode()) == (SMTP_USER, SMTP_PASSWORD))
+        ok = (data.login.decode(), data.password.decode()) == (SMTP_USER, SMTP_PASSWORD)
+        return AuthResult(success=ok, handled=False)  # not handled: aiosmtpd answers 535 itself
 
     controller = Controller(box, hostname="127.0.0.1", port=box.port, tls_context=context, require_starttls=True,
                             authenticator=authenticate, auth_required=True, auth_require_tls=True)
