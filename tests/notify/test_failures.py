@@ -12,8 +12,11 @@ import pytest
 import structlog
 
 from retsync import logs
-from retsync.cli import main
 from sqlalchemy import Engine
+
+from retsync.cli import main
+from retsync.notify.events import Deriver
+from retsync.notify.outbox import SENDING
 
 from tests.notify.conftest import Mailbox, Receiver
 from tests.notify.helpers import Clock, make_config, notifier, outbox, shop
@@ -104,3 +107,28 @@ notify_customers = true
     assert main(["--config", str(config_file), "channels", "--format", "json"]) == 0
     [channel] = json.loads(capsys.readouterr().out)
     assert channel["notifications"]["failed"] == 2
+
+
+def test_a_claim_left_by_a_crashed_daemon_is_sent_once_when_its_lease_runs_out(
+        db: Engine, db_url: str, tmp_path: Path, smtp: Mailbox) -> None:
+    clock = Clock()
+    config = make_config(tmp_path, db_url, {
+        "enabled": True, "smtp_host": "127.0.0.1", "smtp_port": smtp.port, "smtp_security": "none",
+        "mail_from": "returns@shop.example"})
+    s = shop(db, clock)
+    notifier(db, config, clock).run()
+    clock.advance(minutes=1)
+    s.add_return()
+    crashed = notifier(db, config, clock)
+    Deriver(db, config.settings.notify, config.channels).derive(clock())
+    [claimed] = crashed._claim(["email"], 10)  # claimed and committed, then the process died before sending
+    assert outbox(db)[0].state == SENDING
+
+    assert notifier(db, config, clock).run().sent == 0, "another daemon leaves a live claim alone"
+    clock.advance(minutes=6)
+    assert notifier(db, config, clock).run().sent == 1
+    clock.advance(minutes=10)
+    assert notifier(db, config, clock).run().sent == 0
+    [row] = outbox(db)
+    assert row.state == "sent" and row.attempts == 2 and len(smtp.messages) == 1
+    assert smtp.messages[0]["Message-ID"] == f"<retsync-notification-{claimed.id}@shop.example>"
