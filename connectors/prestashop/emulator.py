@@ -110,7 +110,7 @@ class PrestaShopEmulator(Emulator):
         return _d(moment)
 
     def _seed_order(self, rng: random.Random) -> None:
-        placed = self.now - timedelta(seconds=rng.uniform(3 * 86400, self.days * 86400))
+        placed = self.now - timedelta(seconds=rng.uniform(16 * 86400, self.days * 86400))
         state = rng.choices([5, 4, 2, 3, 6, 10, 9, 12], [55, 10, 8, 6, 5, 6, 3, 2])[0]
         order = self._new_order(rng, placed, state, customer=rng.randint(1, 40))
         delivered = placed + timedelta(days=rng.uniform(1, 4))
