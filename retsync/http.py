@@ -126,6 +126,7 @@ class ChannelHttp:
         requests_per_second: float | None = None,
         block_after_429: float | None = None,
         error_detail: Callable[[httpx.Response], str] | None = None,
+        rate_limit_wait: Callable[[httpx.Response], float | None] | None = None,
         transport: httpx.BaseTransport | None = None,
         stop: threading.Event | None = None,
         sleep: Callable[[float], None] | None = None,
@@ -133,6 +134,7 @@ class ChannelHttp:
         self.channel = channel
         self.retry = retry
         self._error_detail = error_detail or _default_error_detail
+        self._rate_limit_wait = rate_limit_wait
         self._stop = stop or threading.Event()
         self._sleep = sleep
         self._pacer = _Pacer(requests_per_second)
@@ -170,6 +172,10 @@ class ChannelHttp:
                     self._pacer.block_for(reset)
             except ValueError:
                 pass
+        if self._rate_limit_wait is not None:  # a channel with rate-limit headers of its own (a leaky bucket)
+            wait = self._rate_limit_wait(response)
+            if wait is not None and wait > 0:
+                self._pacer.block_for(min(wait, self.retry.max_delay))
 
     def request(
         self,

@@ -1,0 +1,587 @@
+"""The Shoper connector: orders read by status change, returns recognised in them, decisions as refunds and statuses.
+
+Shoper's REST API has no returns resource and orders carry no general
+"updated at" (see mapping.py). One walk over the orders whose `status_date`
+is at or after the cursor serves both streams of facts: every order is stored
+as a sale, and the orders that stand for a return (a configured return
+status, a refund, a decision retsync applied) become returns. A refund made
+in the panel does not touch its order's `status_date`, so a second walk over
+`/order-refunds` created since the cursor brings their orders back too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import structlog
+from pydantic import BeforeValidator, Field, field_validator
+
+from retsync.config import ChannelSettings
+from retsync.connector import (
+    Capabilities,
+    Connector,
+    DecisionRequest,
+    HeldDecision,
+    HoldRequest,
+    Page,
+    PullContext,
+    PushResult,
+    PushStatus,
+    Runtime,
+    Stream,
+)
+from retsync.http import ApiError, AuthError, BadPayload, Stopped, TransientError
+from retsync.model import DecisionKind, Order, Return
+from retsync.secrets import Secret
+from retsync_connectors.shoper.client import IN_CHUNK, ShoperClient
+from retsync_connectors.shoper.mapping import (
+    COMMENT_LIMIT,
+    REFUND_FINISHED,
+    REFUND_PENDING,
+    ReturnRules,
+    decision_marker,
+    held_key,
+    held_order,
+    held_products,
+    id_of,
+    is_return,
+    local_text,
+    map_order,
+    map_return,
+    merchant_words,
+    money,
+    parse_local,
+    recorded_decisions,
+    refund_facts,
+    revision_of,
+    status_id,
+    with_line,
+)
+
+if TYPE_CHECKING:
+    from retsync_connectors.shoper.emulator import ShoperEmulator
+
+REFUNDS = frozenset({DecisionKind.ACCEPT, DecisionKind.KEEP})
+
+log = structlog.get_logger(__name__)
+
+
+def _status_text(value: Any) -> Any:
+    """Status ids may be written as numbers in TOML; Shoper sends them as strings."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return value.strip()
+    return value
+
+
+def _status_list(value: Any) -> Any:
+    """A list of ids, or one string of them separated by commas (how an environment variable can say it)."""
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if isinstance(value, (list, tuple)):
+        return tuple(_status_text(v) for v in value)
+    return _status_text(value)
+
+
+def _status_table(value: Any) -> Any:
+    """A TOML table `{ "16" = "accept" }`, or one string `16=accept, 17=reject` (for environment variables)."""
+    if isinstance(value, str):
+        table = {}
+        for part in (p.strip() for p in value.split(",") if p.strip()):
+            status, sep, kind = part.partition("=")
+            if not sep:
+                raise ValueError(f"{part!r}: write status_id=decision, e.g. 16=accept")
+            table[status.strip()] = kind.strip()
+        return table
+    return value
+
+
+def _check_ids(value: str) -> str:
+    if value and not value.isdigit():
+        raise ValueError(f"{value!r} is not a Shoper id: write the number (a status_id from GET /statuses, or the "
+                         "number in the panel's address when you edit it)")
+    return value
+
+
+StatusId = Annotated[str, BeforeValidator(_status_text)]
+StatusIds = Annotated[tuple[str, ...], BeforeValidator(_status_list)]
+
+
+class ShoperSettings(ChannelSettings):
+    """`[channels.<name>]` keys of a Shoper shop."""
+
+    base_url: str = Field(description="the shop's address, e.g. https://shop.example.com or "
+                          "https://example.shoparena.pl (the API is under /webapi/rest)")
+    login: str = Field(description="a panel user with access to the REST API (Configuration > Administration, "
+                       "system > Administrators: API access)")
+    password: Secret = Field(description="that user's password; write env:VAR, file:/path or keyring:service/user")
+    timezone: str = Field(default="Europe/Warsaw", description="the shop's time zone: Shoper's dates carry none")
+    page_size: int = Field(default=50, ge=1, le=50, description="entries per list request (Shoper: at most 50)")
+    requested_statuses: StatusIds = Field(
+        default=(), description="order status ids that mean a customer asked to return (your return statuses)")
+    received_statuses: StatusIds = Field(
+        default=(), description="order status ids that mean the returned parcel arrived")
+    accepted_statuses: StatusIds = Field(
+        default=(), description="order status ids that mean you accepted the return in the panel (read back as "
+        "an accept)")
+    rejected_statuses: StatusIds = Field(
+        default=(), description="order status ids that mean you rejected it in the panel (read back as a reject)")
+    reason_field_id: StatusId = Field(
+        default="", description="id of an order additional field holding the customer's return reason "
+        "(a returns form); empty: no reason")
+    accept_status: StatusId = Field(default="", description="status id set when you accept (empty: keep it)")
+    reject_status: StatusId = Field(default="", description="status id set when you reject (empty: keep it)")
+    repair_status: StatusId = Field(default="", description="status id set when you decide to repair")
+    exchange_status: StatusId = Field(default="", description="status id set when you decide to exchange")
+    cancel_status: StatusId = Field(default="", description="status id set when a return is cancelled")
+    refund_status: Literal["finished", "pending"] = Field(
+        default="finished", description="status of the order refund retsync records for accept/keep: finished "
+        "(you pay out / your gateway did) or pending (you finish it in the panel)")
+    hold_status: StatusId = Field(
+        default="", description="back-office flow (a marketplace channel with decisions_from = this channel): "
+        "status id of the order created for each marketplace return you are to decide here")
+    hold_payment_id: StatusId = Field(default="", description="payment method id for those orders")
+    hold_shipping_id: StatusId = Field(default="", description="shipping method id for those orders")
+    held_decision_statuses: Annotated[dict[str, DecisionKind], BeforeValidator(_status_table)] = Field(
+        default_factory=dict, description="status id -> decision: moving a held order to that status is your "
+        "decision; your words in its private notes go with it")
+
+    @field_validator("requested_statuses", "received_statuses", "accepted_statuses", "rejected_statuses")
+    @classmethod
+    def _ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_check_ids(v) for v in value if v)
+
+    @field_validator("reason_field_id", "accept_status", "reject_status", "repair_status", "exchange_status",
+                     "cancel_status", "hold_status", "hold_payment_id", "hold_shipping_id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        return _check_ids(value)
+
+    @field_validator("held_decision_statuses")
+    @classmethod
+    def _held(cls, value: dict[str, DecisionKind]) -> dict[str, DecisionKind]:
+        return {_check_ids(str(k).strip()): kind for k, kind in value.items()}
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone (e.g. Europe/Warsaw)") from None
+        return value
+
+
+@dataclass
+class _Walk:
+    """One "since" walk: the date it started from, the next page, and the newest date seen so far.
+
+    Mid-walk the start date stays put (page numbers only mean something for the same query); once the walk
+    is done, the next starts from the newest date seen, less the overlap. Orders list by id, and a status
+    change only ever moves an order *into* the query, so a change during a walk repeats an entry, never
+    skips one.
+    """
+
+    since: datetime
+    page: int = 1
+    seen: datetime | None = None
+
+    @classmethod
+    def load(cls, cursor: Mapping[str, Any], prefix: str, context: PullContext) -> _Walk:
+        """Anything unreadable starts again from the backfill rather than skipping data."""
+        try:
+            since = datetime.fromisoformat(str(cursor[prefix + "since"]))
+            page = max(1, int(cursor.get(prefix + "page", 1)))
+            seen_text = cursor.get(prefix + "seen")
+            seen = datetime.fromisoformat(seen_text) if seen_text else None
+        except (KeyError, TypeError, ValueError):
+            return cls(context.backfill_since.astimezone(timezone.utc))
+        return cls(since, page, seen)
+
+    def saw(self, moment: datetime | None) -> None:
+        if moment is not None and (self.seen is None or moment > self.seen):
+            self.seen = moment
+
+    def finish(self) -> None:
+        self.since = max(self.since, self.seen) if self.seen is not None else self.since
+        self.page, self.seen = 1, None
+
+    def dump(self, prefix: str) -> dict[str, Any]:
+        return {prefix + "since": self.since.isoformat(), prefix + "page": self.page,
+                prefix + "seen": self.seen.isoformat() if self.seen else None}
+
+
+def _decision_texts() -> dict[DecisionKind, str]:
+    return {
+        DecisionKind.ACCEPT: "POST /order-refunds (returned quantity × price, against the order's payment "
+        "transaction) + order status accept_status; your note in notes_pub",
+        DecisionKind.KEEP: "POST /order-refunds only (the customer keeps the item)",
+        DecisionKind.REJECT: "order status reject_status + your note in notes_pub (the customer sees it)",
+        DecisionKind.CANCEL: "order status cancel_status; the order's pending refunds set to canceled",
+        DecisionKind.REPAIR: "order status repair_status + your note in notes_pub",
+        DecisionKind.EXCHANGE: "order status exchange_status + your note in notes_pub",
+    }
+
+
+class ShoperConnector(Connector):
+    """Shoper REST (webapi/rest): orders and returns in, order refunds and statuses out."""
+
+    name = "shoper"
+    title = "Shoper (REST webapi/rest)"
+    settings_model = ShoperSettings
+    capabilities = Capabilities(
+        streams=(Stream.RETURNS,), decisions=_decision_texts(),
+        holds_returns="an order in status hold_status with the returned items as order products and the key "
+        "[retsync-hold:<channel>/<return id>] in its private notes (notes_priv); you decide by moving it to a "
+        "status in held_decision_statuses (your words in the private notes are the note)",
+    )
+
+    def __init__(self, channel: str, settings: ChannelSettings, runtime: Runtime) -> None:
+        if not isinstance(settings, ShoperSettings):
+            raise TypeError(f"the shoper connector needs ShoperSettings, got {type(settings).__name__}")
+        super().__init__(channel, settings, runtime)
+        self.shop = settings
+        self.zone = ZoneInfo(settings.timezone)
+        self.rules = ReturnRules(
+            requested_statuses=settings.requested_statuses, received_statuses=settings.received_statuses,
+            accepted_statuses=settings.accepted_statuses, rejected_statuses=settings.rejected_statuses,
+            reason_field_id=settings.reason_field_id,
+        )
+        self.client = ShoperClient(channel, settings, runtime)
+        if not self.rules.return_statuses:
+            log.warning("no_return_statuses", channel=channel,
+                        hint="no requested/received/accepted/rejected_statuses configured: only orders with "
+                             "refunds are returns")
+
+    def close(self) -> None:
+        self.client.close()
+
+    @classmethod
+    def decision_problem(cls, kind: DecisionKind, note: str | None) -> str | None:
+        if kind is DecisionKind.REJECT and not (note or "").strip():
+            return "a rejection goes to the customer in the order's public notes: say why (--note)"
+        return None
+
+    # --- pull ------------------------------------------------------------------------------
+
+    def pull(self, stream: Stream, context: PullContext) -> Iterator[Page]:
+        """Orders whose status changed since the cursor, then refunds created since it, with their orders.
+
+        The cursor holds both walks, so a pass cut short resumes in the walk it was in.
+        """
+        if stream != Stream.RETURNS:
+            raise ValueError(f"the shoper connector pulls returns (with their orders), not {stream}")
+        cursor = dict(context.cursor or {})
+        orders_walk = _Walk.load(cursor, "", context)
+        refunds_walk = _Walk.load(cursor, "refunds_", context)
+        if cursor.get("phase") != "refunds":
+            for entries, last in self._pages(orders_walk, context, "/orders", "status_date"):
+                returns, orders = self._page(entries, context)
+                yield Page(returns=returns, orders=orders,
+                           cursor=self._cursor(orders_walk, refunds_walk, "refunds" if last else "orders"))
+            if self.runtime.stop.is_set():
+                return
+        for entries, last in self._pages(refunds_walk, context, "/order-refunds", "date"):
+            order_ids = list(dict.fromkeys(str(r.get("order_id")) for r in entries if r.get("order_id")))
+            returns, orders = self._page(self._orders(order_ids), context)
+            yield Page(returns=returns, orders=orders,
+                       cursor=self._cursor(orders_walk, refunds_walk, "orders" if last else "refunds"))
+
+    def _pages(self, walk: _Walk, context: PullContext, resource: str, date_field: str,
+               ) -> Iterator[tuple[list[dict[str, Any]], bool]]:
+        """Page through one "since" list, advancing `walk` as each page is handed out."""
+        since = local_text(walk.since - context.overlap, self.zone)
+        while not self.runtime.stop.is_set():
+            listing = self.client.list(resource, filters={date_field: {">=": since}}, page=walk.page)
+            for entry in listing.entries:
+                walk.saw(parse_local(entry.get(date_field), self.zone))
+            last = not listing.entries or walk.page >= listing.pages
+            if last:
+                walk.finish()
+            else:
+                walk.page += 1
+            yield listing.entries, last
+            if last:
+                return
+
+    @staticmethod
+    def _cursor(orders: _Walk, refunds: _Walk, phase: str) -> dict[str, Any]:
+        return {"phase": phase, **orders.dump(""), **refunds.dump("refunds_")}
+
+    def _orders(self, order_ids: Sequence[str]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        wanted = [int(i) if i.isdigit() else i for i in order_ids]
+        for start in range(0, len(wanted), IN_CHUNK):
+            found.extend(self.client.every("/orders", {"order_id": {"in": wanted[start:start + IN_CHUNK]}}))
+        return found
+
+    def _page(self, entries: list[dict[str, Any]], context: PullContext) -> tuple[list[Return], list[Order]]:
+        """The shop's own sales on this page, and the returns among them (skipping those stored unchanged).
+
+        An order holding another channel's return is neither: it is left out before anything is fetched for it.
+        """
+        orders = [entry for entry in entries if not held_key(entry)]
+        ids = [id_of(order, "order_id", "GET /orders") for order in orders]
+        if not ids:
+            return [], []
+        currencies = self.client.currencies()
+        refunds = self.client.of_orders("/order-refunds", ids)
+        products = self.client.of_orders("/order-products", ids)
+        stored = context.stored_revisions(ids)
+        returns: list[Return] = []
+        for order_id, order in zip(ids, orders):
+            was_return = order_id in stored
+            mine = refunds.get(order_id, [])
+            if stored.get(order_id) == revision_of(order, mine) or not (was_return or is_return(order, mine,
+                                                                                               self.rules)):
+                continue
+            mapped = map_return(order, products.get(order_id, []), mine, self.rules, currencies, self.zone,
+                                was_return=was_return)
+            if mapped is not None:
+                returns.append(mapped)
+        sales = [map_order(order, products.get(order_id, []), currencies, self.zone)
+                 for order_id, order in zip(ids, orders)]
+        return returns, sales
+
+    # --- push ------------------------------------------------------------------------------
+
+    def push(self, request: DecisionRequest) -> PushResult:
+        order_id = request.order_external_id or request.return_external_id
+        try:
+            order = self.client.get("/orders", order_id)
+            if order is None:
+                return PushResult(PushStatus.FAILED, f"the shop has no order {order_id} (deleted?)")
+            if held_key(order):
+                return PushResult(PushStatus.FAILED, f"order {order_id} holds another channel's return; "
+                                  "decide it in the panel")
+            refund: PushResult | None = None
+            if request.kind in REFUNDS:
+                refund = self._refund(request, order)
+                if refund.status is not PushStatus.PUSHED or request.kind is DecisionKind.KEEP:
+                    return refund
+            return self._set_status(request, order, refund)
+        except ApiError as exc:
+            return PushResult(PushStatus.FAILED, f"Shoper refused the {request.kind} on order {order_id}: {exc}")
+        except AuthError as exc:
+            return PushResult(PushStatus.FAILED, f"Shoper refused the sign-in of channel {self.channel}: {exc}")
+        except (TransientError, BadPayload) as exc:
+            return PushResult(PushStatus.RETRY, str(exc))
+        except Stopped:
+            return PushResult(PushStatus.RETRY, "the daemon stopped before the shop was asked")
+
+    def _refund(self, request: DecisionRequest, order: Mapping[str, Any]) -> PushResult:
+        """One order refund per decision, its comment carrying the idempotency key: a retry finds it first."""
+        order_id = id_of(order, "order_id", "GET /orders")
+        refunds = self.client.of_orders("/order-refunds", [order_id]).get(order_id, [])
+        if request.attempt > 1 or request.reference:
+            for refund in refunds:
+                if request.idempotency_key in recorded_decisions(refund.get("comment")):
+                    return self._refunded(refund, request, again=True)
+        line_id = request.order_line_external_id or request.line_external_id
+        products = self.client.of_orders("/order-products", [order_id]).get(order_id, [])
+        product = next((p for p in products if str(p.get("id")) == line_id), None)
+        if product is None:
+            return PushResult(PushStatus.FAILED, f"order {order_id} has no product {line_id} to refund; "
+                              "refund it in the panel")
+        amount = self._amount(product, request.quantity)
+        left = self._left_to_refund(order, refunds)
+        if left is not None and amount > left:
+            return PushResult(PushStatus.FAILED, f"order {order_id} has only {money(left)} left to refund, "
+                              f"{money(amount)} asked: was it refunded in the panel already?")
+        transactions = list(self.client.every("/order-transactions", {"order_id": int(order_id)
+                                                                      if order_id.isdigit() else order_id}))
+        transaction = next((t for t in transactions if t.get("transaction_id")), None)
+        if transaction is None:
+            return PushResult(PushStatus.FAILED, f"order {order_id} has no payment transaction to refund against "
+                              "(an unpaid or cash-on-delivery order?); refund it in the panel")
+        words = (request.note or "").strip() or ("Refund, the customer keeps the item"
+                                                 if request.kind is DecisionKind.KEEP else "Return accepted")
+        marker = decision_marker(request.idempotency_key, request.kind, request.quantity, line_id)
+        currency_id = str(transaction.get("currency_id") or order.get("currency_id") or "")
+        body = {
+            "transaction_id": int(str(transaction["transaction_id"])),
+            "currency_id": int(currency_id) if currency_id.isdigit() else currency_id,
+            "currency_value": float(money(amount)),
+            "status": int(REFUND_FINISHED if self.shop.refund_status == "finished" else REFUND_PENDING),
+            "status_description": "Refund recorded by retsync",
+            "comment": f"{marker} {words}"[:COMMENT_LIMIT],
+        }
+        refund_id = self.client.insert("/order-refunds", body)
+        return self._refunded({"refund_id": refund_id, **body}, request, again=False)
+
+    @staticmethod
+    def _amount(product: Mapping[str, Any], quantity: int) -> Decimal:
+        price = Decimal(str(product.get("price") or 0))
+        discount = Decimal(str(product.get("discount_perc") or 0))
+        return price * (Decimal(100) - discount) / 100 * quantity
+
+    def _left_to_refund(self, order: Mapping[str, Any], refunds: list[dict[str, Any]]) -> Decimal | None:
+        """Checked here: Shoper would record a refund of more than was paid without a word."""
+        try:
+            total = Decimal(str(order.get("sum")))
+        except ArithmeticError:
+            return None
+        if not total.is_finite():
+            return None
+        facts = [f for f in (refund_facts(r, self.zone) for r in refunds) if f is not None and f.counts]
+        return total - Decimal(sum(f.amount for f in facts)) / 100
+
+    @staticmethod
+    def _refunded(refund: Mapping[str, Any], request: DecisionRequest, *, again: bool) -> PushResult:
+        amount = str(refund.get("currency_value") or "?")
+        what = (f"order refund {refund['refund_id']} of {amount} for {request.quantity} × product "
+                f"{request.order_line_external_id or request.line_external_id}")
+        detail = f"already in the shop: {what}" if again else f"the shop recorded {what}"
+        return PushResult(PushStatus.PUSHED, detail, reference=str(refund["refund_id"]),
+                          result={"refund_id": str(refund["refund_id"]), "amount": amount,
+                                  "refund_status": str(refund.get("status"))})
+
+    def _status_for(self, kind: DecisionKind) -> str:
+        return {
+            DecisionKind.ACCEPT: self.shop.accept_status,
+            DecisionKind.REJECT: self.shop.reject_status,
+            DecisionKind.CANCEL: self.shop.cancel_status,
+            DecisionKind.REPAIR: self.shop.repair_status,
+            DecisionKind.EXCHANGE: self.shop.exchange_status,
+        }[kind]
+
+    def _set_status(self, request: DecisionRequest, order: Mapping[str, Any], refund: PushResult | None,
+                    ) -> PushResult:
+        """Status, your note and our record in one order update: the update is what makes it done, so a retry
+        that finds the record stops."""
+        order_id = id_of(order, "order_id", "GET /orders")
+        result = dict(refund.result or {}) if refund else {}
+        if request.idempotency_key in recorded_decisions(order.get("notes_priv")):
+            return PushResult(PushStatus.PUSHED, f"already in the shop: {request.kind} on order {order_id}",
+                              reference=refund.reference if refund else None,
+                              result={**result, "status_id": status_id(order)})
+        if request.kind is DecisionKind.CANCEL:
+            self._cancel_pending_refunds(order_id)
+        line = request.order_line_external_id or request.line_external_id
+        changes: dict[str, Any] = {"notes_priv": with_line(order.get("notes_priv"), decision_marker(
+            request.idempotency_key, request.kind, request.quantity, line))}
+        status = self._status_for(request.kind)
+        if status and status != status_id(order):
+            changes["status_id"] = status
+        note = (request.note or "").strip()
+        if note and note not in str(order.get("notes_pub") or ""):
+            changes["notes_pub"] = with_line(order.get("notes_pub"), note)
+        self.client.update("/orders", order_id, changes)
+        where = f"order {order_id} is now in status {status}" if "status_id" in changes \
+            else f"order {order_id} keeps status {status_id(order)}"
+        told = "your note is in its public notes" if note else "its private notes record it"
+        detail = f"{request.kind}: {where}; {told}"
+        if refund is not None:
+            detail = f"{refund.detail}; {detail}"
+        return PushResult(PushStatus.PUSHED, detail, reference=refund.reference if refund else None,
+                          result={**result, "status_id": changes.get("status_id", status_id(order))})
+
+    def _cancel_pending_refunds(self, order_id: str) -> None:
+        for refund in self.client.of_orders("/order-refunds", [order_id]).get(order_id, []):
+            if str(refund.get("status")) == REFUND_PENDING and refund.get("refund_id"):
+                self.client.update("/order-refunds", str(refund["refund_id"]), {"status": 2})
+
+    # --- the back-office flow --------------------------------------------------------------
+
+    def hold_return(self, request: HoldRequest) -> PushResult:
+        """One order per marketplace return: a retry first looks for the order an earlier attempt made."""
+        missing = [key for key in ("hold_status", "hold_payment_id", "hold_shipping_id") if not getattr(self.shop, key)]
+        if missing:
+            return PushResult(PushStatus.FAILED, f"set {', '.join(missing)} in [channels.{self.channel}] to hold "
+                              "other channels' returns in this shop")
+        order_id: str | None = None
+        try:
+            earlier = self._held_order(request)
+            if earlier is None:
+                currency_id = next((cid for cid, code in self.client.currencies().items()
+                                    if code == (request.ret.currency or "").upper()), None)
+                body = held_order(request.ret, request.key, request.source_title, status=self.shop.hold_status,
+                                  payment_id=self.shop.hold_payment_id, shipping_id=self.shop.hold_shipping_id,
+                                  currency_id=currency_id)
+                order_id = self.client.insert("/orders", body)
+                existing: list[dict[str, Any]] = []
+            else:
+                order_id = id_of(earlier, "order_id", "GET /orders")
+                existing = self.client.of_orders("/order-products", [order_id]).get(order_id, [])
+            have = [(str(p.get("name")), str(p.get("quantity"))) for p in existing]
+            for product in held_products(request.ret, order_id):
+                wanted = (product["name"], product["quantity"])
+                if wanted in have:
+                    have.remove(wanted)
+                    continue
+                self.client.insert("/order-products", product)
+        except ApiError as exc:
+            return PushResult(PushStatus.FAILED, f"Shoper refused the order for return {request.key}: {exc}",
+                              reference=order_id)
+        except AuthError as exc:
+            return PushResult(PushStatus.FAILED, f"Shoper refused the sign-in of channel {self.channel}: {exc}",
+                              reference=order_id)
+        except (TransientError, BadPayload) as exc:
+            return PushResult(PushStatus.RETRY, str(exc), reference=order_id)
+        except Stopped:
+            return PushResult(PushStatus.RETRY, "the daemon stopped before the shop was asked", reference=order_id)
+        again = "already in the shop as" if earlier is not None else "created"
+        return PushResult(PushStatus.PUSHED, f"{again} order {order_id} in status {self.shop.hold_status}",
+                          reference=order_id)
+
+    def _held_order(self, request: HoldRequest) -> dict[str, Any] | None:
+        """The order an earlier attempt created for this return, if any (found by the hold key in its notes)."""
+        if request.reference:
+            order = self.client.get("/orders", request.reference)
+            if order is not None and held_key(order) == request.key:
+                return order
+        if request.attempt <= 1:
+            return None
+        since = local_text(request.requested_at - self.shop.overlap, self.zone)
+        for order in self.client.every("/orders", {"date": {">=": since}}):
+            if held_key(order) == request.key:
+                return order
+        return None
+
+    def held_decisions(self, references: Sequence[str]) -> Mapping[str, HeldDecision]:
+        """Held orders moved to a decision status; the note is what you wrote in the order's private notes."""
+        wanted = [ref for ref in references if ref.isdigit()]
+        decided: dict[str, HeldDecision] = {}
+        for order in self._orders(wanted):
+            status = status_id(order) or ""
+            kind = self.shop.held_decision_statuses.get(status)
+            if kind is None or not held_key(order):
+                continue
+            reference = id_of(order, "order_id", "GET /orders")
+            note = merchant_words(order.get("notes_priv")) or merchant_words(order.get("notes_pub"))
+            decided[reference] = HeldDecision(
+                reference=reference, kind=kind, note=note or f"decided in the shop (order status {status})",
+                decided_at=parse_local(order.get("status_date"), self.zone), shop_status=status,
+            )
+        return decided
+
+    # --- orders ----------------------------------------------------------------------------
+
+    def fetch_order(self, external_id: str) -> Order | None:
+        order = self.client.get("/orders", external_id)
+        if order is None or held_key(order):
+            return None
+        products = self.client.of_orders("/order-products", [external_id]).get(external_id, [])
+        return map_order(order, products, self.client.currencies(), self.zone)
+
+    # --- sandbox ---------------------------------------------------------------------------
+
+    @classmethod
+    def sandbox(cls, seed: int = 1, returns: int | None = None) -> ShoperEmulator:
+        from retsync_connectors.shoper.emulator import ShoperEmulator
+
+        return ShoperEmulator.roomy(seed, returns)
+
+    @classmethod
+    def sandbox_channel(cls, base_url: str) -> dict[str, Any]:
+        from retsync_connectors.shoper.emulator import SANDBOX_CHANNEL
+
+        return {"connector": cls.name, "base_url": base_url, **SANDBOX_CHANNEL}

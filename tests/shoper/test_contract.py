@@ -1,0 +1,12 @@
+"""The contract every connector passes, run through the daemon's real path against the Shoper sandbox."""
+
+from __future__ import annotations
+
+from retsync_connectors.shoper.connector import ShoperConnector
+from tests.contract import ConnectorContract
+
+
+class TestShoperContract(ConnectorContract):
+    connector = ShoperConnector
+    # Shoper takes all six decisions (an order refund, a status + notes), so there is nothing it must refuse.
+    test_unsupported_decisions_send_nothing = None  # type: ignore[assignment]
