@@ -384,7 +384,9 @@ def map_order_as_return(order: Mapping[str, Any], lookups: Lookups) -> Return | 
     status = ReturnStatus.REFUNDED if any(s.amount for s in slips) else ReturnStatus.RECEIVED
     state = text(order.get("current_state"))
     lines = _lines(order_id, order, details, slips, currency, None, state, None)
-    created = min(refunded, default=None) or parse_date(order.get("date_upd"), lookups.zone) \
+    # the webservice does not say when goods came back: the first refund, else delivery, else the order, all of
+    # which stay put when the order is touched again (date_upd would move the return's creation every time)
+    created = min(refunded, default=None) or parse_date(order.get("delivery_date"), lookups.zone) \
         or parse_date(order.get("date_add"), lookups.zone)
     if created is None:
         raise BadPayload(f"order {order_id}: a return without any date")

@@ -116,9 +116,12 @@ def test_an_order_on_8_is_a_return_when_goods_came_back_or_a_slip_exists() -> No
     assert map_order_as_return(order(), lookups(details={"7": [detail(70)]})) is None
     returned = map_order_as_return(order(), lookups())
     assert returned is not None and returned.external_id == "order-7" and returned.status is ReturnStatus.RECEIVED
+    assert returned.created_at == datetime(2026, 10, 3, 15, 30, tzinfo=timezone.utc), "from delivery, not date_upd"
+    assert map_order_as_return(order(date_upd="2026-11-30 00:00:00"), lookups()) == returned
     refunded = map_order_as_return(order(), lookups(details={"7": [detail(70, refunded=1)]}, slips={"7": [slip()]}))
     assert refunded is not None and refunded.status is ReturnStatus.REFUNDED and refunded.refund_amount == 2460
     assert refunded.lines[0].channel_decision is DecisionKind.ACCEPT
+    assert refunded.created_at == refunded.refunded_at == datetime(2026, 10, 10, 12, tzinfo=timezone.utc)
 
 
 def test_orders_carry_delivery_date_money_and_rows() -> None:
