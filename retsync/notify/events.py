@@ -44,11 +44,14 @@ def customer_scope(channel: str) -> str:
     return f"customers:{channel}"
 
 
-def _insert_ignoring_duplicates(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
+def _insert_ignoring_duplicates(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> int:
+    """Insert what is not there yet (by the table's unique keys); returns how many rows were new."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    conn.execute(dialect.insert(table).values(rows).on_conflict_do_nothing())
+    added = 0
+    for start in range(0, len(rows), 500):  # well under SQLite's limit of bound parameters per statement
+        result = conn.execute(dialect.insert(table).values(rows[start:start + 500]).on_conflict_do_nothing())
+        added += max(result.rowcount, 0)
+    return added
 
 
 def watermark(conn: Connection, scope: str, now: datetime) -> datetime:
@@ -165,8 +168,7 @@ class Deriver:
                     "next_attempt_at": None, "last_error": None, "created_at": now, "updated_at": now,
                     "sent_at": None,
                 })
-        _insert_ignoring_duplicates(conn, notifications_t, rows)
-        return len(rows)
+        return _insert_ignoring_duplicates(conn, notifications_t, rows)
 
     def _team_events(self, conn: Connection, channel_ids: list[int], since: datetime) -> list[tuple[str, str, Any, dict[str, Any]]]:
         wanted = set(self.notify.team_events)
