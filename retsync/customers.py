@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, text, update
 
+from retsync.store.lease import serialized
 from retsync.store.models import CustomerGroup, CustomerKey, Order, Return
 
 MATCH_RULES = ("email", "phone", "name_postcode")
@@ -138,6 +139,7 @@ def group_customers(db: Engine, now: datetime, channel_id: int | None = None) ->
     """Put every ungrouped order and return (of one channel, or all) into its customer group."""
     result = GroupingResult()
     with db.begin() as conn:
+        serialized(conn, "customer_groups")  # instances grouping other channels' customers wait their turn
         params = {"channel_id": channel_id} if channel_id is not None else {}
         records: list[_Record] = []
         for table, sql, column in (("orders", _UNGROUPED_ORDERS, "channel_id"),

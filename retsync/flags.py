@@ -20,6 +20,7 @@ from enum import StrEnum
 from sqlalchemy import Connection, Engine, bindparam, insert, select, text, update
 
 from retsync.config import ChannelSettings
+from retsync.store.lease import serialized
 from retsync.store.models import ReturnFlag, UTCDateTime
 
 
@@ -251,6 +252,7 @@ def recompute(db: Engine, channel_id: int, settings: ChannelSettings, now: datet
     flags_t = ReturnFlag.__table__
     changes = FlagChanges()
     with db.begin() as conn:
+        serialized(conn, f"flags:{channel_id}")  # a pull and another instance's push pass both recompute
         holding = current_flags(conn, channel_id, settings, now, codes)
         stored = {
             (int(row.return_id), None if row.return_line_id is None else int(row.return_line_id), row.code):
