@@ -46,6 +46,7 @@ from retsync_connectors.prestashop.mapping import (
     StateTable,
     count,
     date_text,
+    decision_record,
     held_key,
     held_order_body,
     is_held,
@@ -54,6 +55,8 @@ from retsync_connectors.prestashop.mapping import (
     map_order_return,
     merchant_note,
     parse_date,
+    recorded_decisions,
+    recorded_keys,
     slip_body,
 )
 
@@ -255,10 +258,19 @@ class PrestaShopConnector(Connector):
                 found_details.setdefault(str(detail.get("id_order")), []).append(detail)
             for slip in self.client.by_ids(SLIPS, "id_order", ids):
                 found_slips.setdefault(str(slip.get("id_order")), []).append(slip)
+            threads = {str(t["id"]): str(t.get("id_order")) for t in self.client.by_ids(
+                "customer_threads", "id_order", ids, display="[id,id_order]")}
+            said: dict[str, list[Mapping[str, Any]]] = {}
+            for message in self.client.by_ids("customer_messages", "id_customer_thread", list(threads)):
+                said.setdefault(threads.get(str(message.get("id_customer_thread")), ""), []).append(message)
+            recorded = {order_id: recorded_decisions(messages) for order_id, messages in said.items()}
+        else:
+            recorded = {}
         people_found = {str(c["id"]): c for c in self.client.by_ids(
             "customers", "id", people, display="[id,email,firstname,lastname]")} if people else {}
         return Lookups(zone=self.zone, currencies=self.currencies(), customers=people_found,
-                       orders={str(o["id"]): o for o in orders}, details=found_details, slips=found_slips)
+                       orders={str(o["id"]): o for o in orders}, details=found_details, slips=found_slips,
+                       recorded=recorded)
 
     # --- pull ------------------------------------------------------------------------------
 
@@ -353,14 +365,19 @@ class PrestaShopConnector(Connector):
                 DecisionKind.REPAIR: self.ps.repair_state, DecisionKind.EXCHANGE: self.ps.exchange_state}[kind]
 
     def _push_order_return(self, request: DecisionRequest) -> PushResult:
-        """Message first, then the slip (keep), then the state: the state PUT is what makes it done."""
+        """Note, slip (keep), state, then retsync's record on the order's thread: the record makes it done, so a
+        retry that finds it stops, and the next pull reads the line's decision as the one retsync pushed."""
         record = self.client.get(RETURNS, request.return_external_id)
         if record is None:
             return PushResult(PushStatus.FAILED, f"the shop has no merchandise return {request.return_external_id}")
         order = self.client.get(ORDERS, str(record.get("id_order")))
         if order is None:
             return PushResult(PushStatus.FAILED, f"the shop has no order {record.get('id_order')} (deleted?)")
-        told = self._message(order, request)
+        thread, said = self._conversation(order)
+        if request.idempotency_key in recorded_keys(said):
+            return PushResult(PushStatus.PUSHED, f"already in the shop: {request.kind} on return {record['id']}",
+                              result={"state": str(record.get("state"))})
+        thread, told = self._tell(order, thread, said, request)
         slip_text = ""
         if request.kind is DecisionKind.KEEP:
             slip = self._slip(order, request)
@@ -374,6 +391,7 @@ class PrestaShopConnector(Connector):
         elif shown != state:
             fields = {k: record.get(k) for k in ("id_customer", "id_order", "question", "date_add")}
             shown = str(self.client.update(RETURNS, str(record["id"]), {**fields, "state": state}).get("state"))
+        self._record(thread, request)
         return PushResult(PushStatus.PUSHED, f"{request.kind}: return {record['id']} is in state {shown}"
                           f"{slip_text}; {told}", result={"state": shown})
 
@@ -383,13 +401,18 @@ class PrestaShopConnector(Connector):
         order = self.client.get(ORDERS, order_id)
         if order is None:
             return PushResult(PushStatus.FAILED, f"the shop has no order {order_id} (deleted?)")
-        told = self._message(order, request)
+        thread, said = self._conversation(order)
+        if request.idempotency_key in recorded_keys(said):
+            return PushResult(PushStatus.PUSHED, f"already in the shop: {request.kind} on order {order_id}")
+        thread, told = self._tell(order, thread, said, request)
         if request.kind in (DecisionKind.ACCEPT, DecisionKind.KEEP):
             slip = self._slip(order, request)
             if isinstance(slip, PushResult):
                 return slip
+            self._record(thread, request)
             return PushResult(PushStatus.PUSHED, f"{request.kind}: credit slip {slip['id']} on order {order_id}; "
                               f"{told}", reference=str(slip["id"]), result={"slip_id": str(slip["id"])})
+        self._record(thread, request)
         return PushResult(PushStatus.PUSHED, f"{request.kind} on order {order_id}: {told}")
 
     def _slip(self, order: Mapping[str, Any], request: DecisionRequest) -> dict[str, Any] | PushResult:
@@ -410,27 +433,38 @@ class PrestaShopConnector(Connector):
                               f"refund, {request.quantity} asked: refunded in the shop already?")
         return self.client.create(SLIPS, slip_body(order, detail, request.quantity))
 
-    def _message(self, order: Mapping[str, Any], request: DecisionRequest) -> str:
-        """Your note to the customer on the order's thread; without one, a private message for the staff."""
-        note = (request.note or "").strip()
-        line = request.order_line_external_id or request.line_external_id
-        text = note or f"Return decision (retsync): {request.kind.value}, {request.quantity} × line {line}"
+    def _conversation(self, order: Mapping[str, Any]) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """The order's customer-service thread (BO > Customer service) and its messages, if there is one."""
         threads = self.client.by_ids("customer_threads", "id_order", [str(order["id"])])
-        if threads:
-            thread = threads[0]
-            said = self.client.by_ids("customer_messages", "id_customer_thread", [str(t["id"]) for t in threads])
-            if any(str(m.get("message") or "").strip() == text for m in said):
-                return "the message was there already"
-        else:
+        if not threads:
+            return None, []
+        return threads[0], self.client.by_ids("customer_messages", "id_customer_thread", [str(t["id"]) for t in threads])
+
+    def _tell(self, order: Mapping[str, Any], thread: dict[str, Any] | None, said: Sequence[Mapping[str, Any]],
+              request: DecisionRequest) -> tuple[dict[str, Any], str]:
+        """Your note to the customer on the order's thread (once, however many lines the decision covers)."""
+        if thread is None:
             customer = self.client.get("customers", str(order.get("id_customer"))) or {}
             thread = self.client.create("customer_threads", {
                 "id_lang": order.get("id_lang") or "1", "id_shop": order.get("id_shop") or "1",
                 "id_order": order["id"], "id_customer": order.get("id_customer"), "id_contact": self.ps.contact_id,
                 "email": customer.get("email") or "noreply@example.invalid", "token": secrets.token_hex(6),
                 "status": "open"})
+        note = (request.note or "").strip()
+        if not note:
+            return thread, "a private message records it"
+        if any(str(m.get("message") or "").strip() == note for m in said):
+            return thread, "the customer was told already"
         self.client.create("customer_messages", {"id_customer_thread": thread["id"], "id_employee": "0",
-                                                 "message": text, "private": "0" if note else "1"})
-        return "the customer was told" if note else "a private message records it"
+                                                 "message": note, "private": "0"})
+        return thread, "the customer was told"
+
+    def _record(self, thread: Mapping[str, Any], request: DecisionRequest) -> None:
+        line = request.order_line_external_id or request.line_external_id
+        self.client.create("customer_messages", {
+            "id_customer_thread": thread["id"], "id_employee": "0", "private": "1",
+            "message": decision_record(request.kind, request.quantity, line, request.return_external_id,
+                                       request.idempotency_key)})
 
     # --- the back-office flow --------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -168,6 +168,8 @@ class Lookups:
     """order id -> its `order_details`."""
     slips: Mapping[str, Sequence[Mapping[str, Any]]] | None = None
     """order id -> its credit slips."""
+    recorded: Mapping[str, Mapping[str, DecisionKind]] | None = None
+    """order id -> order detail id -> the decision retsync recorded on the order's thread."""
 
     def currency(self, order: Mapping[str, Any]) -> str | None:
         return (self.currencies or {}).get(str(order.get("id_currency")))
@@ -176,6 +178,37 @@ class Lookups:
         found = (self.customers or {}).get(str(customer_id), {})
         name = " ".join(part for part in (text(found.get("firstname")), text(found.get("lastname"))) if part)
         return Customer(email=text(found.get("email")), name=name or None)
+
+
+# --- retsync's own record of a decision it pushed (a private customer message) -------------------
+
+_RECORD = re.compile(r"^\[retsync\] decision (\w+) × (\d+) on line (\S+) \(return (\S+), key (\S+)\)$")
+
+
+def decision_record(kind: DecisionKind, quantity: int, line: str, return_id: str, key: str) -> str:
+    return f"{HOLD_MARK}decision {kind.value} × {quantity} on line {line} (return {return_id}, key {key})"
+
+
+def _records(messages: Iterable[Mapping[str, Any]]) -> Iterator[re.Match[str]]:
+    for message in sorted(messages, key=lambda m: count(m.get("id"))):
+        found = _RECORD.match(str(message.get("message") or "").strip())
+        if found:
+            yield found
+
+
+def recorded_keys(messages: Iterable[Mapping[str, Any]]) -> set[str]:
+    return {found.group(5) for found in _records(messages)}
+
+
+def recorded_decisions(messages: Iterable[Mapping[str, Any]]) -> dict[str, DecisionKind]:
+    """The newest decision retsync recorded per order detail, so a pushed decision is read back as itself."""
+    found: dict[str, DecisionKind] = {}
+    for record in _records(messages):
+        try:
+            found[record.group(3)] = DecisionKind(record.group(1))
+        except ValueError:
+            continue
+    return found
 
 
 # --- orders --------------------------------------------------------------------------------
@@ -298,7 +331,7 @@ def _returned(details: Sequence[Mapping[str, Any]], slips: Sequence[SlipFacts]) 
 
 def _lines(order_id: str, order: Mapping[str, Any], details: Sequence[Mapping[str, Any]],
            slips: Sequence[SlipFacts], currency: str | None, reason: str | None, status: str | None,
-           decision: DecisionKind | None) -> tuple[ReturnLine, ...]:
+           decision: DecisionKind | None, recorded: Mapping[str, DecisionKind]) -> tuple[ReturnLine, ...]:
     by_id = {str(d.get("id")): d for d in details}
     for row in rows(order, "order_rows"):  # the order's own rows, where details were not fetched
         by_id.setdefault(str(row.get("id")), {**row, "product_quantity": row.get("product_quantity")})
@@ -308,7 +341,7 @@ def _lines(order_id: str, order: Mapping[str, Any], details: Sequence[Mapping[st
     lines = []
     for key, quantity in wanted.items():
         detail = by_id.get(key, {})
-        line_decision = decision or (DecisionKind.ACCEPT if key in refunded else None)
+        line_decision = recorded.get(key) or decision or (DecisionKind.ACCEPT if key in refunded else None)
         lines.append(ReturnLine(
             external_id=key, order_external_id=order_id, order_line_external_id=key if detail else None,
             sku=text(detail.get("product_reference")), ean=text(detail.get("product_ean13")),
@@ -345,7 +378,8 @@ def map_order_return(record: Mapping[str, Any], states: StateTable, lookups: Loo
     decision = _DECISION.get(meaning or "")
     if meaning == "completed" and not slips:
         decision = None
-    lines = _lines(order_id or return_id, order, details, slips, currency, reason, state, decision)
+    recorded = (lookups.recorded or {}).get(order_id or "", {})
+    lines = _lines(order_id or return_id, order, details, slips, currency, reason, state, decision, recorded)
     updated = parse_date(record.get("date_upd"), lookups.zone)
     refunded = [s.created_at for s in slips if s.created_at is not None]
     extra: dict[str, Any] = {"state": state, "state_name": STOCK_STATE_NAMES.get(state or "") if meaning else None}
@@ -360,7 +394,8 @@ def map_order_return(record: Mapping[str, Any], states: StateTable, lookups: Loo
         refund_amount=sum(s.amount for s in slips) if slips else None, currency=currency,
         customer=lookups.customer(record.get("id_customer") or order.get("id_customer")),
         lines=lines, revision=_revision(record.get("date_upd"), state, *(f"{s.slip_id}:{s.amount}" for s in slips),
-                                        *(f"{line.external_id}:{line.quantity}" for line in lines)),
+                                        *(f"{line.external_id}:{line.quantity}:{line.channel_decision}"
+                                          for line in lines)),
         extra=extra,
     )
 
@@ -383,7 +418,8 @@ def map_order_as_return(order: Mapping[str, Any], lookups: Lookups) -> Return | 
     refunded = [s.created_at for s in slips if s.created_at is not None]
     status = ReturnStatus.REFUNDED if any(s.amount for s in slips) else ReturnStatus.RECEIVED
     state = text(order.get("current_state"))
-    lines = _lines(order_id, order, details, slips, currency, None, state, None)
+    lines = _lines(order_id, order, details, slips, currency, None, state, None,
+                   (lookups.recorded or {}).get(order_id, {}))
     # the webservice does not say when goods came back: the first refund, else delivery, else the order, all of
     # which stay put when the order is touched again (date_upd would move the return's creation every time)
     created = min(refunded, default=None) or parse_date(order.get("delivery_date"), lookups.zone) \

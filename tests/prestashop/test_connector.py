@@ -198,8 +198,9 @@ def test_on_8_accept_is_a_credit_slip_and_reject_a_message(shop8: PrestaShopEmul
     assert slip["fields"]["associations"]["order_slip_details"][0]["product_quantity"] == str(first.lines[0].quantity)
     rejected = connector.push(decision(second, DecisionKind.REJECT, note="Worn, not returnable"))
     assert rejected.status is PushStatus.PUSHED and len(applied(shop8, "create", "order_slip")) == 1
-    assert [m["fields"]["message"] for m in applied(shop8, "create", "customer_messages")][-1] == "Worn, not returnable"
+    assert "Worn, not returnable" in [m["fields"]["message"] for m in applied(shop8, "create", "customer_messages")]
     assert store.run(connector) and store.returns[first.external_id].status is ReturnStatus.REFUNDED
+    assert store.returns[first.external_id].lines[0].channel_decision is DecisionKind.ACCEPT
 
 
 # --- pushing -----------------------------------------------------------------------------------
@@ -224,11 +225,20 @@ def test_state_decisions_put_the_whole_return_with_the_state_and_tell_the_custom
         "the PUT carried the whole object"
     put = [r for r in shop.requests if r.method == "PUT"][-1]
     assert put.path == f"/api/order_returns/{record.external_id}" and "<state>" in put.body
-    [message] = applied(shop, "create", "customer_messages")
-    assert message["fields"]["message"] == "We will send you a prepaid label." and message["fields"]["private"] == "0"
+    told, recorded = [m["fields"] for m in applied(shop, "create", "customer_messages")]
+    assert told["message"] == "We will send you a prepaid label." and told["private"] == "0"
+    assert recorded["private"] == "1" and recorded["message"].startswith(f"[retsync] decision {kind.value} × ")
     [thread] = applied(shop, "create", "customer_threads")
     assert thread["fields"]["id_order"] == record.order_external_id
     assert not applied(shop, "create", "order_slip")
+    store.run(connector)
+    assert store.returns[record.external_id].lines[0].channel_decision is kind, \
+        "retsync's own decision is read back as itself, not as what the state would suggest"
+    writes = len(shop.applied)
+    again = connector.push(replace(decision(record, kind), idempotency_key=recorded["message"].split("key ")[1][:-1],
+                                   attempt=2))
+    assert again.status is PushStatus.PUSHED and "already in the shop" in (again.detail or "")
+    assert len(shop.applied) == writes
 
 
 def test_keep_makes_a_credit_slip_and_completes_the_return(synced: tuple[PrestaShopConnector, InMemoryStore],
@@ -258,7 +268,8 @@ def test_a_second_line_reuses_the_thread_and_sends_no_second_message(
         assert connector.push(decision(record, DecisionKind.REJECT, line=index, note="Not in its box")).status \
             is PushStatus.PUSHED
     assert len(applied(shop, "create", "customer_threads")) == 1
-    assert len(applied(shop, "create", "customer_messages")) == 1
+    said = [m["fields"]["message"] for m in applied(shop, "create", "customer_messages")]
+    assert said.count("Not in its box") == 1 and len(said) == 1 + len(record.lines), "one note, a record per line"
     assert len(applied(shop, "state")) == 1
 
 
@@ -272,7 +283,8 @@ def test_a_credit_slip_whose_answer_was_lost_is_found_on_the_retry_not_made_twic
     retry = connector.push(replace(request, attempt=2))
     assert retry.status is PushStatus.PUSHED, retry.detail
     assert len(applied(shop, "create", "order_slip")) == 1
-    assert len(applied(shop, "create", "customer_messages")) == 1
+    said = [m["fields"]["message"] for m in applied(shop, "create", "customer_messages")]
+    assert said[0] == "decided in a test" and len(said) == 2 and said[1].startswith("[retsync] decision keep")
 
 
 def test_the_shops_error_body_reaches_the_merchant(shop: PrestaShopEmulator, make_connector: Make) -> None:
