@@ -265,6 +265,8 @@ def load_config(
         ) from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save the file as UTF-8") from None
     try:
         data = tomllib.loads(raw_text)
     except tomllib.TOMLDecodeError as exc:

@@ -35,7 +35,7 @@ from retsync.outbox import Outbox, PushSummary
 from retsync.notify.outbox import Notifier, NotifySummary
 from retsync.reconcile import recheck_push_failures, reconcile_channel
 from retsync.store.channels import ensure_channel, mark_pull_failed, mark_pull_started, mark_pull_succeeded
-from retsync.store.db import database_problem, make_engine, require_current_schema
+from retsync.store.db import database_problem, describe_database, make_engine, require_current_schema
 from retsync.store.lease import ChannelLeases, LeaseLost, Taken, heartbeat_interval, lease_length
 
 log = structlog.get_logger(__name__)
@@ -43,14 +43,14 @@ log = structlog.get_logger(__name__)
 STOP_GRACE_SECONDS = 8.0
 
 
-def describe_failure(exc: BaseException) -> str:
+def describe_failure(exc: BaseException, database: str | None = None) -> str:
     """One line for the merchant: what failed, without a traceback and without secrets."""
     if isinstance(exc, AuthError):
         text = f"authentication failed: {exc}"
     elif isinstance(exc, ChannelError):
         text = str(exc)
     elif isinstance(exc, (SQLAlchemyError, OSError)):
-        text = database_problem(exc)
+        text = database_problem(exc, database)
     else:
         text = f"{type(exc).__name__}: {exc}"
     return scrub(text)
@@ -168,7 +168,7 @@ class Runner:
         """Record and log a failed pull once; a database that cannot even record it is said so, not raised."""
         assert self.db is not None
         bound = log.bind(channel=channel)
-        message = describe_failure(exc)
+        message = describe_failure(exc, describe_database(self.config.settings.database_url()))
         try:
             failures = mark_pull_failed(self.db, self.channel_ids[channel], message, self.clock())
         except Exception as record_exc:

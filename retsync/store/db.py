@@ -69,6 +69,9 @@ def database_problem(exc: BaseException, database: str | None = None) -> str:
     if "disk is full" in lowered or "no space" in lowered or code in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
         return (f"the disk holding the database{where} is full ({message}): free some space; nothing was "
                 f"half-written, the failed write was rolled back and is retried")
+    if "disk i/o error" in lowered:
+        return (f"the database{where} could not be written: the disk is full or failing ({message}); free some "
+                f"space or check the disk: the failed write was rolled back and is retried")
     if "database is locked" in lowered or "database table is locked" in lowered:
         return (f"the database{where} is locked by another process, which held its write lock longer than "
                 f"{SQLITE_BUSY_TIMEOUT_S:g} s ({message}): find the program keeping a write transaction open "
@@ -96,7 +99,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise DatabaseError(f"cannot create the database's folder {folder}: {exc.strerror or exc}") from None
-        engine = create_engine(parsed, connect_args={"timeout": 30}, **kwargs)
+        engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":

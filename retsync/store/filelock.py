@@ -38,6 +38,7 @@ class SingleInstance:
         self.path = path
         self.command = command
         self._file: IO[str] | None = None
+        self._writable = True
 
     def holder(self) -> str:
         try:
@@ -50,6 +51,12 @@ class SingleInstance:
         """Take the lock or raise InstanceLocked; `wait_for_one_shot`: wait while a `retsync sync` finishes."""
         try:
             handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release()
+        except PermissionError:
+            if not self.path.exists():
+                raise InstanceLocked(f"cannot create the lock file {self.path} beside the database: the folder "
+                                     f"is not writable by this user (nor, then, is the database)") from None
+            handle = open(self.path, encoding="utf-8")  # noqa: SIM115 - a read-only lock file still locks
+            self._writable = False
         except OSError as exc:
             raise InstanceLocked(f"cannot create the lock file {self.path} beside the database: "
                                  f"{exc.strerror or exc} (the database's folder must be writable)") from None
@@ -64,11 +71,12 @@ class SingleInstance:
                     continue
                 handle.close()
                 raise InstanceLocked(self._refusal(holder)) from None
-        handle.seek(0)
-        handle.truncate()
-        started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        handle.write(f"pid {os.getpid()} retsync {self.command} since {started}\n")
-        handle.flush()
+        if self._writable:
+            handle.seek(0)
+            handle.truncate()
+            started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            handle.write(f"pid {os.getpid()} retsync {self.command} since {started}\n")
+            handle.flush()
         self._file = handle
 
     def _refusal(self, holder: str) -> str:
@@ -83,8 +91,9 @@ class SingleInstance:
 
     def release(self) -> None:
         if self._file is not None:
-            self._file.seek(0)
-            self._file.truncate()
+            if self._writable:
+                self._file.seek(0)
+                self._file.truncate()
             fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
             self._file.close()
             self._file = None
