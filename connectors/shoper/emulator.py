@@ -180,6 +180,7 @@ class ShoperEmulator(Emulator):
         self._latest = _local(self.now - timedelta(days=self.days + 1))
         self._lose: list[tuple[str, str]] = []
         self._fill = 0.0
+        self._drained = False
         self._leaked_at = self.clock()
         rng = random.Random(self.seed)
         for n in range(self.n_orders):
@@ -261,7 +262,7 @@ class ShoperEmulator(Emulator):
         transaction = self.transactions[transaction_id]
         rid = self._id("refund")
         refund = {"refund_id": str(rid), "order_id": transaction["order_id"], "transaction_id": str(transaction_id),
-                  "date": _local(when or datetime.now(timezone.utc)), "currency_id": transaction["currency_id"],
+                  "date": _local(when or datetime.now(timezone.utc)), "currency_id": transaction.get("currency_id"),
                   "currency_value": _money(amount), "status": status, "status_description": description,
                   "comment": comment}
         self.refunds[rid] = refund
@@ -322,10 +323,10 @@ class ShoperEmulator(Emulator):
             self._lose.append((method.upper(), path_suffix))
 
     def drain_bucket(self) -> None:
-        """Another integration of the same application empties the bucket (fills it to the brim)."""
+        """Another integration of the same application uses up the bucket (fills it to the brim) just before
+        the next call arrives, so that call is the one that finds it full, however long the caller takes."""
         with self.lock:
-            self._leak()
-            self._fill = float(self.bucket_limit)
+            self._drained = True
 
     def add_odd_return(self) -> str:
         with self.lock:
@@ -411,6 +412,8 @@ class ShoperEmulator(Emulator):
     def _dispatch(self, request: httpx.Request) -> httpx.Response:
         with self.lock:
             self._leak()
+            if self._drained:
+                self._fill, self._drained = float(self.bucket_limit), False
             if self._fill + 1 > self.bucket_limit:
                 wait = max(1, math.ceil((self._fill + 1 - self.bucket_limit) / self.bandwidth))
                 return self.shoper_error(429, "temporarily_unavailable", "Too many requests: the call limit is "

@@ -376,14 +376,12 @@ def _unified_status(status: str | None, rules: ReturnRules, refunds: list[Refund
     if recorded:
         kinds = {r.kind for r in recorded.values()}
         return ReturnStatus.CANCELLED if kinds == {DecisionKind.CANCEL} else ReturnStatus.DECIDED
-    if _status_decision(status, rules) is not None:
-        return ReturnStatus.DECIDED
+    if _status_decision(status, rules) is not None or any(refund.pending for refund in refunds):
+        return ReturnStatus.DECIDED  # a refund under way is a decision taken, whatever the status still says
     if status in rules.received_statuses:
         return ReturnStatus.RECEIVED
     if status in rules.requested_statuses:
         return ReturnStatus.REQUESTED
-    if any(refund.pending for refund in refunds):
-        return ReturnStatus.DECIDED
     if any(refund.counts and not refund.finished for refund in refunds) and not was_return:
         return ReturnStatus.REQUESTED  # a refund in a state Shoper never documented: still open, look at it
     return ReturnStatus.CLOSED  # moved out of every return status, nothing we can name
