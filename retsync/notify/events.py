@@ -25,6 +25,7 @@ from retsync.store.models import (
     Notification,
     NotificationWatermark,
     Return,
+    ReturnEvent,
     ReturnFlag,
     ReturnLine,
 )
@@ -74,6 +75,16 @@ def _after(channel_time: Any, seen: Any, since: datetime) -> Any:
     and the channel's time is not older — give or take CLOCK_SLACK for a channel clock that is behind or that
     reports whole seconds or days."""
     return and_(seen >= since, channel_time >= since - CLOCK_SLACK)
+
+
+def _reached(status: str, channel_time: Any, seen: Any, since: datetime) -> Any:
+    """The return got to `status` after the watermark. Where the channel says when (`channel_time`), by that;
+    where it does not (Allegro reports a delivered parcel without a time), by retsync having seen the status
+    change after the watermark — a change, not a return first seen in that status, which may be history."""
+    watched = exists().where(ReturnEvent.return_id == Return.id, ReturnEvent.return_line_id.is_(None),
+                             ReturnEvent.kind == "status", ReturnEvent.new_value == status,
+                             ReturnEvent.old_value.is_not(None), ReturnEvent.at >= since)
+    return or_(_after(channel_time, seen, since), and_(channel_time.is_(None), watched))
 
 
 def _key(kind: str, column: Any) -> Any:
@@ -182,7 +193,8 @@ class Deriver:
         if "received" in wanted:
             undecided = ~exists().where(Decision.return_id == Return.id)
             for row in conn.execute(base.where(
-                    Return.status == ReturnStatus.RECEIVED.value, _after(Return.received_at, Return.updated_at, since),
+                    Return.status == ReturnStatus.RECEIVED.value,
+                    _reached(ReturnStatus.RECEIVED.value, Return.received_at, Return.updated_at, since),
                     Return.handled_by_channel.is_(False), undecided, _not_yet("received", Return.id))
                     .order_by(Return.id)):
                 found.append(("received", f"received:{row.return_id}", row, {}))
@@ -213,11 +225,13 @@ class Deriver:
             Return.channel_id == channel_id, Return.customer_email.is_not(None), Return.customer_email != "",
             Return.handled_by_channel.is_(False))
         found: list[tuple[str, str, Any, dict[str, Any]]] = []
-        for kind, moment, seen in (("customer_registered", Return.created_at, Return.first_seen_at),
-                                   ("customer_received", Return.received_at, Return.updated_at),
-                                   ("customer_refunded", Return.refunded_at, Return.updated_at)):
-            for row in conn.execute(base.where(_after(moment, seen, since), _not_yet(kind, Return.id))
-                                    .order_by(Return.id)):
+        for kind, reached in (
+                ("customer_registered", _after(Return.created_at, Return.first_seen_at, since)),
+                ("customer_received", _reached(ReturnStatus.RECEIVED.value, Return.received_at, Return.updated_at,
+                                               since)),
+                ("customer_refunded", _reached(ReturnStatus.REFUNDED.value, Return.refunded_at, Return.updated_at,
+                                               since))):
+            for row in conn.execute(base.where(reached, _not_yet(kind, Return.id)).order_by(Return.id)):
                 found.append((kind, f"{kind}:{row.return_id}", row, {}))
         pushed_since = exists().where(Decision.return_id == Return.id, Decision.pushed_at >= since,
                                       Decision.state == DecisionState.PUSHED.value)
