@@ -24,6 +24,7 @@ def test_example_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WC_CONSUMER_KEY", "ck_" + "k" * 20)
     monkeypatch.setenv("WC_CONSUMER_SECRET", "cs_" + "s" * 20)
     monkeypatch.setenv("PS_WEBSERVICE_KEY", "P" * 32)
+    monkeypatch.setenv("SHOPER_PASSWORD", "z" * 20)
     config = load_config(EXAMPLE, registry.settings_model_for, registry.names, registry.holds_returns)
     assert config.channels, "the example configures at least one channel"
 
