@@ -38,6 +38,13 @@ class DropConnection(Exception):
     """Close the connection without an answer (in-process: httpx.ConnectError)."""
 
 
+class Hang(Exception):
+    """Answer nothing for `delay` seconds, then close (in-process: httpx.ReadTimeout at once)."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+
+
 class TruncateBody(Exception):
     """Announce a body and send only part of it (in-process: httpx.RemoteProtocolError)."""
 
@@ -47,7 +54,11 @@ class TruncateBody(Exception):
 
 @dataclass
 class Fault:
-    """A switch that spoils matching requests: `kind` is one of the names in `Emulator.FAULT_KINDS`."""
+    """A switch that spoils matching requests: `kind` is one of the names in `Emulator.FAULT_KINDS`.
+
+    `after` lets that many matching requests through first, so a fault can land in the middle of a sync (a
+    later page, a token that expires between pages) instead of on its first request.
+    """
 
     kind: str
     times: int | None = 1
@@ -56,6 +67,7 @@ class Fault:
     status: int = 503
     retry_after: str | None = None
     delay: float = 0.0
+    after: int = 0
 
     def matches(self, request: httpx.Request) -> bool:
         return request.url.path.startswith(self.path) and (self.method in (None, request.method))
@@ -75,7 +87,13 @@ class LoggedRequest:
 class Emulator:
     """Subclass with `@route` methods; each gets the request and the path parameters as keywords."""
 
-    FAULT_KINDS = ("status", "slow", "malformed", "wrong_shape", "truncated", "drop", "expire_tokens")
+    FAULT_KINDS = ("status", "slow", "timeout", "malformed", "invalid_json", "wrong_shape", "truncated", "drop",
+                   "expire_tokens")
+    """status: an error answer (`status`, optional `retry_after`); slow: answer after `delay` seconds;
+    timeout: no answer within the client's read timeout (on loopback: silence for `delay` seconds, default 30);
+    malformed: the emulator's JSON cut short; invalid_json: a 200 whose body is an HTML proxy page, not JSON;
+    wrong_shape: valid JSON the spec does not describe; truncated: fewer bytes than announced; drop: the
+    connection refused or closed without an answer; expire_tokens: every issued token becomes invalid."""
 
     seed: int = 1
     requests: list[LoggedRequest] = field(default_factory=list)
@@ -115,6 +133,9 @@ class Emulator:
         with self.lock:
             for fault in self.faults:
                 if fault.matches(request) and (fault.times is None or fault.times > 0):
+                    if fault.after > 0:
+                        fault.after -= 1
+                        continue
                     if fault.times is not None:
                         fault.times -= 1
                     return fault
@@ -150,6 +171,10 @@ class Emulator:
 
     def malformed_body(self) -> bytes:
         return b'{"returns": [{"returnId": "1", "registrationDateTime": '
+
+    def invalid_json_body(self) -> bytes:
+        """What a proxy or a PHP warning puts where the JSON should be."""
+        return b"<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>"
 
     def wrong_shape_body(self) -> Any:
         return {"unexpected": ["this", "is", "not", "the", "documented", "shape"]}
@@ -210,6 +235,8 @@ class Emulator:
                 return self.json_response(fault.status, {"status": fault.status, "detail": "injected fault"}, **headers)
             if fault.kind == "slow":
                 time.sleep(fault.delay)
+            elif fault.kind == "timeout":
+                raise Hang(fault.delay or 30.0)
             elif fault.kind == "drop":
                 raise DropConnection()
             elif fault.kind == "expire_tokens":
@@ -223,6 +250,9 @@ class Emulator:
                 response = handler(request, **match.groupdict())
                 if fault is not None and fault.kind == "malformed":
                     return httpx.Response(response.status_code, content=self.malformed_body(), headers=response.headers)
+                if fault is not None and fault.kind == "invalid_json":
+                    kept = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+                    return httpx.Response(response.status_code, content=self.invalid_json_body(), headers=kept)
                 if fault is not None and fault.kind == "wrong_shape":
                     return self.json_response(response.status_code, self.wrong_shape_body(),
                                               response.headers.get("content-type", "application/json"))
@@ -239,6 +269,8 @@ class Emulator:
                 return self.handle(request)
             except DropConnection:
                 raise httpx.ConnectError("connection refused (injected)", request=request) from None
+            except Hang:
+                raise httpx.ReadTimeout("timed out waiting for the answer (injected)", request=request) from None
             except TruncateBody:
                 raise httpx.RemoteProtocolError("peer closed connection without sending complete message body") from None
 
@@ -283,6 +315,10 @@ class _EmulatorRequestHandler(BaseHTTPRequestHandler):
         try:
             response = self.server.emulator.handle(request)
         except DropConnection:
+            self.close_connection = True
+            return
+        except Hang as hang:
+            time.sleep(hang.delay)
             self.close_connection = True
             return
         except TruncateBody as truncated:

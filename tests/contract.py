@@ -12,6 +12,7 @@ the daemon, survives the fault matrix, and never pushes a decision twice.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -78,6 +79,48 @@ class ConnectorContract:
                 "AND decision IS NULL AND status IN ('requested', 'in_transit', 'received') "
                 f"ORDER BY return_id LIMIT {limit}"), {"no": False}).scalars())
 
+    def two_channel_runner(self, db: Engine, db_url: str, tmp_path: Path, emulators: dict[str, Emulator | None],
+                           tables: dict[str, dict[str, Any]] | None = None) -> Runner:
+        """A Runner over several channels of this connector; a channel whose emulator is None goes out on the
+        real network (loopback only) with its table from `tables`."""
+        tables = tables or {}
+        channels = {name: tables.get(name) or self.channel_table() for name in emulators}
+        config = self.make_config(tmp_path, db_url, channels)
+        transports = {name: emulator.transport() for name, emulator in emulators.items() if emulator is not None}
+        runner = Runner(config, transports=transports, db=db)
+        runner.open()
+        return runner
+
+    @staticmethod
+    def stored(db: Engine, channel: str) -> dict[str, tuple[Any, ...]]:
+        """external id -> what a merchant sees of it (status, lines, quantity, order) for one channel."""
+        with db.connect() as conn:
+            rows = conn.execute(text(
+                "SELECT external_id, status, channel_status, line_count, quantity, order_external_id "
+                "FROM v_returns WHERE channel = :channel"), {"channel": channel}).all()
+        return {row[0]: tuple(row[1:]) for row in rows}
+
+    @staticmethod
+    def stored_orders(db: Engine, channel: str) -> set[str]:
+        with db.connect() as conn:
+            return set(conn.execute(text(
+                "SELECT o.external_id FROM orders o JOIN channels c ON c.id = o.channel_id WHERE c.name = :channel"),
+                {"channel": channel}).scalars())
+
+    @staticmethod
+    def cursors(db: Engine, channel: str) -> dict[str, Any]:
+        with db.connect() as conn:
+            return dict(conn.execute(text(
+                "SELECT s.stream, s.cursor FROM sync_cursors s JOIN channels c ON c.id = s.channel_id "
+                "WHERE c.name = :channel"), {"channel": channel}).all())
+
+    @staticmethod
+    def health(db: Engine, channel: str) -> Any:
+        with db.connect() as conn:
+            return conn.execute(text(
+                "SELECT last_error, consecutive_failures FROM channels WHERE name = :channel"),
+                {"channel": channel}).one()
+
     # --- registration and declaration --------------------------------------------------------
 
     def test_registered_under_its_name(self) -> None:
@@ -116,13 +159,17 @@ class ConnectorContract:
     @pytest.mark.parametrize("fault, options", [
         ("status", {"status": 503, "times": 3}),
         ("status", {"status": 502, "times": 2}),
+        ("status", {"status": 500, "times": 3}),
         ("status", {"status": 429, "times": 2, "retry_after": "0"}),
         ("status", {"status": 429, "times": 1}),
         ("drop", {"times": 2}),
+        ("timeout", {"times": 2}),
         ("truncated", {"times": 1}),
         ("expire_tokens", {"times": 1}),
+        ("expire_tokens", {"times": 1, "after": 3}),
         ("slow", {"times": 1, "delay": 0.05}),
-    ])
+    ], ids=["503x3", "502x2", "500x3", "429-retry-after", "429-bare", "refused", "read-timeout", "truncated",
+            "token-expired", "token-expired-mid-sync", "slow"])
     def test_recovers_from_transient_faults(self, runner: Runner, db: Engine, emulator: Emulator,
                                             fault: str, options: dict[str, Any]) -> None:
         emulator.inject(fault, **options)
@@ -130,7 +177,7 @@ class ConnectorContract:
         assert outcome.ok, outcome.error
         assert self.count(db, Return) > 0
 
-    @pytest.mark.parametrize("fault", ["malformed", "wrong_shape"])
+    @pytest.mark.parametrize("fault", ["malformed", "invalid_json", "wrong_shape"])
     def test_a_broken_page_fails_the_channel_cleanly_and_stores_nothing_of_it(
             self, db: Engine, db_url: str, tmp_path: Path, fault: str) -> None:
         broken, healthy = self.connector.sandbox(seed=self.seed), self.connector.sandbox(seed=self.seed + 1)
@@ -157,6 +204,94 @@ class ConnectorContract:
                 "SELECT last_error, consecutive_failures FROM channels WHERE name = 'broken'")).one()
         assert rows == 0 and cursors == 0, "nothing of the broken page, and no cursor past it"
         assert health.consecutive_failures == 1 and health.last_error
+
+    @pytest.mark.parametrize("fault, options", [
+        ("status", {"status": 500}),
+        ("status", {"status": 429, "retry_after": "0"}),
+        ("timeout", {}),
+        ("drop", {}),
+        ("truncated", {}),
+        ("malformed", {}),
+        ("invalid_json", {}),
+        ("wrong_shape", {}),
+    ], ids=["500", "429", "read-timeout", "refused", "truncated", "malformed", "invalid-json", "wrong-shape"])
+    def test_a_fault_mid_backfill_fails_only_its_channel_and_the_next_run_catches_up(
+            self, db: Engine, db_url: str, tmp_path: Path, fault: str, options: dict[str, Any]) -> None:
+        """Halfway through the history the channel breaks for good: whatever pages were stored are whole, the
+        cursor stops at the last of them, the other channel syncs on, and once the channel heals it ends with
+        exactly what a run that never broke stored (an identical sandbox pulled by a second channel)."""
+        broken, healthy = self.connector.sandbox(seed=self.seed), self.connector.sandbox(seed=self.seed)
+        assert broken is not None and healthy is not None
+        runner = self.two_channel_runner(db, db_url, tmp_path, {"broken": broken, "healthy": healthy})
+        try:
+            assert runner.pull("healthy").ok
+            halfway = max(1, len(healthy.requests) // 2)
+            broken.inject(fault, times=None, after=halfway, **options)
+            outcomes = {o.channel: o for o in runner.sync_once()[0]}
+            assert outcomes["healthy"].ok, "other channels are not affected"
+            if not outcomes["broken"].ok:
+                error = outcomes["broken"].error or ""
+                assert error and "Traceback" not in error
+                assert self.health(db, "broken").consecutive_failures == 1
+            whole = self.stored(db, "healthy")
+            partial = self.stored(db, "broken")
+            assert all(row[2] > 0 for row in partial.values()), "no return stored without its lines"
+            assert set(partial) <= set(whole)
+            broken.clear_faults()
+            healed = runner.pull("broken")
+            assert healed.ok, healed.error
+        finally:
+            runner.close()
+        assert self.stored(db, "broken") == self.stored(db, "healthy"), "the cursor never passed unstored data"
+        assert self.stored_orders(db, "broken") == self.stored_orders(db, "healthy")
+        assert self.health(db, "broken").consecutive_failures == 0
+
+    def test_a_failed_incremental_run_leaves_the_cursor_where_it_was(self, runner: Runner, db: Engine,
+                                                                     emulator: Emulator) -> None:
+        assert runner.pull("main").ok
+        before = self.cursors(db, "main")
+        assert before, "a finished backfill leaves a cursor"
+        new = emulator.add_odd_return()
+        emulator.inject("invalid_json", times=None)
+        failed = runner.pull("main")
+        assert not failed.ok and failed.error
+        assert self.cursors(db, "main") == before
+        assert new not in self.stored(db, "main")
+        emulator.clear_faults()
+        assert runner.pull("main").ok
+        assert new in self.stored(db, "main"), "the next run picks up from the unmoved cursor"
+
+    def test_unknown_values_and_missing_optional_fields_are_stored_not_crashed_on(
+            self, runner: Runner, db: Engine, emulator: Emulator) -> None:
+        assert runner.pull("main").ok
+        odd = emulator.add_odd_return()
+        outcome = runner.pull("main")
+        assert outcome.ok, outcome.error
+        assert outcome.returns_new == 1
+        row = self.stored(db, "main")[odd]
+        assert row[0] in {s.value for s in ReturnStatus}, f"{row[0]!r} is not a status of the unified model"
+        assert self.health(db, "main").last_error is None
+        again = runner.pull("main")
+        assert again.ok and again.returns_new == 0 and self.stored(db, "main")[odd] == row
+
+    def test_connection_refused_is_reported_and_other_channels_carry_on(
+            self, db: Engine, db_url: str, tmp_path: Path) -> None:
+        with socket.socket() as probe:  # a loopback port nobody listens on
+            probe.bind(("127.0.0.1", 0))
+            closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+        healthy = self.connector.sandbox(seed=self.seed)
+        tables = {"unreachable": {**self.connector.sandbox_channel(closed), **FAST}}
+        runner = self.two_channel_runner(db, db_url, tmp_path, {"unreachable": None, "healthy": healthy}, tables)
+        try:
+            outcomes = {o.channel: o for o in runner.sync_once()[0]}
+        finally:
+            runner.close()
+        assert outcomes["healthy"].ok and outcomes["healthy"].returns_new > 0
+        error = outcomes["unreachable"].error or ""
+        assert not outcomes["unreachable"].ok and "Traceback" not in error
+        assert "refused" in error.lower() or "connect" in error.lower(), error
+        assert self.health(db, "unreachable").last_error == error
+        assert not self.stored(db, "unreachable") and not self.cursors(db, "unreachable")
 
     # --- pushing -----------------------------------------------------------------------------
 

@@ -309,6 +309,11 @@ class AllegroEmulator(Emulator):
         override = self._overrides.get(i, {})
         status = override.get("status", status)
         shown["status"] = status
+        if override.get("odd"):  # see add_odd_return: only what a return cannot be without
+            items = [{"offerId": item["offerId"], "quantity": item["quantity"], "reason": {"type": "CHANGED_MIND_2027"}}
+                     for item in shown["items"]]
+            return {"id": shown["id"], "createdAt": shown["createdAt"], "orderId": shown["orderId"],
+                    "items": items, "status": status}
         if status != "CREATED":
             shown["parcels"] = [dict(base["_parcel"])]
         rejection = override.get("rejection") or (base.get("_rejection") if status == "REJECTED" else None)
@@ -323,6 +328,23 @@ class AllegroEmulator(Emulator):
         with self.lock:
             visible = [i for i in range(len(self._created)) if self._visible(i)]
             return {"returns": {self.return_id(i) for i in visible}, "orders": {self.order_id(i) for i in visible}}
+
+    def add_odd_return(self) -> str:
+        """A buyer returns something now, in a status and with a reason type Allegro may add tomorrow, and with
+        every optional field left out (no reference number, buyer, parcels, refund account, item names or prices)."""
+        with self.lock:
+            now = self.now()
+            hidden = bisect.bisect_right(self._created, now)
+            if hidden < len(self._created):  # the next return due later becomes this one, now: ids stay in order
+                i = hidden
+                self._created[i] = max(now, self._created[i - 1] if i else now)
+            else:
+                i = len(self._created)
+                self._created.append(now)
+            for kind in ("return", "order"):
+                self._generated.pop((kind, i), None)
+            self._overrides[i] = {"status": "AWAITING_SOMETHING_NEW", "odd": True}
+            return self.return_id(i)
 
     def status_of(self, return_id: str) -> str | None:
         with self.lock:

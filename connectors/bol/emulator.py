@@ -564,6 +564,21 @@ class BolEmulator(Emulator):
             bisect.insort(self._lists[(fulfilment_method, False)], i, key=self._sort_key)
             return copy.deepcopy(self._changed[i])
 
+    def add_odd_return(self) -> str:
+        """A return whose reason, processing result and salutation bol may add tomorrow, with every optional
+        field left out (no detailed reason, comments, tracking or customer address)."""
+        with self.lock:
+            detail = self.add_return(main_reason="Iets wat bol morgen toevoegt", detailed_reason=None)
+            i = self._count - 1
+            item = self._changed[i]["returnItems"][0]
+            item["returnReason"] = {"mainReason": "Iets wat bol morgen toevoegt", "customerComments": ""}
+            item["customerDetails"] = {"salutation": "NOT_YET_DOCUMENTED"}
+            item.pop("trackAndTrace", None)
+            item.pop("transporterName", None)
+            item["processingResults"] = [self._result(1, "UNDER_INSPECTION_2027", "NOT_YET_DOCUMENTED",
+                                                      self._registered[i])]
+            return str(detail["returnId"])
+
     def handle_externally(self, rma_id: str, handling_result: str, processing_result: str | None = None) -> None:
         """Something happened on bol's side (the seller dashboard, bol's warehouse); not logged in handled_log."""
         with self.lock:

@@ -416,6 +416,28 @@ class WooCommerceEmulator(Emulator):
             self._stamp(order)
             return order_id
 
+    def add_odd_return(self) -> str:
+        """A return request in states nobody mapped (a plugin's own order status and request state), on an order
+        whose optional fields are empty: no e-mail, phone, address, SKU, subject or reason."""
+        with self.lock:
+            order_id = self.request_return(reason="")
+            order = self.orders[order_id]
+            for entry in order["meta_data"]:
+                if entry["key"] == "wps_rma_return_product":
+                    for request in entry["value"].values():
+                        request.update(status="awaiting-inspection", subject="", reason="")
+                elif entry["key"] == "wps_rma_request_made":
+                    entry["value"] = {key: "awaiting-inspection" for key in entry["value"]}
+            for part in ("billing", "shipping"):
+                order[part] = {key: "" for key in order[part]}
+            for item in order["line_items"]:
+                item["sku"] = ""
+            self.statuses.add("awaiting-inspection")
+            order["status"] = "awaiting-inspection"
+            order["customer_id"] = 0
+            self._stamp(order)
+            return str(order_id)
+
     def refund_in_admin(self, order_id: int, amount: str | None = None, item_quantity: int = 0) -> int:
         """The shop manager refunds in wp-admin: an amount, or `item_quantity` of the first item."""
         with self.lock:
