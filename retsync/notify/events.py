@@ -50,8 +50,10 @@ def _insert_ignoring_duplicates(conn: Connection, table: Any, rows: list[dict[st
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     added = 0
     for start in range(0, len(rows), 500):  # well under SQLite's limit of bound parameters per statement
-        result = conn.execute(dialect.insert(table).values(rows[start:start + 500]).on_conflict_do_nothing())
-        added += max(result.rowcount, 0)
+        # RETURNING, not rowcount: psycopg reports -1 for a multi-row INSERT … ON CONFLICT DO NOTHING
+        key = next(iter(table.primary_key.columns))
+        added += len(conn.execute(dialect.insert(table).values(rows[start:start + 500])
+                                  .on_conflict_do_nothing().returning(key)).all())
     return added
 
 

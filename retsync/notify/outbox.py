@@ -42,6 +42,8 @@ class NotifySummary:
     sent: int = 0
     retrying: int = 0
     failed: int = 0
+    deferred: int = 0
+    """Not tried in this pass because their transport's server could not be used; attempts not counted."""
     errors: list[str] = field(default_factory=list)
 
 
@@ -79,12 +81,29 @@ class Notifier:
         summary.derived = Deriver(self.db, self.settings, self.config.channels).derive(self.clock())
         transports = [name for name, on in (("email", bool(self.settings.smtp_host)),
                                             ("webhook", bool(self.settings.webhook_url))) if on]
+        down: dict[str, datetime] = {}  # transport whose server could not be used -> when to try it again
         while True:
-            claimed = self._claim(transports, 100)
+            usable = [name for name in transports if name not in down]
+            claimed = self._claim(usable, 100) if usable else []
             for item in claimed:
-                self._record(item, self._send(item), summary)
+                if item.transport in down:
+                    self._release(item, down[item.transport], summary)
+                    continue
+                failure = self._send(item)
+                retry_at = self._record(item, failure, summary)
+                if failure is not None and failure.unreachable:
+                    down[item.transport] = retry_at or self.clock() + self.settings.retry_base
             if len(claimed) < 100:
+                if down:
+                    log.warning("notifications_deferred", transports=sorted(down), count=summary.deferred)
                 return summary
+
+    def _release(self, item: Claimed, retry_at: datetime, summary: NotifySummary) -> None:
+        """Hand a claim back untried, due when the failing server is tried again."""
+        summary.deferred += 1
+        with self.db.begin() as conn:
+            conn.execute(update(notifications_t).where(notifications_t.c.id == item.id).values(
+                state=PENDING, attempts=item.attempts - 1, next_attempt_at=retry_at, updated_at=self.clock()))
 
     def _claim(self, transports: list[str], limit: int) -> list[Claimed]:
         now = self.clock()
@@ -136,7 +155,8 @@ class Notifier:
             return send.SendFailed(f"{type(exc).__name__}: {exc}")
         return None
 
-    def _record(self, item: Claimed, failure: send.SendFailed | None, summary: NotifySummary) -> None:
+    def _record(self, item: Claimed, failure: send.SendFailed | None, summary: NotifySummary) -> datetime | None:
+        """Store the outcome; returns when it will be retried, if it will."""
         now = self.clock()
         values: dict[str, Any] = {"updated_at": now}
         error = scrub(str(failure)) if failure is not None else None
@@ -157,11 +177,13 @@ class Notifier:
             log.error("notification_failed", error=error, **where)
         else:
             delay = min(self.settings.retry_base * 2 ** (item.attempts - 1), MAX_DELAY)
-            values.update(state=PENDING, next_attempt_at=now + delay * random.uniform(0.8, 1.2), last_error=error)
+            retry_at = now + delay * random.uniform(0.8, 1.2)
+            values.update(state=PENDING, next_attempt_at=retry_at, last_error=error)
             summary.retrying += 1
             log.warning("notification_retry", error=error, retry_in_s=round(delay.total_seconds()), **where)
         with self.db.begin() as conn:
             conn.execute(update(notifications_t).where(notifications_t.c.id == item.id).values(**values))
+        return values.get("next_attempt_at")
 
 
 @dataclass(frozen=True)

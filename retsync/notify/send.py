@@ -25,9 +25,13 @@ SIGNATURE_HEADER = "X-Retsync-Signature"
 
 
 class SendFailed(Exception):
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    """`unreachable`: the server itself could not be used (down, TLS, login), so every other notification on the
+    same transport would fail the same way; the pass stops using it instead of waiting out one timeout each."""
+
+    def __init__(self, message: str, *, permanent: bool = False, unreachable: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.unreachable = unreachable
 
 
 def message_id(notification_id: int, mail_from: str) -> str:
@@ -73,19 +77,19 @@ def send_email(settings: NotifySettings, mail: EmailMessage) -> None:
                          permanent=all(code >= 500 for code in codes)) from None
     except smtplib.SMTPAuthenticationError as exc:
         raise SendFailed(f"SMTP login as smtp_user failed ({exc.smtp_code}); check smtp_user and "
-                         f"smtp_password") from None
+                         f"smtp_password", unreachable=True) from None
     except smtplib.SMTPNotSupportedError as exc:
-        raise SendFailed(f"SMTP server {settings.smtp_host}: {exc} (check smtp_security)") from None
+        raise SendFailed(f"SMTP server {settings.smtp_host}: {exc} (check smtp_security)", unreachable=True) from None
     except smtplib.SMTPResponseException as exc:
         text = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
         raise SendFailed(f"SMTP server said {exc.smtp_code} {text}", permanent=exc.smtp_code >= 500
                          and not isinstance(exc, smtplib.SMTPSenderRefused)) from None
     except ssl.SSLError as exc:
         raise SendFailed(f"TLS with {settings.smtp_host}:{settings.smtp_port} failed: {exc.reason or exc} "
-                         f"(check smtp_security: starttls for port 587, tls for 465)") from None
+                         f"(check smtp_security: starttls for port 587, tls for 465)", unreachable=True) from None
     except (smtplib.SMTPException, OSError) as exc:
         raise SendFailed(f"cannot reach SMTP server {settings.smtp_host}:{settings.smtp_port}: "
-                         f"{type(exc).__name__}: {exc}") from None
+                         f"{type(exc).__name__}: {exc}", unreachable=True) from None
 
 
 def webhook_body(notification_id: int, kind: str, event_key: str, created_at: datetime, message: Message,
@@ -112,6 +116,6 @@ def post_webhook(settings: NotifySettings, body: bytes, kind: str, notification_
         with httpx.Client(timeout=settings.webhook_timeout.total_seconds(), transport=transport) as client:
             response = client.post(settings.webhook_url, content=body, headers=headers)
     except httpx.HTTPError as exc:
-        raise SendFailed(f"webhook not reachable: {type(exc).__name__}: {exc}") from None
+        raise SendFailed(f"webhook not reachable: {type(exc).__name__}: {exc}", unreachable=True) from None
     if not response.is_success:
         raise SendFailed(f"webhook answered HTTP {response.status_code}: {response.text[:200]}")
