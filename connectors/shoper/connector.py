@@ -142,6 +142,8 @@ class ShoperSettings(ChannelSettings):
     repair_status: StatusId = Field(default="", description="status id set when you decide to repair")
     exchange_status: StatusId = Field(default="", description="status id set when you decide to exchange")
     cancel_status: StatusId = Field(default="", description="status id set when a return is cancelled")
+    keep_status: StatusId = Field(default="", description="status id set when the customer keeps the item and "
+                                  "is refunded (empty: the refund only)")
     refund_status: Literal["finished", "pending"] = Field(
         default="finished", description="status of the order refund retsync records for accept/keep: finished "
         "(you pay out / your gateway did) or pending (you finish it in the panel)")
@@ -160,7 +162,7 @@ class ShoperSettings(ChannelSettings):
         return tuple(_check_ids(v) for v in value if v)
 
     @field_validator("reason_field_id", "accept_status", "reject_status", "repair_status", "exchange_status",
-                     "cancel_status", "hold_status", "hold_payment_id", "hold_shipping_id")
+                     "cancel_status", "keep_status", "hold_status", "hold_payment_id", "hold_shipping_id")
     @classmethod
     def _id(cls, value: str) -> str:
         return _check_ids(value)
@@ -223,7 +225,7 @@ def _decision_texts() -> dict[DecisionKind, str]:
     return {
         DecisionKind.ACCEPT: "POST /order-refunds (returned quantity × price, against the order's payment "
         "transaction) + order status accept_status; your note in notes_pub",
-        DecisionKind.KEEP: "POST /order-refunds only (the customer keeps the item)",
+        DecisionKind.KEEP: "POST /order-refunds (the customer keeps the item) + order status keep_status if set",
         DecisionKind.REJECT: "order status reject_status + your note in notes_pub (the customer sees it)",
         DecisionKind.CANCEL: "order status cancel_status; the order's pending refunds set to canceled",
         DecisionKind.REPAIR: "order status repair_status + your note in notes_pub",
@@ -365,7 +367,8 @@ class ShoperConnector(Connector):
             refund: PushResult | None = None
             if request.kind in REFUNDS:
                 refund = self._refund(request, order)
-                if refund.status is not PushStatus.PUSHED or request.kind is DecisionKind.KEEP:
+                if refund.status is not PushStatus.PUSHED or (request.kind is DecisionKind.KEEP
+                                                              and not self.shop.keep_status):
                     return refund
             return self._set_status(request, order, refund)
         except ApiError as exc:
@@ -451,6 +454,7 @@ class ShoperConnector(Connector):
             DecisionKind.CANCEL: self.shop.cancel_status,
             DecisionKind.REPAIR: self.shop.repair_status,
             DecisionKind.EXCHANGE: self.shop.exchange_status,
+            DecisionKind.KEEP: self.shop.keep_status,
         }[kind]
 
     def _set_status(self, request: DecisionRequest, order: Mapping[str, Any], refund: PushResult | None,

@@ -239,6 +239,18 @@ def test_keep_is_a_refund_only_read_back_as_keep(synced: tuple[ShoperConnector, 
     assert store.returns[record.external_id].lines[0].channel_decision is DecisionKind.KEEP
 
 
+def test_keep_can_also_set_a_status(shop: ShoperEmulator, make_connector: Make) -> None:
+    connector, store = make_connector(shop, keep_status="5"), InMemoryStore()
+    store.run(connector)
+    record = open_return(store)
+    result = connector.push(decision(record, DecisionKind.KEEP))
+    assert result.status is PushStatus.PUSHED and len(applied(shop, "refund")) == 1
+    assert applied(shop, "status") == [{"kind": "status", "order": int(record.external_id), "from": REQUESTED,
+                                        "to": "5"}]
+    store.run(connector)
+    assert store.returns[record.external_id].lines[0].channel_decision is DecisionKind.KEEP
+
+
 def test_a_pending_refund_can_be_left_for_the_panel(shop: ShoperEmulator, make_connector: Make) -> None:
     connector, store = make_connector(shop, refund_status="pending"), InMemoryStore()
     store.run(connector)
@@ -369,6 +381,17 @@ def test_an_expired_token_is_replaced_once(synced: tuple[ShoperConnector, InMemo
     shop.request_return()
     assert len(store.run(connector)) == 1
     assert len([r for r in shop.requests if r.path == "/webapi/rest/auth"]) == 2
+
+
+def test_an_order_is_fetched_for_linking_but_never_a_held_one(
+        synced: tuple[ShoperConnector, InMemoryStore], shop: ShoperEmulator) -> None:
+    connector, store = synced
+    some = next(iter(store.orders.values()))
+    fetched = connector.fetch_order(some.external_id)
+    assert fetched is not None and fetched.lines == some.lines
+    assert connector.fetch_order("999999") is None
+    held = connector.hold_return(_hold(_marketplace_return("5"))).reference
+    assert held and connector.fetch_order(held) is None
 
 
 def test_a_rejection_needs_a_note_for_the_customer() -> None:
