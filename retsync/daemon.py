@@ -83,6 +83,7 @@ class Runner:
         self.db = self.db or make_engine(self.config.settings.database_url())
         self.leases = ChannelLeases(self.db, clock=self.clock)
         self._held: set[int] = set()
+        self._heartbeat_failing = False
         self.connectors: dict[str, Connector] = {}
         self.channel_ids: dict[str, int] = {}
         self._paused_until: dict[str, float] = {}
@@ -106,6 +107,10 @@ class Runner:
     def close(self) -> None:
         for connector in self.connectors.values():
             connector.close()
+        try:
+            self.leases.close()
+        except Exception as exc:  # leases lapse by themselves
+            log.debug("lease_not_released", error=describe_failure(exc))
         if self.db is not None:
             self.db.dispose()
 
@@ -202,8 +207,14 @@ class Runner:
         try:
             held, free = self.leases.heartbeat(self.channel_ids.values())
         except Exception as exc:
-            log.warning("lease_heartbeat_failed", error=describe_failure(exc))
+            if not self._heartbeat_failing:  # once; a database that stays broken fails every channel's pull too
+                log.warning("lease_heartbeat_failed", error=describe_failure(
+                    exc, describe_database(self.config.settings.database_url())))
+            self._heartbeat_failing = True
             return
+        if self._heartbeat_failing:
+            log.info("lease_heartbeat_recovered")
+            self._heartbeat_failing = False
         for name, channel_id in self.channel_ids.items():
             if channel_id in self._held and channel_id not in held:
                 log.warning("channel_lease_lost", channel=name, instance=self.leases.owner,

@@ -145,6 +145,9 @@ def test_three_instances_one_killed_mid_pull_channel_taken_over_everything_once(
             _wait_for(all_pushed, 30, "every decision to be pushed")
             new_holder = lease_owner("slow")
         assert all(p.returncode == 0 for p in survivors), [p.returncode for p in survivors]
+        with db.connect() as conn:
+            assert set(conn.execute(text("SELECT lease_owner FROM channels")).scalars()) == {None}, \
+                "instances stopping cleanly hand their channels back"
 
     assert stored_at_kill < 300, "the kill landed mid-pull"
     assert new_holder is not None and any(f":{p.pid}:" in new_holder for p in survivors), new_holder
@@ -234,3 +237,29 @@ def test_sync_on_postgresql_skips_a_channel_a_daemon_holds(pg_cluster: PgCluster
     assert "free: ok" in result.stdout
     assert counts == {"free": len(emulator.truth()["returns"])}
     assert owners == {"held": "otherhost:4242:abcdef", "free": None}, "sync hands its leases back"
+
+
+@pytest.mark.postgres
+def test_a_killed_instance_s_lease_is_taken_at_once_because_its_liveness_lock_is_gone(pg_cluster: PgCluster) -> None:
+    """PostgreSQL drops a dead process's session locks: its channels need not wait for the lease to lapse."""
+    from datetime import datetime, timedelta, timezone
+
+    from retsync.store.channels import ensure_channel
+    from retsync.store.lease import ChannelLeases
+
+    db = make_engine(pg_cluster.new_database())
+    upgrade(db)
+    channel = ensure_channel(db, "shop", "woocommerce", datetime.now(timezone.utc))
+    alive, doomed = ChannelLeases(db, owner="host:1:alive"), ChannelLeases(db, owner="host:2:doomed")
+    assert doomed.acquire(channel, timedelta(minutes=10)).ok
+    refused = alive.acquire(channel, timedelta(minutes=10))
+    assert not refused.ok and refused.holder.owner == "host:2:doomed", "a live holder keeps its channel"
+    assert doomed._alive is not None
+    doomed._alive.invalidate()  # the process is gone: its connection, and with it its liveness lock
+    doomed._alive = None
+    taken = alive.acquire(channel, timedelta(minutes=10))
+    assert taken.ok and taken.taken_over and taken.holder.owner == "host:2:doomed"
+    alive.close()
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT lease_owner FROM channels")).scalar() is None, "a clean stop hands it back"
+    db.dispose()

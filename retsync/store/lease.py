@@ -7,6 +7,9 @@ of a pull renews it *inside the page's own transaction*, so a page is only ever 
 holding the lease (an instance that stalled past its lease finds it taken and its page rolled back).
 When the holder dies its lease lapses, and the next heartbeat of another instance takes the channel over.
 Lease lengths come from the channel's poll interval so that this happens within one poll interval.
+A holder known to be dead is not even waited for: on PostgreSQL every instance holds a session advisory lock
+named after itself for as long as its connection lives, so a lease whose owner's lock can be taken belongs to
+a dead process (a killed `retsync sync` does not block the next one); on SQLite the owner's pid is checked.
 
 Times come from the database's clock on PostgreSQL, so instances on machines whose clocks disagree still
 agree on when a lease lapses.
@@ -17,6 +20,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,6 +34,8 @@ channels_t = Channel.__table__
 MIN_LEASE = timedelta(seconds=6)
 """A shorter lease would lapse on an ordinary pause of a busy machine and hand the channel back and forth."""
 HEARTBEATS_PER_LEASE = 3
+ALIVE_LOCK_CLASS = 7270
+"""The first key of the two-key advisory locks that say "this instance lives" (one per instance)."""
 """The holder renews this many times per lease length, so it survives missing one or two heartbeats."""
 
 
@@ -79,6 +85,52 @@ class ChannelLeases:
         self.owner = owner or instance_id()
         self._clock = clock
         self.lengths: dict[int, timedelta] = {}
+        self._alive: Connection | None = None
+        self._announcing = threading.Lock()  # pulls of several channels start at once, in their own threads
+
+    def _announce(self) -> None:
+        """PostgreSQL: hold our own liveness lock on a connection kept open while this instance lives."""
+        if self._alive is not None or self.db.dialect.name != "postgresql":
+            return
+        with self._announcing:
+            if self._alive is not None:
+                return
+            conn = self.db.connect()
+            # try, never wait: a session holding it already can only be this instance's own (a second call)
+            conn.execute(text("SELECT pg_try_advisory_lock(:k, hashtext(:owner))"),
+                         {"k": ALIVE_LOCK_CLASS, "owner": self.owner})
+            conn.commit()
+            self._alive = conn
+
+    def _dead(self, conn: Connection, owner: str) -> bool:
+        """Is the process that holds this lease known to be gone? (False when unsure: then its lease must lapse.)"""
+        if conn.dialect.name == "postgresql":
+            params = {"k": ALIVE_LOCK_CLASS, "owner": owner}
+            if conn.execute(text("SELECT pg_try_advisory_lock(:k, hashtext(:owner))"), params).scalar_one():
+                conn.execute(text("SELECT pg_advisory_unlock(:k, hashtext(:owner))"), params)
+                return True
+            return False
+        host, _, rest = owner.partition(":")
+        pid = rest.partition(":")[0]
+        if host != socket.gethostname() or not pid.isdigit():
+            return False
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except OSError:
+            return False
+        return False
+
+    def close(self) -> None:
+        """Release our leases and our liveness lock (the connection closing would drop it too)."""
+        try:
+            self.release()
+        finally:
+            with self._announcing:
+                if self._alive is not None:
+                    self._alive.close()
+                    self._alive = None
 
     def _now(self, conn: Connection) -> datetime:
         if conn.dialect.name == "postgresql":
@@ -96,6 +148,7 @@ class ChannelLeases:
     def acquire(self, channel_id: int, length: timedelta) -> Taken:
         """Take or keep the channel's lease unless another live instance holds it."""
         self.lengths[channel_id] = length
+        self._announce()
         with self.db.begin() as conn:
             now = self._now(conn)
             query = select(channels_t.c.lease_owner, channels_t.c.lease_expires_at).where(
@@ -108,6 +161,11 @@ class ChannelLeases:
                 update(channels_t).where(channels_t.c.id == channel_id, self._free(now))
                 .values(lease_owner=self.owner, lease_expires_at=now + length)
             ).rowcount
+            if not changed and before.owner is not None and self._dead(conn, before.owner):
+                changed = conn.execute(
+                    update(channels_t).where(channels_t.c.id == channel_id, channels_t.c.lease_owner == before.owner)
+                    .values(lease_owner=self.owner, lease_expires_at=now + length)
+                ).rowcount
         if not changed:
             return Taken(False, before)
         return Taken(True, Holder(None, None) if before.owner in (None, self.owner) else before)
