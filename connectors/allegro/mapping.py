@@ -19,6 +19,9 @@ from retsync.http import BadPayload
 from retsync.model import Customer, DecisionKind, Order, OrderLine, Return, ReturnLine, ReturnReason, ReturnStatus
 from retsync.payload import obj, objs, text
 
+MONEY_LIMIT = Decimal(10) ** 15
+"""Amounts from this size up are unreadable, not money: quantizing them would overflow Decimal's precision."""
+
 STATUS_MAP: Mapping[str, ReturnStatus] = {
     "CREATED": ReturnStatus.REQUESTED,
     "DISPATCHED": ReturnStatus.IN_TRANSIT,
@@ -109,7 +112,7 @@ def minor_units(price: Any) -> tuple[int | None, str | None]:
         amount = Decimal(str(raw))
     except InvalidOperation:
         return None, None
-    if not amount.is_finite():
+    if not amount.is_finite() or abs(amount) >= MONEY_LIMIT:  # "1E100" parses, but is no price
         return None, None
     return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP)), currency
 

@@ -31,6 +31,9 @@ from retsync.payload import obj as _obj
 from retsync.payload import objs as _objs
 from retsync.payload import text as _text
 
+MONEY_LIMIT = Decimal(10) ** 15
+"""Amounts from this size up are unreadable, not money: quantizing them would overflow Decimal's precision."""
+
 FULFILLED_BY_BOL = "FBB"
 CURRENCY = "EUR"
 """bol.com sells in euros only (NL and BE)."""
@@ -160,7 +163,7 @@ def to_minor_units(value: Any) -> int | None:
         amount = Decimal(str(value))
     except InvalidOperation:
         return None
-    if not amount.is_finite():
+    if not amount.is_finite() or abs(amount) >= MONEY_LIMIT:  # 1e100 parses, but is no price
         return None
     return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 

@@ -36,6 +36,9 @@ from retsync.payload import obj as _obj
 from retsync.payload import objs as _objs
 from retsync.payload import text as _text
 
+MONEY_LIMIT = Decimal(10) ** 15
+"""Amounts from this size up are unreadable, not money: quantizing them would overflow Decimal's precision."""
+
 DECISION_META_PREFIX = "retsync_decision_"
 """Order meta written with every status decision: `retsync_decision_<idempotency key>` -> what was applied."""
 
@@ -84,7 +87,7 @@ def _count(value: Any) -> int:
 def to_minor_units(value: Any) -> int | None:
     """A WooCommerce money string ("12.99", refunds "-12.99") to cents (1299), half up like a till."""
     amount = _decimal(value)
-    if amount is None:
+    if amount is None or abs(amount) >= MONEY_LIMIT:  # "1E100" is a Decimal, but no till's amount
         return None
     return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
