@@ -84,6 +84,7 @@ class Runner:
         self.leases = ChannelLeases(self.db, clock=self.clock)
         self._held: set[int] = set()
         self._heartbeat_failing = False
+        self._push_failing = False
         self.connectors: dict[str, Connector] = {}
         self.channel_ids: dict[str, int] = {}
         self._paused_until: dict[str, float] = {}
@@ -291,8 +292,18 @@ class Runner:
         if not self.stop.is_set():
             try:
                 self.push()
+            except (SQLAlchemyError, OSError) as exc:  # the database: said once, in words, until it recovers
+                if not self._push_failing:
+                    log.error("push_job_failed", error=describe_failure(
+                        exc, describe_database(self.config.settings.database_url())))
+                self._push_failing = True
+                return
             except Exception:
                 log.exception("push_job_failed")
+                return
+            if self._push_failing:
+                log.info("push_job_recovered")
+                self._push_failing = False
 
     def schedule(self) -> BackgroundScheduler:
         """The jobs of `retsync run`: one pull job per channel, one push job; each runs once at start."""

@@ -228,3 +228,69 @@ def test_oserror_enospc_from_a_write_is_named_as_a_full_disk() -> None:
 
     message = describe_failure(OSError(errno.ENOSPC, "No space left on device"))
     assert message.startswith("the disk holding the database is full")
+
+
+def test_daemon_on_a_full_disk_keeps_running_says_so_once_and_stops_cleanly(tmp_path: Path) -> None:
+    import json
+    import signal
+    import time
+
+    cls = _bol()
+    emulator = cls.sandbox(seed=10, returns=400)
+    with emulator.serve() as base_url:
+        config, database = _setup(tmp_path, {"bol": {**cls.sandbox_channel(base_url), **FAST, "poll_interval": "1s"}})
+        config.write_text(config.read_text().replace('log_level = "WARNING"',
+                                                     'log_level = "INFO"\npush_interval = "1s"\njitter = 0'))
+        limit = database.stat().st_size + 96 * 1024
+        log = tmp_path / "daemon.log"
+        with open(log, "wb") as err:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "retsync", "--config", str(config), "run"], cwd=REPO, stdout=subprocess.DEVNULL,
+                stderr=err, env={**os.environ, "RETSYNC_DAEMON__LOG_FORMAT": "json", "PYTHONDONTWRITEBYTECODE": "1"},
+                preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
+        try:
+            def events() -> list[dict[str, Any]]:
+                return [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not any(e["event"] == "channel_still_failing" or (
+                    e["event"] == "channel_failed") for e in events()):
+                time.sleep(0.2)
+            time.sleep(2.5)  # more polls fail the same way: they must not be logged again
+            alive = process.poll() is None
+            process.send_signal(signal.SIGTERM)
+            code = process.wait(timeout=20)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    seen = events()
+    failed = [e for e in seen if e["event"] == "channel_failed"]
+    assert alive and code == 0, log.read_text()[-2000:]
+    assert len(failed) == 1 and "disk is full or failing" in failed[0]["error"], failed
+    assert str(database) in failed[0]["error"]
+    assert sum(e["event"] == "push_job_failed" for e in seen) <= 1
+    assert "Traceback" not in log.read_text()
+    _integrity_ok(database)
+
+
+@pytest.mark.postgres
+def test_read_only_postgresql_database_fails_clearly(pg_cluster: Any, tmp_path: Path) -> None:
+    cls = _bol()
+    emulator = cls.sandbox(seed=12, returns=10)
+    url = pg_cluster.new_database()
+    engine = make_engine(url)
+    upgrade(engine)
+    name = engine.url.database
+    with engine.begin() as conn:
+        conn.execute(text(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on'))
+    engine.dispose()
+    with emulator.serve() as base_url:
+        config = tmp_path / "config.toml"
+        write_config(config, tmp_path, {"bol": {**cls.sandbox_channel(base_url), **FAST}})
+        config.write_text(config.read_text().replace(f"sqlite:///{tmp_path / 'demo.db'}", url))
+        synced = _retsync(config, "sync")
+    assert synced.returncode == 1, synced.stdout + synced.stderr
+    assert f"the database {url}" in synced.stderr, synced.stderr
+    assert "only takes reads" in synced.stderr and "standby" in synced.stderr, synced.stderr
+    assert "Traceback" not in synced.stderr

@@ -63,6 +63,9 @@ def database_problem(exc: BaseException, database: str | None = None) -> str:
         message = "database is locked"
     lowered = message.lower()
     code = getattr(orig, "errno", None)
+    if type(orig).__module__.startswith("psycopg") and "read-only" in lowered:
+        return (f"the database{where} only takes reads ({message}): retsync needs a writable primary, not a "
+                f"standby, and a role without default_transaction_read_only")
     if "readonly database" in lowered or "read-only" in lowered or code in (errno.EROFS, errno.EACCES, errno.EPERM):
         return (f"the database{where} is read-only for this process ({message}): the database file and its "
                 f"folder must be writable by the user retsync runs as (SQLite writes -wal and -shm files beside it)")
