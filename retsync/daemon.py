@@ -205,6 +205,7 @@ class Runner:
 
     def heartbeat(self, scheduler: BackgroundScheduler | None = None) -> None:
         """Renew the leases this instance holds; start the pull of a channel whose holder died."""
+        before = set(self._held)  # a pull taking its lease meanwhile is not "lost"
         try:
             held, free = self.leases.heartbeat(self.channel_ids.values())
         except Exception as exc:
@@ -217,12 +218,15 @@ class Runner:
             log.info("lease_heartbeat_recovered")
             self._heartbeat_failing = False
         for name, channel_id in self.channel_ids.items():
-            if channel_id in self._held and channel_id not in held:
+            if channel_id in before and channel_id not in held:
                 log.warning("channel_lease_lost", channel=name, instance=self.leases.owner,
                             reason="another instance holds the channel now")
             if channel_id in free and scheduler is not None and not self.stop.is_set():
-                scheduler.modify_job(f"pull:{name}", next_run_time=datetime.now(timezone.utc))
-        self._held = held
+                try:
+                    scheduler.modify_job(f"pull:{name}", next_run_time=datetime.now(timezone.utc))
+                except Exception:  # the scheduler is shutting down
+                    return
+        self._held = held | (self._held - before)
 
     def release_leases(self) -> None:
         try:
