@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -38,18 +38,20 @@ from retsync.model import DecisionKind, Order, Return
 from retsync.secrets import Secret
 from retsync_connectors.prestashop.client import FAR_FUTURE, PAGE_SIZE, AdminApiClient, PrestaShopClient
 from retsync_connectors.prestashop.mapping import (
-    HOLD_MODULE,
     SLIP_RETURN_PREFIX,
     STATE_MEANINGS,
     STOCK_RETURN_STATES,
+    STOCK_STATE_NAMES,
     Lookups,
     StateTable,
     count,
     date_text,
     decision_record,
     held_key,
-    held_order_body,
-    is_held,
+    hold_mark,
+    hold_question,
+    is_held_return,
+    is_hold_order,
     map_order,
     map_order_as_return,
     map_order_return,
@@ -92,18 +94,17 @@ class PrestaShopSettings(ChannelSettings):
     exchange_state: str = Field(default="3", description="state set on exchange (no stock state: yours, or 3)")
     contact_id: str = Field(default="2", description="the contact (Customer service = 2) your messages to the "
                             "customer are filed under")
-    hold_state: str = Field(default="1", description="back-office flow: the order state of the order created for "
-                            "each marketplace return (best a state of your own, e.g. \"Marketplace return\")")
+    hold_order_id: str | None = Field(
+        default=None, description="back-office flow (PrestaShop 9; a marketplace channel with decisions_from = this "
+        "channel): the id of one order of yours that its returns are filed under as merchandise returns (create a "
+        "customer \"Marketplace returns\" and one order for them once); it is never stored as a sale")
+    hold_state: str = Field(default="1", description="back-office flow: the merchandise-return state each held "
+                            "return is created in (stock 1 Waiting for confirmation)")
     held_decision_states: dict[str, DecisionKind] = Field(
-        default_factory=lambda: {"7": DecisionKind.ACCEPT, "6": DecisionKind.REJECT},
-        description="back-office flow: moving such an order to one of these order states is your decision "
-        "(stock 7 Refunded = accept, 6 Canceled = reject); what you add to its private note is the note")
-    hold_customer_id: str = Field(default="1", description="back-office flow: the customer the held orders are "
-                                  "filed under (create one, e.g. \"Marketplace returns\")")
-    hold_address_id: str = Field(default="1", description="back-office flow: that customer's address id")
-    hold_carrier_id: str = Field(default="1", description="back-office flow: carrier id of the held orders")
-    hold_currency_id: str = Field(default="1", description="back-office flow: currency id of the held orders")
-    hold_lang_id: str = Field(default="1", description="back-office flow: language id of the held orders")
+        default_factory=lambda: {"2": DecisionKind.ACCEPT, "5": DecisionKind.ACCEPT, "4": DecisionKind.REJECT},
+        description="back-office flow: moving a held return to one of these merchandise-return states is your "
+        "decision (stock 2 Waiting for package and 5 Return completed = accept, 4 Return denied = reject); your "
+        "newest reply on its thread (Customer service) is the note")
     admin_api_client_id: str | None = Field(
         default=None, description="PrestaShop 9 Admin API (Advanced parameters > Admin API) client id with scopes "
         "order_return_read and order_return_write: return states are then set with one PATCH")
@@ -196,9 +197,9 @@ class PrestaShopConnector(Connector):
     settings_model = PrestaShopSettings
     capabilities = Capabilities(
         streams=(Stream.RETURNS,), decisions=_decision_texts(),
-        holds_returns="an unpaid order (module retsync) in order state hold_state with the returned items and the "
-        "return in its private note; you decide by moving it to a state in held_decision_states (what you add to "
-        "the private note is the note)",
+        holds_returns="PrestaShop 9: a merchandise return (order_returns) in state hold_state on the order "
+        "hold_order_id, the marketplace return and its items in its question, with a customer-service thread; you "
+        "decide by moving it to a state in held_decision_states (your newest reply on the thread is the note)",
     )
 
     def __init__(self, channel: str, settings: ChannelSettings, runtime: Runtime) -> None:
@@ -270,7 +271,7 @@ class PrestaShopConnector(Connector):
             "customers", "id", people, display="[id,email,firstname,lastname]")} if people else {}
         return Lookups(zone=self.zone, currencies=self.currencies(), customers=people_found,
                        orders={str(o["id"]): o for o in orders}, details=found_details, slips=found_slips,
-                       recorded=recorded)
+                       recorded=recorded, hold_order=self.ps.hold_order_id)
 
     # --- pull ------------------------------------------------------------------------------
 
@@ -314,7 +315,7 @@ class PrestaShopConnector(Connector):
 
     def _orders_page(self, entries: list[dict[str, Any]], context: PullContext) -> tuple[list[Return], list[Order]]:
         """The shop's own sales (a held order is none); on 1.7/8 also the returns they stand for."""
-        sales = [o for o in entries if not is_held(o)]
+        sales = [o for o in entries if not is_hold_order(o, self.ps.hold_order_id)]
         slips_mode = self.source() == SLIPS
         lookups = self._lookups(sales, details=slips_mode)
         returns = [r for r in (map_order_as_return(o, lookups) for o in sales) if r is not None] if slips_mode else []
@@ -322,12 +323,19 @@ class PrestaShopConnector(Connector):
 
     def _returns_page(self, entries: list[dict[str, Any]], context: PullContext
                       ) -> tuple[list[Return], list[Order]]:
-        """Merchandise returns with their orders' details and slips; the orders not stored yet come along."""
+        """Merchandise returns with their orders' details and slips; the orders not stored yet come along.
+
+        A merchandise return holding another channel's return (the back-office flow) is left out: that return
+        is stored under its own channel, and its decision is read back by `held_decisions`."""
+        entries = [r for r in entries if not is_held_return(r, self.ps.hold_order_id)]
+        if not entries:
+            return [], []
         orders = self.client.by_ids(ORDERS, "id", [str(r.get("id_order")) for r in entries])
         lookups = self._lookups(orders, details=True, customers=[str(r.get("id_customer")) for r in entries])
         returns = [map_order_return(record, self.states, lookups) for record in entries]
         stored = context.stored_orders([str(o["id"]) for o in orders])
-        fresh = [map_order(o, lookups) for o in orders if str(o["id"]) not in stored and not is_held(o)]
+        fresh = [map_order(o, lookups) for o in orders if str(o["id"]) not in stored
+                 and not is_hold_order(o, self.ps.hold_order_id)]
         return self._changed(returns, context), fresh
 
     def _slips_page(self, entries: list[dict[str, Any]], context: PullContext) -> tuple[list[Return], list[Order]]:
@@ -469,19 +477,35 @@ class PrestaShopConnector(Connector):
     # --- the back-office flow --------------------------------------------------------------
 
     def hold_return(self, request: HoldRequest) -> PushResult:
-        """One order per marketplace return: a retry first looks for the order the earlier attempt made."""
+        """One merchandise return per marketplace return, on the order `hold_order_id`, and a thread to reply on.
+
+        The webservice runs an order POST through a payment module's validateOrder (a real cart, a paid order,
+        stock taken, the customer e-mailed), so a held return is a merchandise return instead, which changes
+        nothing else in the shop. A retry looks for the return and the thread by the hold mark first.
+        """
+        if self.ps.hold_order_id is None:
+            return PushResult(PushStatus.FAILED, f"channel {self.channel} has no hold_order_id: create a customer "
+                              "\"Marketplace returns\" and one order for them, and set hold_order_id to its id")
         try:
-            earlier = self._held_order(request)
-            if earlier is not None:
-                return PushResult(PushStatus.PUSHED, f"already in the shop as order {earlier['id']}",
-                                  reference=str(earlier["id"]))
-            created = self.client.create(ORDERS, held_order_body(
-                request.ret, request.key, request.source_title, state=self.ps.hold_state,
-                customer_id=self.ps.hold_customer_id, address_id=self.ps.hold_address_id,
-                carrier_id=self.ps.hold_carrier_id, currency_id=self.ps.hold_currency_id,
-                lang_id=self.ps.hold_lang_id))
+            if self.source() != RETURNS:
+                return PushResult(PushStatus.FAILED, "holding returns needs PrestaShop 9 (its order_returns "
+                                  "resource); this shop has none")
+            again = request.attempt > 1 or request.reference is not None
+            held = self._held_record(request) if again else None
+            if held is None:
+                holder = self._hold_order()
+                if holder is None:
+                    return PushResult(PushStatus.FAILED, f"the shop has no order {self.ps.hold_order_id} "
+                                      "(hold_order_id)")
+                held = self.client.create(RETURNS, {
+                    "id_customer": holder.get("id_customer"), "id_order": holder["id"],
+                    "question": hold_question(request.ret, request.key, request.source_title),
+                    "state": self.ps.hold_state})
+                again = False
+            self._hold_thread(request, held, look_first=again)
         except ApiError as exc:
-            return PushResult(PushStatus.FAILED, f"PrestaShop refused the order for return {request.key}: {exc}")
+            return PushResult(PushStatus.FAILED, f"PrestaShop refused the merchandise return for {request.key}: "
+                              f"{exc}")
         except AuthError as exc:
             return PushResult(PushStatus.FAILED, f"PrestaShop refused the webservice key of channel {self.channel}: "
                               f"{exc}")
@@ -489,35 +513,61 @@ class PrestaShopConnector(Connector):
             return PushResult(PushStatus.RETRY, str(exc))
         except Stopped:
             return PushResult(PushStatus.RETRY, "the daemon stopped before the shop was asked")
-        return PushResult(PushStatus.PUSHED, f"order {created['id']} in state {created.get('current_state')}",
-                          reference=str(created["id"]))
+        return PushResult(PushStatus.PUSHED, f"merchandise return {held['id']} in state {held.get('state')} on "
+                          f"order {self.ps.hold_order_id}", reference=str(held["id"]))
 
-    def _held_order(self, request: HoldRequest) -> dict[str, Any] | None:
+    def _hold_order(self) -> dict[str, Any] | None:
+        return self.client.get(ORDERS, str(self.ps.hold_order_id))
+
+    def _held_record(self, request: HoldRequest) -> dict[str, Any] | None:
+        """The merchandise return an earlier attempt created for this return (its answer lost), if any."""
         if request.reference:
-            order = self.client.get(ORDERS, request.reference)
-            if order is not None and held_key(order) == request.key:
-                return order
-        if request.attempt <= 1:
-            return None
-        since = request.requested_at - self.ps.overlap - timedelta(days=1)
-        for order in self.client.list_all(ORDERS, {"filter[module]": f"[{HOLD_MODULE}]", "date": "1",
-                                                   "filter[date_add]": f"[{date_text(since, self.zone)},{FAR_FUTURE}]"}):
-            if held_key(order) == request.key:
-                return order
-        return None
+            record = self.client.get(RETURNS, request.reference)
+            if record is not None and held_key(record) == request.key:
+                return record
+        found = self.client.list_all(RETURNS, {"filter[id_order]": f"[{self.ps.hold_order_id}]",
+                                               "filter[question]": f"%[{hold_mark(request.key)}]%"})
+        return next((record for record in found if held_key(record) == request.key), None)
+
+    def _marked_messages(self, key: str) -> list[dict[str, Any]]:
+        return [m for m in self.client.list_all("customer_messages", {"filter[message]": f"%[{hold_mark(key)}]%"})
+                if held_key(m) == key]
+
+    def _hold_thread(self, request: HoldRequest, held: Mapping[str, Any], *, look_first: bool) -> None:
+        """A customer-service thread on the hold order, opened by a private message with the return: where the
+        merchant replies with the note of their decision."""
+        if look_first and self._marked_messages(request.key):
+            return
+        holder = self._hold_order() or {}
+        customer = self.client.get("customers", str(holder.get("id_customer"))) or {}
+        thread = self.client.create("customer_threads", {
+            "id_lang": holder.get("id_lang") or "1", "id_shop": holder.get("id_shop") or "1",
+            "id_order": self.ps.hold_order_id, "id_customer": holder.get("id_customer"),
+            "id_contact": self.ps.contact_id, "email": customer.get("email") or "noreply@example.invalid",
+            "token": secrets.token_hex(6), "status": "open"})
+        self.client.create("customer_messages", {
+            "id_customer_thread": thread["id"], "id_employee": "0", "private": "1",
+            "message": f"Merchandise return {held['id']}: " + str(held.get("question") or
+                                                                  hold_question(request.ret, request.key,
+                                                                                request.source_title))})
 
     def held_decisions(self, references: Sequence[str]) -> Mapping[str, HeldDecision]:
-        """Held orders moved to a decision state; the note is what the merchant added to the private note."""
+        """Held returns moved to a decision state; the note is the newest reply staff wrote on their thread."""
         decided: dict[str, HeldDecision] = {}
-        for order in self.client.by_ids(ORDERS, "id", list(references)):
-            state = str(order.get("current_state") or "")
+        for record in self.client.by_ids(RETURNS, "id", list(references)):
+            state = str(record.get("state") or "")
             kind = self.ps.held_decision_states.get(state)
-            if kind is None or held_key(order) is None:
+            key = held_key(record)
+            if kind is None or key is None:
                 continue
-            reference = str(order["id"])
+            threads = {str(m.get("id_customer_thread")) for m in self._marked_messages(key)}
+            said = self.client.by_ids("customer_messages", "id_customer_thread", sorted(threads)) if threads else []
+            reference = str(record["id"])
+            name = STOCK_STATE_NAMES.get(state, "")
             decided[reference] = HeldDecision(
-                reference=reference, kind=kind, note=merchant_note(order) or f"decided in the shop (order state "
-                f"{state})", decided_at=parse_date(order.get("date_upd"), self.zone), shop_status=state)
+                reference=reference, kind=kind, note=merchant_note(said) or f"decided in the shop (return state "
+                f"{state}{' ' + name if name else ''})", decided_at=parse_date(record.get("date_upd"), self.zone),
+                shop_status=state)
         return decided
 
     # --- orders ----------------------------------------------------------------------------
@@ -526,7 +576,7 @@ class PrestaShopConnector(Connector):
         if not external_id.isdigit():
             return None
         order = self.client.get(ORDERS, external_id)
-        if order is None or is_held(order):
+        if order is None or is_hold_order(order, self.ps.hold_order_id):
             return None
         return map_order(order, self._lookups([order]))
 
@@ -540,7 +590,8 @@ class PrestaShopConnector(Connector):
 
     @classmethod
     def sandbox_channel(cls, base_url: str) -> dict[str, Any]:
-        from retsync_connectors.prestashop.emulator import SANDBOX_KEY
+        from retsync_connectors.prestashop.emulator import HOLD_ORDER_ID, SANDBOX_KEY
 
-        return {"connector": cls.name, "base_url": base_url, "api_key": SANDBOX_KEY}
+        return {"connector": cls.name, "base_url": base_url, "api_key": SANDBOX_KEY,
+                "hold_order_id": str(HOLD_ORDER_ID)}
 

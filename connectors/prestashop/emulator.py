@@ -4,7 +4,10 @@ JSON answers with `output_format=JSON` (XML otherwise), the key as basic-auth us
 (`display`, `filter[field]=[a|b]` / `[from,to]` with `date=1` for dates, `sort`, `limit=offset,N`, no total),
 error bodies `{"errors": [{"code", "message"}]}`, XML input bodies, PUT replacing the whole object. Version 9
 has `order_returns`; 8 answers it with "resource does not exist". Merchandise-return states are the stock ids
-1–5 plus one the merchant added (6), which retsync has no meaning for. Every write is logged in `applied`.
+1–5 plus one the merchant added (6), which retsync has no meaning for. Order 1 (customer 41 "Marketplace
+Returns") is the order the merchant made for held marketplace returns (`hold_order_id`). An order POST runs
+through a payment module with a real cart, as `Order::addWs` does, so one without is refused. Every write is
+logged in `applied`.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import random
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -38,8 +42,13 @@ ORDER_STATES = {1: "Awaiting check payment", 2: "Payment accepted", 3: "Processi
 RETURN_STATES = {1: "Waiting for confirmation", 2: "Waiting for package", 3: "Package received",
                  4: "Return denied", 5: "Return completed", 6: "Exchange offered"}
 """1–5 as installed; 6 a state the merchant added in BO → Orders → Statuses."""
-PANEL_ORDER_STATES = {"accept": 7, "reject": 6}
-"""What the held_decision_states default maps back: Refunded = accept, Canceled = reject."""
+PANEL_RETURN_STATES = {"accept": 2, "reject": 4}
+"""What the held_decision_states default maps back: Waiting for package = accept, Return denied = reject."""
+HOLD_ORDER_ID = 1
+"""The order the merchant made once for held marketplace returns (`hold_order_id`), for customer HOLD_CUSTOMER_ID."""
+HOLD_CUSTOMER_ID = 41
+PAYMENT_MODULES = ("ps_checkpayment", "ps_wirepayment", "stripe_official")
+"""Installed payment modules: an order POST runs through one of them (validateOrder) with a real cart."""
 PRODUCTS = (("Merino beanie", "demo_1", "12.500000"), ("Linen shirt", "demo_2", "41.000000"),
             ("Canvas tote", "demo_3", "15.750000"), ("Ceramic mug", "", "9.900000"),
             ("Trail socks", "demo_5", "13.200000"), ("Rain jacket", "demo_6", "98.000000"),
@@ -95,6 +104,12 @@ class PrestaShopEmulator(Emulator):
             self.tables["customers"][n] = {"id": n, "firstname": rng.choice(FIRST), "lastname": rng.choice(LAST),
                                            "email": f"customer{n}@example.com", "id_lang": 1, "active": "1",
                                            "date_add": _d(self._clock), "date_upd": _d(self._clock)}
+        self.tables["customers"][HOLD_CUSTOMER_ID] = {
+            "id": HOLD_CUSTOMER_ID, "firstname": "Marketplace", "lastname": "Returns",
+            "email": "marketplace-returns@shop.example.com", "id_lang": 1, "active": "1",
+            "date_add": _d(self._clock), "date_upd": _d(self._clock)}
+        holder = self._new_order(random.Random(0), self._clock, 6, customer=HOLD_CUSTOMER_ID)
+        assert holder["id"] == HOLD_ORDER_ID
         for _ in range(self.n_orders):
             self._seed_order(rng)
 
@@ -317,6 +332,17 @@ class PrestaShopEmulator(Emulator):
                               "to 1 to filter on dates (date=1)")
             if entries and name not in entries[0]:
                 raise PsError(400, 35, f"Unable to filter by this field: {name}")
+            starts, ends = value.startswith("%["), value.endswith("]%")
+            if starts or ends:  # `[Jo]%` begins, `%[hn]` ends, `%[oh]%` contains
+                inner = value[2 if starts else 1:-2 if ends else -1]
+                if not value[1 if starts else 0] == "[" or value[-2 if ends else -1] != "]":
+                    raise PsError(400, 36, f"Unsupported filter {value!r} on {name}")
+                folded = inner.casefold()
+                entries = [e for e in entries if (
+                    folded in str(e.get(name, "")).casefold() if starts and ends else
+                    str(e.get(name, "")).casefold().endswith(folded) if starts else
+                    str(e.get(name, "")).casefold().startswith(folded))]
+                continue
             if not (value.startswith("[") and value.endswith("]")):
                 raise PsError(400, 36, f"Unsupported filter {value!r} on {name}")
             inner = value[1:-1]
@@ -476,34 +502,27 @@ class PrestaShopEmulator(Emulator):
                 "id_order_state": order["current_state"], "date_add": order["date_upd"]}
 
     def _create_orders(self, fields: dict[str, Any]) -> dict[str, Any]:
-        self._require(fields, ("id_address_delivery", "id_address_invoice", "id_currency", "id_lang",
-                               "id_customer", "id_carrier", "module", "payment", "total_paid", "total_paid_real",
-                               "total_products", "total_products_wt", "conversion_rate"), "orders")
-        if int(fields.get("current_state") or 0) not in ORDER_STATES:
-            raise PsError(400, 96, f"Property Order->current_state is not valid ({fields.get('current_state')})")
-        rng = random.Random(self._next_id("orders"))
-        order = self._new_order(rng, datetime.now(timezone.utc), int(fields["current_state"]),
-                                customer=int(fields["id_customer"]))
-        for detail in self._details(order["id"]):
-            del self.tables["order_details"][detail["id"]]
-        for row in (fields.get("associations") or {}).get("order_rows", []):
-            detail_id = self._next_id("order_details")
-            self.tables["order_details"][detail_id] = {
-                "id": detail_id, "id_order": order["id"], "product_id": int(row.get("product_id") or 0),
-                "product_attribute_id": 0, "product_name": row.get("product_name", ""),
-                "product_quantity": int(row.get("product_quantity") or 0), "product_quantity_return": "0",
-                "product_quantity_refunded": "0", "product_price": row.get("product_price", "0"),
-                "unit_price_tax_incl": row.get("unit_price_tax_incl", "0"),
-                "unit_price_tax_excl": row.get("unit_price_tax_excl", "0"),
-                "product_reference": row.get("product_reference", ""), "product_ean13": row.get("product_ean13", "")}
-        for name in ("module", "payment", "note", "total_paid", "total_paid_real", "total_products",
-                     "total_products_wt", "valid"):
-            if name in fields:
-                order[name] = fields[name]
-        order["total_paid_tax_incl"] = order["total_paid"]
-        order["date_upd"] = order["date_add"] = self._tick()
-        self.tables["orders"].pop(order["id"])
-        return order
+        """`Order::addWs`: the posted cart goes through the payment module's validateOrder (not modelled here:
+        this shop has no carts over the webservice), so an order without a real cart and module is refused."""
+        self._require(fields, ("id_cart", "module"), "orders")
+        if fields["module"] not in PAYMENT_MODULES:
+            raise PsError(500, 91, f"Module {fields['module']!r} is not an installed payment module "
+                          "(validateOrder on null)")
+        raise PsError(400, 96, f"Property Order->id_cart is not valid ({fields['id_cart']}): no such cart")
+
+    def _create_order_returns(self, fields: dict[str, Any]) -> dict[str, Any]:
+        self._require(fields, ("id_customer", "id_order"), "order_returns")
+        order = self.tables["orders"].get(int(fields["id_order"])) if str(fields["id_order"]).isdigit() else None
+        if order is None:
+            raise PsError(400, 96, f"Property OrderReturn->id_order is not valid ({fields['id_order']})")
+        if str(order["id_customer"]) != str(fields["id_customer"]):
+            raise PsError(400, 96, f"Property OrderReturn->id_customer is not valid ({fields['id_customer']})")
+        state = int(fields.get("state") or 0) if str(fields.get("state") or "0").isdigit() else 0
+        if state not in RETURN_STATES:
+            raise PsError(400, 96, f"Property OrderReturn->state is not valid ({fields.get('state')})")
+        moment = self._tick()
+        return {"id": self._next_id("order_returns"), "id_customer": order["id_customer"], "id_order": order["id"],
+                "question": fields.get("question", ""), "state": state, "date_add": moment, "date_upd": moment}
 
     def _create_customer_threads(self, fields: dict[str, Any]) -> dict[str, Any]:
         self._require(fields, ("id_lang", "id_contact", "email", "token"), "customer_threads")
@@ -624,27 +643,36 @@ class PrestaShopEmulator(Emulator):
     def held_returns(self) -> dict[str, str]:
         with self.lock:
             found = {}
-            for order in self.tables["orders"].values():
-                first = (order.get("note") or "").splitlines()[0] if order.get("note") else ""
-                if order.get("module") == "retsync" and first.startswith("[retsync] hold "):
-                    found[first[len("[retsync] hold "):]] = str(order["id"])
+            for record in self.tables["order_returns"].values():
+                mark = re.search(r"\(retsync hold ([^()\s]+)\)", str(record.get("question") or ""))
+                if mark and record["id_order"] == HOLD_ORDER_ID:
+                    found[mark.group(1)] = str(record["id"])
             return found
 
     def panel_decide(self, reference: str, kind: str, note: str | None = None) -> None:
-        """The merchant moves the held order to the state that means `kind` and writes a private note."""
-        state = PANEL_ORDER_STATES.get(kind)
+        """The merchant moves the held merchandise return to the state that means `kind`, and replies on its
+        thread (Customer service) with the note."""
+        state = PANEL_RETURN_STATES.get(kind)
         if state is None:
-            raise ValueError(f"the stock setup has no order state for {kind!r}; one of {sorted(PANEL_ORDER_STATES)}")
+            raise ValueError(f"the stock setup has no return state for {kind!r}; one of {sorted(PANEL_RETURN_STATES)}")
         with self.lock:
-            order = self.order(reference)
-            if note:
-                order["note"] = (order.get("note") or "") + "\n" + note
-            self._create_order_histories({"id_order": str(order["id"]), "id_order_state": str(state)})
+            record = self.order_return(reference)
+            mark = re.search(r"\(retsync hold [^()\s]+\)", str(record.get("question") or ""))
+            if note and mark:
+                thread = next(m["id_customer_thread"] for m in self.tables["customer_messages"].values()
+                              if mark.group(0) in str(m.get("message")))
+                moment = self._tick()
+                message_id = self._next_id("customer_messages")
+                self.tables["customer_messages"][message_id] = {
+                    "id": message_id, "id_employee": 1, "id_customer_thread": thread, "message": note,
+                    "private": "0", "date_add": moment, "date_upd": moment}
+            self.set_return_state(int(reference), state)
 
     def truth(self) -> dict[str, set[str]]:
         """What a full sync must store: every order but held ones, and the merchandise returns (PS 9)."""
-        orders = {str(i) for i, o in self.tables["orders"].items() if o.get("module") != "retsync"}
-        return {"orders": orders, "returns": {str(i) for i in self.tables["order_returns"]}}
+        orders = {str(i) for i in self.tables["orders"] if i != HOLD_ORDER_ID}
+        return {"orders": orders, "returns": {str(i) for i, r in self.tables["order_returns"].items()
+                                              if r["id_order"] != HOLD_ORDER_ID}}
 
 
 def _num(value: Any) -> Decimal:

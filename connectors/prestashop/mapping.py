@@ -50,11 +50,11 @@ STATE_MEANINGS = ("requested", "in_transit", "received", "rejected", "completed"
 
 SLIP_RETURN_PREFIX = "order-"
 """PrestaShop 1.7/8: a return is an order; its id is kept apart from PS 9 merchandise-return ids."""
-HOLD_MODULE = "retsync"
 HOLD_MARK = "[retsync] "
-"""The back-office flow: an order held for another channel's return has `module = retsync` and its private
-`note` starts with `[retsync] hold <key>`; lines of the note that start with the mark are ours, the rest the
-merchant's."""
+"""Private customer messages retsync writes (its record of a pushed decision) start with this."""
+_HOLD = re.compile(r"\(retsync hold ([^()\s]+)\)")
+"""The back-office flow (PrestaShop 9): a marketplace return is held as a merchandise return of the order named
+by `hold_order_id`; its `question`, and the private message opening its thread, end in `(retsync hold <key>)`."""
 
 NO_DATE = "0000-00-00 00:00:00"
 
@@ -170,6 +170,8 @@ class Lookups:
     """order id -> its credit slips."""
     recorded: Mapping[str, Mapping[str, DecisionKind]] | None = None
     """order id -> order detail id -> the decision retsync recorded on the order's thread."""
+    hold_order: str | None = None
+    """`hold_order_id`: the order held marketplace returns are filed under."""
 
     def currency(self, order: Mapping[str, Any]) -> str | None:
         return (self.currencies or {}).get(str(order.get("id_currency")))
@@ -214,23 +216,34 @@ def recorded_decisions(messages: Iterable[Mapping[str, Any]]) -> dict[str, Decis
 # --- orders --------------------------------------------------------------------------------
 
 
-def is_held(order: Mapping[str, Any]) -> bool:
-    """An order created to hold another channel's return (the back-office flow): not a sale of this shop."""
-    return text(order.get("module")) == HOLD_MODULE and (text(order.get("note")) or "").startswith(HOLD_MARK)
+def hold_mark(key: str) -> str:
+    return f"(retsync hold {key})"
 
 
-def held_key(order: Mapping[str, Any]) -> str | None:
-    note = text(order.get("note")) or ""
-    first = note.splitlines()[0] if note else ""
-    if text(order.get("module")) != HOLD_MODULE or not first.startswith(HOLD_MARK + "hold "):
-        return None
-    return text(first[len(HOLD_MARK + "hold "):])
+def held_key(record: Mapping[str, Any]) -> str | None:
+    """The hold key in a merchandise return's `question` or a customer message's text; None when there is none."""
+    found = _HOLD.search(str(record.get("question") or record.get("message") or ""))
+    return found.group(1) if found else None
 
 
-def merchant_note(order: Mapping[str, Any]) -> str | None:
-    """The lines of a held order's private note that the merchant wrote (ours start with the mark)."""
-    lines = [line for line in (text(order.get("note")) or "").splitlines() if not line.startswith(HOLD_MARK)]
-    return text("\n".join(lines))
+def is_hold_order(order: Mapping[str, Any], hold_order_id: str | None) -> bool:
+    """The order the held returns are filed under: not a sale of this shop."""
+    return hold_order_id is not None and text(order.get("id")) == hold_order_id
+
+
+def is_held_return(record: Mapping[str, Any], hold_order_id: str | None) -> bool:
+    """A merchandise return standing for another channel's return: not a return of this shop."""
+    return held_key(record) is not None or (hold_order_id is not None and text(record.get("id_order")) == hold_order_id)
+
+
+def merchant_note(messages: Iterable[Mapping[str, Any]]) -> str | None:
+    """The newest message a member of staff wrote on a held return's thread (retsync's own are left out)."""
+    for message in sorted(messages, key=lambda m: count(m.get("id")), reverse=True):
+        words = text(message.get("message"))
+        if words and count(message.get("id_employee")) and held_key(message) is None \
+                and not words.startswith(HOLD_MARK):
+            return words
+    return None
 
 
 def unit_price(row: Mapping[str, Any]) -> int | None:
@@ -407,7 +420,7 @@ def has_returned_goods(details: Iterable[Mapping[str, Any]]) -> bool:
 def map_order_as_return(order: Mapping[str, Any], lookups: Lookups) -> Return | None:
     """PrestaShop 1.7/8: the return an order stands for (returned/refunded quantities, credit slips); None if none."""
     order_id = record_id(order, "order")
-    if is_held(order):
+    if is_hold_order(order, lookups.hold_order):
         return None
     details = list((lookups.details or {}).get(order_id, ()))
     slips = [s for s in (slip_facts(x, lookups.zone) for x in (lookups.slips or {}).get(order_id, ()))
@@ -456,28 +469,21 @@ def slip_body(order: Mapping[str, Any], detail: Mapping[str, Any], quantity: int
     }
 
 
-def held_order_body(ret: Return, key: str, source_title: str, *, state: str, customer_id: str, address_id: str,
-                    carrier_id: str, currency_id: str, lang_id: str) -> dict[str, Any]:
-    """An unpaid order standing for a marketplace return, its lines the returned items, the key in its note."""
-    total = sum((Decimal(line.unit_price or 0) * line.quantity for line in ret.lines), Decimal(0)) / 100
-    reason = ret.channel_reason or (ret.reason.value.replace("_", " ") if ret.reason else "")
+def hold_question(ret: Return, key: str, source_title: str) -> str:
+    """What the merchant reads in Customer service > Merchandise returns: the marketplace return, what came back
+    and why (the webservice cannot write a return's lines, `order_return_detail`), ending in the hold mark."""
+    reason = ret.channel_reason or (ret.reason.value.replace("_", " ") if ret.reason is not ReturnReason.UNKNOWN
+                                    else "")
     order_part = f" (order {ret.order_external_id})" if ret.order_external_id else ""
+    parts = [f"{source_title} return {ret.external_id}{order_part}" + (f": {reason}" if reason else "")]
+    for line in ret.lines:
+        what = line.title or line.sku or line.ean or f"item {line.external_id}"
+        codes = ", ".join(code for code in (f"SKU {line.sku}" if line.sku else "",
+                                             f"EAN {line.ean}" if line.ean else "") if code)
+        parts.append(f"{line.quantity} x {what}" + (f" ({codes})" if codes else "")
+                     + (f": {line.channel_reason}" if line.channel_reason and line.channel_reason != reason else ""))
     buyer = ", ".join(part for part in (ret.customer.name, ret.customer.email) if part)
-    note = [f"{HOLD_MARK}hold {key}", f"{HOLD_MARK}{source_title} return {ret.external_id}{order_part}"
-            + (f": {reason}" if reason else "")]
     if buyer:
-        note.append(f"{HOLD_MARK}buyer: {buyer}")
-    order_rows = [{"product_id": "0", "product_attribute_id": "0", "product_quantity": line.quantity,
-                   "product_name": line.title or line.sku or line.ean or f"Item {line.external_id}",
-                   "product_reference": line.sku or "", "product_ean13": line.ean or "",
-                   "product_price": money(Decimal(line.unit_price or 0) / 100),
-                   "unit_price_tax_incl": money(Decimal(line.unit_price or 0) / 100),
-                   "unit_price_tax_excl": money(Decimal(line.unit_price or 0) / 100)} for line in ret.lines]
-    return {
-        "id_customer": customer_id, "id_address_delivery": address_id, "id_address_invoice": address_id,
-        "id_cart": "0", "id_currency": currency_id, "id_lang": lang_id, "id_carrier": carrier_id,
-        "current_state": state, "module": HOLD_MODULE, "payment": f"{source_title} return", "valid": "0",
-        "total_paid": money(total), "total_paid_real": "0.000000", "total_products": money(total),
-        "total_products_wt": money(total), "conversion_rate": "1.000000", "note": "\n".join(note),
-        "associations": {"order_rows": order_rows},
-    }
+        parts.append(f"buyer: {buyer}")
+    parts.append(hold_mark(key))
+    return "\n".join(parts)

@@ -11,7 +11,7 @@ import pytest
 from retsync.connector import DecisionRequest, Runtime
 from retsync.model import DecisionKind, Return
 from retsync_connectors.prestashop.connector import PrestaShopConnector, PrestaShopSettings
-from retsync_connectors.prestashop.emulator import SANDBOX_KEY, PrestaShopEmulator
+from retsync_connectors.prestashop.emulator import HOLD_ORDER_ID, SANDBOX_KEY, PrestaShopEmulator
 
 
 @pytest.fixture
@@ -21,7 +21,8 @@ def make_connector(tmp_path: Path) -> Iterator[Callable[..., PrestaShopConnector
 
     def make(emulator: PrestaShopEmulator, **overrides: Any) -> PrestaShopConnector:
         settings = PrestaShopSettings(**{"connector": "prestashop", "base_url": "https://shop.example.com",
-                                         "api_key": SANDBOX_KEY, "max_backoff": "0.01s", **overrides})
+                                         "api_key": SANDBOX_KEY, "max_backoff": "0.01s",
+                                         "hold_order_id": str(HOLD_ORDER_ID), **overrides})
         runtime = Runtime(state_dir=tmp_path, transport=emulator.transport(), sleep=lambda _: None)
         connector = PrestaShopConnector("ps-test", settings, runtime)
         made.append(connector)

@@ -9,10 +9,10 @@ from datetime import datetime, timezone
 import pytest
 
 from retsync.connector import HoldRequest, PushStatus
-from retsync.http import AuthError
+from retsync.http import ApiError, AuthError
 from retsync.model import Customer, DecisionKind, Return, ReturnLine, ReturnStatus
 from retsync_connectors.prestashop.connector import PrestaShopConnector
-from retsync_connectors.prestashop.emulator import PrestaShopEmulator
+from retsync_connectors.prestashop.emulator import HOLD_CUSTOMER_ID, HOLD_ORDER_ID, PrestaShopEmulator
 from tests.fakes import InMemoryStore
 from tests.prestashop.conftest import decision
 
@@ -181,7 +181,8 @@ def test_on_8_a_refund_in_the_back_office_is_seen_through_the_slips(shop8: Prest
                                                                    make_connector: Make) -> None:
     connector, store = make_connector(shop8), InMemoryStore()
     store.run(connector)
-    quiet = next(o for o in shop8.tables["orders"].values() if f"order-{o['id']}" not in store.returns)
+    quiet = next(o for o in shop8.tables["orders"].values()
+                 if f"order-{o['id']}" not in store.returns and o["id"] != HOLD_ORDER_ID)
     shop8.refund_in_back_office(quiet["id"])
     assert store.run(connector) == [f"order-{quiet['id']}"]
     assert store.returns[f"order-{quiet['id']}"].status is ReturnStatus.REFUNDED
@@ -313,25 +314,51 @@ def hold(key: str = "bol/R1", attempt: int = 1, reference: str | None = None) ->
                        requested_at=datetime.now(timezone.utc), reference=reference)
 
 
-def test_a_held_return_is_one_order_that_the_shops_own_pull_leaves_out(
+def test_a_held_return_is_one_merchandise_return_on_the_hold_order_that_the_shops_own_pull_leaves_out(
         synced: tuple[PrestaShopConnector, InMemoryStore], shop: PrestaShopEmulator) -> None:
     connector, store = synced
     result = connector.hold_return(hold())
     assert result.status is PushStatus.PUSHED and result.reference
-    order = shop.order(result.reference)
-    assert order["module"] == "retsync" and order["current_state"] == 1
-    assert order["note"].splitlines()[:2] == ["[retsync] hold bol/R1", "[retsync] Bol.com return R1 (order BOL-9): "
-                                                                         "Too small"]
-    [row] = [d for d in shop.tables["order_details"].values() if d["id_order"] == order["id"]]
-    assert row["product_name"] == "Rain jacket" and row["product_reference"] == "SKU-1"
-    assert store.run(connector) == [] and result.reference not in store.orders
-    again = connector.hold_return(hold(attempt=2))
-    assert again.status is PushStatus.PUSHED and again.reference == result.reference
-    assert len(applied(shop, "create", "orders")) == 1
+    record = shop.order_return(result.reference)
+    assert record["id_order"] == HOLD_ORDER_ID and record["id_customer"] == HOLD_CUSTOMER_ID and record["state"] == 1
+    assert record["question"].splitlines() == [
+        "Bol.com return R1 (order BOL-9): Too small", "1 x Rain jacket (SKU SKU-1, EAN 8712345678901)",
+        "buyer: Eva Rossi, eva@example.com", "(retsync hold bol/R1)"]
+    [thread] = [t for t in shop.tables["customer_threads"].values() if t["id_order"] == HOLD_ORDER_ID]
+    assert thread["email"] == "marketplace-returns@shop.example.com", "replies never reach the marketplace's buyer"
+    [opening] = [m for m in shop.tables["customer_messages"].values() if m["id_customer_thread"] == thread["id"]]
+    assert opening["private"] == "1" and "(retsync hold bol/R1)" in opening["message"]
+    assert not applied(shop, "create", "orders"), "no order is created: an order POST would be a paid sale"
+    assert store.run(connector) == [], "the held return is neither a return nor a sale of the shop"
+    assert str(HOLD_ORDER_ID) not in store.orders and result.reference not in store.returns
     assert shop.held_returns() == {"bol/R1": result.reference}
 
 
-def test_a_decision_taken_on_the_held_order_is_read_back_with_the_merchants_note(
+def test_a_hold_whose_answer_was_lost_is_found_on_the_retry_not_made_twice(
+        synced: tuple[PrestaShopConnector, InMemoryStore], shop: PrestaShopEmulator) -> None:
+    connector, _ = synced
+    shop.lose_answer("POST", "/api/order_returns")
+    first = connector.hold_return(hold())
+    assert first.status is PushStatus.RETRY and first.reference is None
+    again = connector.hold_return(hold(attempt=2))
+    assert again.status is PushStatus.PUSHED
+    assert len(applied(shop, "create", "order_returns")) == 1 and len(applied(shop, "create", "customer_threads")) == 1
+    assert shop.held_returns() == {"bol/R1": again.reference}
+    third = connector.hold_return(hold(attempt=3, reference=again.reference))
+    assert third.reference == again.reference and len(applied(shop, "create", "customer_messages")) == 1
+
+
+def test_holding_needs_a_hold_order_and_prestashop_9(shop: PrestaShopEmulator, make_connector: Make) -> None:
+    unset = make_connector(shop, hold_order_id=None).hold_return(hold())
+    assert unset.status is PushStatus.FAILED and "hold_order_id" in (unset.detail or "")
+    missing = make_connector(shop, hold_order_id="999999").hold_return(hold())
+    assert missing.status is PushStatus.FAILED and "999999" in (missing.detail or "")
+    old = make_connector(PrestaShopEmulator(seed=11, version="8.1.7")).hold_return(hold())
+    assert old.status is PushStatus.FAILED and "PrestaShop 9" in (old.detail or "")
+    assert not applied(shop, "create")
+
+
+def test_a_decision_taken_on_the_held_return_is_read_back_with_the_merchants_reply(
         synced: tuple[PrestaShopConnector, InMemoryStore], shop: PrestaShopEmulator) -> None:
     connector, _ = synced
     accepted, rejected = connector.hold_return(hold("bol/R1")), connector.hold_return(hold("bol/R2"))
@@ -341,9 +368,18 @@ def test_a_decision_taken_on_the_held_order_is_read_back_with_the_merchants_note
     shop.panel_decide(rejected.reference, "reject", note="Worn and washed")
     decided = connector.held_decisions([accepted.reference, rejected.reference, waiting.reference])
     assert set(decided) == {accepted.reference, rejected.reference}
-    assert decided[accepted.reference].kind is DecisionKind.ACCEPT and decided[accepted.reference].shop_status == "7"
+    assert decided[accepted.reference].kind is DecisionKind.ACCEPT and decided[accepted.reference].shop_status == "2"
+    assert decided[accepted.reference].note == "decided in the shop (return state 2 Waiting for package)"
     assert decided[rejected.reference].kind is DecisionKind.REJECT
     assert decided[rejected.reference].note == "Worn and washed"
+
+
+def test_the_shop_refuses_an_order_post_without_a_real_cart(shop: PrestaShopEmulator, make_connector: Make) -> None:
+    """Why held returns are not orders: the webservice creates orders through validateOrder with a cart."""
+    client = make_connector(shop).client
+    with pytest.raises(ApiError) as refused:
+        client.create("orders", {"id_cart": "0", "module": "ps_checkpayment", "id_customer": "41"})
+    assert refused.value.status_code == 400 and "id_cart" in refused.value.message
 
 
 # --- PrestaShop 9 Admin API -----------------------------------------------------------------------

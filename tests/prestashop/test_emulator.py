@@ -84,7 +84,7 @@ def test_filters_or_interval_and_dates_need_date_1(api: httpx.Client, shop: Pres
 def test_offset_paging_has_no_total(api: httpx.Client) -> None:
     first = api.get("/orders", params={**JSON, "limit": "0,100"})
     second = api.get("/orders", params={**JSON, "limit": "100,100"})
-    assert len(first.json()["orders"]) == 100 and len(second.json()["orders"]) == 80
+    assert len(first.json()["orders"]) == 100 and len(second.json()["orders"]) == 81, "180 sales + the hold order"
     assert not {"x-total-count", "x-wp-total"} & set(first.headers)
 
 
@@ -143,3 +143,34 @@ def test_hooks_for_the_shared_suites(shop: PrestaShopEmulator) -> None:
     odd = shop.add_odd_return()
     assert shop.order_return(odd)["state"] == 6 and shop.order_return(odd)["question"] == ""
     assert shop.held_returns() == {}
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("%[Jansen]%", {"Jansen", "de Jansen-Meyer"}), ("[jan]%", {"Jansen"}), ("%[meyer]", {"de Jansen-Meyer"}),
+])
+def test_begins_ends_and_contains_filters(api: httpx.Client, shop: PrestaShopEmulator, value: str,
+                                          expected: set[str]) -> None:
+    shop.tables["customers"] = {1: {"id": 1, "lastname": "Jansen"}, 2: {"id": 2, "lastname": "de Jansen-Meyer"},
+                                3: {"id": 3, "lastname": "Rossi"}}
+    body = api.get("/customers", params={**JSON, "display": "full", "filter[lastname]": value}).json()
+    assert {c["lastname"] for c in body["customers"]} == expected
+
+
+def test_an_order_post_needs_a_real_cart_and_payment_module(api: httpx.Client) -> None:
+    """`Order::addWs` runs the cart through the payment module's validateOrder."""
+    unknown = api.post("/orders", params=JSON, content=xml_body("orders", {"id_cart": "0", "module": "retsync"}))
+    no_cart = api.post("/orders", params=JSON, content=xml_body("orders", {"id_cart": "9",
+                                                                            "module": "ps_checkpayment"}))
+    assert unknown.status_code == 500 and "payment module" in unknown.json()["errors"][0]["message"]
+    assert no_cart.status_code == 400 and "id_cart" in no_cart.json()["errors"][0]["message"]
+
+
+def test_a_merchandise_return_is_created_only_on_an_order_of_its_customer(api: httpx.Client,
+                                                                          shop: PrestaShopEmulator) -> None:
+    order = shop.order(1)
+    wrong = api.post("/order_returns", params=JSON, content=xml_body("order_returns", {
+        "id_customer": str(order["id_customer"] + 1), "id_order": "1", "question": "x", "state": "1"}))
+    assert wrong.status_code == 400 and "id_customer" in wrong.json()["errors"][0]["message"]
+    made = api.post("/order_returns", params=JSON, content=xml_body("order_returns", {
+        "id_customer": str(order["id_customer"]), "id_order": "1", "question": "x", "state": "1"}))
+    assert made.status_code == 201 and made.json()["order_return"]["state"] == 1

@@ -9,13 +9,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from retsync.http import BadPayload
-from retsync.model import DecisionKind, ReturnReason, ReturnStatus
+from retsync.model import Customer, DecisionKind, Return, ReturnLine, ReturnReason, ReturnStatus
 from retsync_connectors.prestashop.mapping import (
     STOCK_RETURN_STATES,
     Lookups,
     StateTable,
     held_key,
-    is_held,
+    hold_question,
+    is_held_return,
+    is_hold_order,
     map_order,
     map_order_as_return,
     map_order_return,
@@ -151,8 +153,28 @@ def test_money_and_html() -> None:
     assert plain_text("<p>Colour &amp; size <br/>wrong</p>") == "Colour & size wrong"
 
 
-def test_held_orders_are_recognised_by_module_and_note() -> None:
-    held = order(module="retsync", note="[retsync] hold bol/123\n[retsync] Bol.com return 123\nWorn, sorry")
-    assert is_held(held) and held_key(held) == "bol/123" and merchant_note(held) == "Worn, sorry"
-    assert not is_held(order(note="[retsync] hold bol/123")) and held_key(order()) is None
-    assert merchant_note(order(module="retsync", note="[retsync] hold bol/1")) is None
+def test_a_held_return_carries_its_key_and_the_items_in_its_question() -> None:
+    ret = Return(external_id="123", order_external_id="BOL-9", status=ReturnStatus.REQUESTED,
+                 channel_reason="Too small", created_at=datetime(2026, 10, 1, tzinfo=timezone.utc),
+                 customer=Customer(name="Jan Jansen"),
+                 lines=(ReturnLine(external_id="L1", sku="SKU-1", ean="8712345678901", title="Linen shirt",
+                                   quantity=2, channel_reason="Too small"),))
+    question = hold_question(ret, "bol/123", "Bol.com")
+    assert question.splitlines() == ["Bol.com return 123 (order BOL-9): Too small",
+                                     "2 x Linen shirt (SKU SKU-1, EAN 8712345678901)", "buyer: Jan Jansen",
+                                     "(retsync hold bol/123)"]
+    held = {"id": 40, "id_order": 1, "question": question}
+    assert held_key(held) == "bol/123" and is_held_return(held, "1") and is_held_return(held, None)
+    assert is_held_return({"id": 41, "id_order": 1, "question": "Too small"}, "1"), "anything on the hold order"
+    assert not is_held_return({"id": 42, "id_order": 7, "question": "(retsync hold)"}, "1")
+    assert is_hold_order(order(id=1), "1") and not is_hold_order(order(), "1") and not is_hold_order(order(), None)
+
+
+def test_the_merchants_note_is_the_newest_staff_reply_on_the_thread() -> None:
+    thread = [{"id": 5, "id_employee": "0", "message": "Merchandise return 40: ... (retsync hold bol/123)"},
+              {"id": 6, "id_employee": "1", "message": "Worn, sorry"},
+              {"id": 7, "id_employee": "0", "message": "Why not?"},
+              {"id": 8, "id_employee": "2", "message": "Washed and worn; not returnable"},
+              {"id": 9, "id_employee": "1", "message": "[retsync] decision reject × 1 on line 3 (return 1, key k)"}]
+    assert merchant_note(thread) == "Washed and worn; not returnable"
+    assert merchant_note(thread[:1]) is None and merchant_note([]) is None
