@@ -1,9 +1,9 @@
 """Kill -9 at random moments: nothing lost, nothing duplicated, no decision pushed twice.
 
 `retsync sync` runs as a real process against a sandbox served on loopback and is killed with SIGKILL at
-random moments, then allowed to finish. The database must then match the sandbox's truth exactly, and the
-sandbox's log must show every decision applied once. `make test` runs a short form; `make stress`
-(RETSYNC_STRESS=1) the long one.
+random moments (20 times in `make test`, 200 in `make stress`, RETSYNC_STRESS=1), then allowed to finish. The
+database must then match the sandbox's truth exactly, the sandbox's log must show every decision applied once,
+and one more run must find nothing to store.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from retsync.outbox import record_decision
 
 REPO = Path(__file__).resolve().parent.parent
 STRESS = bool(os.environ.get("RETSYNC_STRESS"))
-KILLS = 200 if STRESS else 8
+KILLS = 200 if STRESS else 20
 RETURNS = 3000 if STRESS else 700
 
 pytestmark = pytest.mark.crash
@@ -90,6 +90,20 @@ def test_sigkill_anywhere_loses_nothing_and_pushes_nothing_twice(db: Engine, db_
                     "SELECT COUNT(*) FROM decisions WHERE state IN ('pending', 'sending')")).scalar_one()
             if not waiting:
                 break
+        # cursors consistent: once bol has finished every handling and a run has read that back, one more run
+        # finds nothing new and writes no history
+        emulator.settle()
+        assert subprocess.run([sys.executable, "-m", "retsync", "--config", str(config), "sync"], cwd=REPO,
+                              capture_output=True).returncode == 0
+        with db.connect() as conn:
+            before = conn.execute(text("SELECT (SELECT COUNT(*) FROM returns), (SELECT COUNT(*) FROM return_events), "
+                                       "(SELECT COUNT(*) FROM sync_cursors)")).one()
+        assert subprocess.run([sys.executable, "-m", "retsync", "--config", str(config), "sync"], cwd=REPO,
+                              capture_output=True).returncode == 0
+        with db.connect() as conn:
+            after = conn.execute(text("SELECT (SELECT COUNT(*) FROM returns), (SELECT COUNT(*) FROM return_events), "
+                                      "(SELECT COUNT(*) FROM sync_cursors)")).one()
+    assert before == after and before[2] > 0, (before, after)
     assert killed >= KILLS // 2, "the kills must land while the process runs"
     truth = emulator.truth()
     with db.connect() as conn:
