@@ -94,6 +94,14 @@ def run_demo(workdir: str | None = None) -> int:
             print()
             print_table(rows[:25], LIST_COLUMNS)
             print(f"({len(rows)} returns in {folder / 'demo.db'}; showing the newest {min(25, len(rows))})")
+            with db.connect() as conn:
+                flags = conn.execute(text("SELECT code, COUNT(*) FROM v_return_flags WHERE resolved_at IS NULL "
+                                          "GROUP BY code ORDER BY COUNT(*) DESC, code")).all()
+                customers = conn.execute(text("SELECT COUNT(*) FROM v_customers WHERE channels > 1")).scalar_one()
+            if flags:
+                print("open flags: " + ", ".join(f"{code} {count}" for code, count in flags)
+                      + " (retsync returns list --flag CODE)")
+            print(f"customers seen on more than one channel: {customers}")
             if workdir:
                 print(f"explore: retsync --config {config_file} returns list")
         finally:
