@@ -1,0 +1,93 @@
+"""What every benchmark shares: the machine's description, sandbox configs and the measured child process."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from retsync import registry
+from retsync.connector import Connector
+from retsync.demo import write_config
+from retsync.store.db import make_engine, upgrade
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def machine() -> dict[str, object]:
+    memory = "?"
+    try:
+        with open("/proc/meminfo") as f:
+            memory = f"{int(f.readline().split()[1]) // 1024 // 1024} GiB"
+    except OSError:
+        pass
+    return {"cpus": os.cpu_count(), "memory": memory, "python": platform.python_version(),
+            "platform": platform.platform(terse=True)}
+
+
+def sandboxed(only: list[str] | None = None) -> Iterator[tuple[str, type[Connector]]]:
+    """Every installed connector that ships a sandbox (optionally only the named ones)."""
+    for name, cls in registry.connectors().items():
+        if only and name not in only:
+            continue
+        if cls.sandbox(seed=1, returns=10) is not None:
+            yield name, cls
+
+
+def database_name(db_url: str) -> str:
+    return {"sqlite": "SQLite", "postgresql": "PostgreSQL"}.get(db_url.split(":", 1)[0].split("+")[0], db_url)
+
+
+def write_sandbox_config(path: Path, workdir: Path, db_url: str, channels: dict[str, dict[str, Any]],
+                         daemon: dict[str, str] | None = None) -> None:
+    """A config file for sandbox channels on `db_url`, its schema created."""
+    write_config(path, workdir, channels)
+    text = path.read_text().replace(f"sqlite:///{workdir / 'demo.db'}", db_url)
+    for key, value in (daemon or {}).items():
+        text = re.sub(rf"(?m)^{key} = .*\n", "", text)
+        text = text.replace("[daemon]\n", f'[daemon]\n{key} = "{value}"\n', 1)
+    path.write_text(text)
+    engine = make_engine(db_url)
+    upgrade(engine)
+    engine.dispose()
+
+
+def channel_table(cls: type[Connector], base_url: str) -> dict[str, Any]:
+    return {**cls.sandbox_channel(base_url), "backfill_days": 3650, "max_retries": 5}
+
+
+def run_child(mode: str, config: Path, channel: str) -> dict[str, Any]:
+    """Run `python -m bench.child MODE CONFIG CHANNEL` and answer its JSON line (its own timing and peak RSS)."""
+    result = subprocess.run([sys.executable, "-m", "bench.child", mode, str(config), channel], cwd=REPO,
+                            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    if result.returncode != 0:
+        raise RuntimeError(f"bench.child {mode} failed:\n{result.stderr[-3000:]}")
+    measured: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    if not measured.get("ok", True):
+        raise RuntimeError(f"bench.child {mode} failed: {measured.get('error')}")
+    return measured
+
+
+class Postgres:
+    """A throwaway PostgreSQL cluster for the runs that want one, started on first use."""
+
+    def __init__(self) -> None:
+        self.cluster: Any = None
+
+    def new_database(self) -> str:
+        if self.cluster is None:
+            from tests.pgcluster import PgCluster
+
+            self.cluster = PgCluster()
+        return str(self.cluster.new_database())
+
+    def stop(self) -> None:
+        if self.cluster is not None:
+            self.cluster.stop()
+            self.cluster = None

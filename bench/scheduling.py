@@ -1,0 +1,103 @@
+"""Scheduling overhead: `retsync run` with 50 channels, idle between polls: its CPU share and RSS.
+
+The channels are spread over every sandbox (small ones, each on its own loopback server in this process)
+and poll every hour. Once each has finished its first pull, the daemon is only waiting: its push job, its
+lease heartbeat and the scheduler tick. Its CPU time (utime + stime from /proc) over the idle window, as a
+percentage of one core, and its resident memory at the end are the figures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+from bench.common import REPO, channel_table, sandboxed, write_sandbox_config
+from retsync.store.db import make_engine
+
+CPU_TARGET_PERCENT = 1.0
+RSS_TARGET_MB = 150
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def run(channels: int = 50, idle_seconds: float = 60.0, connectors: list[str] | None = None) -> dict[str, Any]:
+    sandboxes = list(sandboxed(connectors))
+    with tempfile.TemporaryDirectory(prefix="retsync-bench-idle-") as folder, contextlib.ExitStack() as stack:
+        work = Path(folder)
+        urls = {}
+        for name, cls in sandboxes:
+            emulator = cls.sandbox(seed=1, returns=20)
+            assert emulator is not None
+            emulator.log_requests = False
+            urls[name] = stack.enter_context(emulator.serve())
+        tables = {}
+        for n in range(channels):
+            name, cls = sandboxes[n % len(sandboxes)]
+            tables[f"{name}_{n:02d}"] = {**channel_table(cls, urls[name]), "poll_interval": "1h"}
+        db_url = f"sqlite:///{work / 'bench.db'}"
+        config = work / "bench.toml"
+        write_sandbox_config(config, work, db_url, tables, daemon={"log_level": "ERROR"})
+        daemon = subprocess.Popen([sys.executable, "-m", "retsync", "--config", str(config), "run"], cwd=REPO,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  env={**os.environ, "PYTHONPATH": str(REPO)})
+        engine = make_engine(db_url)
+        try:
+            started = time.monotonic()
+            while True:
+                if daemon.poll() is not None:
+                    raise RuntimeError(f"retsync run exited: {daemon.stderr.read().decode()[-3000:]}")  # type: ignore[union-attr]
+                with contextlib.suppress(Exception), engine.connect() as conn:
+                    done = conn.execute(text("SELECT COUNT(*) FROM channels WHERE last_pull_finished_at IS NOT NULL"
+                                             )).scalar_one()
+                    if done >= channels:
+                        break
+                if time.monotonic() - started > 600:
+                    raise RuntimeError("the first pulls of the idle benchmark did not finish within 10 minutes")
+                time.sleep(0.5)
+            first_pulls = time.monotonic() - started
+            time.sleep(3)  # the first push pass runs 2 s after start
+            cpu_before, wall_before = _cpu_seconds(daemon.pid), time.monotonic()
+            time.sleep(idle_seconds)
+            cpu = _cpu_seconds(daemon.pid) - cpu_before
+            wall = time.monotonic() - wall_before
+            rss = _rss_mb(daemon.pid)
+            with engine.connect() as conn:
+                failed = conn.execute(text("SELECT COUNT(*) FROM channels WHERE last_error IS NOT NULL "
+                                           "AND consecutive_failures > 0")).scalar_one()
+        finally:
+            engine.dispose()
+            daemon.send_signal(signal.SIGTERM)
+            try:
+                daemon.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+                daemon.wait()
+    percent = 100 * cpu / wall
+    return {
+        "channels": channels, "connectors": [name for name, _ in sandboxes], "failing_channels": int(failed),
+        "first_pulls_seconds": round(first_pulls, 1), "idle_seconds": round(wall, 1),
+        "cpu_seconds": round(cpu, 3), "cpu_percent": round(percent, 2), "rss_mb": round(rss, 1),
+        "target": f"CPU <= {CPU_TARGET_PERCENT:g} % of a core, RSS <= {RSS_TARGET_MB} MB",
+        "meets_target": percent <= CPU_TARGET_PERCENT and rss <= RSS_TARGET_MB,
+    }
