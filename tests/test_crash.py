@@ -40,13 +40,20 @@ def _sync(config: Path) -> subprocess.Popen[bytes]:
 
 
 def _kill_at_random(config: Path, rng: random.Random, kills: int) -> int:
-    killed = 0
+    """Start `retsync sync` and kill it after a random delay, `kills` times; answer how many kills landed.
+
+    Start-up is ~0.5 s, so kills land in start-up, paging and pushing. Once the history is stored a run is
+    short, so the delays shrink to a run's length whenever a run finishes before its kill."""
+    killed, longest = 0, 2.5
     for _ in range(kills):
         process = _sync(config)
-        time.sleep(rng.uniform(0.3, 2.5))  # start-up is ~0.5 s: kills land in start-up, paging and pushing
+        started = time.monotonic()
+        time.sleep(rng.uniform(0.3, longest))
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             killed += 1
+        else:
+            longest = max(0.4, 0.9 * (time.monotonic() - started))
         process.wait()
     return killed
 
@@ -103,7 +110,12 @@ def test_sigkill_anywhere_loses_nothing_and_pushes_nothing_twice(db: Engine, db_
         with db.connect() as conn:
             after = conn.execute(text("SELECT (SELECT COUNT(*) FROM returns), (SELECT COUNT(*) FROM return_events), "
                                       "(SELECT COUNT(*) FROM sync_cursors)")).one()
-    assert before == after and before[2] > 0, (before, after)
+        with db.connect() as conn:
+            added = conn.execute(text("SELECT kind, old_value, new_value, source FROM return_events "
+                                      f"ORDER BY id DESC LIMIT {after[1] - before[1]}")).all() \
+                if after[1] > before[1] else []
+            waiting = conn.execute(text("SELECT state, COUNT(*) FROM decisions GROUP BY state")).all()
+    assert before == after and before[2] > 0, (before, after, added[:10], waiting)
     assert killed >= KILLS // 2, "the kills must land while the process runs"
     truth = emulator.truth()
     with db.connect() as conn:
