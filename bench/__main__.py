@@ -80,7 +80,8 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     idle = results.get("scheduling")
     if idle:
         table.append(("scheduling", f"{idle['channels']} idle channels, {_cell(idle['idle_seconds'])} s",
-                      f"CPU {idle['cpu_percent']:.2f} % of a core, RSS {_cell(idle['rss_mb'])} MB",
+                      f"CPU {idle['cpu_percent']:.2f} % of a core, RSS {_cell(idle['rss_mb'])} MB"
+                      + (f", {len(idle['failing_channels'])} channels failing" if idle["failing_channels"] else ""),
                       _verdict(idle, "<= 1 % CPU, <= 150 MB (own goal)")))
     for row in results.get("reconcile", []):
         first, again = row["first_pass"], row["pass_with_nothing_new"]
