@@ -12,6 +12,7 @@ Only records without a group are looked at, so a pull costs what it brought.
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -135,10 +136,14 @@ ORDER BY r.id
 """
 
 
+_GROUPING = threading.Lock()
+"""Channels of one daemon pull in parallel threads; two groupings at once would insert the same new key."""
+
+
 def group_customers(db: Engine, now: datetime, channel_id: int | None = None) -> GroupingResult:
     """Put every ungrouped order and return (of one channel, or all) into its customer group."""
     result = GroupingResult()
-    with db.begin() as conn:
+    with _GROUPING, db.begin() as conn:
         serialized(conn, "customer_groups")  # instances grouping other channels' customers wait their turn
         params = {"channel_id": channel_id} if channel_id is not None else {}
         records: list[_Record] = []
