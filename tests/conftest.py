@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,17 +35,36 @@ def pg_cluster() -> Iterator[PgCluster]:
         cluster.stop()
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite file the migrations ran on; a test that wants a migrated database gets a copy of it."""
+    path = tmp_path_factory.mktemp("migrated") / "retsync.db"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        upgrade(engine)
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        engine.dispose()
+    return path
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database; one already migrated where the test also asks for `db` (copying is cheaper)."""
+    migrated = "db" in request.fixturenames
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'retsync.db'}"
-    return request.getfixturevalue("pg_cluster").new_database()
+        path = tmp_path / "retsync.db"
+        if migrated:
+            shutil.copyfile(request.getfixturevalue("migrated_sqlite"), path)
+        return f"sqlite:///{path}"
+    return str(request.getfixturevalue("pg_cluster").new_database(migrated=migrated))
 
 
 @pytest.fixture
 def db(db_url: str) -> Iterator[Engine]:
     engine = make_engine(db_url)
-    upgrade(engine)
+    upgrade(engine)  # at head already: this only checks
     yield engine
     engine.dispose()
 

@@ -57,6 +57,7 @@ class PgCluster:
                    f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
         self._run([pg_ctl, "-D", str(self.data), "-o", options, "-l", str(self.root / "log"), "-w", "start"])
         self._counter = 0
+        self._template: str | None = None
 
     def _run(self, command: list[str]) -> None:
         result = subprocess.run(self.prefix + command, capture_output=True, text=True, cwd=self.root)
@@ -66,14 +67,36 @@ class PgCluster:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 
-    def new_database(self) -> str:
+    def _admin(self, statement: str) -> None:
         import psycopg
 
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True) as c:
+            c.execute(statement)
+
+    def new_database(self, migrated: bool = False) -> str:
+        """An empty database, or (`migrated`) a copy of one the migrations already ran on.
+
+        FILE_COPY: PostgreSQL 15's default strategy writes the whole template into the WAL, for every test.
+        """
         self._counter += 1
         name = f"test_{os.getpid()}_{self._counter}"
-        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True) as c:
-            c.execute(f'CREATE DATABASE "{name}"')
+        template = f' TEMPLATE "{self._migrated_template()}"' if migrated else ""
+        self._admin(f'CREATE DATABASE "{name}"{template} STRATEGY FILE_COPY')
         return self.url(name)
+
+    def _migrated_template(self) -> str:
+        if self._template is None:
+            from retsync.store.db import make_engine, upgrade
+
+            name = f"template_{os.getpid()}"
+            self._admin(f'CREATE DATABASE "{name}" STRATEGY FILE_COPY')
+            engine = make_engine(self.url(name))
+            try:
+                upgrade(engine)
+            finally:
+                engine.dispose()  # a template must have no connections when it is copied
+            self._template = name
+        return self._template
 
     def stop(self) -> None:
         try:

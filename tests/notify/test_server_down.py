@@ -31,6 +31,7 @@ def hang_up() -> Iterator[HangUp]:
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
     listener.listen()
+    listener.settimeout(0.05)  # close() does not wake a blocked accept(); the loop looks at `stop` instead
     server = HangUp(port=listener.getsockname()[1])
     stop = threading.Event()
 
@@ -38,6 +39,8 @@ def hang_up() -> Iterator[HangUp]:
         while not stop.is_set():
             try:
                 conn, _ = listener.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
             server.connections += 1
@@ -49,8 +52,8 @@ def hang_up() -> Iterator[HangUp]:
         yield server
     finally:
         stop.set()
-        listener.close()
         thread.join(timeout=5)
+        listener.close()
 
 
 def test_a_server_that_hangs_up_is_tried_once_per_pass_and_the_rest_wait(db: Engine, db_url: str, tmp_path: Path,
