@@ -66,6 +66,12 @@ class ChannelSettings(BaseModel):
     overlap: Duration = Field(
         default=timedelta(hours=1), description="re-read window so late updates at the cursor edge are caught"
     )
+    recheck_recent_days: int = Field(
+        default=30, ge=0, description="open returns registered this recently are read again on every pull (where "
+        "the channel has no \"changed since\" filter, as Allegro)")
+    recheck_older_per_pass: int = Field(
+        default=500, ge=1, description="older open returns read again per pull, in turn, so a long-open backlog "
+        "costs a poll the same however long the history")
     base_url: str | None = Field(default=None, description="API host; point it at a sandbox to test")
     token_url: str | None = Field(default=None, description="OAuth token endpoint, for OAuth connectors")
     timeout: Duration = Field(default=timedelta(seconds=30), description="per HTTP request")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, text, update
+from sqlalchemy import Connection, Engine, TextClause, bindparam, delete, insert, select, text, update
 
 from retsync.store.lease import serialized
 from retsync.store.models import CustomerGroup, CustomerKey, Order, Return
@@ -28,6 +28,8 @@ MATCH_RULES = ("email", "phone", "name_postcode")
 """Strongest first: the rule stored with a record is the strongest it shares with its group."""
 
 _BATCH = 5000
+CHUNK = 5000
+"""Records grouped at a time; the rest of the pass waits in the database, not in memory."""
 _PHONE_DIGITS = 9
 """A phone is compared on its last nine digits: national numbers in PL and NL are nine digits long, and the
 country code or trunk zero in front of them is written in too many ways to compare."""
@@ -120,7 +122,9 @@ SELECT id, id, customer_email, customer_phone, customer_name, customer_postcode 
 WHERE customer_group_id IS NULL AND {scope}
   AND (customer_email IS NOT NULL OR customer_phone IS NOT NULL
        OR (customer_name IS NOT NULL AND customer_postcode IS NOT NULL))
+  AND id > :after
 ORDER BY id
+LIMIT :chunk
 """
 
 # A return is its order's customer too: its keys are its own and its order's (a marketplace may name the buyer
@@ -132,7 +136,9 @@ FROM returns r LEFT JOIN orders o ON o.id = r.order_id
 WHERE r.customer_group_id IS NULL AND {scope}
   AND (r.customer_email IS NOT NULL OR r.customer_phone IS NOT NULL OR r.customer_postcode IS NOT NULL
        OR o.customer_email IS NOT NULL OR o.customer_phone IS NOT NULL OR o.customer_postcode IS NOT NULL)
+  AND r.id > :after
 ORDER BY r.id
+LIMIT :chunk
 """
 
 
@@ -140,27 +146,47 @@ _GROUPING = threading.Lock()
 """Channels of one daemon pull in parallel threads; two groupings at once would insert the same new key."""
 
 
-def group_customers(db: Engine, now: datetime, channel_id: int | None = None) -> GroupingResult:
-    """Put every ungrouped order and return (of one channel, or all) into its customer group."""
+def group_customers(db: Engine, now: datetime, channel_id: int | None = None,
+                    chunk: int | None = None) -> GroupingResult:
+    """Put every ungrouped order and return (of one channel, or all) into its customer group.
+
+    `chunk` records at a time, in one transaction: each chunk's keys are stored before the next is read, so
+    a later record still finds the group an earlier one made, and memory stays flat however long the
+    history a first backfill brings.
+    """
     result = GroupingResult()
-    with _GROUPING, db.begin() as conn:
-        serialized(conn, "customer_groups")  # instances grouping other channels' customers wait their turn
-        params = {"channel_id": channel_id} if channel_id is not None else {}
-        records: list[_Record] = []
+    with _GROUPING:
         for table, sql, column in (("orders", _UNGROUPED_ORDERS, "channel_id"),
                                    ("returns", _UNGROUPED_RETURNS, "r.channel_id")):
-            scope = f"{column} = :channel_id" if channel_id is not None else "1 = 1"
-            for row in conn.execute(text(sql.format(scope=scope)), params):
-                keys = customer_keys(row[2], row[3], row[4], row[5])
-                if len(row) > 6:
-                    keys += [key for key in customer_keys(row[6], row[7], row[8], row[9]) if key not in keys]
-                    keys.sort(key=lambda rule_key: MATCH_RULES.index(rule_key[0]))
-                purchase = f"o:{row[1]}" if row[1] is not None else f"r:{row[0]}"
-                if keys:
-                    records.append(_Record(table, int(row[0]), purchase, keys))
-        if records:
-            _assign(conn, records, now, result)
+            query = text(sql.format(scope=f"{column} = :channel_id" if channel_id is not None else "1 = 1"))
+            after: int | None = 0
+            while after is not None:
+                with db.begin() as conn:
+                    serialized(conn, "customer_groups")  # instances grouping other channels wait their turn
+                    after = _group_chunk(conn, table, query, {"channel_id": channel_id, "after": after,
+                                                              "chunk": chunk or CHUNK}, now, result)
     return result
+
+
+def _group_chunk(conn: Connection, table: str, query: TextClause, params: dict[str, Any], now: datetime,
+                 result: GroupingResult) -> int | None:
+    """Group one chunk; answer the last id read, or None when there was nothing left."""
+    rows = conn.execute(query, params).all()
+    if not rows:
+        return None
+    records = [record for record in (_record_of(table, row) for row in rows) if record.keys]
+    if records:
+        _assign(conn, records, now, result)
+    return int(rows[-1][0])
+
+
+def _record_of(table: str, row: Sequence[Any]) -> _Record:
+    keys = customer_keys(row[2], row[3], row[4], row[5])
+    if len(row) > 6:
+        keys += [key for key in customer_keys(row[6], row[7], row[8], row[9]) if key not in keys]
+        keys.sort(key=lambda rule_key: MATCH_RULES.index(rule_key[0]))
+    purchase = f"o:{row[1]}" if row[1] is not None else f"r:{row[0]}"
+    return _Record(table, int(row[0]), purchase, keys)
 
 
 def _known_keys(conn: Connection, keys: Iterable[str]) -> dict[str, tuple[int, str]]:

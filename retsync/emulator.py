@@ -81,6 +81,8 @@ class LoggedRequest:
     headers: dict[str, str]
     body: Any
     status: int = 0
+    repeated: dict[str, list[str]] = field(default_factory=dict)
+    """Every value of a parameter given more than once (`query` keeps the last), e.g. ids asked in one batch."""
 
 
 @dataclass
@@ -217,6 +219,8 @@ class Emulator:
             method=request.method,
             path=request.url.path,
             query=dict(request.url.params),
+            repeated={key: request.url.params.get_list(key) for key in request.url.params
+                      if len(request.url.params.get_list(key)) > 1},
             headers={k.lower(): v for k, v in request.headers.items()},
             body=body,
         )

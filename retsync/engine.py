@@ -28,6 +28,8 @@ from retsync.store.pages import PageStats, PageWriter
 
 log = structlog.get_logger(__name__)
 
+RECHECK_CURSOR = "open_returns"
+"""The cursor row that keeps where the re-reading of older open returns has reached."""
 OPEN_STATUSES = (ReturnStatus.REQUESTED.value, ReturnStatus.IN_TRANSIT.value, ReturnStatus.RECEIVED.value)
 
 
@@ -69,6 +71,7 @@ class SyncEngine:
         self.writer = PageWriter(channel_id, source=f"channel:{channel}")
         self._after_page = after_page
         self._page_guard = page_guard  # runs inside each page's transaction; raising rolls the page back
+        self._recheck_after: int | None = None
 
     def _stored_revisions(self, external_ids: Collection[str]) -> dict[str, str | None]:
         with self.db.connect() as conn:
@@ -85,11 +88,34 @@ class SyncEngine:
             ).scalars())
 
     def _open_returns(self) -> list[str]:
+        """Open returns to read again this pass: the recent ones all, older ones in turn, a bounded slice each.
+
+        A backlog of returns nobody closes would otherwise cost every poll more requests as the history ages;
+        in turn, each of them is still read again within (backlog / recheck_older_per_pass) polls. Where the
+        slice ended is kept only once the pass has stored everything (`_save_recheck`).
+        """
+        recent_since = self.clock() - timedelta(days=self.settings.recheck_recent_days)
+        limit = self.settings.recheck_older_per_pass
+        open_here = (ReturnRow.channel_id == self.channel_id, ReturnRow.status.in_(OPEN_STATUSES))
         with self.db.connect() as conn:
-            return list(conn.execute(
-                select(ReturnRow.external_id).where(
-                    ReturnRow.channel_id == self.channel_id, ReturnRow.status.in_(OPEN_STATUSES))
-            ).scalars())
+            recent = list(conn.execute(select(ReturnRow.external_id).where(
+                *open_here, ReturnRow.created_at >= recent_since)).scalars())
+            position = load_cursor(conn, self.channel_id, RECHECK_CURSOR) or {}
+            after = int(position.get("after_id", 0))
+            older = select(ReturnRow.id, ReturnRow.external_id).where(
+                *open_here, ReturnRow.created_at < recent_since).order_by(ReturnRow.id)
+            turn = conn.execute(older.where(ReturnRow.id > after).limit(limit)).all()
+            if len(turn) < limit and after:  # the end of the backlog: go on from its start
+                turn += conn.execute(older.where(ReturnRow.id <= after).limit(limit - len(turn))).all()
+        self._recheck_after = int(turn[-1][0]) if len(turn) == limit else (0 if after else None)
+        return recent + [external_id for _, external_id in turn]
+
+    def _save_recheck(self) -> None:
+        """Keep where this pass's slice of older open returns ended (only where there is a backlog to turn)."""
+        if self._recheck_after is not None:
+            with self.db.begin() as conn:
+                save_cursor(conn, self.channel_id, RECHECK_CURSOR, {"after_id": self._recheck_after}, self.clock())
+            self._recheck_after = None
 
     def sync_stream(self, stream: Stream) -> StreamResult:
         # every line logged while this stream syncs (HTTP retries included) names channel and stream
@@ -128,6 +154,8 @@ class SyncEngine:
             if self.stop.is_set():
                 result.stopped = True
                 break
+        if not result.stopped:
+            self._save_recheck()
         log.info(
             "pull_finished",
             pages=result.pages,

@@ -31,6 +31,10 @@ log = structlog.get_logger(__name__)
 FETCH_RETRY_AFTER = timedelta(days=1)
 """An order the channel did not return is asked for again after this long, not on every pull."""
 
+FLAGS_RECHECK = timedelta(hours=1)
+"""With nothing changed in a channel, its flag rules run again after this long: only the ones that count days
+(refund overdue, not shipped) can change by time alone, and they count whole days."""
+
 # Each step links what the previous could not; the returns' channel scopes every match.
 _LINE_MATCH = """
 SELECT ol.id FROM order_lines ol JOIN orders o ON o.id = ol.order_id
@@ -131,17 +135,49 @@ def _typed(name: str) -> BindParameter[datetime]:
     return bindparam(name, type_=UTCDateTime())
 
 
+@dataclass(frozen=True)
+class FlagsChecked:
+    """What a channel's flag rules last ran on: its records' counts and latest changes, and when."""
+
+    inputs: tuple[object, ...]
+    at: datetime
+
+
+_FLAG_INPUTS = """
+SELECT 'returns', COUNT(*), MAX(updated_at) FROM returns WHERE channel_id = :channel_id
+UNION ALL SELECT 'orders', COUNT(*), MAX(updated_at) FROM orders WHERE channel_id = :channel_id
+UNION ALL SELECT d.state, COUNT(*), MAX(d.updated_at) FROM decisions d JOIN returns r ON r.id = d.return_id
+WHERE r.channel_id = :channel_id GROUP BY d.state
+"""
+
+
+def flag_inputs(db: Engine, channel_id: int) -> tuple[object, ...]:
+    """What the rules read besides the pull's own records: a decision recorded (`retsync decide`, the back
+    office) or moved on by a push pass changes its state's count or latest change."""
+    with db.connect() as conn:
+        return tuple(sorted((str(row[0]), int(row[1]), str(row[2])) for row in
+                            conn.execute(text(_FLAG_INPUTS), {"channel_id": channel_id})))
+
+
 @dataclass
 class Reconciled:
     links: LinkResult = field(default_factory=LinkResult)
     orders_fetched: int = 0
     customers: GroupingResult = field(default_factory=GroupingResult)
     flags: FlagChanges = field(default_factory=FlagChanges)
+    flags_checked: FlagsChecked | None = None
+    """None: the rules did not need to run (nothing changed since `last_check`, which still stands)."""
 
 
 def reconcile_channel(db: Engine, channel_id: int, connector: Connector, settings: ChannelSettings,
-                      now: datetime) -> Reconciled:
-    """Everything reconciliation does after one channel's pull, in the order each step needs the last."""
+                      now: datetime, last_check: FlagsChecked | None = None, pulled_changes: bool = True
+                      ) -> Reconciled:
+    """Everything reconciliation does after one channel's pull, in the order each step needs the last.
+
+    A pull that brought nothing new (most polls) costs no run of the flag rules over the channel's whole
+    history: given `last_check`, they run only if the pull stored a change (`pulled_changes`), something
+    was linked or fetched, a decision was recorded or moved on, or FLAGS_RECHECK has passed.
+    """
     result = Reconciled(links=link_returns(db, channel_id))
     result.orders_fetched = fetch_missing_orders(db, channel_id, connector, now)
     if result.orders_fetched:
@@ -149,7 +185,12 @@ def reconcile_channel(db: Engine, channel_id: int, connector: Connector, setting
         result.links.orders_linked += again.orders_linked
         result.links.lines_linked += again.lines_linked
     result.customers = group_customers(db, now, channel_id)
+    inputs = flag_inputs(db, channel_id)
+    quiet = not (pulled_changes or result.links.orders_linked or result.links.lines_linked or result.orders_fetched)
+    if quiet and last_check is not None and last_check.inputs == inputs and now - last_check.at < FLAGS_RECHECK:
+        return result
     result.flags = recompute(db, channel_id, settings, now)
+    result.flags_checked = FlagsChecked(inputs, now)
     if result.flags.raised or result.flags.resolved:
         log.info("flags_changed", raised=result.flags.raised, resolved=result.flags.resolved,
                  open=result.flags.open)

@@ -3,8 +3,10 @@
 New returns are read by creation date (`createdAt.gte`, re-reading the
 `overlap` before the newest one seen, so a late-listed return is not
 missed). Allegro has no "changed since" filter for returns, so each pass
-first re-reads the returns still open in the store, by id, fifty per request:
-that is how DISPATCHED, DELIVERED, FINISHED or REJECTED reach the merchant.
+first re-reads the returns still open in the store, by id, fifty per request
+(the recent ones every pass, a long-open backlog in turn; see the engine's
+`open_returns`): that is how DISPATCHED, DELIVERED, FINISHED or REJECTED reach
+the merchant.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ if TYPE_CHECKING:
     from retsync_connectors.allegro.emulator import AllegroEmulator
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
-FORM_CACHE_SIZE = 5_000
+FORM_CACHE_SIZE = 1_000
 NOTE_LIMIT = 250
 KEEP_COMMENT = "Zwrot pieniędzy bez zwrotu towaru (refund without return)."
 CANCEL_UNSUPPORTED = ("Allegro has no call that cancels a customer return: the buyer withdraws it, or Allegro closes it "

@@ -118,3 +118,39 @@ def test_a_return_that_bridges_two_customers_merges_their_groups(fleet: Fleet) -
     with fleet.db.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM returns WHERE customer_group_id IS NULL AND "
                                  "customer_email IS NOT NULL")).scalar_one() == 0
+
+
+def _partition(fleet: Fleet) -> set[frozenset[str]]:
+    """Who is grouped with whom, whatever the group ids."""
+    groups: dict[int, set[str]] = {}
+    with fleet.db.connect() as conn:
+        for table in ("orders", "returns"):
+            for record, group in conn.execute(text(f"SELECT id, customer_group_id FROM {table} "
+                                                   "WHERE customer_group_id IS NOT NULL")):
+                groups.setdefault(group, set()).add(f"{table}:{record}")
+    return {frozenset(members) for members in groups.values()}
+
+
+def test_grouping_a_few_records_at_a_time_finds_the_same_customers(fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first backfill groups its history in chunks (memory stays flat); the customers found must not depend
+    on where the chunks end, because a later chunk looks up the keys an earlier one stored."""
+    from retsync import customers
+
+    fleet.add("allegro", "allegro")
+    fleet.add("shop", "woocommerce")
+    monkeypatch.setattr(customers, "CHUNK", 2)
+    _, buyer = _buyer_of_a_return(fleet)
+    for _ in range(3):
+        _shop_return(fleet, email=buyer["email"], phone="", first_name="Ola", last_name="Zet", postcode="11-111")
+    fleet.sync()
+    in_chunks = _partition(fleet)
+    assert any(len(members) >= 4 for members in in_chunks), "the buyer's purchases across channels are one group"
+
+    with fleet.db.begin() as conn:
+        for table in ("orders", "returns"):
+            conn.execute(text(f"UPDATE {table} SET customer_group_id = NULL, customer_match = NULL"))
+        conn.execute(text("DELETE FROM customer_keys"))
+        conn.execute(text("DELETE FROM customer_groups"))
+    monkeypatch.setattr(customers, "CHUNK", 1_000_000)
+    customers.group_customers(fleet.db, fleet.clock())
+    assert _partition(fleet) == in_chunks

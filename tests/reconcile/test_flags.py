@@ -275,3 +275,31 @@ def test_recomputing_twice_changes_nothing(fleet: Fleet) -> None:
     with fleet.db.connect() as conn:
         after = conn.execute(text("SELECT * FROM return_flags ORDER BY id")).all()
     assert [tuple(r) for r in after] == [tuple(r) for r in before]
+
+
+def test_a_pull_with_nothing_new_does_not_run_the_rules_over_the_whole_history(fleet: Fleet,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Most polls bring nothing; the rules run again once something changed, or an hour later (days-counting
+    rules), so a poll on a long history stays cheap and no flag is late by more than that hour."""
+    from retsync import reconcile
+
+    runs: list[int] = []
+    real = reconcile.recompute
+    monkeypatch.setattr(reconcile, "recompute",  # every rule; a push pass re-checks its own code only
+                        lambda *a, **k: (runs.append(1) if "codes" not in k else None) or real(*a, **k))
+    shop = fleet.add("shop", "woocommerce")
+    fleet.sync()
+    assert len(runs) == 1
+    fleet.sync()
+    assert len(runs) == 1, "nothing new at the channel, nothing decided: the flags stand as they are"
+
+    order_id, _ = _wc_return(fleet)
+    fleet.sync()
+    assert len(runs) == 2, "a new return"
+    record_decision(fleet.db, f"shop/{order_id}", DecisionKind.REJECT, note="worn", connector_for=registry.get)
+    fleet.sync()
+    assert len(runs) == 3, "a decision recorded in retsync"
+    fleet.clock.advance(minutes=61)
+    fleet.sync()
+    assert len(runs) == 4, "an hour on, the days-counting rules are looked at again"
+    assert shop is not None
