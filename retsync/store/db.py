@@ -34,6 +34,12 @@ SQLITE_BUSY_TIMEOUT_S = 30.0
 """How long a write waits for another process's write lock before the command fails with "locked"."""
 
 
+SQLITE_CACHED_STATEMENTS = 16
+"""Prepared statements each SQLite connection keeps (Python's default is 128). A statement with a long IN list
+holds most of a megabyte, and each list length is a statement of its own: 128 of them made a backfill's
+memory grow with its history. The statements a page repeats stay prepared."""
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")  # first: WAL needs the lock too
@@ -102,7 +108,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise DatabaseError(f"cannot create the database's folder {folder}: {exc.strerror or exc}") from None
-        engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, **kwargs)
+        engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S,
+                                                     "cached_statements": SQLITE_CACHED_STATEMENTS}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
