@@ -8,7 +8,11 @@ known" instead of a crashed sync. Every connector's mapping uses them.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
+
+MONEY_LIMIT = Decimal(10) ** 15
+"""No till's amount: "1E100" parses as a Decimal, and is read as unknown rather than stored as a price."""
 
 
 def text(value: Any) -> str | None:
@@ -27,3 +31,31 @@ def obj(value: Any) -> Mapping[str, Any]:
 def objs(value: Any) -> list[Mapping[str, Any]]:
     """The JSON objects of a list; anything else in it, or a non-list, is left out."""
     return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
+
+
+def decimal(value: Any, *, decimal_comma: bool = False) -> Decimal | None:
+    """A finite number from a JSON number or numeric string ("12.99", " 3 "), else None; with
+    `decimal_comma`, "12,99" too (shops that write money the Polish way)."""
+    if value is None or isinstance(value, (bool, dict, list)) or value == "":
+        return None
+    raw = str(value).strip()
+    try:
+        amount = Decimal(raw.replace(",", ".") if decimal_comma else raw)
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() else None
+
+
+def count(value: Any) -> int:
+    """A quantity: the whole units of a number, never negative (refund lines carry "-1"); 0 when unreadable."""
+    amount = decimal(value)
+    return abs(int(amount)) if amount is not None else 0
+
+
+def minor_units(value: Any, *, decimal_comma: bool = False) -> int | None:
+    """Money as the channel writes it ("12.99", refunds "-12.99", "24.790000") in cents (1299), rounded half up
+    like a till; None when unreadable or beyond MONEY_LIMIT."""
+    amount = decimal(value, decimal_comma=decimal_comma)
+    if amount is None or abs(amount) >= MONEY_LIMIT:
+        return None
+    return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))

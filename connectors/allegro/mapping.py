@@ -12,14 +12,14 @@ import hashlib
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from retsync.http import BadPayload
 from retsync.model import Customer, DecisionKind, Order, OrderLine, Return, ReturnLine, ReturnReason, ReturnStatus
+from retsync.payload import minor_units as payload_minor_units
 from retsync.payload import obj, objs, text
 
-MONEY_LIMIT = Decimal(10) ** 15
 """Amounts from this size up are unreadable, not money: quantizing them would overflow Decimal's precision."""
 
 STATUS_MAP: Mapping[str, ReturnStatus] = {
@@ -105,16 +105,8 @@ def minor_units(price: Any) -> tuple[int | None, str | None]:
     """A Price (`{"amount": "123.45", "currency": "PLN"}`) as (12345, "PLN"); (None, None) when unreadable."""
     block = obj(price)
     currency = text(block.get("currency"))
-    raw = block.get("amount")
-    if raw is None or isinstance(raw, bool):
-        return None, None
-    try:
-        amount = Decimal(str(raw))
-    except InvalidOperation:
-        return None, None
-    if not amount.is_finite() or abs(amount) >= MONEY_LIMIT:  # "1E100" parses, but is no price
-        return None, None
-    return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP)), currency
+    cents = payload_minor_units(block.get("amount"))
+    return (cents, currency) if cents is not None else (None, None)
 
 
 def revision_of(entry: Mapping[str, Any]) -> str:

@@ -13,7 +13,6 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from retsync.http import BadPayload
@@ -27,11 +26,11 @@ from retsync.model import (
     ReturnReason,
     ReturnStatus,
 )
+from retsync.payload import minor_units
 from retsync.payload import obj as _obj
 from retsync.payload import objs as _objs
 from retsync.payload import text as _text
 
-MONEY_LIMIT = Decimal(10) ** 15
 """Amounts from this size up are unreadable, not money: quantizing them would overflow Decimal's precision."""
 
 FULFILLED_BY_BOL = "FBB"
@@ -155,17 +154,8 @@ def parse_datetime(value: Any) -> datetime | None:
         return None
 
 
-def to_minor_units(value: Any) -> int | None:
-    """Euros as bol sends them (12.99) to cents (1299), rounding half up like a till does."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    if not amount.is_finite() or abs(amount) >= MONEY_LIMIT:  # 1e100 parses, but is no price
-        return None
-    return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+to_minor_units = minor_units
+"""Euros as bol sends them (12.99) to cents (1299)."""
 
 
 def revision_of(entry: Mapping[str, Any]) -> str:

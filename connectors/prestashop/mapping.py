@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from retsync.http import BadPayload
@@ -35,7 +35,7 @@ from retsync.model import (
     ReturnReason,
     ReturnStatus,
 )
-from retsync.payload import obj, objs, text
+from retsync.payload import count, decimal, minor_units, obj, objs, text
 
 STOCK_RETURN_STATES: dict[str, str] = {
     "1": "requested", "2": "in_transit", "3": "received", "4": "rejected", "5": "completed",
@@ -62,25 +62,8 @@ NO_DATE = "0000-00-00 00:00:00"
 # --- small readers ------------------------------------------------------------------------
 
 
-def decimal(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, (bool, dict, list)) or value == "":
-        return None
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation:
-        return None
-    return amount if amount.is_finite() else None
-
-
-def count(value: Any) -> int:
-    amount = decimal(value)
-    return abs(int(amount)) if amount is not None else 0
-
-
-def minor_units(value: Any) -> int | None:
-    """PrestaShop writes money with six decimals ("24.790000"); cents, rounded half up."""
-    amount = decimal(value)
-    return None if amount is None else int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+# decimal, count and minor_units (PrestaShop writes money with six decimals, "24.790000") come from
+# retsync.payload.
 
 
 def money(value: Decimal) -> str:

@@ -31,7 +31,7 @@ import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from retsync.http import BadPayload
@@ -45,6 +45,7 @@ from retsync.model import (
     ReturnReason,
     ReturnStatus,
 )
+from retsync.payload import count, decimal, minor_units
 from retsync.payload import obj as _obj
 from retsync.payload import objs as _objs
 from retsync.payload import text as _text
@@ -78,26 +79,15 @@ class ReturnRules:
 
 
 def _decimal(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, bool) or value == "":
-        return None
-    try:
-        amount = Decimal(str(value).strip().replace(",", "."))
-    except InvalidOperation:
-        return None
-    return amount if amount.is_finite() else None
+    return decimal(value, decimal_comma=True)
 
 
-def _count(value: Any) -> int:
-    amount = _decimal(value)
-    return abs(int(amount)) if amount is not None else 0
+_count = count
 
 
 def to_minor_units(value: Any) -> int | None:
-    """A Shoper money string ("123.45") to grosze/cents (12345), half up like a till."""
-    amount = _decimal(value)
-    if amount is None:
-        return None
-    return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    """A Shoper money string ("123.45", "123,45") to grosze/cents (12345)."""
+    return minor_units(value, decimal_comma=True)
 
 
 def money(value: Decimal) -> str:

@@ -18,7 +18,7 @@ import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from retsync.http import BadPayload
@@ -32,11 +32,11 @@ from retsync.model import (
     ReturnReason,
     ReturnStatus,
 )
+from retsync.payload import count, decimal, minor_units
 from retsync.payload import obj as _obj
 from retsync.payload import objs as _objs
 from retsync.payload import text as _text
 
-MONEY_LIMIT = Decimal(10) ** 15
 """Amounts from this size up are unreadable, not money: quantizing them would overflow Decimal's precision."""
 
 DECISION_META_PREFIX = "retsync_decision_"
@@ -69,27 +69,10 @@ class ReturnRules:
 # --- small readers that never raise on a missing or odd field -----------------------------
 
 
-def _decimal(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, bool) or value == "":
-        return None
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation:
-        return None
-    return amount if amount.is_finite() else None
-
-
-def _count(value: Any) -> int:
-    amount = _decimal(value)
-    return abs(int(amount)) if amount is not None else 0
-
-
-def to_minor_units(value: Any) -> int | None:
-    """A WooCommerce money string ("12.99", refunds "-12.99") to cents (1299), half up like a till."""
-    amount = _decimal(value)
-    if amount is None or abs(amount) >= MONEY_LIMIT:  # "1E100" is a Decimal, but no till's amount
-        return None
-    return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+_decimal = decimal
+_count = count
+to_minor_units = minor_units
+"""A WooCommerce money string ("12.99", refunds "-12.99") to cents (1299)."""
 
 
 def money(value: Decimal) -> str:
