@@ -157,7 +157,9 @@ class NotifySettings(BaseModel):
         default_factory=dict, description="channel name -> language of its customer e-mails")
     templates_dir: Path | None = Field(
         default=None, description="directory of <language>/<template>.txt files that replace the built-in ones")
-    webhook_url: str | None = Field(default=None, description="team events are POSTed here as JSON")
+    webhook_url: Secret | None = Field(
+        default=None, description="team events are POSTed here as JSON; a Slack or Teams webhook URL is itself "
+        "a credential, so it is masked and may be an env:, file: or keyring: reference")
     webhook_secret: Secret | None = Field(default=None, description="HMAC-SHA256 key of X-Retsync-Signature")
     webhook_timeout: Duration = timedelta(seconds=10)
     max_attempts: int = Field(default=8, ge=1)
@@ -165,7 +167,7 @@ class NotifySettings(BaseModel):
 
     @model_validator(mode="after")
     def _usable(self) -> NotifySettings:
-        if self.webhook_url is not None and not self.webhook_url.startswith(("http://", "https://")):
+        if self.webhook_url is not None and not self.webhook_url.get_secret_value().startswith(("http://", "https://")):
             raise ValueError("webhook_url must be an http:// or https:// URL")
         if self.smtp_host and not self.mail_from:
             raise ValueError("smtp_host is set but mail_from is not: e-mails need a From address")

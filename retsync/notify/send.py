@@ -108,14 +108,17 @@ def signature(secret: str, body: bytes) -> str:
 def post_webhook(settings: NotifySettings, body: bytes, kind: str, notification_id: int,
                  transport: httpx.BaseTransport | None = None) -> None:
     assert settings.webhook_url is not None
+    url = settings.webhook_url.get_secret_value()
     headers = {"Content-Type": "application/json", "User-Agent": "retsync", "X-Retsync-Event": kind,
                "X-Retsync-Delivery": str(notification_id)}
     if settings.webhook_secret is not None:
         headers[SIGNATURE_HEADER] = signature(settings.webhook_secret.get_secret_value(), body)
     try:
         with httpx.Client(timeout=settings.webhook_timeout.total_seconds(), transport=transport) as client:
-            response = client.post(settings.webhook_url, content=body, headers=headers)
+            response = client.post(url, content=body, headers=headers)
     except httpx.HTTPError as exc:
-        raise SendFailed(f"webhook not reachable: {type(exc).__name__}: {exc}", unreachable=True) from None
+        # the message is stored with the notification: the URL (a credential) must not be in it
+        reason = str(exc).replace(url, "the webhook URL")
+        raise SendFailed(f"webhook not reachable: {type(exc).__name__}: {reason}", unreachable=True) from None
     if not response.is_success:
         raise SendFailed(f"webhook answered HTTP {response.status_code}: {response.text[:200]}")

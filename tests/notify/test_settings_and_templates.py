@@ -60,11 +60,14 @@ def test_config_mistakes_name_the_key(tmp_path: Path, notify: str, channel_extra
 
 def test_a_usable_notify_section_keeps_its_secrets_masked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOOK_SECRET", "hook-secret-3b9e")
-    config = load(tmp_path, 'enabled = true\nwebhook_url = "https://h.example.com"\n'
+    monkeypatch.setenv("HOOK_URL", "https://hooks.slack.example/services/T0/B0/xoxb-9f2c")
+    config = load(tmp_path, 'enabled = true\nwebhook_url = "env:HOOK_URL"\n'
                             'webhook_secret = "env:HOOK_SECRET"\ncustomer_languages = { shop = "pl" }')
     notify = config.settings.notify  # type: ignore[attr-defined]
     assert notify.webhook_secret.get_secret_value() == "hook-secret-3b9e"
+    assert notify.webhook_url.get_secret_value().endswith("xoxb-9f2c"), "a chat webhook URL is a credential"
     assert "hook-secret-3b9e" not in notify.model_dump_json()
+    assert "xoxb-9f2c" not in notify.model_dump_json() and "xoxb-9f2c" not in repr(notify)
     assert notify.language_of("shop") == "pl" and notify.language_of("other") == "en"
 
 
