@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -36,6 +34,7 @@ from retsync.connector import (
 from retsync.http import ApiError, AuthError, BadPayload, Stopped, TransientError
 from retsync.model import DecisionKind, Order, Return
 from retsync.secrets import Secret
+from retsync.walk import ChangedSinceWalk, WalkKeys
 from retsync_connectors.prestashop.client import FAR_FUTURE, PAGE_SIZE, AdminApiClient, PrestaShopClient
 from retsync_connectors.prestashop.mapping import (
     SLIP_RETURN_PREFIX,
@@ -67,6 +66,10 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 RETURNS, SLIPS, ORDERS = "order_returns", "order_slip", "orders"
+
+
+WALK = WalkKeys(position="offset", first=0)
+"""The webservice pages by `limit=offset,count`: the walks keep an offset."""
 
 
 class PrestaShopSettings(ChannelSettings):
@@ -136,43 +139,6 @@ class PrestaShopSettings(ChannelSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"{value!r} is not a time zone name (e.g. UTC, Europe/Paris)") from None
         return value
-
-
-@dataclass
-class _Walk:
-    """One "changed since" walk: the date it started from, the offset reached, the newest `date_upd` seen."""
-
-    since: datetime
-    offset: int = 0
-    seen: datetime | None = None
-
-    @classmethod
-    def load(cls, cursor: Mapping[str, Any], prefix: str, context: PullContext) -> _Walk:
-        """Anything unreadable starts again from the backfill rather than skipping data."""
-        since = _iso(cursor.get(prefix + "since"))
-        if since is None:
-            return cls(context.backfill_since.astimezone(timezone.utc))
-        try:
-            offset = max(0, int(cursor.get(prefix + "offset", 0)))
-        except (TypeError, ValueError):
-            offset = 0
-        return cls(since, offset, _iso(cursor.get(prefix + "seen")))
-
-    def saw(self, moment: datetime | None) -> None:
-        if moment is not None and (self.seen is None or moment > self.seen):
-            self.seen = moment
-
-    def dump(self, prefix: str) -> dict[str, Any]:
-        return {prefix + "since": self.since.isoformat(), prefix + "offset": self.offset,
-                prefix + "seen": self.seen.isoformat() if self.seen else None}
-
-
-def _iso(value: Any) -> datetime | None:
-    try:
-        parsed = datetime.fromisoformat(str(value)) if value else None
-    except ValueError:
-        return None
-    return parsed.astimezone(timezone.utc) if parsed and parsed.tzinfo else None
 
 
 def _decision_texts() -> dict[DecisionKind, str]:
@@ -280,7 +246,7 @@ class PrestaShopConnector(Connector):
             raise ValueError(f"the prestashop connector pulls returns (with their orders), not {stream}")
         phases = [ORDERS, RETURNS, SLIPS] if self.source() == RETURNS else [ORDERS, SLIPS]
         cursor = dict(context.cursor or {})
-        walks = {phase: _Walk.load(cursor, phase + "_", context) for phase in phases}
+        walks = {phase: ChangedSinceWalk.load(cursor, phase + "_", context.backfill_since, WALK) for phase in phases}
         start = phases.index(cursor["phase"]) if cursor.get("phase") in phases else 0
         for index in range(start, len(phases)):
             phase = phases[index]
@@ -290,16 +256,15 @@ class PrestaShopConnector(Connector):
             while not self.runtime.stop.is_set():
                 entries = self.client.list(phase, {
                     "filter[date_upd]": f"[{date_text(since, self.zone)},{FAR_FUTURE}]", "date": "1",
-                    "sort": "[date_upd_ASC,id_ASC]", "limit": f"{walk.offset},{PAGE_SIZE}"})
+                    "sort": "[date_upd_ASC,id_ASC]", "limit": f"{walk.position},{PAGE_SIZE}"})
                 returns, orders = handle(entries, context)
                 for entry in entries:
                     walk.saw(parse_date(entry.get("date_upd"), self.zone))
                 last = len(entries) < PAGE_SIZE
                 if last:
-                    walk.since = max(walk.since, walk.seen) if walk.seen else walk.since
-                    walk.offset, walk.seen = 0, None
+                    walk.finish()
                 else:
-                    walk.offset += len(entries)
+                    walk.position += len(entries)
                 following = phases[(index + 1) % len(phases)] if last else phase
                 yield Page(returns=returns, orders=orders,
                            cursor={"phase": following, **{k: v for p, w in walks.items() for k, v in

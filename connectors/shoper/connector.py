@@ -12,8 +12,6 @@ in the panel does not touch its order's `status_date`, so a second walk over
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -38,6 +36,7 @@ from retsync.connector import (
 from retsync.http import ApiError, AuthError, BadPayload, Stopped, TransientError
 from retsync.model import DecisionKind, Order, Return
 from retsync.secrets import Secret
+from retsync.walk import ChangedSinceWalk
 from retsync_connectors.shoper.client import IN_CHUNK, ShoperClient
 from retsync_connectors.shoper.mapping import (
     COMMENT_LIMIT,
@@ -182,45 +181,6 @@ class ShoperSettings(ChannelSettings):
         return value
 
 
-@dataclass
-class _Walk:
-    """One "since" walk: the date it started from, the next page, and the newest date seen so far.
-
-    Mid-walk the start date stays put (page numbers only mean something for the same query); once the walk
-    is done, the next starts from the newest date seen, less the overlap. Orders list by id, and a status
-    change only ever moves an order *into* the query, so a change during a walk repeats an entry, never
-    skips one.
-    """
-
-    since: datetime
-    page: int = 1
-    seen: datetime | None = None
-
-    @classmethod
-    def load(cls, cursor: Mapping[str, Any], prefix: str, context: PullContext) -> _Walk:
-        """Anything unreadable starts again from the backfill rather than skipping data."""
-        try:
-            since = datetime.fromisoformat(str(cursor[prefix + "since"]))
-            page = max(1, int(cursor.get(prefix + "page", 1)))
-            seen_text = cursor.get(prefix + "seen")
-            seen = datetime.fromisoformat(seen_text) if seen_text else None
-        except (KeyError, TypeError, ValueError):
-            return cls(context.backfill_since.astimezone(timezone.utc))
-        return cls(since, page, seen)
-
-    def saw(self, moment: datetime | None) -> None:
-        if moment is not None and (self.seen is None or moment > self.seen):
-            self.seen = moment
-
-    def finish(self) -> None:
-        self.since = max(self.since, self.seen) if self.seen is not None else self.since
-        self.page, self.seen = 1, None
-
-    def dump(self, prefix: str) -> dict[str, Any]:
-        return {prefix + "since": self.since.isoformat(), prefix + "page": self.page,
-                prefix + "seen": self.seen.isoformat() if self.seen else None}
-
-
 def _decision_texts() -> dict[DecisionKind, str]:
     return {
         DecisionKind.ACCEPT: "POST /order-refunds (returned quantity × price, against the order's payment "
@@ -282,8 +242,10 @@ class ShoperConnector(Connector):
         if stream != Stream.RETURNS:
             raise ValueError(f"the shoper connector pulls returns (with their orders), not {stream}")
         cursor = dict(context.cursor or {})
-        orders_walk = _Walk.load(cursor, "", context)
-        refunds_walk = _Walk.load(cursor, "refunds_", context)
+        # Orders list by id, and a status change only ever moves an order *into* the query: a change during
+        # a walk repeats an entry, never skips one.
+        orders_walk = ChangedSinceWalk.load(cursor, "", context.backfill_since)
+        refunds_walk = ChangedSinceWalk.load(cursor, "refunds_", context.backfill_since)
         if cursor.get("phase") != "refunds":
             for entries, last in self._pages(orders_walk, context, "/orders", "status_date"):
                 returns, orders = self._page(entries, context)
@@ -297,25 +259,25 @@ class ShoperConnector(Connector):
             yield Page(returns=returns, orders=orders,
                        cursor=self._cursor(orders_walk, refunds_walk, "orders" if last else "refunds"))
 
-    def _pages(self, walk: _Walk, context: PullContext, resource: str, date_field: str,
+    def _pages(self, walk: ChangedSinceWalk, context: PullContext, resource: str, date_field: str,
                ) -> Iterator[tuple[list[dict[str, Any]], bool]]:
         """Page through one "since" list, advancing `walk` as each page is handed out."""
         since = local_text(walk.since - context.overlap, self.zone)
         while not self.runtime.stop.is_set():
-            listing = self.client.list(resource, filters={date_field: {">=": since}}, page=walk.page)
+            listing = self.client.list(resource, filters={date_field: {">=": since}}, page=walk.position)
             for entry in listing.entries:
                 walk.saw(parse_local(entry.get(date_field), self.zone))
-            last = not listing.entries or walk.page >= listing.pages
+            last = not listing.entries or walk.position >= listing.pages
             if last:
                 walk.finish()
             else:
-                walk.page += 1
+                walk.position += 1
             yield listing.entries, last
             if last:
                 return
 
     @staticmethod
-    def _cursor(orders: _Walk, refunds: _Walk, phase: str) -> dict[str, Any]:
+    def _cursor(orders: ChangedSinceWalk, refunds: ChangedSinceWalk, phase: str) -> dict[str, Any]:
         return {"phase": phase, **orders.dump(""), **refunds.dump("refunds_")}
 
     def _orders(self, order_ids: Sequence[str]) -> list[dict[str, Any]]:

@@ -11,7 +11,6 @@ order where it bumps the order's `date_modified`, and through the walk over
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -36,6 +35,7 @@ from retsync.connector import (
 from retsync.http import ApiError, AuthError, BadPayload, Stopped, TransientError
 from retsync.model import DecisionKind, Order, Return
 from retsync.secrets import Secret
+from retsync.walk import ChangedSinceWalk, WalkKeys
 from retsync_connectors.woocommerce.client import PAGE_SIZE, WooCommerceClient
 from retsync_connectors.woocommerce.mapping import (
     DECISION_META_PREFIX,
@@ -65,41 +65,8 @@ REFUNDS = frozenset({DecisionKind.ACCEPT, DecisionKind.KEEP})
 log = structlog.get_logger(__name__)
 
 
-@dataclass
-class _Walk:
-    """One "changed since" walk: the date it started from, the next page, and the newest date seen so far.
-
-    Mid-walk the start date stays put (page numbers only mean something for the same query); once the walk
-    is done, the next one starts from the newest date seen, less the overlap.
-    """
-
-    since: datetime
-    page: int = 1
-    seen: datetime | None = None
-
-    @classmethod
-    def load(cls, cursor: Mapping[str, Any], prefix: str, context: PullContext) -> _Walk:
-        """Anything unreadable starts again from the backfill rather than skipping data."""
-        since = parse_gmt(cursor.get(prefix + "modified_after"))
-        if since is None:
-            return cls(context.backfill_since.astimezone(timezone.utc))
-        try:
-            page = max(1, int(cursor.get(prefix + "page", 1)))
-        except (TypeError, ValueError):
-            page = 1
-        return cls(since, page, parse_gmt(cursor.get(prefix + "seen")))
-
-    def saw(self, moment: datetime | None) -> None:
-        if moment is not None and (self.seen is None or moment > self.seen):
-            self.seen = moment
-
-    def finish(self) -> None:
-        self.since = max(self.since, self.seen) if self.seen is not None else self.since
-        self.page, self.seen = 1, None
-
-    def dump(self, prefix: str) -> dict[str, Any]:
-        return {prefix + "modified_after": self.since.isoformat(), prefix + "page": self.page,
-                prefix + "seen": self.seen.isoformat() if self.seen else None}
+WALK = WalkKeys(since="modified_after")
+"""The cursor keys of the orders and refunds walks (kept as the first release wrote them)."""
 
 
 class WooCommerceSettings(ChannelSettings):
@@ -252,8 +219,8 @@ class WooCommerceConnector(Connector):
         if stream != Stream.RETURNS:
             raise ValueError(f"the woocommerce connector pulls returns (with their orders), not {stream}")
         cursor = dict(context.cursor or {})
-        orders_walk = _Walk.load(cursor, "", context)
-        refunds_walk = _Walk.load(cursor, "refunds_", context)
+        orders_walk = ChangedSinceWalk.load(cursor, "", context.backfill_since, WALK)
+        refunds_walk = ChangedSinceWalk.load(cursor, "refunds_", context.backfill_since, WALK)
         walk_refunds = self.woo.refunds_endpoint and not self._no_refunds_route
         if cursor.get("phase") != "refunds" or not walk_refunds:
             after_orders = "refunds" if walk_refunds else "orders"
@@ -296,26 +263,26 @@ class WooCommerceConnector(Connector):
             return [], None, "date_created_gmt"
         return listing.entries, listing.total_pages, "date_created_gmt"
 
-    def _pages(self, walk: _Walk, context: PullContext,
+    def _pages(self, walk: ChangedSinceWalk, context: PullContext,
                fetch: Callable[[datetime, int], tuple[list[dict[str, Any]], int | None, str]],
                ) -> Iterator[tuple[list[dict[str, Any]], bool]]:
         """Page through one "changed since" list, advancing `walk` as each page is handed out."""
         since = walk.since - context.overlap
         while not self.runtime.stop.is_set():
-            entries, total_pages, date_field = fetch(since, walk.page)
+            entries, total_pages, date_field = fetch(since, walk.position)
             for entry in entries:
                 walk.saw(parse_gmt(entry.get(date_field)))
-            last = len(entries) < PAGE_SIZE or (total_pages is not None and walk.page >= total_pages)
+            last = len(entries) < PAGE_SIZE or (total_pages is not None and walk.position >= total_pages)
             if last:
                 walk.finish()
             else:
-                walk.page += 1
+                walk.position += 1
             yield entries, last
             if last:
                 return
 
     @staticmethod
-    def _cursor(orders: _Walk, refunds: _Walk, phase: str) -> dict[str, Any]:
+    def _cursor(orders: ChangedSinceWalk, refunds: ChangedSinceWalk, phase: str) -> dict[str, Any]:
         return {"phase": phase, **orders.dump(""), **refunds.dump("refunds_")}
 
     def _returns_of(self, orders: list[dict[str, Any]], context: PullContext) -> list[Return]:
