@@ -173,3 +173,20 @@ class InMemoryStore:
         """What is stored, in the shape of the sandboxes' `truth()`."""
         return {"returns": set(self.returns), "orders": set(self.orders),
                 "rmas": {line.external_id for r in self.returns.values() for line in r.lines}}
+
+
+_decision_ids = iter(range(1, 1_000_000))
+
+
+def decision_for(record: Return, kind: DecisionKind, *, line: int = 0, quantity: int | None = None,
+                 note: str | None = "decided in a test", attempt: int = 1, key: str | None = None,
+                 key_format: str = "key-{n}") -> DecisionRequest:
+    """The request the outbox would hand over for one line of a stored return (a fresh key unless given)."""
+    target = record.lines[line]
+    return DecisionRequest(
+        decision_id=next(_decision_ids), idempotency_key=key or key_format.format(n=next(_decision_ids)),
+        kind=kind, quantity=target.quantity if quantity is None else quantity, note=note,
+        return_external_id=record.external_id, line_external_id=target.external_id,
+        order_external_id=record.order_external_id, order_line_external_id=target.order_line_external_id,
+        attempt=attempt,
+    )

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from retsync.connector import DecisionRequest, Runtime
-from retsync.model import DecisionKind, Return
+from retsync.connector import Runtime
 from retsync_connectors.prestashop.connector import PrestaShopConnector, PrestaShopSettings
 from retsync_connectors.prestashop.emulator import HOLD_ORDER_ID, SANDBOX_KEY, PrestaShopEmulator
+from tests.fakes import decision_for
 
 
 @pytest.fixture
@@ -33,17 +33,5 @@ def make_connector(tmp_path: Path) -> Iterator[Callable[..., PrestaShopConnector
         connector.close()
 
 
-_ids = iter(range(1, 1_000_000))
-
-
-def decision(record: Return, kind: DecisionKind, *, line: int = 0, quantity: int | None = None,
-             note: str | None = "decided in a test", attempt: int = 1, key: str | None = None) -> DecisionRequest:
-    """The request the outbox would hand over for one line of a stored return."""
-    target = record.lines[line]
-    return DecisionRequest(
-        decision_id=next(_ids), idempotency_key=key or f"key-{next(_ids)}", kind=kind,
-        quantity=target.quantity if quantity is None else quantity, note=note,
-        return_external_id=record.external_id, line_external_id=target.external_id,
-        order_external_id=record.order_external_id, order_line_external_id=target.order_line_external_id,
-        attempt=attempt,
-    )
+decision = decision_for
+"""The request the outbox would hand over for one line of a stored return."""

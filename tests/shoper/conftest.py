@@ -15,6 +15,7 @@ from retsync.connector import DecisionRequest, Runtime
 from retsync.model import DecisionKind, Return
 from retsync_connectors.shoper.connector import ShoperConnector, ShoperSettings
 from retsync_connectors.shoper.emulator import SANDBOX_CHANNEL, ShoperEmulator
+from tests.fakes import decision_for
 
 NOW = datetime.now(timezone.utc)
 
@@ -67,17 +68,6 @@ def make_connector(tmp_path: Path, clock: FakeClock) -> Iterator[Callable[..., S
         connector.close()
 
 
-_ids = iter(range(1, 1_000_000))
-
-
-def decision(record: Return, kind: DecisionKind, *, line: int = 0, quantity: int | None = None,
-             note: str | None = "decided in a test", attempt: int = 1, key: str | None = None) -> DecisionRequest:
-    """The request the outbox would hand over for one line of a stored return."""
-    target = record.lines[line]
-    return DecisionRequest(
-        decision_id=next(_ids), idempotency_key=key or f"0b7c{next(_ids):04d}-key", kind=kind,
-        quantity=target.quantity if quantity is None else quantity, note=note,
-        return_external_id=record.external_id, line_external_id=target.external_id,
-        order_external_id=record.order_external_id, order_line_external_id=target.order_line_external_id,
-        attempt=attempt,
-    )
+def decision(record: Return, kind: DecisionKind, **given: Any) -> DecisionRequest:
+    """The request the outbox would hand over; Shoper's keys are written into notes, so they look like ours."""
+    return decision_for(record, kind, key_format="0b7c{n:04d}-key", **given)
