@@ -95,6 +95,8 @@ class PrestaShopEmulator(Emulator):
         super().__post_init__()
         self.now = datetime.now(timezone.utc).replace(microsecond=0)
         self.tables: dict[str, dict[int, dict[str, Any]]] = {name: {} for name in RESOURCES_9}
+        self._top_ids: dict[str, int] = {}
+        self._details_of: dict[int, list[int]] = {}  # order id -> its order_details ids, in order
         self.tables["currencies"] = {1: {"id": 1, "name": "Euro", "iso_code": "EUR", "conversion_rate": "1.000000"}}
         self.tables["order_states"] = {i: {"id": i, "name": n} for i, n in ORDER_STATES.items()}
         self._clock = self.now - timedelta(days=self.days)
@@ -116,7 +118,14 @@ class PrestaShopEmulator(Emulator):
     # --- seeding ---------------------------------------------------------------------------
 
     def _next_id(self, table: str) -> int:
-        return max(self.tables[table], default=0) + 1
+        """One more than the highest id so far, without a pass over the table (seeding a big shop was
+        quadratic): ids are handed out here in increasing order, so the newest key is the highest."""
+        rows = self.tables[table]
+        top = max(self._top_ids.get(table, 0), next(reversed(rows), 0) if rows else 0)
+        while top + 1 in rows:
+            top += 1
+        self._top_ids[table] = top + 1
+        return top + 1
 
     def _tick(self, moment: datetime | None = None) -> str:
         """Live changes are stamped strictly after every earlier one, as a shop's clock would."""
@@ -153,6 +162,7 @@ class PrestaShopEmulator(Emulator):
             quantity = rng.choice((1, 1, 2, 3))
             detail_id = self._next_id("order_details")
             incl = Decimal(price) * VAT
+            self._details_of.setdefault(order_id, []).append(detail_id)
             self.tables["order_details"][detail_id] = {
                 "id": detail_id, "id_order": order_id, "product_id": 10 + product, "product_attribute_id": 0,
                 "product_name": name, "product_quantity": quantity, "product_quantity_in_stock": quantity,
@@ -187,7 +197,8 @@ class PrestaShopEmulator(Emulator):
         return order
 
     def _details(self, order_id: int) -> list[dict[str, Any]]:
-        return [d for d in self.tables["order_details"].values() if d["id_order"] == order_id]
+        table = self.tables["order_details"]
+        return [table[i] for i in self._details_of.get(order_id, ()) if i in table]
 
     def _seed_return(self, rng: random.Random, order: dict[str, Any], asked: datetime, state: int,
                      refund: bool) -> int:
