@@ -33,7 +33,7 @@ from retsync.backoffice import BackOffice
 from retsync.logs import scrub
 from retsync.outbox import Outbox, PushSummary
 from retsync.notify.outbox import Notifier, NotifySummary
-from retsync.reconcile import FlagsChecked, recheck_push_failures, reconcile_channel
+from retsync.reconcile import recheck_push_failures, reconcile_channel
 from retsync.store.channels import ensure_channel, mark_pull_failed, mark_pull_started, mark_pull_succeeded
 from retsync.store.db import database_problem, describe_database, make_engine, require_current_schema
 from retsync.store.lease import ChannelLeases, LeaseLost, Taken, heartbeat_interval, lease_length
@@ -89,7 +89,6 @@ class Runner:
         self.channel_ids: dict[str, int] = {}
         self._paused_until: dict[str, float] = {}
         self._failures: dict[str, int] = {}
-        self._flags_checked: dict[str, FlagsChecked] = {}  # what each channel's flag rules last ran on
         self._back_office: BackOffice | None = None
 
     def open(self, channels: Iterable[str] | None = None) -> None:
@@ -143,13 +142,9 @@ class Runner:
             results = engine.sync()
             if not self.stop.is_set():
                 pulled = [r.stats for r in results]
-                reconciled = reconcile_channel(
-                    self.db, channel_id, self.connectors[channel], self.settings(channel), self.clock(),
-                    self._flags_checked.get(channel),
-                    pulled_changes=any(s.returns_new or s.returns_updated or s.orders_new or s.orders_updated
-                                       for s in pulled))
-                if reconciled.flags_checked is not None:
-                    self._flags_checked[channel] = reconciled.flags_checked
+                reconcile_channel(self.db, channel_id, self.connectors[channel], self.settings(channel), self.clock(),
+                                  pulled_changes=any(s.returns_new or s.returns_updated or s.orders_new
+                                                     or s.orders_updated for s in pulled))
                 self.back_office().enqueue(channel)
                 self.back_office().read_back(channel)
         except Stopped:

@@ -24,6 +24,7 @@ from retsync.flags import FlagChanges, FlagCode, recompute
 from retsync.http import ChannelError
 from retsync.model import Order
 from retsync.store.models import UTCDateTime
+from retsync.store.channels import load_cursor, save_cursor
 from retsync.store.pages import PageWriter
 
 log = structlog.get_logger(__name__)
@@ -131,17 +132,20 @@ def fetch_missing_orders(db: Engine, channel_id: int, connector: Connector, now:
     return len(found)
 
 
+def _moment(value: object) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
 def _typed(name: str) -> BindParameter[datetime]:
     return bindparam(name, type_=UTCDateTime())
 
 
-@dataclass(frozen=True)
-class FlagsChecked:
-    """What a channel's flag rules last ran on: its records' counts and latest changes, and when."""
-
-    inputs: tuple[object, ...]
-    at: datetime
-
+FLAGS_CHECKED = "flags_checked"
+"""The cursor row that keeps what a channel's flag rules last ran on, so a `retsync sync` from cron skips them
+as a daemon's next poll does."""
 
 _FLAG_INPUTS = """
 SELECT 'returns', COUNT(*), MAX(updated_at) FROM returns WHERE channel_id = :channel_id
@@ -151,12 +155,16 @@ WHERE r.channel_id = :channel_id GROUP BY d.state
 """
 
 
-def flag_inputs(db: Engine, channel_id: int) -> tuple[object, ...]:
+def flag_inputs(db: Engine, channel_id: int, settings: ChannelSettings) -> list[list[object]]:
     """What the rules read besides the pull's own records: a decision recorded (`retsync decide`, the back
-    office) or moved on by a push pass changes its state's count or latest change."""
+    office) or moved on by a push pass changes its state's count or latest change; so does a changed deadline
+    in the config."""
+    deadlines = [settings.return_window_days, settings.refund_due_days, settings.ship_reminder_days,
+                 str(settings.return_shipping_deduction)]
     with db.connect() as conn:
-        return tuple(sorted((str(row[0]), int(row[1]), str(row[2])) for row in
-                            conn.execute(text(_FLAG_INPUTS), {"channel_id": channel_id})))
+        rows = sorted([str(row[0]), int(row[1]), str(row[2])] for row in
+                      conn.execute(text(_FLAG_INPUTS), {"channel_id": channel_id}))
+    return [*rows, ["settings", *deadlines]]
 
 
 @dataclass
@@ -165,18 +173,18 @@ class Reconciled:
     orders_fetched: int = 0
     customers: GroupingResult = field(default_factory=GroupingResult)
     flags: FlagChanges = field(default_factory=FlagChanges)
-    flags_checked: FlagsChecked | None = None
-    """None: the rules did not need to run (nothing changed since `last_check`, which still stands)."""
+    flags_ran: bool = False
+    """False: nothing changed since the rules last ran, so their flags stand as they are."""
 
 
 def reconcile_channel(db: Engine, channel_id: int, connector: Connector, settings: ChannelSettings,
-                      now: datetime, last_check: FlagsChecked | None = None, pulled_changes: bool = True
-                      ) -> Reconciled:
+                      now: datetime, pulled_changes: bool = True) -> Reconciled:
     """Everything reconciliation does after one channel's pull, in the order each step needs the last.
 
     A pull that brought nothing new (most polls) costs no run of the flag rules over the channel's whole
-    history: given `last_check`, they run only if the pull stored a change (`pulled_changes`), something
-    was linked or fetched, a decision was recorded or moved on, or FLAGS_RECHECK has passed.
+    history: they run only if the pull stored a change (`pulled_changes`), something was linked or fetched,
+    a decision was recorded or moved on, the deadlines were changed, or FLAGS_RECHECK has passed since they
+    last ran (kept in the FLAGS_CHECKED cursor row).
     """
     result = Reconciled(links=link_returns(db, channel_id))
     result.orders_fetched = fetch_missing_orders(db, channel_id, connector, now)
@@ -185,12 +193,18 @@ def reconcile_channel(db: Engine, channel_id: int, connector: Connector, setting
         result.links.orders_linked += again.orders_linked
         result.links.lines_linked += again.lines_linked
     result.customers = group_customers(db, now, channel_id)
-    inputs = flag_inputs(db, channel_id)
+    inputs = flag_inputs(db, channel_id, settings)
     quiet = not (pulled_changes or result.links.orders_linked or result.links.lines_linked or result.orders_fetched)
-    if quiet and last_check is not None and last_check.inputs == inputs and now - last_check.at < FLAGS_RECHECK:
+    with db.connect() as conn:
+        last = load_cursor(conn, channel_id, FLAGS_CHECKED) or {}
+    ran_at = _moment(last.get("at"))
+    if quiet and last.get("inputs") == inputs and ran_at is not None and timedelta(0) <= now - ran_at < FLAGS_RECHECK:
         return result
     result.flags = recompute(db, channel_id, settings, now)
-    result.flags_checked = FlagsChecked(inputs, now)
+    result.flags_ran = True
+    with db.begin() as conn:
+        save_cursor(conn, channel_id, FLAGS_CHECKED, {"inputs": flag_inputs(db, channel_id, settings),
+                                                      "at": now.isoformat()}, now)
     if result.flags.raised or result.flags.resolved:
         log.info("flags_changed", raised=result.flags.raised, resolved=result.flags.resolved,
                  open=result.flags.open)
