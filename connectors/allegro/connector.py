@@ -173,13 +173,12 @@ class AllegroConnector(Connector):
         if stream != Stream.RETURNS:
             raise ValueError(f"the allegro connector pulls returns only, not {stream}")
         forms = _FormCache()
-        emitted: set[str] = set()
         created_from, offset, newest = self._start(context)
         if offset == 0:
-            yield from self._reread_open(context, forms, emitted)
+            yield from self._reread_open(context, forms)
             if self.runtime.stop.is_set():
                 return
-        yield from self._walk_new(created_from, offset, newest, context, forms, emitted)
+        yield from self._walk_new(created_from, offset, newest, context, forms)
 
     @staticmethod
     def _start(context: PullContext) -> tuple[datetime, int, datetime | None]:
@@ -199,7 +198,7 @@ class AllegroConnector(Connector):
 
     def _walk_new(
         self, created_from: datetime, offset: int, newest: datetime | None, context: PullContext,
-        forms: _FormCache, emitted: set[str],
+        forms: _FormCache,
     ) -> Iterator[Page]:
         size = self.allegro.page_size
         since = created_from.isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -209,7 +208,7 @@ class AllegroConnector(Connector):
                 created = parse_datetime(entry.get("createdAt"))
                 if created is not None and (newest is None or utc(created) > newest):
                     newest = utc(created)
-            returns, orders = self._read(entries, context, forms, emitted)
+            returns, orders = self._read(entries, context, forms)
             offset += len(entries)
             last = len(entries) < size
             cursor: dict[str, Any] = {"newest": newest.isoformat() if newest else None}
@@ -221,7 +220,7 @@ class AllegroConnector(Connector):
             if last:
                 return
 
-    def _reread_open(self, context: PullContext, forms: _FormCache, emitted: set[str]) -> Iterator[Page]:
+    def _reread_open(self, context: PullContext, forms: _FormCache) -> Iterator[Page]:
         """Returns stored as open, read again by id so their new status is learnt; the cursor stays as stored."""
         open_ids = sorted(context.open_returns())
         step = 50
@@ -229,21 +228,22 @@ class AllegroConnector(Connector):
             if self.runtime.stop.is_set():
                 return
             entries = self.client.returns_by_id(open_ids[start:start + step])
-            returns, orders = self._read(entries, context, forms, emitted)
+            returns, orders = self._read(entries, context, forms)
             if returns or orders:
                 yield Page(returns=returns, orders=orders, cursor=None)
 
     def _read(
-        self, entries: list[dict[str, Any]], context: PullContext, forms: _FormCache, emitted: set[str]
+        self, entries: list[dict[str, Any]], context: PullContext, forms: _FormCache
     ) -> tuple[list[Return], list[Order]]:
         """Map the entries Allegro reports anything new about, with the checkout forms they came from.
 
-        The store is asked once per page (revisions, stored orders), never once per return.
+        The store is asked once per page (revisions, stored orders), never once per return; an order of an
+        earlier page is stored by the time the next page is read, so nothing of a whole pass is kept here.
         """
         revisions = context.stored_revisions([str(entry["id"]) for entry in entries])
         changed = [entry for entry in entries if revisions.get(str(entry["id"])) != revision_of(entry)]
         order_ids = {order_id for order_id in (text(entry.get("orderId")) for entry in changed) if order_id}
-        stored = set(context.stored_orders(order_ids)) | emitted
+        stored = set(context.stored_orders(order_ids))
         returns: list[Return] = []
         orders: list[Order] = []
         for entry in changed:
@@ -252,7 +252,6 @@ class AllegroConnector(Connector):
             if form is not None and order_id is not None and order_id not in stored:
                 orders.append(map_order(form))
                 stored.add(order_id)
-                emitted.add(order_id)
             returns.append(map_return(entry, form))
         return returns, orders
 
