@@ -150,9 +150,9 @@ def group_customers(db: Engine, now: datetime, channel_id: int | None = None,
                     chunk: int | None = None) -> GroupingResult:
     """Put every ungrouped order and return (of one channel, or all) into its customer group.
 
-    `chunk` records at a time, in one transaction: each chunk's keys are stored before the next is read, so
-    a later record still finds the group an earlier one made, and memory stays flat however long the
-    history a first backfill brings.
+    `chunk` records at a time, each chunk in its own transaction: its keys are stored before the next chunk
+    is read, so a later record still finds the group an earlier one made, memory stays flat however long the
+    history a first backfill brings, and a pull cut short leaves the rest ungrouped for the next one.
     """
     result = GroupingResult()
     with _GROUPING:
