@@ -46,9 +46,9 @@ def decimal(value: Any, *, decimal_comma: bool = False) -> Decimal | None:
     return amount if amount.is_finite() else None
 
 
-def count(value: Any) -> int:
+def count(value: Any, *, decimal_comma: bool = False) -> int:
     """A quantity: the whole units of a number, never negative (refund lines carry "-1"); 0 when unreadable."""
-    amount = decimal(value)
+    amount = decimal(value, decimal_comma=decimal_comma)
     return abs(int(amount)) if amount is not None else 0
 
 

@@ -82,7 +82,8 @@ def _decimal(value: Any) -> Decimal | None:
     return decimal(value, decimal_comma=True)
 
 
-_count = count
+def _count(value: Any) -> int:
+    return count(value, decimal_comma=True)
 
 
 def to_minor_units(value: Any) -> int | None:
