@@ -8,6 +8,7 @@ known" instead of a crashed sync. Every connector's mapping uses them.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -59,3 +60,14 @@ def minor_units(value: Any, *, decimal_comma: bool = False) -> int | None:
     if amount is None or abs(amount) >= MONEY_LIMIT:
         return None
     return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def moment(value: Any) -> datetime | None:
+    """An ISO 8601 time (as retsync writes them into cursors), a naive one read as UTC; None when unreadable."""
+    try:
+        parsed = datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+    if parsed is not None and parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed

@@ -23,6 +23,7 @@ from retsync.customers import GroupingResult, group_customers
 from retsync.flags import FlagChanges, FlagCode, recompute
 from retsync.http import ChannelError
 from retsync.model import Order
+from retsync.payload import moment
 from retsync.store.models import UTCDateTime
 from retsync.store.channels import load_cursor, save_cursor
 from retsync.store.pages import PageWriter
@@ -132,13 +133,6 @@ def fetch_missing_orders(db: Engine, channel_id: int, connector: Connector, now:
     return len(found)
 
 
-def _moment(value: object) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(value)) if value else None
-    except ValueError:
-        return None
-
-
 def _typed(name: str) -> BindParameter[datetime]:
     return bindparam(name, type_=UTCDateTime())
 
@@ -197,14 +191,14 @@ def reconcile_channel(db: Engine, channel_id: int, connector: Connector, setting
     quiet = not (pulled_changes or result.links.orders_linked or result.links.lines_linked or result.orders_fetched)
     with db.connect() as conn:
         last = load_cursor(conn, channel_id, FLAGS_CHECKED) or {}
-    ran_at = _moment(last.get("at"))
+    ran_at = moment(last.get("at"))
     if quiet and last.get("inputs") == inputs and ran_at is not None and timedelta(0) <= now - ran_at < FLAGS_RECHECK:
         return result
     result.flags = recompute(db, channel_id, settings, now)
     result.flags_ran = True
     with db.begin() as conn:
-        save_cursor(conn, channel_id, FLAGS_CHECKED, {"inputs": flag_inputs(db, channel_id, settings),
-                                                      "at": now.isoformat()}, now)
+        # the rules only write flags: what they read is as `inputs` found it
+        save_cursor(conn, channel_id, FLAGS_CHECKED, {"inputs": inputs, "at": now.isoformat()}, now)
     if result.flags.raised or result.flags.resolved:
         log.info("flags_changed", raised=result.flags.raised, resolved=result.flags.resolved,
                  open=result.flags.open)

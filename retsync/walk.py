@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from retsync.payload import moment
+
 
 @dataclass(frozen=True)
 class WalkKeys:
@@ -26,16 +28,6 @@ class WalkKeys:
     position: str = "page"
     first: int = 1
     """1 for page numbers, 0 for offsets."""
-
-
-def _moment(value: Any) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(str(value)) if value else None
-    except ValueError:
-        return None
-    if moment is not None and moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment
 
 
 @dataclass
@@ -50,18 +42,18 @@ class ChangedSinceWalk:
              keys: WalkKeys = WalkKeys()) -> ChangedSinceWalk:
         """The walk stored under `prefix` in `cursor`, or a fresh one from `fresh_since`."""
         cursor = cursor or {}
-        since = _moment(cursor.get(prefix + keys.since))
+        since = moment(cursor.get(prefix + keys.since))
         if since is None:
             return cls(fresh_since.astimezone(timezone.utc), keys.first, None, keys)
         try:
             position = max(keys.first, int(cursor.get(prefix + keys.position, keys.first)))
         except (TypeError, ValueError):
             position = keys.first
-        return cls(since, position, _moment(cursor.get(prefix + "seen")), keys)
+        return cls(since, position, moment(cursor.get(prefix + "seen")), keys)
 
-    def saw(self, moment: datetime | None) -> None:
-        if moment is not None and (self.seen is None or moment > self.seen):
-            self.seen = moment
+    def saw(self, when: datetime | None) -> None:
+        if when is not None and (self.seen is None or when > self.seen):
+            self.seen = when
 
     def finish(self) -> None:
         """The last page is handed out: the next walk starts from the newest date seen."""

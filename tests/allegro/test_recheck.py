@@ -36,12 +36,17 @@ def _asked_by_id(emulator: AllegroEmulator, since: int) -> list[list[str]]:
     return asked
 
 
-def test_older_open_returns_are_read_again_in_turn_a_bounded_slice_per_pull(fleet: Fleet) -> None:
+def _backfilled(fleet: Fleet, recent_days: int) -> tuple[AllegroEmulator, set[str]]:
+    """An Allegro channel whose returns of the last `recent_days` count as recent, backfilled: its open ones."""
     emulator = fleet.add("allegro", "allegro", AllegroEmulator(seed=5, n_returns=400),
-                         recheck_recent_days=0, recheck_older_per_pass=PER_PASS)
+                         recheck_recent_days=recent_days, recheck_older_per_pass=PER_PASS)
     assert isinstance(emulator, AllegroEmulator)
     fleet.sync()
-    backlog = _open_returns(fleet)
+    return emulator, _open_returns(fleet)
+
+
+def test_older_open_returns_are_read_again_in_turn_a_bounded_slice_per_pull(fleet: Fleet) -> None:
+    emulator, backlog = _backfilled(fleet, recent_days=0)
     assert len(backlog) > 3 * PER_PASS, "the sandbox leaves enough returns open to need several turns"
 
     seen: set[str] = set()
@@ -60,11 +65,7 @@ def test_older_open_returns_are_read_again_in_turn_a_bounded_slice_per_pull(flee
 
 
 def test_recent_open_returns_are_read_again_on_every_pull(fleet: Fleet) -> None:
-    emulator = fleet.add("allegro", "allegro", AllegroEmulator(seed=5, n_returns=400),
-                         recheck_recent_days=3650, recheck_older_per_pass=PER_PASS)
-    assert isinstance(emulator, AllegroEmulator)
-    fleet.sync()
-    backlog = _open_returns(fleet)
+    emulator, backlog = _backfilled(fleet, recent_days=3650)
     for _ in range(2):
         before = len(emulator.requests)
         fleet.sync()
