@@ -23,6 +23,7 @@ import structlog
 from retsync import __version__, logs, registry
 from retsync.config import Config, ConfigError, config_path, load_config
 from retsync.flags import FlagCode
+from retsync.safe_text import for_spreadsheet, for_terminal
 from retsync.model import DecisionKind, ReturnStatus
 from retsync.secrets import SecretError, store_in_keyring
 
@@ -59,11 +60,17 @@ def _jsonable(value: Any) -> Any:
 
 
 def _cell(value: Any) -> str:
+    """One table cell on one line: channel text comes with its control characters escaped."""
     if value is None:
         return ""
     if isinstance(value, datetime):
         return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M")
-    return str(value)
+    return for_terminal(value)
+
+
+def _say(text: str, file: Any = None) -> None:
+    """Print one line that carries channel or customer text (reasons, names, error bodies) to the terminal."""
+    print(for_terminal(text), file=file or sys.stdout)
 
 
 def print_table(rows: list[dict[str, Any]], columns: Sequence[str], out: Any = None) -> None:
@@ -130,9 +137,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
         elif outcome.ok:
             print(f"{outcome.channel}: ok ({outcome.returns_new} new, {outcome.returns_updated} updated returns)")
         else:
-            print(f"{outcome.channel}: FAILED: {outcome.error}", file=sys.stderr)
+            _say(f"{outcome.channel}: FAILED: {outcome.error}", file=sys.stderr)
     for error in summary.errors:
-        print(f"push: {error}", file=sys.stderr)
+        _say(f"push: {error}", file=sys.stderr)
     return EXIT_OK if all(o.ok and not o.skipped for o in outcomes) else EXIT_FAILED
 
 
@@ -147,7 +154,7 @@ def cmd_push(args: argparse.Namespace) -> int:
     print(f"pushed {summary.pushed}, waiting for the channel {summary.pending}, retrying {summary.retrying}, "
           f"failed {summary.failed}, unsupported {summary.unsupported}")
     for error in summary.errors:
-        print(error, file=sys.stderr)
+        _say(error, file=sys.stderr)
     return EXIT_FAILED if summary.failed else EXIT_OK
 
 
@@ -181,7 +188,7 @@ def cmd_decide(args: argparse.Namespace) -> int:
                                refuse_flagged=not args.force)
     ids = ", ".join(str(i) for i in recorded.decision_ids)
     if recorded.state is DecisionState.UNSUPPORTED:
-        print(f"recorded as unsupported (decision {ids}): {recorded.detail}; nothing will be pushed", file=sys.stderr)
+        _say(f"recorded as unsupported (decision {ids}): {recorded.detail}; nothing will be pushed", file=sys.stderr)
         return EXIT_FAILED
     print(f"recorded decision {ids}: {args.decision}; it is pushed on the next push run (`retsync push`)")
     return EXIT_OK
@@ -214,7 +221,7 @@ def cmd_returns_list(args: argparse.Namespace) -> int:
         writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else list(V_RETURNS_COLUMNS))
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: _jsonable(v) for k, v in row.items()})
+            writer.writerow({k: for_spreadsheet(_jsonable(v)) for k, v in row.items()})
     else:
         print_table(rows, LIST_COLUMNS)
         print(f"({len(rows)} returns)")
@@ -232,37 +239,38 @@ def cmd_returns_show(args: argparse.Namespace) -> int:
         print()
         return EXIT_OK
     r, d = story["return"], story["details"]
-    print(f"return {r['return_id']}  {r['channel']}/{r['external_id']}  ({r['connector']})")
-    print(f"  status      {r['status']} (channel: {r['channel_status']})")
-    print(f"  order       {r['order_external_id'] or '-'}")
-    print(f"  customer    {redact_personal(r['customer_email']) if r['customer_email'] else '-'}"
-          f"{'  ' + redact_personal(d['customer_name']) if d['customer_name'] else ''}")
-    print(f"  reason      {r['reason']} ({r['channel_reason'] or '-'})")
-    print(f"  created     {_cell(r['created_at'])}   decided {_cell(r['decided_at']) or '-'}"
-          f"   refunded {_cell(r['refunded_at']) or '-'}")
+    _say(f"return {r['return_id']}  {r['channel']}/{r['external_id']}  ({r['connector']})")
+    _say(f"  status      {r['status']} (channel: {r['channel_status']})")
+    _say(f"  order       {r['order_external_id'] or '-'}")
+    _say(f"  customer    {redact_personal(r['customer_email']) if r['customer_email'] else '-'}"
+         f"{'  ' + redact_personal(d['customer_name']) if d['customer_name'] else ''}")
+    _say(f"  reason      {r['reason']} ({r['channel_reason'] or '-'})")
+    _say(f"  created     {_cell(r['created_at'])}   decided {_cell(r['decided_at']) or '-'}"
+         f"   refunded {_cell(r['refunded_at']) or '-'}")
     if d["tracking_number"]:
-        print(f"  parcel      {d['tracking_number']} ({d['carrier'] or 'carrier unknown'})")
+        _say(f"  parcel      {d['tracking_number']} ({d['carrier'] or 'carrier unknown'})")
     if d["handled_by_channel"]:
         print("  handled by the channel itself: decisions are not pushed")
-    print(f"  decision    {r['decision'] or '-'} ({r['decision_state'] or 'none'})")
+    _say(f"  decision    {r['decision'] or '-'} ({r['decision_state'] or 'none'})")
     if d["customer_group_id"] is not None:
-        print(f"  customer group {d['customer_group_id']} (matched by {d['customer_match']}): "
-              f"{story['customer']['returns']} returns, {story['customer']['orders']} orders on "
-              f"{story['customer']['channels']} channels")
+        _say(f"  customer group {d['customer_group_id']} (matched by {d['customer_match']}): "
+             f"{story['customer']['returns']} returns, {story['customer']['orders']} orders on "
+             f"{story['customer']['channels']} channels")
     for flag in story["flags"]:
         on_line = f" line {flag['return_line_id']}" if flag["return_line_id"] is not None else ""
-        print(f"  FLAG        {flag['code']}{on_line}: {flag['detail']} (since {_cell(flag['flagged_at'])})")
+        _say(f"  FLAG        {flag['code']}{on_line}: {flag['detail']} (since {_cell(flag['flagged_at'])})")
     if story["held"]:
         held = story["held"]
-        print(f"  in shop     {held['shop']} as {held['reference'] or '(not created yet)'}: {held['state']}"
-              + (f", decided {held['decided_kind']}" if held["decided_kind"] else "")
-              + (f" ({held['last_error']})" if held["last_error"] else ""))
+        _say(f"  in shop     {held['shop']} as {held['reference'] or '(not created yet)'}: {held['state']}"
+             + (f", decided {held['decided_kind']}" if held["decided_kind"] else "")
+             + (f" ({held['last_error']})" if held["last_error"] else ""))
     print("\nlines")
     print_table(story["lines"], ("line_id", "external_line_id", "ean", "sku", "title", "quantity",
                                  "order_line_external_id", "link_method", "reason", "decision", "decision_state"))
     if story["order"]:
         order = story["order"]
-        print(f"\norder {order['external_id']} placed {_cell(order['placed_at'])}")
+        print()
+        _say(f"order {order['external_id']} placed {_cell(order['placed_at'])}")
         print_table(order["lines"], ("external_id", "ean", "sku", "title", "quantity", "unit_price", "currency"))
     if story["decisions"]:
         print("\ndecisions")
@@ -294,20 +302,20 @@ def cmd_channels(args: argparse.Namespace) -> int:
         configured = config.channels.get(row["name"])
         state = "disabled" if configured is not None and not configured.enabled else (
             "not in config" if configured is None else "enabled")
-        print(f"{row['name']} ({row['connector']}, {state}): {row['returns']} returns")
-        print(f"  last pull started  {_cell(row['last_pull_started_at']) or 'never'}")
-        print(f"  last success       {_cell(row['last_success_at']) or 'never'}")
+        _say(f"{row['name']} ({row['connector']}, {state}): {row['returns']} returns")
+        _say(f"  last pull started  {_cell(row['last_pull_started_at']) or 'never'}")
+        _say(f"  last success       {_cell(row['last_success_at']) or 'never'}")
         if row["last_error"]:
-            print(f"  last error         {_cell(row['last_error_at'])} ({row['consecutive_failures']} in a row): "
-                  f"{row['last_error']}")
+            _say(f"  last error         {_cell(row['last_error_at'])} ({row['consecutive_failures']} in a row): "
+                 f"{row['last_error']}")
         for stream, cursor in row["cursors"].items():
-            print(f"  cursor {stream:<11} {json.dumps(cursor, sort_keys=True)}")
+            _say(f"  cursor {stream:<11} {json.dumps(cursor, sort_keys=True)}")
         if row["decisions"]:
-            print("  decisions          " + ", ".join(f"{k} {v}" for k, v in sorted(row["decisions"].items())))
+            _say("  decisions          " + ", ".join(f"{k} {v}" for k, v in sorted(row["decisions"].items())))
         if row["notifications"]:
             note = row["notifications"]
-            print(f"  notifications      {note['failed']} failed, {note['retrying']} retrying; last error: "
-                  f"{note['last_error']}")
+            _say(f"  notifications      {note['failed']} failed, {note['retrying']} retrying; last error: "
+                 f"{note['last_error']}")
     if not rows:
         print("no channel has synced yet (run `retsync sync`)")
     return EXIT_OK
@@ -403,7 +411,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         where = run_report(engine, config, since=args.since, until=args.until, channels=args.channel,
                            fmt=args.format, output=args.output)
     except ReportUsageError as exc:
-        print(f"retsync report: {exc}", file=sys.stderr)
+        print(f"retsync report: {for_terminal(exc, keep_newlines=True)}", file=sys.stderr)
         return EXIT_CONFIG
     if args.output:
         print(f"report written to {where}", file=sys.stderr)
@@ -516,10 +524,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except ConfigError as exc:
-        print(f"config error:\n{exc}" if "\n" in str(exc) else f"config error: {exc}", file=sys.stderr)
+        shown = for_terminal(exc, keep_newlines=True)
+        print(f"config error:\n{shown}" if "\n" in shown else f"config error: {shown}", file=sys.stderr)
         return EXIT_CONFIG
     except (SchemaError, DatabaseError, DecisionRefused, CommandError, SecretError, InstanceLocked) as exc:
-        print(f"retsync: {exc}", file=sys.stderr)
+        print(f"retsync: {for_terminal(exc, keep_newlines=True)}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
@@ -527,7 +536,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sqlalchemy.exc import DBAPIError
 
         if isinstance(exc, DBAPIError):
-            print(f"retsync: {_database_problem(args, exc)}", file=sys.stderr)
+            print(f"retsync: {for_terminal(_database_problem(args, exc), keep_newlines=True)}", file=sys.stderr)
             return EXIT_FAILED
         raise
 

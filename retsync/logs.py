@@ -5,6 +5,12 @@ console format on a TTY. Two processors stand between every log call and the
 output: one blanks any value resolved from a secret reference or token
 endpoint, one redacts customer e-mail addresses, names and phone numbers, so
 a log shared in a support ticket leaks nothing.
+
+Keys say what is personal (`customer_name`, `phone`, ...), but error texts are
+free text: a channel's error body may echo the buyer's name, and a database
+error may quote the row it could not store. So `scrub` also redacts the
+customer values of the records the thread is handling (`remember_customers`)
+and cuts the parameters SQLAlchemy appends to a failed statement.
 """
 
 from __future__ import annotations
@@ -12,11 +18,13 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+import threading
+from collections.abc import Iterable, MutableMapping
 from typing import Any, TextIO
 
 import structlog
 
+from retsync.safe_text import for_terminal
 from retsync.secrets import known_secrets
 
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9])[A-Za-z0-9.-]*(\.[A-Za-z]{2,})")
@@ -24,6 +32,10 @@ _PERSONAL_KEYS = {"email", "customer_email", "name", "customer_name", "phone", "
                   "surname", "last_name", "address", "street", "postcode", "customer_postcode"}
 _SECRET_KEYS = {"password", "secret", "client_secret", "token", "access_token", "refresh_token", "api_key",
                 "authorization"}
+_SQL_PARAMETERS = re.compile(r"\[parameters: [^\n]*\]")
+_SHORTEST_KNOWN = 3
+"""Known values shorter than this are not searched for in text: a two-letter name would blank half a message."""
+_known = threading.local()
 
 
 def redact_email(value: str) -> str:
@@ -32,17 +44,46 @@ def redact_email(value: str) -> str:
 
 
 def redact_personal(value: object) -> str:
+    """An e-mail address as `redact_email` shows it; anything else (a name, a phone, a name with an `@` in it)
+    down to its first character."""
     text = str(value)
-    if "@" in text:
+    if _EMAIL.fullmatch(text.strip()):
         return redact_email(text)
     return f"{text[:1]}***" if text else text
 
 
-def scrub(text: str) -> str:
-    """Blank every known secret and redact e-mail addresses in free text (error messages, URLs)."""
+def _customer_values(values: Iterable[object]) -> set[str]:
+    return {text for text in (str(v).strip() for v in values if v is not None) if len(text) >= _SHORTEST_KNOWN}
+
+
+def remember_customers(values: Iterable[object]) -> None:
+    """The names, e-mail addresses and phones of the records this thread is handling now (a page, a decision).
+
+    `scrub` redacts them inside any text until the thread remembers others, so an error raised while handling
+    those records, and described after it left them, still hides them.
+    """
+    _known.values = frozenset(_customer_values(values))
+
+
+def redact_known(text: str, values: Iterable[object]) -> str:
+    """`text` with each of the given customer values replaced by its redacted form (case-insensitive); the longest
+    first, so a full name goes before the surname inside it."""
+    lowered = text.lower()
+    for value in sorted(_customer_values(values), key=len, reverse=True):
+        if value.lower() in lowered:
+            text = re.sub(re.escape(value), redact_personal(value), text, flags=re.IGNORECASE)
+            lowered = text.lower()
+    return text
+
+
+def scrub(text: str, customers: Iterable[object] = ()) -> str:
+    """Blank every known secret and redact customer data in free text (error messages, URLs): e-mail addresses,
+    the customer values this thread handles, and `customers`; SQL parameters are cut."""
     for secret in known_secrets():
         if secret in text:
             text = text.replace(secret, "***")
+    text = _SQL_PARAMETERS.sub("[parameters hidden]", text)
+    text = redact_known(text, [*getattr(_known, "values", ()), *customers])
     return redact_email(text) if "@" in text else text
 
 
@@ -67,6 +108,15 @@ def scrub_processor(_logger: Any, _method: str, event_dict: MutableMapping[str, 
     return event_dict
 
 
+def terminal_processor(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Console lines reach a terminal as they are (JSON escapes control characters itself): channel text in them
+    gets its escape sequences shown, not obeyed."""
+    for key, value in event_dict.items():
+        if isinstance(value, str):
+            event_dict[key] = for_terminal(value, keep_newlines=True)
+    return event_dict
+
+
 class _StderrLoggerFactory:
     """Writes to whatever `sys.stderr` is at the time of the call, not the stream that was there at start-up."""
 
@@ -88,6 +138,7 @@ def configure(level: str = "INFO", fmt: str = "auto", stream: TextIO | None = No
             # tracebacks become text before scrubbing, so a secret in a local variable or message is blanked too
             structlog.processors.format_exc_info,
             scrub_processor,
+            *([] if use_json else [terminal_processor]),
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, String, and_, cast, exists, literal, 
 from sqlalchemy.dialects import postgresql, sqlite
 
 from retsync.config import ChannelSettings, NotifySettings
+from retsync.logs import scrub
 from retsync.model import DecisionState, ReturnStatus
 from retsync.outbox import PUSHED_ORIGINS
 from retsync.store.models import (
@@ -120,19 +121,33 @@ def _money(amount: int | None, currency: str | None) -> str:
 _RETURN_COLUMNS = (Return.id.label("return_id"), Channel.id.label("channel_id"), Channel.name.label("channel"),
                    Return.external_id, Return.order_external_id, Return.status, Return.reason,
                    Return.channel_reason, Return.created_at, Return.refund_amount, Return.currency,
-                   Return.customer_name, Return.customer_email)
+                   Return.customer_name, Return.customer_email, Return.customer_phone)
+
+TEAM_FREE_TEXT = ("flag_detail", "error")
+"""Team payload texts retsync did not write itself (a channel's error body, a rule's detail quoting channel data):
+secrets, e-mail addresses and the return's own customer values are redacted in them."""
 
 
 def _facts(row: Any, lines: Mapping[int, str], *, customer: bool) -> dict[str, Any]:
+    """What a message may say about a return. Personal data only goes into the customer's own e-mail, never to the
+    team or the webhook: that includes the reason the customer typed (it may name them, their address, their
+    illness), so the team reads the reason as retsync sorted it (`defective`, `wrong_size`, ...)."""
     facts = {
         "return_id": row.return_id, "channel": row.channel, "external_id": row.external_id,
         "order": row.order_external_id or "-", "status": row.status,
-        "reason": row.channel_reason or row.reason or "-", "lines": lines.get(row.return_id, "  -"),
+        "reason": (row.channel_reason if customer else None) or row.reason or "-",
+        "lines": lines.get(row.return_id, "  -"),
         "registered_on": row.created_at.date().isoformat(), "amount": _money(row.refund_amount, row.currency),
     }
-    if customer:  # personal data only goes into the customer's own e-mail, never to the team or the webhook
+    if customer:
         facts["customer_name"] = row.customer_name
     return facts
+
+
+def _team_payload(row: Any, facts: dict[str, Any]) -> dict[str, Any]:
+    known = (row.customer_name, row.customer_email, row.customer_phone)
+    return {key: scrub(value, known) if key in TEAM_FREE_TEXT and isinstance(value, str) else value
+            for key, value in facts.items()}
 
 
 class Deriver:
@@ -220,7 +235,8 @@ class Deriver:
                 found.append(("push_failed", f"push_failed:{row.decision_id}", row,
                               {"decision": row.kind, "attempts": row.attempts, "error": row.last_error or ""}))
         lines = _lines(conn, [row.return_id for _, _, row, _ in found])
-        return [(kind, key, row, {**_facts(row, lines, customer=False), **extra}) for kind, key, row, extra in found]
+        return [(kind, key, row, _team_payload(row, {**_facts(row, lines, customer=False), **extra}))
+                for kind, key, row, extra in found]
 
     def _customer_events(self, conn: Connection, channel_id: int, since: datetime) -> list[tuple[str, str, Any, dict[str, Any]]]:
         base = select(*_RETURN_COLUMNS).join(Channel, Channel.id == Return.channel_id).where(

@@ -26,6 +26,7 @@ from retsync.logs import scrub
 from retsync.notify import send
 from retsync.notify.events import Deriver
 from retsync.notify.templates import Message, TemplateError, Templates
+from retsync.safe_text import for_chat
 from retsync.store.models import Channel, Notification
 
 log = structlog.get_logger(__name__)
@@ -125,6 +126,8 @@ class Notifier:
                         dict(row.payload), row.attempts + 1, row.created_at, row.channel) for row in rows]
 
     def _values(self, item: Claimed) -> dict[str, Any]:
+        """The placeholders of the message; for a webhook with the chat markup in them escaped, since a chat tool
+        renders the text (the template's own markup, written by the merchant, stays)."""
         values = dict(item.payload)
         values["shop"] = self.settings.sender_name or item.channel or ""
         words = self.templates.words(item.language)
@@ -133,6 +136,8 @@ class Notifier:
         decisions = values.pop("decisions", None)
         if decisions:
             values["decision"] = "; ".join(words.get(kind, kind) for kind in decisions)
+        if item.transport == "webhook":
+            values = {key: for_chat(value) if isinstance(value, str) else value for key, value in values.items()}
         return values
 
     def _send(self, item: Claimed) -> send.SendFailed | None:
@@ -142,7 +147,10 @@ class Notifier:
                 body = send.webhook_body(item.id, item.kind, item.event_key, item.created_at, message, item.payload)
                 send.post_webhook(self.settings, body, item.kind, item.id, self.webhook_transport)
             else:
-                to = [item.recipient] if item.audience == "customer" and item.recipient else self.settings.team_emails
+                if item.audience == "customer":
+                    to = [send.one_address(item.recipient, "the customer's")]
+                else:
+                    to = [send.one_address(address, "the team_emails") for address in self.settings.team_emails]
                 if not to:
                     return send.SendFailed("no recipient: set [notify] team_emails", permanent=True)
                 send.send_email(self.settings, send.build_email(self.settings, to, message, item.id, self.clock()))
@@ -159,7 +167,9 @@ class Notifier:
         """Store the outcome; returns when it will be retried, if it will."""
         now = self.clock()
         values: dict[str, Any] = {"updated_at": now}
-        error = scrub(str(failure)) if failure is not None else None
+        # a server's answer may quote the recipient or the customer's name back
+        known = (item.recipient, item.payload.get("customer_name"))
+        error = scrub(str(failure), known) if failure is not None else None
         where = {"notification_id": item.id, "kind": item.kind, "transport": item.transport,
                  "channel": item.channel, "attempt": item.attempts}
         if item.audience == "customer":

@@ -8,6 +8,7 @@ half-filled e-mail to a customer.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -52,16 +53,26 @@ class Templates:
         return words
 
     def render(self, language: str, kind: str, values: dict[str, Any]) -> Message:
+        """The template's shape is checked before it is filled, and the subject is filled with one-line values: a
+        line break in a channel's text (an order number, a reason) can neither break the template nor add a header."""
         where, text = self._read(language, f"{kind}.txt")
-        try:
-            filled = Template(text).substitute({key: "" if value is None else str(value)
-                                                for key, value in values.items()})
-        except KeyError as exc:
-            known = ", ".join(f"${key}" for key in sorted(values))
-            raise TemplateError(f"{where}: unknown placeholder ${exc.args[0]} (known: {known})") from None
-        except ValueError as exc:
-            raise TemplateError(f"{where}: {exc} (write $$ for a dollar sign)") from None
-        head, sep, body = filled.partition("\n\n")
+        head, sep, body = text.partition("\n\n")
         if not sep or not head.startswith("Subject:") or "\n" in head:
             raise TemplateError(f"{where}: must start with one `Subject: ...` line and a blank line")
-        return Message(subject=head.removeprefix("Subject:").strip(), body=body.strip() + "\n")
+        filled = {key: "" if value is None else str(value) for key, value in values.items()}
+        subject = _fill(where, head, {key: _LINE_BREAKS.sub(" ", value) for key, value in filled.items()})
+        return Message(subject=subject.removeprefix("Subject:").strip(),
+                       body=_fill(where, body, filled).strip() + "\n")
+
+
+_LINE_BREAKS = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def _fill(where: str, template: str, values: dict[str, str]) -> str:
+    try:
+        return Template(template).substitute(values)
+    except KeyError as exc:
+        known = ", ".join(f"${key}" for key in sorted(values))
+        raise TemplateError(f"{where}: unknown placeholder ${exc.args[0]} (known: {known})") from None
+    except ValueError as exc:
+        raise TemplateError(f"{where}: {exc} (write $$ for a dollar sign)") from None
