@@ -16,12 +16,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import httpx
+from pydantic import ValidationError
 
 from retsync.config import ChannelSettings
+from retsync.http import BadPayload
 from retsync.model import DecisionKind, Order, Return
+from retsync.payload import OutOfRange as OutOfRangeError
+from retsync.payload import text
 
 if TYPE_CHECKING:
     from retsync.emulator import Emulator
@@ -56,17 +60,92 @@ class Capabilities:
         return self.unsupported.get(kind, f"this channel has no way to take a `{kind}` decision")
 
 
+@dataclass(frozen=True)
+class Quarantined:
+    """A record of a page that retsync could not read or store, set aside with why instead of failing its page.
+
+    `kind` is "return" or "order"; `external_id` is None when even that could not be read; `payload` is the raw
+    record as the channel sent it (the store caps its size and drops secret-looking keys).
+    """
+
+    kind: str
+    external_id: str | None
+    reason: str
+    payload: Any = None
+
+
 @dataclass
 class Page:
     """One unit of work the engine stores atomically, together with `cursor`.
 
     `cursor` is the state to resume from once this page is stored; None keeps
-    the stored cursor as it is.
+    the stored cursor as it is. `quarantined` are the page's records that could
+    not be mapped: they are kept aside in the same transaction, so the cursor
+    moves past them only once they are on record (and retried, see README
+    "Quarantined records").
     """
 
     returns: Sequence[Return] = ()
     orders: Sequence[Order] = ()
     cursor: Mapping[str, Any] | None = None
+    quarantined: Sequence[Quarantined] = ()
+
+
+RECORD_ERRORS: tuple[type[BaseException], ...] = (
+    BadPayload, LookupError, TypeError, ValueError, ArithmeticError, AttributeError, RecursionError)
+"""What a mapping raises for one record it cannot read (a missing key, a value out of range, an unparseable
+date). A failed request (`TransientError`, `ApiError`, `AuthError`) is not among them: it fails the page, which
+is fetched again, because the channel is what is wrong then, not the record."""
+REASON_LIMIT = 500
+
+T = TypeVar("T")
+
+
+def record_problem(exc: BaseException) -> str:
+    """One line saying why a record could not be read, without the values in it (they may be personal data)."""
+    if isinstance(exc, ValidationError):
+        problems = [f"{'.'.join(str(part) for part in error['loc']) or 'record'}: {error['msg']}"
+                    for error in exc.errors(include_url=False, include_input=False)[:3]]
+        return "; ".join(problems)[:REASON_LIMIT]
+    if isinstance(exc, KeyError):
+        return f"missing field {exc.args[0]!r}"[:REASON_LIMIT] if exc.args else "missing field"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply to read"
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    name = "" if isinstance(exc, (BadPayload, OutOfRangeError)) else f"{type(exc).__name__}: "
+    return f"{name}{message}"[:REASON_LIMIT] or type(exc).__name__
+
+
+class RecordSieve:
+    """Maps a page's records one at a time and sets aside each one whose mapping fails, so one record that
+    cannot be read never stops its channel: every connector maps each raw record through `map` and hands
+    `quarantined` to its `Page`."""
+
+    def __init__(self) -> None:
+        self.quarantined: list[Quarantined] = []
+
+    def map(self, kind: str, raw: Any, mapper: Callable[[], T], *, external_id: Any = None) -> T | None:
+        """`mapper()`, or None after setting `raw` aside when it raises one of RECORD_ERRORS."""
+        try:
+            return mapper()
+        except RECORD_ERRORS as exc:
+            self.set_aside(kind, raw, record_problem(exc), external_id=external_id)
+            return None
+
+    def set_aside(self, kind: str, raw: Any, reason: str, *, external_id: Any = None) -> None:
+        self.quarantined.append(Quarantined(kind, _external_id(external_id), reason, raw))
+
+    def take(self) -> list[Quarantined]:
+        """The records set aside since the last call: one page's worth."""
+        taken, self.quarantined = self.quarantined, []
+        return taken
+
+
+def _external_id(value: Any) -> str | None:
+    try:
+        return text(value)
+    except RECORD_ERRORS:
+        return None
 
 
 class PullContext:

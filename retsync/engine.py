@@ -6,25 +6,37 @@ move, so the page is fetched again; after the commit both are there. Natural
 keys make the re-fetch an update, never a duplicate. Pages are consumed one
 at a time from the connector's generator, so memory does not grow with the
 length of the history.
+
+One record must never stop a channel: a record the connector could not map
+arrives set aside on its page (`Page.quarantined`); one the store cannot take
+is refused before the write (`pages.refusal`) or, when the database still
+refuses the page, found by trying each record alone in a transaction that is
+rolled back. Either way it goes to the quarantine in the page's transaction
+and the rest of the page and the cursor are committed. Quarantined returns are
+asked for again with the open returns on every pull, and a record stored
+normally later resolves its quarantine row.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 import structlog
 from sqlalchemy import Connection, Engine, select
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from retsync.config import ChannelSettings
-from retsync.connector import Connector, PullContext, Stream
-from retsync.model import ReturnStatus
+from retsync.connector import Connector, Page, PullContext, Quarantined, Stream
+from retsync.model import Order, Return, ReturnStatus
 from retsync.store.channels import load_cursor, save_cursor
 from retsync.store.models import Order as OrderRow
+from retsync.store.models import QuarantinedRecord
 from retsync.store.models import Return as ReturnRow
-from retsync.store.pages import PageStats, PageWriter
+from retsync.store.pages import PageStats, PageWriter, refusal
+from retsync.store.quarantine import open_external_ids, resolve, set_aside
 
 log = structlog.get_logger(__name__)
 
@@ -37,12 +49,32 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def is_data_error(exc: BaseException) -> bool:
+    """The database refused a value (too long, out of range, a constraint), not the database being unusable:
+    such an error is the record's, and is quarantined with it."""
+    if isinstance(exc, (DataError, IntegrityError, OverflowError)):
+        return True
+    return isinstance(exc, StatementError) and not isinstance(exc, DBAPIError)
+
+
+def data_problem(exc: BaseException) -> str:
+    """The database's refusal in one line, without the statement or its values (they hold personal data)."""
+    orig = exc.orig if isinstance(exc, StatementError) and exc.orig is not None else exc
+    message = str(orig).strip().splitlines()[0] if str(orig).strip() else ""
+    return f"the database refused it: {type(orig).__name__}: {message}"[:500]
+
+
+def _dump(record: Order | Return) -> object:
+    return record.model_dump(mode="json")
+
+
 @dataclass
 class StreamResult:
     stream: Stream
     pages: int = 0
     stats: PageStats = field(default_factory=PageStats)
     stopped: bool = False
+    quarantined: int = 0
 
 
 class SyncEngine:
@@ -72,6 +104,7 @@ class SyncEngine:
         self._after_page = after_page
         self._page_guard = page_guard  # runs inside each page's transaction; raising rolls the page back
         self._recheck_after: int | None = None
+        self._quarantine_open = True  # until a pull looked: resolving costs one statement per page
 
     def _stored_revisions(self, external_ids: Collection[str]) -> dict[str, str | None]:
         with self.db.connect() as conn:
@@ -107,8 +140,11 @@ class SyncEngine:
             turn = conn.execute(older.where(ReturnRow.id > after).limit(limit)).all()
             if len(turn) < limit and after:  # the end of the backlog: go on from its start
                 turn += conn.execute(older.where(ReturnRow.id <= after).limit(limit - len(turn))).all()
+            quarantined = open_external_ids(conn, self.channel_id, "return")
         self._recheck_after = int(turn[-1][0]) if len(turn) == limit else (0 if after else None)
-        return recent + [external_id for _, external_id in turn]
+        again = recent + [external_id for _, external_id in turn]
+        asked = set(again)
+        return again + [external_id for external_id in quarantined if external_id not in asked]
 
     def _save_recheck(self) -> None:
         """Keep where this pass's slice of older open returns ended (only where there is a backlog to turn)."""
@@ -139,16 +175,16 @@ class SyncEngine:
             stored_orders=self._stored_orders,
             open_returns=self._open_returns,
         )
+        with self.db.connect() as conn:
+            self._quarantine_open = conn.execute(select(QuarantinedRecord.id).where(
+                QuarantinedRecord.channel_id == self.channel_id, QuarantinedRecord.resolved_at.is_(None)
+            ).limit(1)).first() is not None
         log.debug("pull_started", resume_from=cursor)
         for page in self.connector.pull(stream, context):
-            with self.db.begin() as conn:
-                if self._page_guard is not None:
-                    self._page_guard(conn)
-                stats = self.writer.store(conn, page.orders, page.returns, self.clock())
-                if page.cursor is not None:
-                    save_cursor(conn, self.channel_id, stream.value, dict(page.cursor), self.clock())
+            stats, aside = self._store_page(stream, page)
             result.pages += 1
             result.stats.add(stats)
+            result.quarantined += len(aside)
             if self._after_page is not None:
                 self._after_page(stream, result.pages)
             if self.stop.is_set():
@@ -162,9 +198,83 @@ class SyncEngine:
             returns_new=result.stats.returns_new,
             returns_updated=result.stats.returns_updated,
             orders_new=result.stats.orders_new,
+            quarantined=result.quarantined,
             stopped=result.stopped,
         )
         return result
+
+    def _store_page(self, stream: Stream, page: Page) -> tuple[PageStats, list[Quarantined]]:
+        """Store the page and its cursor in one transaction, setting aside each record that cannot be stored."""
+        aside = list(page.quarantined)
+        orders = self._vetted(page.orders, "order", aside)
+        returns = self._vetted(page.returns, "return", aside)
+        try:
+            stats = self._commit(stream, page, orders, returns, aside)
+        except Exception as exc:
+            if not is_data_error(exc):
+                raise
+            log.warning("page_refused_by_database", problem=data_problem(exc),
+                        hint="trying its records one by one; those refused are quarantined")
+            refused = self._refused_alone(orders, "order") + self._refused_alone(returns, "return")
+            if not refused:
+                raise  # no single record is to blame: the page fails and is fetched again
+            kept = {(item.kind, item.external_id) for item in refused}
+            orders = [order for order in orders if ("order", order.external_id) not in kept]
+            returns = [record for record in returns if ("return", record.external_id) not in kept]
+            aside += refused
+            stats = self._commit(stream, page, orders, returns, aside)
+        if aside:
+            self._quarantine_open = True
+            log.warning("records_quarantined", count=len(aside), records=[
+                {"kind": item.kind, "external_id": item.external_id, "reason": item.reason} for item in aside[:20]])
+        return stats, aside
+
+    @staticmethod
+    def _vetted(records: Sequence[Order | Return], kind: str, aside: list[Quarantined]) -> list:
+        """The records the store can take; the others go to `aside` with why."""
+        kept = []
+        for record in records:
+            problem = refusal(record)
+            if problem is None:
+                kept.append(record)
+            else:
+                aside.append(Quarantined(kind, record.external_id, problem, _dump(record)))
+        return kept
+
+    def _commit(self, stream: Stream, page: Page, orders: Sequence[Order], returns: Sequence[Return],
+                aside: Sequence[Quarantined]) -> PageStats:
+        now = self.clock()
+        with self.db.begin() as conn:
+            if self._page_guard is not None:
+                self._page_guard(conn)
+            stats = self.writer.store(conn, orders, returns, now)
+            if aside:
+                set_aside(conn, self.channel_id, stream.value, aside, now)
+            if self._quarantine_open:
+                resolve(conn, self.channel_id, "order", [order.external_id for order in orders], now)
+                resolve(conn, self.channel_id, "return", [record.external_id for record in returns], now)
+            if page.cursor is not None:
+                save_cursor(conn, self.channel_id, stream.value, dict(page.cursor), now)
+        return stats
+
+    def _refused_alone(self, records: Sequence[Order | Return], kind: str) -> list[Quarantined]:
+        """Each record written alone in a transaction that is rolled back: those the database refuses."""
+        refused = []
+        for record in records:
+            with self.db.connect() as conn:
+                trans = conn.begin()
+                try:
+                    if kind == "order":
+                        self.writer.store(conn, [record], [], self.clock())  # type: ignore[list-item]
+                    else:
+                        self.writer.store(conn, [], [record], self.clock())  # type: ignore[list-item]
+                except Exception as exc:
+                    if not is_data_error(exc):
+                        raise
+                    refused.append(Quarantined(kind, record.external_id, data_problem(exc), _dump(record)))
+                finally:
+                    trans.rollback()
+        return refused
 
     def sync(self) -> list[StreamResult]:
         results = []

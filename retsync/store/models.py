@@ -364,3 +364,32 @@ class NotificationWatermark(Base):
 
     scope: Mapped[str] = mapped_column(String(200), primary_key=True)
     started_at: Mapped[datetime]
+
+
+class QuarantinedRecord(Base):
+    """A record of a channel that could not be read or stored, kept aside so its page (and channel) goes on.
+
+    One row per channel, kind and record (`record_key`: the external id, or a digest of the payload when even
+    that is unreadable). Seen again unreadable, the row is updated; stored normally later, it gets
+    `resolved_at`. `payload` is the channel's record as JSON text, size-capped, secret-looking keys dropped.
+    """
+
+    __tablename__ = "quarantine"
+    __table_args__ = (
+        UniqueConstraint("channel_id", "kind", "record_key"),
+        Index("ix_quarantine_open", "channel_id", "resolved_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(Id, ForeignKey("channels.id", ondelete="CASCADE"))
+    stream: Mapped[str] = mapped_column(String(50))
+    kind: Mapped[str] = mapped_column(String(20))
+    record_key: Mapped[str] = mapped_column(String(200))
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str | None] = mapped_column(Text)
+    payload_size: Mapped[int]
+    times_seen: Mapped[int] = mapped_column(default=1)
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]

@@ -4,6 +4,13 @@ A page is written with a handful of set-based statements (one read of what is
 stored, one insert and one update per table), so storing costs little next to
 fetching it. Unchanged records are not rewritten; changed ones leave an event
 in the append-only history with the channel as its source.
+
+What the columns cannot hold is settled here, for every connector alike: text
+longer than its column is clipped (free text — reasons, comments, titles —
+sits in unbounded text columns and is kept whole), and a record that cannot
+be stored without changing what it means (an external id longer than its
+column, a number beyond its column, a date before any channel existed, more
+than LINE_LIMIT lines) is refused by `refusal`, for the engine to quarantine.
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from retsync.model import DecisionKind, DecisionState, Order, Return, ReturnLine
+from retsync.model import DecisionKind, DecisionState, Order, OrderLine, Return, ReturnLine
+from retsync.payload import EARLIEST
 from retsync.store.models import Decision as DecisionRow
 from retsync.store.models import Order as OrderRow
 from retsync.store.models import OrderLine as OrderLineRow
@@ -31,6 +39,79 @@ returns_t = ReturnRow.__table__
 return_lines_t = ReturnLineRow.__table__
 decisions_t = DecisionRow.__table__
 events_t = EventRow.__table__
+
+
+LINE_LIMIT = 1000
+"""Lines of one return or order: more is no parcel (a 100,000-line return took 639 MB); it is quarantined."""
+COUNT_LIMIT = 2**31 - 1
+"""The INTEGER columns (quantities) on PostgreSQL."""
+AMOUNT_LIMIT = 2**63 - 1
+"""The BIGINT columns (amounts in minor units)."""
+KEY_COLUMNS = frozenset({"external_id"})
+"""Identity is never clipped: two records clipped to one id would overwrite each other."""
+
+
+def _column_limits(table: Any) -> dict[str, int]:
+    return {column.name: column.type.length for column in table.columns
+            if getattr(column.type, "length", None) and column.name not in KEY_COLUMNS}
+
+
+def _fit(limits: dict[str, int], values: dict[str, Any]) -> dict[str, Any]:
+    """Text clipped to its column: a 36-character postcode in varchar(20) must not fail the page."""
+    for name, limit in limits.items():
+        value = values.get(name)
+        if isinstance(value, str) and len(value) > limit:
+            values[name] = value[:limit]
+    return values
+
+
+ORDER_LIMITS = _column_limits(orders_t)
+ORDER_LINE_LIMITS = _column_limits(order_lines_t)
+RETURN_LIMITS = _column_limits(returns_t)
+RETURN_LINE_LIMITS = _column_limits(return_lines_t)
+
+
+def _too_long(what: str, value: str | None, column: Any) -> str | None:
+    limit = column.type.length
+    if value is not None and len(value) > limit:
+        return f"{what} of {len(value)} characters is longer than the {limit} retsync stores"
+    return None
+
+
+def _number_problem(what: str, value: int | None, limit: int) -> str | None:
+    if value is not None and not -limit <= value <= limit:
+        return f"{what} {value if len(str(value)) < 30 else str(value)[:20] + '…'} is out of range"
+    return None
+
+
+def _line_problem(line: OrderLine | ReturnLine) -> str | None:
+    return (_too_long(f"line id {line.external_id[:40]!r}", line.external_id, order_lines_t.c.external_id)
+            or _number_problem(f"line {line.external_id[:40]}: quantity", line.quantity, COUNT_LIMIT)
+            or _number_problem(f"line {line.external_id[:40]}: unit price", line.unit_price, AMOUNT_LIMIT)
+            or _number_problem(f"line {line.external_id[:40]}: decided quantity",
+                               getattr(line, "channel_decision_quantity", None), COUNT_LIMIT))
+
+
+def refusal(record: Order | Return) -> str | None:
+    """Why the store cannot take this record as it is, or None: the engine quarantines a refused record."""
+    problem = _too_long("external id", record.external_id, returns_t.c.external_id)
+    if problem:
+        return problem
+    if len(record.lines) > LINE_LIMIT:
+        return f"{len(record.lines)} lines: retsync stores at most {LINE_LIMIT} lines per return or order"
+    amount = record.total_amount if isinstance(record, Order) else record.refund_amount
+    problem = _number_problem("amount", amount, AMOUNT_LIMIT)
+    if problem:
+        return problem
+    for name in ("placed_at", "delivered_at", "created_at", "received_at", "decided_at", "refunded_at"):
+        moment = getattr(record, name, None)
+        if moment is not None and moment < EARLIEST:
+            return f"{name} {moment.date().isoformat()} is before any channel existed"
+    for line in record.lines:
+        problem = _line_problem(line)
+        if problem:
+            return problem
+    return None
 
 
 def content_hash(record: Order | Return) -> str:
@@ -57,7 +138,7 @@ def _last_by_key(records: Iterable[Any]) -> dict[str, Any]:
 
 
 def _order_values(order: Order, digest: str) -> dict[str, Any]:
-    return {
+    return _fit(ORDER_LIMITS, {
         "placed_at": order.placed_at,
         "delivered_at": order.delivered_at,
         "channel_status": order.channel_status,
@@ -68,11 +149,11 @@ def _order_values(order: Order, digest: str) -> dict[str, Any]:
         "customer_phone": order.customer.phone,
         "customer_postcode": order.customer.postcode,
         "content_hash": digest,
-    }
+    })
 
 
 def _return_values(record: Return, digest: str) -> dict[str, Any]:
-    return {
+    return _fit(RETURN_LIMITS, {
         "order_external_id": record.order_external_id,
         "status": record.status.value,
         "channel_status": record.channel_status,
@@ -94,11 +175,11 @@ def _return_values(record: Return, digest: str) -> dict[str, Any]:
         "extra": record.extra,
         "revision": record.revision,
         "content_hash": digest,
-    }
+    })
 
 
 def _line_values(line: ReturnLine, record: Return) -> dict[str, Any]:
-    return {
+    return _fit(RETURN_LINE_LIMITS, {
         "order_external_id": line.order_external_id or record.order_external_id,
         "order_line_external_id": line.order_line_external_id,
         "sku": line.sku,
@@ -111,7 +192,7 @@ def _line_values(line: ReturnLine, record: Return) -> dict[str, Any]:
         "channel_status": line.channel_status,
         "unit_price": line.unit_price,
         "currency": line.currency or record.currency,
-    }
+    })
 
 
 class PageWriter:
@@ -177,8 +258,9 @@ class PageWriter:
         inserts, updates = [], []
         for order_id, order in (*new.items(), *changed.items()):
             for line in order.lines:
-                values = {"sku": line.sku, "ean": line.ean, "title": line.title, "quantity": line.quantity,
-                          "unit_price": line.unit_price, "currency": line.currency or order.currency}
+                values = _fit(ORDER_LINE_LIMITS, {
+                    "sku": line.sku, "ean": line.ean, "title": line.title, "quantity": line.quantity,
+                    "unit_price": line.unit_price, "currency": line.currency or order.currency})
                 line_id = stored.get((order_id, line.external_id))
                 if line_id is None:
                     inserts.append({"order_id": order_id, "external_id": line.external_id, **values})
@@ -309,4 +391,5 @@ class PageWriter:
     def _event(self, return_id: int, line_id: int | None, now: datetime, kind: str, old: str | None,
                new: str | None, detail: str | None) -> dict[str, Any]:
         return {"return_id": return_id, "return_line_id": line_id, "at": now, "kind": kind,
-                "old_value": old, "new_value": new, "source": self.source, "detail": detail}
+                "old_value": old[:200] if old else old, "new_value": new[:200] if new else new,
+                "source": self.source, "detail": detail}
