@@ -8,6 +8,7 @@ connector-specific key is caught at start-up, not at the first pull.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -16,8 +17,9 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ByteSize, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from retsync.secrets import Secret
@@ -78,6 +80,18 @@ class ChannelSettings(BaseModel):
     max_retries: int = Field(default=5, ge=0, description="retries of one request on 429/5xx/network errors")
     max_backoff: Duration = Field(default=timedelta(minutes=2), description="longest wait between retries")
     requests_per_second: float | None = Field(default=None, gt=0, description="client-side pacing")
+    max_response_size: ByteSize = Field(
+        default=ByteSize(16 * 1024 * 1024), gt=0, description="largest answer read, counted decompressed "
+        "(bytes, or \"16MiB\"); a larger one fails the page like an unreadable answer")
+    request_deadline: Duration = Field(
+        default=timedelta(minutes=2), gt=timedelta(0), description="longest one request may take, answer "
+        "included, however slowly the server keeps sending")
+    max_retry_after: Duration = Field(
+        default=timedelta(minutes=5), ge=timedelta(0), description="longest pause a channel's Retry-After "
+        "(on 429 or 5xx) may impose before the request is tried again")
+    allow_insecure: bool = Field(
+        default=False, description="accept plain http:// in this table's URLs for a host other than this "
+        "machine (credentials and customer data then cross the network unencrypted)")
     return_window_days: int = Field(
         default=30, ge=0, description="days a customer has to return, counted from delivery where known, "
         "else from the order (flag past_return_window)")
@@ -108,6 +122,37 @@ class DatabaseSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in the state directory")
+
+    @field_validator("url")
+    @classmethod
+    def _database_url(cls, url: str | None) -> str | None:
+        return None if url is None else checked_database_url(url)
+
+
+def checked_database_url(url: str) -> str:
+    """The URL as retsync opens it, or ValueError saying what is wrong (never echoing the password).
+
+    `postgres://` (what Heroku-style hosts and many PostgreSQL tools print) is taken as `postgresql://`: it can
+    only mean PostgreSQL, and SQLAlchemy dropped the alias. Other databases are refused here rather than at the
+    first connection, because retsync's migrations are written for SQLite and PostgreSQL only.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    url = re.sub(r"^postgres(?=[+:])", "postgresql", url.strip())
+    scheme = url.partition(":")[0]
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError("is not a database URL; write sqlite:////var/lib/retsync/retsync.db or "
+                         "postgresql://user:password@host:5432/dbname") from None
+    except ValueError:
+        raise ValueError("the port is not a number; write postgresql://user:password@host:5432/dbname") from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ValueError(f"{scheme}:// is not a database retsync works with; use sqlite:///… or postgresql://…")
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise ValueError(f"port {parsed.port} is out of range (1-65535)")
+    return url
 
 
 class DaemonSettings(BaseModel):
@@ -162,6 +207,9 @@ class NotifySettings(BaseModel):
         "a credential, so it is masked and may be an env:, file: or keyring: reference")
     webhook_secret: Secret | None = Field(default=None, description="HMAC-SHA256 key of X-Retsync-Signature")
     webhook_timeout: Duration = timedelta(seconds=10)
+    allow_insecure: bool = Field(
+        default=False, description="accept an SMTP password sent without TLS, or a plain http:// webhook_url, "
+        "to a host other than this machine")
     max_attempts: int = Field(default=8, ge=1)
     retry_base: Duration = Field(default=timedelta(minutes=1), description="first retry delay; doubles each time")
 
@@ -290,6 +338,11 @@ def load_config(
     problems: list[str] = []
     channels: dict[str, ChannelSettings] = {}
     for name, table in settings.channels.items():
+        if not CHANNEL_NAME.fullmatch(name) or ".." in name:
+            problems.append(f"{path}: [channels.{name}]: {name!r} cannot name a channel: it names files (its "
+                            f"token file, its log lines), so use 1-64 letters, digits, `_`, `.` or `-`, "
+                            f"starting with a letter or digit, without `..`")
+            continue
         if not isinstance(table, Mapping):
             problems.append(f"{path}: [channels] key `{name}`: must be a table [channels.{name}]")
             continue
@@ -311,6 +364,7 @@ def load_config(
             problems.extend(_messages(path, exc, ("channels", name)))
     problems.extend(_back_office_problems(path, channels, holds_returns))
     problems.extend(_notify_problems(path, settings.notify, channels))
+    problems.extend(_insecure_problems(path, settings.notify, channels))
     if problems:
         raise ConfigError("\n".join(problems))
     return Config(path=path, settings=settings, channels=channels)
@@ -351,4 +405,68 @@ def _notify_problems(path: Path, notify: NotifySettings, channels: Mapping[str, 
     if notify.enabled and wanting and not notify.smtp_host:
         problems.append(f"{path}: [notify] key `smtp_host`: channels {', '.join(wanting)} have notify_customers = "
                         f"true, which needs an SMTP server")
+    return problems
+
+
+CHANNEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+"""A channel's name becomes a file name (`tokens/<name>.json`) and a log field: nothing that can climb out."""
+
+
+def is_this_machine(host: str | None) -> bool:
+    """Loopback, `localhost`, or a name that can never resolve (`*.invalid`, RFC 6761): traffic that never
+    crosses a network, as to a sandbox on 127.0.0.1 or a test's in-process transport."""
+    if not host:
+        return False
+    host = host.lower().rstrip(".")
+    if host in ("localhost", "invalid") or host.endswith((".localhost", ".invalid")):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _plain_http_host(url: object) -> str | None:
+    """The host of a plain-http URL leaving this machine, else None."""
+    if not isinstance(url, str):
+        return None
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+    except ValueError:
+        return None
+    if parts.scheme.lower() != "http" or is_this_machine(host):
+        return None
+    return host or "?"
+
+
+_INSECURE_WHY = ("credentials and customer data would cross the network readable by anyone on the way; use "
+                 "https://, or, on a network you trust, set allow_insecure = true in")
+
+
+def _insecure_problems(path: Path, notify: NotifySettings, channels: Mapping[str, ChannelSettings]) -> list[str]:
+    """Plain http to another machine, or an SMTP password without TLS, is refused unless the table allows it.
+
+    Every `*_url` key counts (base_url, token_url, auth_url, admin_api_url, …), so a credential in a query
+    string over http is refused with the URL that carries it. The URL itself is not repeated: it may hold one.
+    """
+    problems = []
+    for name, channel in channels.items():
+        if channel.allow_insecure:
+            continue
+        for key, value in channel:
+            host = _plain_http_host(value) if key.endswith("_url") else None
+            if host is not None:
+                problems.append(f"{path}: [channels.{name}] key `{key}`: plain http:// to {host}: {_INSECURE_WHY} "
+                                f"[channels.{name}]")
+    if notify.allow_insecure:
+        return problems
+    if notify.webhook_url is not None:
+        host = _plain_http_host(notify.webhook_url.get_secret_value())
+        if host is not None:
+            problems.append(f"{path}: [notify] key `webhook_url`: plain http:// to {host}: {_INSECURE_WHY} [notify]")
+    if notify.smtp_password is not None and notify.smtp_security == "none" and not is_this_machine(notify.smtp_host):
+        problems.append(f"{path}: [notify] key `smtp_security`: \"none\" would send smtp_password to "
+                        f"{notify.smtp_host} unencrypted; use \"starttls\" or \"tls\", or, on a network you "
+                        f"trust, set allow_insecure = true in [notify]")
     return problems

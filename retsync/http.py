@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import email.utils
 import random
+import re
 import threading
 import time
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from itertools import accumulate
 from typing import Any
 
 import httpx
@@ -65,6 +67,42 @@ class Stopped(Exception):
     """The daemon is shutting down; raised instead of waiting out a backoff."""
 
 
+MiB = 1024 * 1024
+
+MAX_JSON_DEPTH = 64
+"""Deepest JSON nesting read. The deepest document of any channel here (an Allegro checkout form) nests 6 levels;
+Python's parser recurses once per level and fails with RecursionError near 1,000, so a hostile `[[[[…` is
+refused before it is parsed, here and in every connector that calls `response.json()` itself."""
+
+RAW_PIECE_BYTES = 4096
+"""Compressed bytes handed to the decoder at a time. Deflate inflates at most ~1,032:1, so one piece decodes to
+at most ~4 MiB before the size cap is checked again; a whole network read (64 KiB) could be 66 MiB."""
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    """What one answer of a channel may cost: bytes, wall-clock time, and how long a channel may pause us.
+
+    The byte cap counts the body as decoded, so a small gzip bomb is stopped at the cap, not after it inflated.
+    16 MiB: the largest legitimate page is a WooCommerce page of 100 orders with their line items and plugin
+    meta data, up to ~20 KB an order (2 MB); parsed, a 16 MiB page is still ~100 MB of Python objects, which
+    fits `MemoryMax=` of retsync.service beside the daemon's own ~150 MB.
+    The deadline bounds a whole request, answer included, on top of the per-read `timeout`, which a server
+    dripping a byte at a time resets forever.
+    """
+
+    max_response_bytes: int = 16 * MiB
+    deadline: float = 120.0
+    max_retry_after: float = 300.0
+
+    @classmethod
+    def of(cls, settings: Any) -> HttpLimits:
+        """The limits of a channel's settings (`max_response_size`, `request_deadline`, `max_retry_after`)."""
+        return cls(max_response_bytes=int(settings.max_response_size),
+                   deadline=settings.request_deadline.total_seconds(),
+                   max_retry_after=settings.max_retry_after.total_seconds())
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     max_retries: int = 5
@@ -87,6 +125,98 @@ def _retry_after_seconds(value: str | None) -> float | None:
         if parsed is None:
             return None
         return max(0.0, parsed.timestamp() - time.time())
+
+
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_DEPTH_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def json_depth(body: bytes) -> int:
+    """How deep the brackets of a JSON text nest, counted without parsing it (strings are skipped).
+
+    Done with the regex engine and `bytes.translate`, so a 16 MiB page costs milliseconds, and no recursion.
+    """
+    brackets = _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
+    if not brackets:
+        return 0
+    return max(accumulate(_DEPTH_STEP[b] for b in brackets))
+
+
+def _looks_like_json(body: bytes) -> bool:
+    return body.lstrip()[:1] in (b"{", b"[")
+
+
+class _Deadline(httpx.SyncByteStream):
+    """The raw body in small pieces, failing once the request's wall-clock deadline or a shutdown has come."""
+
+    def __init__(self, raw: httpx.SyncByteStream, request: httpx.Request, deadline: float, seconds: float,
+                 stop: threading.Event) -> None:
+        self._raw, self._request, self._deadline, self._seconds, self._stop = raw, request, deadline, seconds, stop
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._raw:
+            if self._stop.is_set():
+                raise Stopped()
+            if time.monotonic() > self._deadline:
+                raise httpx.ReadTimeout(f"the answer took longer than the request deadline of {self._seconds:g}s",
+                                        request=self._request)
+            for start in range(0, len(chunk), RAW_PIECE_BYTES):
+                yield chunk[start:start + RAW_PIECE_BYTES]
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+class _Capped(httpx.SyncByteStream):
+    """The decoded body, refused as soon as it grows past the cap: the rest is never read nor inflated."""
+
+    def __init__(self, decoding: httpx.Response, cap: int) -> None:
+        self._decoding, self._cap = decoding, cap
+
+    def __iter__(self) -> Iterator[bytes]:
+        size = 0
+        try:
+            for chunk in self._decoding.iter_bytes():
+                size += len(chunk)
+                if size > self._cap:
+                    raise BadPayload(f"{self._decoding.request.method} {self._decoding.request.url.path}: the "
+                                     f"answer is larger than {_size(self._cap)} (max_response_size); not read further")
+                yield chunk
+        except httpx.DecodingError as exc:
+            raise BadPayload(f"{self._decoding.request.method} {self._decoding.request.url.path}: the answer's "
+                             f"{self._decoding.headers.get('content-encoding')} encoding is broken: {exc}") from None
+
+    def close(self) -> None:
+        self._decoding.close()
+
+
+def _size(count: int) -> str:
+    return f"{count / MiB:g} MiB" if count >= MiB else f"{count} bytes"
+
+
+class _Guarded(httpx.BaseTransport):
+    """Below httpx's auth and body reading, so every answer (token endpoints too) is bounded before it is read.
+
+    The answer goes up decoded (no Content-Encoding left), because the byte cap must count what the body
+    inflates to; httpx's own decoders do the inflating.
+    """
+
+    def __init__(self, inner: httpx.BaseTransport, limits: HttpLimits, stop: threading.Event) -> None:
+        self._inner, self._limits, self._stop = inner, limits, stop
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        deadline = time.monotonic() + self._limits.deadline
+        response = self._inner.handle_request(request)
+        raw = _Deadline(response.stream, request, deadline, self._limits.deadline, self._stop)  # type: ignore[arg-type]
+        decoding = httpx.Response(response.status_code, headers=response.headers, stream=raw, request=request)
+        headers = [(key, value) for key, value in response.headers.multi_items()
+                   if key.lower() not in ("content-encoding", "content-length")]
+        return httpx.Response(response.status_code, headers=headers, request=request, extensions=response.extensions,
+                              stream=_Capped(decoding, self._limits.max_response_bytes))
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 class _Pacer:
@@ -130,9 +260,11 @@ class ChannelHttp:
         transport: httpx.BaseTransport | None = None,
         stop: threading.Event | None = None,
         sleep: Callable[[float], None] | None = None,
+        limits: HttpLimits | None = None,
     ) -> None:
         self.channel = channel
         self.retry = retry
+        self.limits = limits or HttpLimits()
         self._error_detail = error_detail or _default_error_detail
         self._rate_limit_wait = rate_limit_wait
         self._stop = stop or threading.Event()
@@ -144,10 +276,14 @@ class ChannelHttp:
             headers={"User-Agent": USER_AGENT, **(headers or {})},
             auth=auth,
             timeout=timeout.total_seconds(),
-            transport=transport,
+            transport=_Guarded(transport or httpx.HTTPTransport(verify=True), self.limits, self._stop),
             verify=True,
             follow_redirects=False,
         )
+        # Proxies from the environment (HTTPS_PROXY) get transports of their own: bound those answers too.
+        for pattern, mounted in self.client._mounts.items():
+            if mounted is not None:
+                self.client._mounts[pattern] = _Guarded(mounted, self.limits, self._stop)
         self.requests_sent = 0
 
     def close(self) -> None:
@@ -207,7 +343,7 @@ class ChannelHttp:
             except TransientError as exc:  # the token endpoint is down or rate limited: nothing was sent
                 problem, may_have_reached = str(exc), False
                 delay = self.retry.backoff(attempt) if exc.retry_after is None else min(exc.retry_after,
-                                                                                        self.retry.max_delay)
+                                                                                        self.limits.max_retry_after)
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
                 problem = f"{type(exc).__name__}: {exc or 'no detail'}"
                 may_have_reached = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
@@ -215,22 +351,25 @@ class ChannelHttp:
             else:
                 self._note_rate_headers(response)
                 if response.status_code in ok:
+                    self._check_depth(method, url, response)
                     return response
+                pause = self._pause(response)
                 if response.status_code == 429:
-                    # no Retry-After: the channel's documented block length (some block for a minute), else our backoff
-                    delay = _retry_after_seconds(response.headers.get("retry-after")) or self._block_after_429
-                    delay = self.retry.backoff(attempt) if delay is None else min(delay, self.retry.max_delay)
-                    self._pacer.block_for(delay)
-                    problem = f"rate limited (HTTP 429), channel paused {delay:.1f}s"
-                    delay = 0.0  # the pacer holds every request of this channel until the block ends
+                    if not pause:  # a 429 pauses the whole channel, for our backoff when it does not say how long
+                        pause = self.retry.backoff(attempt)
+                        self._pacer.block_for(pause)
+                    problem = f"rate limited (HTTP 429), channel paused {pause:.1f}s"
                     may_have_reached = False
                 elif response.status_code >= 500:
                     problem = f"HTTP {response.status_code}: {self._describe(response)}"
-                    delay = self.retry.backoff(attempt)
+                    if pause:
+                        problem += f", channel paused {pause:.1f}s as its Retry-After asks"
                 elif response.status_code == 401:
                     raise AuthError(f"HTTP 401 on {method} {url}: {self._describe(response)}")
                 else:
                     raise ApiError(response.status_code, self._describe(response))
+                # the pacer holds every request of this channel until a pause ends: nothing to wait here
+                delay = 0.0 if pause else self.retry.backoff(attempt)
             if may_have_reached and not idempotent:
                 raise TransientError(f"{method} {url}: {problem} (not repeated: it may have been applied)")
             if attempt >= self.retry.max_retries:
@@ -238,6 +377,32 @@ class ChannelHttp:
             log.info("http_retry", method=method, url=url, problem=problem, attempt=attempt + 1, wait_s=round(delay, 2))
             self._wait(delay)
             attempt += 1
+
+    def _pause(self, response: httpx.Response) -> float | None:
+        """How long the whole channel pauses after a 429 or 5xx: its Retry-After (seconds or an HTTP date) if any,
+        capped by `max_retry_after`; on a 429 without one, the channel's documented block length. None: back off.
+
+        A WordPress shop in maintenance mode answers 503 with Retry-After: 600; retrying in a second would only
+        spend the retries. The pause is set once in the pacer, so every request of the channel waits it out.
+        """
+        if response.status_code != 429 and response.status_code < 500:
+            return None
+        asked = _retry_after_seconds(response.headers.get("retry-after"))
+        if not asked and response.status_code == 429:
+            asked = self._block_after_429
+        if not asked:
+            return None
+        pause = min(asked, self.limits.max_retry_after)
+        self._pacer.block_for(pause)
+        if pause < asked:
+            log.info("http_retry_after_capped", channel=self.channel, status=response.status_code,
+                     asked_s=round(asked, 1), wait_s=round(pause, 1))
+        return pause
+
+    def _check_depth(self, method: str, url: str, response: httpx.Response) -> None:
+        if _looks_like_json(response.content) and json_depth(response.content) > MAX_JSON_DEPTH:
+            raise BadPayload(f"{method} {url}: the answer's JSON nests deeper than {MAX_JSON_DEPTH} levels; "
+                             f"no channel sends that, so it is not read")
 
     def json(self, method: str, url: str, **kwargs: Any) -> Any:
         response = self.request(method, url, **kwargs)

@@ -21,6 +21,8 @@ import keyring
 import keyring.errors
 from keyring.backends.fail import Keyring as FailKeyring
 
+from retsync.config import CHANNEL_NAME
+from retsync.private_files import private_dir
 from retsync.secrets import KEYRING_SERVICE, remember
 
 Backend = Literal["auto", "keyring", "file"]
@@ -43,6 +45,8 @@ class TokenStore:
     """One channel's refresh token, in the keyring or in `<state_dir>/tokens/<channel>.json` (mode 0600)."""
 
     def __init__(self, channel: str, state_dir: Path, backend: Backend = "auto") -> None:
+        if not CHANNEL_NAME.fullmatch(channel) or ".." in channel:  # the config refuses it; this is the last line
+            raise TokenStoreError(f"channel name {channel!r} cannot name a token file")
         self.channel = channel
         self.path = Path(state_dir) / "tokens" / f"{channel}.json"
         self.backend: Literal["keyring", "file"] = (
@@ -119,7 +123,7 @@ class TokenStore:
         """Temp file, fsync, rename, fsync the folder: the file holds either the old token or the new one."""
         folder = self.path.parent
         try:
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_dir(folder)
             body = json.dumps({"refresh_token": token, "saved_at": datetime.now(timezone.utc).isoformat()})
             fd, temp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=folder)
             try:

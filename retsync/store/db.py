@@ -17,9 +17,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import DBAPIError
 
 import retsync_migrations
+from retsync.private_files import create_private_file, private_dir
 
 
 class SchemaError(Exception):
@@ -97,17 +98,23 @@ def database_problem(exc: BaseException, database: str | None = None) -> str:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    from retsync.config import checked_database_url
+
     try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise DatabaseError(f"[database] url {url!r} is not a database URL (e.g. sqlite:////var/lib/retsync/retsync.db)") from None
+        parsed = make_url(checked_database_url(url))
+    except ValueError as exc:
+        raise DatabaseError(f"[database] url: {exc}") from None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             folder = Path(parsed.database).parent
             try:
-                folder.mkdir(parents=True, exist_ok=True)
+                private_dir(folder)
             except OSError as exc:
                 raise DatabaseError(f"cannot create the database's folder {folder}: {exc.strerror or exc}") from None
+            try:
+                create_private_file(Path(parsed.database))  # 0600 before SQLite creates it 0644, -wal/-shm follow
+            except OSError:
+                pass  # a folder we may not write to: SQLite's own error on connecting names the problem
         engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S,
                                                      "cached_statements": SQLITE_CACHED_STATEMENTS}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)

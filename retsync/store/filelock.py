@@ -18,6 +18,8 @@ from typing import IO
 
 from sqlalchemy.engine import make_url
 
+from retsync.private_files import private_file_opener
+
 
 class InstanceLocked(Exception):
     """Another retsync process holds this SQLite database; the message names it and what to do."""
@@ -50,7 +52,8 @@ class SingleInstance:
     def acquire(self, wait_for_one_shot: bool = False) -> None:
         """Take the lock or raise InstanceLocked; `wait_for_one_shot`: wait while a `retsync sync` finishes."""
         try:
-            handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release()
+            handle = open(self.path, "a+", encoding="utf-8",  # noqa: SIM115 - held until release()
+                          opener=private_file_opener)
         except PermissionError:
             if not self.path.exists():
                 raise InstanceLocked(f"cannot create the lock file {self.path} beside the database: the folder "
