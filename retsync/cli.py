@@ -427,6 +427,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # --- parser -------------------------------------------------------------------------------------
 
 
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="retsync", description="Returns from every channel in one database.")
     parser.add_argument("--version", action="version", version=f"retsync {__version__}")
@@ -462,7 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channel")
     p.add_argument("--status", choices=[s.value for s in ReturnStatus])
     p.add_argument("--since", help="created on or after (YYYY-MM-DD or ISO time)")
-    p.add_argument("--limit", type=int)
+    p.add_argument("--limit", type=_positive, help="at most this many (newest first)")
     p.add_argument("--flag", metavar="CODE", choices=[c.value for c in FlagCode],
                    help="only returns with this flag open (" + ", ".join(c.value for c in FlagCode) + ")")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")

@@ -54,8 +54,8 @@ def find_return(conn: Connection, ref: str) -> ReturnRef:
     query = select(Return.id, Channel.name, Channel.connector, Return.external_id, Return.handled_by_channel).join(
         Channel, Channel.id == Return.channel_id
     )
-    if ref.isdigit():
-        row = conn.execute(query.where(Return.id == int(ref))).first()
+    if ref.isdigit():  # an id beyond the 64-bit ids of both databases names no return (and must not reach them)
+        row = conn.execute(query.where(Return.id == int(ref))).first() if int(ref) < 2**63 else None
     elif "/" in ref:
         channel, external_id = ref.split("/", 1)
         row = conn.execute(query.where(Channel.name == channel, Return.external_id == external_id)).first()

@@ -56,8 +56,8 @@ def list_returns(
         params["since"] = since
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     sql = f"SELECT * FROM v_returns {where} ORDER BY created_at DESC, return_id DESC"
-    if limit:
-        sql += f" LIMIT {int(limit)}"
+    if limit:  # beyond a 64-bit LIMIT both databases refuse; no table is that long
+        sql += f" LIMIT {min(int(limit), 2**63 - 1)}"
     query = view_query(sql)
     if since is not None:  # typed, so SQLite compares naive-UTC text and PostgreSQL timestamptz alike
         query = query.bindparams(bindparam("since", type_=UTCDateTime()))

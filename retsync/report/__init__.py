@@ -41,12 +41,18 @@ def parse_moment(option: str, value: str | None, end: bool = False) -> datetime 
     except ValueError:
         pass
     else:
+        if end and day == date.max:  # the whole last day of the calendar: no end at all
+            return None
         return datetime.combine(day + timedelta(days=1) if end else day, time(), tzinfo=timezone.utc)
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise ReportUsageError(f"{option} {value!r} is not a date; write 2026-11-01 or 2026-11-01T08:00") from None
-    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+    try:
+        return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+    except OverflowError:
+        raise ReportUsageError(f"{option} {value!r} is outside the calendar in UTC; give a date between "
+                               f"0001-01-02 and 9999-12-30") from None
 
 
 def parse_period(since: str | None, until: str | None) -> Period:

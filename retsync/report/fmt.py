@@ -41,3 +41,16 @@ def channels(report: dict[str, Any]) -> str:
 
 def generated(report: dict[str, Any]) -> str:
     return datetime.fromisoformat(report["generated_at"]).strftime("%Y-%m-%d %H:%M UTC")
+
+
+
+def dates_out_of_range(report: dict[str, Any], shown_in: str) -> str | None:
+    """The note under the weekly series when some returns' dates are not plausible (see kpis.FUTURE_MARGIN)."""
+    out = report["dates_out_of_range"]
+    if not out["returns"]:
+        return None
+    earliest, latest = out["earliest"][:10], out["latest"][:10]
+    dated = earliest if earliest == latest else f"{earliest} to {latest}"
+    noun = "return" if out["returns"] == 1 else "returns"
+    return (f"{out['returns']} {noun} dated outside {out['plausible_from'][:10]} to {out['plausible_until'][:10]} "
+            f"({dated}): counted above, not in the weekly {shown_in}; `retsync returns list` shows them")

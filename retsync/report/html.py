@@ -87,6 +87,9 @@ def render_html(report: dict[str, Any]) -> str:
             {name: [w["channels"].get(name, 0) for w in weeks] for name in names}))
     else:
         parts.append('<p class="none">no returns in this period</p>')
+    note = fmt.dates_out_of_range(report, "chart")
+    if note:
+        parts.append(f'<p class="none">{escape(note)}</p>')
 
     parts.append("<h2>Reasons</h2>")
     if report["reasons"]:

