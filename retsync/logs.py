@@ -87,33 +87,40 @@ def scrub(text: str, customers: Iterable[object] = ()) -> str:
     return redact_email(text) if "@" in text else text
 
 
-def _scrub_value(key: str, value: Any) -> Any:
+def _scrub_value(key: str, value: Any, customers: tuple[str, ...] = ()) -> Any:
     lowered = key.lower()
     if lowered in _SECRET_KEYS:
         return "***"
     if lowered in _PERSONAL_KEYS and value is not None:
         return redact_personal(value)
     if isinstance(value, str):
-        return scrub(value)
+        return scrub(value, customers)
     if isinstance(value, dict):
-        return {k: _scrub_value(str(k), v) for k, v in value.items()}
+        return {k: _scrub_value(str(k), v, customers) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_scrub_value(key, v) for v in value]
+        return [_scrub_value(key, v, customers) for v in value]
     return value
 
 
 def scrub_processor(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    # a line that names the customer (`customer_name=...`) has their name redacted in its error text too
+    customers = tuple(str(value) for key, value in event_dict.items()
+                      if key.lower() in _PERSONAL_KEYS and isinstance(value, str))
     for key in list(event_dict):
-        event_dict[key] = _scrub_value(key, event_dict[key])
+        event_dict[key] = _scrub_value(key, event_dict[key], customers)
     return event_dict
 
 
+_PRINTED_RAW = ("event", "exception", "stack")
+"""What the console renderer prints as it is; every other value it prints as a Python repr, escapes and all."""
+
+
 def terminal_processor(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """Console lines reach a terminal as they are (JSON escapes control characters itself): channel text in them
-    gets its escape sequences shown, not obeyed."""
-    for key, value in event_dict.items():
-        if isinstance(value, str):
-            event_dict[key] = for_terminal(value, keep_newlines=True)
+    """Console lines reach a terminal (JSON escapes control characters itself): channel text in a message or a
+    traceback gets its escape sequences shown, not obeyed."""
+    for key in _PRINTED_RAW:
+        if isinstance(event_dict.get(key), str):
+            event_dict[key] = for_terminal(event_dict[key], keep_newlines=True)
     return event_dict
 
 

@@ -85,3 +85,63 @@ def test_http_retries_during_a_sync_name_channel_and_stream(tmp_path) -> None:
                connector=connector).sync_stream(Stream.RETURNS)
     retry = next(line for line in _lines(stream) if line["event"] == "http_retry")
     assert retry["channel"] == "shop" and retry["stream"] == "returns"
+
+
+def test_names_are_redacted_with_or_without_an_at_sign() -> None:
+    stream = io.StringIO()
+    logs.configure(fmt="json", stream=stream)
+    log = structlog.get_logger("t")
+    log.info("stored", customer_name="Jan @ Kowalski", name="@nna Nowak", customer_email="Jan <jan.k@example.pl>",
+             phone="+48 600 100 200")
+    [line] = _lines(stream)
+    assert line["customer_name"] == "J***" and line["name"] == "@***" and line["phone"] == "+***"
+    assert "Kowalski" not in stream.getvalue() and "Nowak" not in stream.getvalue()
+    assert "jan.k@example.pl" not in stream.getvalue()
+    assert logs.redact_personal("jan.kowalski@example.pl") == "j***@e***.pl"
+
+
+def test_customer_values_are_redacted_inside_error_texts() -> None:
+    """A channel's error body echoing the buyer, a database error quoting the row: free text, still redacted."""
+    stream = io.StringIO()
+    logs.configure(fmt="json", stream=stream)
+    log = structlog.get_logger("t")
+    log.error("push_failed", customer_name="Anna Nowak",
+              error="HTTP 422: customer anna nowak may not return this")
+    logs.remember_customers(["Jan Kowalski", "+48 600 100 200", None, "Jo"])
+    try:
+        log.error("page_failed", error="value too long: 'Jan Kowalski', '+48 600 100 200' (Jo)")
+        log.error("store_failed", error="(psycopg.errors.StringDataRightTruncation) value too long\n"
+                                        "[SQL: INSERT INTO returns ...]\n"
+                                        "[parameters: {'customer_postcode': '00-950 Warszawa ul. Długa 5'}]")
+        try:
+            raise ValueError("cannot read phone '+48 600 100 200' of Jan Kowalski")
+        except ValueError:
+            log.exception("mapping_crashed")
+        from retsync.daemon import describe_failure
+
+        described = describe_failure(RuntimeError("customer Jan Kowalski is blocked"))
+    finally:
+        logs.remember_customers([])
+    text = stream.getvalue()
+    assert "Nowak" not in text and "Kowalski" not in text and "600 100 200" not in text and "Długa" not in text
+    first, second, third, fourth = _lines(stream)
+    assert first["error"] == "HTTP 422: customer A*** may not return this"
+    assert second["error"] == "value too long: 'J***', '+***' (Jo)", "values under 3 characters are left alone"
+    assert "[parameters hidden]" in third["error"] and "ValueError: cannot read phone '+***' of J***" in fourth[
+        "exception"]
+    assert described == "RuntimeError: customer J*** is blocked"
+    assert logs.scrub("customer Jan Kowalski") == "customer Jan Kowalski", "forgotten once the thread moved on"
+
+
+def test_console_lines_show_escape_sequences_as_text() -> None:
+    stream = io.StringIO()
+    logs.configure(fmt="console", stream=stream)
+    log = structlog.get_logger("t")
+    log.warning("channel_failed", error="HTTP 500: \x1b]0;pwned\x07\x1b[2J\u202eboom")
+    try:
+        raise RuntimeError("body: \x1b]8;;https://evil.example/\x1b\\click\x1b]8;;\x1b\\")
+    except RuntimeError:
+        log.exception("crashed")
+    text = stream.getvalue()
+    assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
+    assert "pwned" in text and "RuntimeError: body: \\x1b]8;;https://evil.example/" in text

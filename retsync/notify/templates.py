@@ -65,7 +65,7 @@ class Templates:
                        body=_fill(where, body, filled).strip() + "\n")
 
 
-_LINE_BREAKS = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
+_LINE_BREAKS = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]+")
 
 
 def _fill(where: str, template: str, values: dict[str, str]) -> str:
