@@ -1,0 +1,320 @@
+"""What one answer of a channel may cost: bytes (decoded, so a gzip bomb counts as what it inflates to), wall-clock
+time (a server dripping a byte at a time), JSON nesting, and how long a Retry-After may pause the channel.
+
+Memory is shown bounded by construction: each test counts how much of the body the server or the stream handed
+over when retsync gave up, and that is far short of the whole (or of an endless) body.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import gzip
+import socket
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+import respx
+import structlog
+
+from retsync.config import load_config
+from retsync.http import (
+    MAX_JSON_DEPTH,
+    RAW_PIECE_BYTES,
+    BadPayload,
+    ChannelHttp,
+    HttpLimits,
+    OAuth2ClientCredentials,
+    RetryPolicy,
+    Stopped,
+    TransientError,
+    json_depth,
+)
+
+BASE = "https://api.example.test"
+MiB = 1024 * 1024
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+def _client(limits: HttpLimits, retries: int = 0, **kwargs: object) -> ChannelHttp:
+    return ChannelHttp("shop", base_url=BASE, retry=RetryPolicy(max_retries=retries, base_delay=1.0, max_delay=60),
+                       sleep=Sleeps(), limits=limits, **kwargs)  # type: ignore[arg-type]
+
+
+class CountingStream(httpx.SyncByteStream):
+    """A raw body handed over chunk by chunk, remembering how much of it was taken."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self.taken = 0
+        self.closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._chunks:
+            self.taken += len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _gzip_bomb(decoded_mib: int) -> bytes:
+    """A gzip body of zeros inflating to `decoded_mib` MiB."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    block = b"\0" * MiB
+    body = b"".join(compressor.compress(block) for _ in range(decoded_mib)) + compressor.flush()
+    return body
+
+
+def test_a_gzip_bomb_is_refused_at_the_cap_counted_decoded() -> None:
+    body = _gzip_bomb(64)  # ~65 KB on the wire, 64 MiB inflated
+    read = 4096
+    stream = CountingStream(body[i:i + read] for i in range(0, len(body), read))
+    transport = httpx.MockTransport(lambda request: httpx.Response(
+        200, headers={"content-encoding": "gzip", "content-type": "application/json"}, stream=stream))
+    http = _client(HttpLimits(max_response_bytes=1 * MiB), transport=transport)
+    with pytest.raises(BadPayload, match=r"GET /returns: the answer is larger than 1 MiB \(max_response_size\)"):
+        http.request("GET", "/returns")
+    # Only the first 4 KiB read was taken and inflated (at most ~4 MiB): the other ~60 KB, 60 MiB once inflated,
+    # were never touched.
+    assert stream.taken == read < len(body) // 10
+    assert stream.closed, "the connection was let go"
+
+
+def test_an_answer_within_the_cap_arrives_decoded_as_before() -> None:
+    payload = b'{"returns": [' + b",".join(b'{"id": %d, "reason": "too small"}' % i for i in range(2000)) + b"]}"
+    transport = httpx.MockTransport(lambda request: httpx.Response(
+        200, headers={"content-encoding": "gzip", "x-total": "2000"}, content=gzip.compress(payload)))
+    http = _client(HttpLimits(max_response_bytes=len(payload)), transport=transport)
+    response = http.request("GET", "/returns")
+    assert response.content == payload and response.headers["x-total"] == "2000"
+    assert len(http.json("GET", "/returns")["returns"]) == 2000
+    with pytest.raises(BadPayload, match="larger than"):
+        _client(HttpLimits(max_response_bytes=len(payload) - 1), transport=transport).request("GET", "/returns")
+
+
+def test_a_broken_gzip_body_is_a_bad_payload() -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(
+        200, headers={"content-encoding": "gzip"}, stream=httpx.ByteStream(b"\x1f\x8b\x08\x00garbage-not-deflate")))
+    with pytest.raises(BadPayload, match="gzip encoding is broken"):
+        _client(HttpLimits(), transport=transport).request("GET", "/returns")
+
+
+@respx.mock
+def test_the_token_endpoint_is_bounded_too() -> None:
+    respx.post("https://login.example.test/token").mock(return_value=httpx.Response(
+        200, content=b'{"access_token": "' + b"t" * (2 * MiB) + b'", "expires_in": 300}'))
+    api = respx.get(f"{BASE}/x").mock(return_value=httpx.Response(200, json={}))
+    auth = OAuth2ClientCredentials("https://login.example.test/token", "id", "secret")
+    with pytest.raises(BadPayload, match="POST /token: the answer is larger than 1 MiB"):
+        _client(HttpLimits(max_response_bytes=MiB), auth=auth).request("GET", "/x")
+    assert api.call_count == 0
+
+
+# --- a real socket: the endless body and the dripping one ----------------------------------------------------------
+
+
+class RawServer:
+    """A one-connection-at-a-time HTTP server on 127.0.0.1 that sends what `body` yields, counting what it sent."""
+
+    def __init__(self, *, headers: bytes, make_body: Callable[[], Iterator[bytes]]) -> None:
+        self._headers = headers
+        self._make_body = make_body
+        self.sent = 0
+        self.hung_up = threading.Event()
+        self.finished = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._stop = threading.Event()
+
+    def __enter__(self) -> RawServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self._listener.close()
+
+    def _serve(self) -> None:
+        self._listener.settimeout(0.1)  # so the test's end is noticed between connections
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with connection:
+                try:
+                    request = b""
+                    while b"\r\n\r\n" not in request:
+                        request += connection.recv(4096)
+                    connection.sendall(self._headers)
+                    for chunk in self._make_body():
+                        if self._stop.is_set():
+                            return
+                        connection.sendall(chunk)
+                        self.sent += len(chunk)
+                    self.finished.set()
+                except OSError:  # the client let go of the connection
+                    self.hung_up.set()
+
+
+def test_an_endless_body_is_cut_at_the_cap() -> None:
+    def endless() -> Iterator[bytes]:
+        while True:
+            yield b"x" * 65536
+
+    server = RawServer(headers=b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n",
+                       make_body=endless)
+    with server:
+        http = ChannelHttp("shop", base_url=server.url, retry=RetryPolicy(max_retries=0),
+                           limits=HttpLimits(max_response_bytes=2 * MiB))
+        with pytest.raises(BadPayload, match="larger than 2 MiB"):
+            http.request("GET", "/returns")
+        http.close()
+        assert server.hung_up.wait(30), "retsync hung up instead of reading on"
+    assert not server.finished.is_set()
+    assert server.sent < 2 * MiB + 32 * MiB, "no more than the cap and what the socket buffers held"
+
+
+def test_a_dripping_body_fails_at_the_request_deadline() -> None:
+    """Each byte comes well within the read timeout, so only the deadline can end the request."""
+    total = 100_000
+
+    def drip() -> Iterator[bytes]:
+        for _ in range(total):
+            time.sleep(0.01)
+            yield b" "
+
+    server = RawServer(headers=b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                       % total, make_body=drip)
+    with server:
+        http = ChannelHttp("shop", base_url=server.url, retry=RetryPolicy(max_retries=0), timeout=timedelta(seconds=5),
+                           limits=HttpLimits(deadline=0.3))
+        with pytest.raises(TransientError, match=r"GET /returns: ReadTimeout: the answer took longer than the "
+                                                 r"request deadline of 0.3s \(gave up after 1 attempts\)"):
+            http.request("GET", "/returns")
+        http.close()
+        assert server.hung_up.wait(30)
+    assert server.sent < total and not server.finished.is_set()
+
+
+def test_shutdown_interrupts_a_dripping_body() -> None:
+    stop = threading.Event()
+
+    def drip() -> Iterator[bytes]:
+        for count in range(100_000):
+            if count == 5:
+                stop.set()  # SIGTERM arrives while the answer is still coming
+            time.sleep(0.01)
+            yield b" "
+
+    server = RawServer(headers=b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", make_body=drip)
+    with server:
+        http = ChannelHttp("shop", base_url=server.url, stop=stop, limits=HttpLimits(deadline=600))
+        with pytest.raises(Stopped):
+            http.request("GET", "/returns")
+        http.close()
+    assert not server.finished.is_set()
+
+
+# --- JSON nesting ---------------------------------------------------------------------------------------------------
+
+
+@respx.mock
+def test_deeply_nested_json_is_a_bad_payload_before_it_is_parsed() -> None:
+    deep = b"[" * 200_000 + b"]" * 200_000
+    respx.get(f"{BASE}/returns").mock(return_value=httpx.Response(200, content=deep))
+    http = _client(HttpLimits())
+    with pytest.raises(BadPayload, match=f"nests deeper than {MAX_JSON_DEPTH} levels"):
+        http.json("GET", "/returns")
+    # connectors that read `response.json()` themselves get the same guard from request()
+    with pytest.raises(BadPayload, match="nests deeper"):
+        http.request("GET", "/returns")
+
+
+@respx.mock
+def test_brackets_inside_strings_and_ordinary_nesting_pass() -> None:
+    body = b'{"reason": "' + b"[{" * 5000 + b'\\"]}", "lines": [{"a": {"b": [1, 2, {"c": "}"}]}}]}'
+    respx.get(f"{BASE}/returns").mock(return_value=httpx.Response(200, content=body))
+    assert _client(HttpLimits()).json("GET", "/returns")["lines"][0]["a"]["b"][2] == {"c": "}"}
+    assert json_depth(body) == 6
+    assert json_depth(b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH) == MAX_JSON_DEPTH
+
+
+# --- Retry-After ----------------------------------------------------------------------------------------------------
+
+
+@respx.mock
+def test_503_with_retry_after_pauses_the_channel_capped_and_logged_once() -> None:
+    route = respx.get(f"{BASE}/orders").mock(side_effect=[
+        httpx.Response(503, text="Briefly unavailable for scheduled maintenance.", headers={"Retry-After": "600"}),
+        httpx.Response(200, json=[])])
+    sleeps = Sleeps()
+    http = ChannelHttp("shop", base_url=BASE, retry=RetryPolicy(max_retries=3), sleep=sleeps,
+                       limits=HttpLimits(max_retry_after=300))
+    with structlog.testing.capture_logs() as logs:
+        assert http.json("GET", "/orders") == []
+    assert route.call_count == 2
+    assert len(sleeps.waits) == 1 and 299 < sleeps.waits[0] <= 300, "one wait, as long as the cap, not 0.3 s"
+    capped = [line for line in logs if line["event"] == "http_retry_after_capped"]
+    assert capped == [{"event": "http_retry_after_capped", "log_level": "info", "channel": "shop", "status": 503,
+                       "asked_s": 600.0, "wait_s": 300.0}]
+    assert [line["problem"] for line in logs if line["event"] == "http_retry"] == [
+        "HTTP 503: Briefly unavailable for scheduled maintenance., channel paused 300.0s as its Retry-After asks"]
+
+
+@respx.mock
+def test_retry_after_as_an_http_date_on_502() -> None:
+    when = email.utils.format_datetime(email.utils.localtime().astimezone() + timedelta(seconds=40), usegmt=False)
+    respx.get(f"{BASE}/orders").mock(side_effect=[httpx.Response(502, headers={"Retry-After": when}),
+                                                  httpx.Response(200, json={})])
+    sleeps = Sleeps()
+    ChannelHttp("shop", base_url=BASE, sleep=sleeps).request("GET", "/orders")
+    assert len(sleeps.waits) == 1 and 30 < sleeps.waits[0] <= 40
+
+
+@respx.mock
+def test_a_write_answered_503_with_retry_after_is_not_repeated_but_holds_the_channel() -> None:
+    write = respx.post(f"{BASE}/refunds").mock(return_value=httpx.Response(503, headers={"Retry-After": "20"}))
+    read = respx.get(f"{BASE}/orders").mock(return_value=httpx.Response(200, json={}))
+    sleeps = Sleeps()
+    http = ChannelHttp("shop", base_url=BASE, sleep=sleeps)
+    with pytest.raises(TransientError, match="not repeated"):
+        http.request("POST", "/refunds", json={})
+    assert write.call_count == 1 and sleeps.waits == []
+    http.request("GET", "/orders")
+    assert read.call_count == 1 and len(sleeps.waits) == 1 and 15 < sleeps.waits[0] <= 20
+
+
+# --- per channel ----------------------------------------------------------------------------------------------------
+
+
+def test_limits_come_from_the_channel_table(tmp_path: Path) -> None:
+    from retsync import registry
+
+    path = tmp_path / "config.toml"
+    path.write_text('[channels.shop]\nconnector = "woocommerce"\nbase_url = "https://shop.example.com"\n'
+                    'consumer_key = "ck_1234"\nconsumer_secret = "cs_1234"\nmax_response_size = "40MiB"\n'
+                    'request_deadline = "5m"\nmax_retry_after = "1h"\n'
+                    '[channels.other]\nconnector = "woocommerce"\nbase_url = "https://other.example.com"\n'
+                    'consumer_key = "ck_1234"\nconsumer_secret = "cs_1234"\n')
+    config = load_config(path, registry.settings_model_for, registry.names, registry.holds_returns)
+    assert HttpLimits.of(config.channels["shop"]) == HttpLimits(max_response_bytes=40 * MiB, deadline=300,
+                                                                max_retry_after=3600)
+    assert HttpLimits.of(config.channels["other"]) == HttpLimits()
