@@ -33,6 +33,7 @@ class FlagCode(StrEnum):
     REFUND_OVERDUE = "refund_overdue"
     NOT_SHIPPED_BY_CUSTOMER = "not_shipped_by_customer"
     DECISION_PUSH_FAILED = "decision_push_failed"
+    LINES_UNKNOWN = "lines_unknown"
 
 
 BLOCKING = {FlagCode.DOUBLE_REFUND, FlagCode.QUANTITY_EXCEEDS_ORDERED}
@@ -226,6 +227,16 @@ class _Rules:
                                          no=False, deadline=self.now - timedelta(days=days)):
             yield int(return_id), None, (
                 f"registered {str(created)[:10]}; no parcel movement after {days} days")
+
+    def lines_unknown(self) -> Iterable[tuple[int, int | None, str]]:
+        """A return stored without lines: the channel did not say which items came back (PrestaShop 9 hides a
+        merchandise return's lines), and nothing here guesses them; resolved when the lines arrive."""
+        for (return_id,) in self._rows("""
+            SELECT r.id FROM returns r
+            WHERE r.channel_id = :channel_id AND r.status <> 'cancelled'
+              AND NOT EXISTS (SELECT 1 FROM return_lines rl WHERE rl.return_id = r.id)"""):
+            yield int(return_id), None, ("the channel does not say which items came back: check the return in "
+                                         "the shop before deciding")
 
     def decision_push_failed(self) -> Iterable[tuple[int, int | None, str]]:
         for return_id, line_id, kind, error in self._rows("""

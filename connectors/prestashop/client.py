@@ -2,8 +2,13 @@
 
 Answers are asked for as JSON (`output_format=JSON`), the key travels as the basic-auth user with an empty
 password, lists page with `limit=offset,N` and have no total (a page shorter than N is the last), and bodies
-sent are XML `<prestashop><resource>…</resource></prestashop>`, the documented input format. Every answer is
-checked for the documented shape before anyone reads it.
+sent are XML `<prestashop><order_slip>…</order_slip></prestashop>`, the only input format the webservice
+parses. Every answer is checked for the documented shape before anyone reads it.
+
+PrestaShop names a JSON list after the class's `objectsNodeName` and one object after its `objectNodeName`
+(`WebserviceOutputJSON::renderNodeHeader/renderNodeFooter`), not after the resource in the URL: credit slips are
+`/api/order_slip` but a list of them is `{"order_slips": [...]}`. A list with no match is a bare `[]`, and a
+single object leaves out its empty fields (`overrideContent` runs `array_filter`), so every field is optional.
 """
 
 from __future__ import annotations
@@ -45,23 +50,43 @@ def error_detail(response: httpx.Response) -> str:
     return str(body)[:300]
 
 
-def singular(plural: str) -> str:
-    return {"order_slip": "order_slip", "order_slips": "order_slip", "order_details": "order_detail",
-            "order_histories": "order_history", "customer_threads": "customer_thread"}.get(
-        plural, plural[:-1] if plural.endswith("s") else plural)
+NODE_NAMES: dict[str, tuple[str, str]] = {
+    "orders": ("order", "orders"),
+    "order_details": ("order_detail", "order_details"),
+    "order_slip": ("order_slip", "order_slips"),
+    "order_returns": ("order_return", "order_returns"),
+    "customers": ("customer", "customers"),
+    "currencies": ("currency", "currencies"),
+    "customer_threads": ("customer_thread", "customer_threads"),
+    "customer_messages": ("customer_message", "customer_messages"),
+}
+"""Resource in the URL -> (one object's key, a list's key) for every resource read or written here: the class's
+`$webserviceParameters` (`OrderSlip`: order_slip/order_slips, `Order`: order/orders, `Currency`: objectsNodeName
+currencies), else `ObjectModel::getWebserviceParameters`'s default, the table name and the table name + "s"."""
+
+ASSOCIATION_ITEMS = {"order_slip_details": "order_slip_detail", "order_rows": "order_row"}
+"""The element of one association entry in an XML body (the association's `resource`)."""
+
+
+def node_names(resource: str) -> tuple[str, str]:
+    try:
+        return NODE_NAMES[resource]
+    except KeyError:
+        raise ValueError(f"no PrestaShop node names known for resource {resource!r}: add them to NODE_NAMES "
+                         "from its class's $webserviceParameters") from None
 
 
 def xml_body(resource: str, fields: Mapping[str, Any]) -> bytes:
     """`<prestashop><order_return><id>…</id>…<associations>…</associations></order_return></prestashop>`."""
     root = ElementTree.Element("prestashop")
-    node = ElementTree.SubElement(root, singular(resource))
+    node = ElementTree.SubElement(root, node_names(resource)[0])
     for key, value in fields.items():
         if key == "associations" and isinstance(value, Mapping):
             associations = ElementTree.SubElement(node, "associations")
             for name, entries in value.items():
                 group = ElementTree.SubElement(associations, name)
                 for entry in entries:
-                    item = ElementTree.SubElement(group, singular(name))
+                    item = ElementTree.SubElement(group, ASSOCIATION_ITEMS.get(name, name))
                     for field, content in entry.items():
                         ElementTree.SubElement(item, field).text = "" if content is None else str(content)
             continue
@@ -105,15 +130,16 @@ class PrestaShopClient:
             raise BadPayload(f"{what}: the answer is not valid JSON ({len(response.content)} bytes)") from None
 
     def list(self, resource: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """One page of a list with `display=full`; an empty list comes as `[]` (PrestaShop) or `{resource: []}`."""
+        """One page of a list with `display=full`, under the class's objectsNodeName; no match is a bare `[]`."""
         what = f"GET /api/{resource} limit {params.get('limit', '')}"
+        key = node_names(resource)[1]
         body = self._json("GET", f"/{resource}", what, params={"display": "full", **params})
         if isinstance(body, list) and not body:
             return []
-        if not isinstance(body, Mapping) or not isinstance(body.get(resource), list):
-            raise BadPayload(f"{what}: expected {{\"{resource}\": [...]}}, got {type(body).__name__}"
+        if not isinstance(body, Mapping) or not isinstance(body.get(key), list):
+            raise BadPayload(f"{what}: expected {{\"{key}\": [...]}} or [], got {type(body).__name__}"
                              + (f" with keys {sorted(body)[:5]}" if isinstance(body, Mapping) else ""))
-        entries = body[resource]
+        entries = body[key]
         for entry in entries:
             if not isinstance(entry, dict) or isinstance(entry.get("id"), bool) or entry.get("id") in (None, ""):
                 raise BadPayload(f"{what}: an entry without id")
@@ -152,9 +178,12 @@ class PrestaShopClient:
 
     @staticmethod
     def _single(body: Any, resource: str, what: str) -> dict[str, Any]:
-        entry = body.get(singular(resource)) if isinstance(body, Mapping) else None
+        """One object under the class's objectNodeName; its empty fields are left out, so read each as optional."""
+        key = node_names(resource)[0]
+        entry = body.get(key) if isinstance(body, Mapping) else None
         if not isinstance(entry, dict) or entry.get("id") in (None, ""):
-            raise BadPayload(f"{what}: expected {{\"{singular(resource)}\": {{\"id\": …}}}}")
+            raise BadPayload(f"{what}: expected {{\"{key}\": {{\"id\": …}}}}"
+                             + (f", got keys {sorted(body)[:5]}" if isinstance(body, Mapping) else ""))
         return entry
 
     def create(self, resource: str, fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,10 @@
 
 JSON answers with `output_format=JSON` (XML otherwise), the key as basic-auth user, list options
 (`display`, `filter[field]=[a|b]` / `[from,to]` with `date=1` for dates, `sort`, `limit=offset,N`, no total),
-error bodies `{"errors": [{"code", "message"}]}`, XML input bodies, PUT replacing the whole object. Version 9
+error bodies `{"errors": [{"code", "message"}]}` with WebserviceRequest's codes, XML input bodies only (a JSON
+body is "XML error", 500, code 127, as `saveEntityFromXml` answers), PUT replacing the whole object. JSON keys are
+the classes' node names (`NODE_NAMES`: a list of credit slips is `order_slips`), a list with no match is a bare
+`[]`, and `overrideContent`'s `array_filter` leaves a single object's empty fields out. Version 9
 has `order_returns`; 8 answers it with "resource does not exist". Merchandise-return states are the stock ids
 1–5 plus one the merchant added (6), which retsync has no meaning for. Order 1 (customer 41 "Marketplace
 Returns") is the order the merchant made for held marketplace returns (`hold_order_id`). An order POST runs
@@ -35,6 +38,25 @@ DATE_FIELDS = {"date_add", "date_upd", "delivery_date", "invoice_date"}
 RESOURCES_9 = ("addresses", "carriers", "carts", "currencies", "customers", "customer_messages", "customer_threads",
                "order_details", "order_histories", "order_returns", "order_slip", "order_states", "orders",
                "products")
+NODE_NAMES: dict[str, tuple[str, str]] = {
+    "addresses": ("address", "addresses"),  # Address::$webserviceParameters objectsNodeName
+    "carriers": ("carrier", "carriers"),  # table carrier
+    "carts": ("cart", "carts"),  # table cart
+    "currencies": ("currency", "currencies"),  # Currency::$webserviceParameters objectsNodeName; table currency
+    "customers": ("customer", "customers"),  # table customer
+    "customer_messages": ("customer_message", "customer_messages"),  # table customer_message
+    "customer_threads": ("customer_thread", "customer_threads"),  # table customer_thread
+    "order_details": ("order_detail", "order_details"),  # table order_detail
+    "order_histories": ("order_history", "order_histories"),  # OrderHistory objectsNodeName; table order_history
+    "order_returns": ("order_return", "order_returns"),  # table order_return (PrestaShop 9, PR #33675)
+    "order_slip": ("order_slip", "order_slips"),  # OrderSlip::$webserviceParameters: the resource is not the key
+    "order_states": ("order_state", "order_states"),  # OrderState objectsNodeName; table order_state
+    "orders": ("order", "orders"),  # Order::$webserviceParameters
+    "products": ("product", "products"),  # Product objectsNodeName
+}
+"""Resource -> (objectNodeName, objectsNodeName): the class's `$webserviceParameters`, else
+`ObjectModel::getWebserviceParameters`'s defaults (the table name, and the table name + "s")."""
+ASSOCIATION_ITEMS = {"order_slip_details": "order_slip_detail", "order_rows": "order_row"}
 ORDER_STATES = {1: "Awaiting check payment", 2: "Payment accepted", 3: "Processing in progress", 4: "Shipped",
                 5: "Delivered", 6: "Canceled", 7: "Refunded", 8: "Payment error", 9: "On backorder (paid)",
                 10: "Awaiting bank wire payment", 11: "Remote payment accepted", 12: "On backorder (not paid)",
@@ -192,9 +214,22 @@ class PrestaShopEmulator(Emulator):
             "total_products": _m(total / VAT), "total_products_wt": _m(total), "total_shipping": _m(shipping),
             "carrier_tax_rate": "20.000", "conversion_rate": "1.000000", "round_mode": 2, "round_type": 2,
             "reference": f"{order_id:09X}"[-9:],
+            "associations": {"order_rows": [self._order_row(self.tables["order_details"][i]) for i in rows]},
         }
         self.tables["orders"][order_id] = order
         return order
+
+    @staticmethod
+    def _order_row(detail: dict[str, Any]) -> dict[str, Any]:
+        """An order's `associations.order_rows` entry (`Order::$webserviceParameters`, getWsOrderRows)."""
+        return {"id": detail["id"], "product_id": detail["product_id"],
+                "product_attribute_id": detail["product_attribute_id"],
+                "product_quantity": detail["product_quantity"], "product_name": detail["product_name"],
+                "product_reference": detail["product_reference"], "product_ean13": detail["product_ean13"],
+                "product_isbn": detail["product_isbn"], "product_upc": detail["product_upc"],
+                "product_price": detail["product_price"], "id_customization": detail["id_customization"],
+                "unit_price_tax_incl": detail["unit_price_tax_incl"],
+                "unit_price_tax_excl": detail["unit_price_tax_excl"]}
 
     def _details(self, order_id: int) -> list[dict[str, Any]]:
         table = self.tables["order_details"]
@@ -272,13 +307,21 @@ class PrestaShopEmulator(Emulator):
                 key = base64.b64decode(header[6:].strip()).decode().partition(":")[0]
             except ValueError:
                 key = None
-        if not key:
-            return self._error(request, PsError(401, 17, "Authentication key is empty"),
-                               {"WWW-Authenticate": 'Basic realm="Welcome to PrestaShop Webservice, please enter the '
-                                                    'authentication key as the login. No password required."'})
-        if key != SANDBOX_KEY:
-            return self._error(request, PsError(401, 18, "Authentication key does not exist"))
-        return None
+        # WebserviceRequest::authenticate: codes 16 (no key), 17 (empty), 18 (not 32 characters), 20 (no such
+        # active key); each with the WWW-Authenticate challenge
+        if key is None:
+            error = PsError(401, 16, "Please enter the authentication key as the login. No password required")
+        elif not key:
+            error = PsError(401, 17, "Authentication key is empty")
+        elif len(key) != 32:
+            error = PsError(401, 18, "Invalid authentication key format")
+        elif key != SANDBOX_KEY:
+            error = PsError(401, 20, "Authentification key is not active")
+        else:
+            return None
+        return self._error(request, error, {"WWW-Authenticate": 'Basic realm="Welcome to PrestaShop Webservice, '
+                                            'please enter the authentication key as the login. No password '
+                                            'required."'})
 
     @staticmethod
     def _json_out(request: httpx.Request) -> bool:
@@ -300,14 +343,20 @@ class PrestaShopEmulator(Emulator):
 
     def _answer(self, request: httpx.Request, status: int, body: Any) -> httpx.Response:
         if self._json_out(request):
-            return self.json_response(status, body)
+            return self.json_response(status, _array_filtered(body))
         root = ElementTree.Element("prestashop")
         _xml_into(root, body)
         return httpx.Response(status, content=ElementTree.tostring(root, xml_declaration=True, encoding="UTF-8"),
                               headers={"content-type": "text/xml;charset=utf-8"})
 
     def not_found(self, request: httpx.Request) -> httpx.Response:
-        return self._error(request, PsError(404, 20, "Method not allowed or resource not found"))
+        name = request.url.path.removeprefix("/api/").split("/")[0]
+        return self._error(request, self._no_such_resource(name))
+
+    def _no_such_resource(self, name: str) -> PsError:
+        """`checkResource`: 400, code 27, with `setErrorDidYouMean`'s list of every resource."""
+        return PsError(400, 27, f'Resource of type "{name}" does not exists. Did you mean: "orders"? '
+                       f'The full list is: "{", ".join(self._resources())}"')
 
     def malformed_body(self) -> bytes:
         return b'<br />\n<b>Warning</b>: Undefined array key "id_order" in /var/www/classes/order/Order.php{"orders":[{"id":'
@@ -317,8 +366,7 @@ class PrestaShopEmulator(Emulator):
 
     def _resource(self, name: str) -> dict[int, dict[str, Any]]:
         if name not in self._resources():
-            raise PsError(404, 19, f'Resource of type "{name}" does not exists. Did you mean: "orders"? '
-                          f'The full list is: "{", ".join(self._resources())}"')
+            raise self._no_such_resource(name)
         return self.tables[name]
 
     def _guarded(self, request: httpx.Request, action: Any) -> httpx.Response:
@@ -338,11 +386,11 @@ class PrestaShopEmulator(Emulator):
             if not (key.startswith("filter[") and key.endswith("]")):
                 continue
             name = key[7:-1]
-            if name in DATE_FIELDS and not dates:
-                raise PsError(400, 90, f"Unable to filter by field \"{name}\": the date parameter must be set "
-                              "to 1 to filter on dates (date=1)")
-            if entries and name not in entries[0]:
-                raise PsError(400, 35, f"Unable to filter by this field: {name}")
+            known = set(next(iter(table.values()), {}))
+            if (name in DATE_FIELDS and not dates) or (known and name not in known):
+                # manageFilters: date_add/date_upd are filters only with date=1; anything else unknown is code 32
+                raise PsError(400, 32, f'This filter does not exist. Did you mean: "id"? The full list is: '
+                              f'"{", ".join(sorted(known - (set() if dates else DATE_FIELDS)))}"')
             starts, ends = value.startswith("%["), value.endswith("]%")
             if starts or ends:  # `[Jo]%` begins, `%[hn]` ends, `%[oh]%` contains
                 inner = value[2 if starts else 1:-2 if ends else -1]
@@ -367,64 +415,92 @@ class PrestaShopEmulator(Emulator):
         sort = params.get("sort")
         if sort:
             keys = [part.strip() for part in sort.strip("[]").split(",") if part.strip()]
+            known = set(next(iter(table.values()), {}))
             for part in reversed(keys):
                 name, _, direction = part.rpartition("_")
-                if direction not in ("ASC", "DESC") or (entries and name not in entries[0]):
-                    raise PsError(400, 37, f"Unable to sort by this field: {part}")
-                entries.sort(key=lambda e, n=name: _num(e[n]) if n == "id" else str(e[n]), reverse=direction == "DESC")
+                if not name or direction.upper() not in ("ASC", "DESC"):
+                    raise PsError(400, 37, 'The "sort" value has to be formed as this example: "field_ASC" or '
+                                  "'[field_1_DESC,field_2_ASC,field_3_ASC,...]' (\"field\" has to be an available "
+                                  "field)")
+                if known and name not in known:
+                    raise PsError(400, 38, "Unable to filter by this field. However, these are available: "
+                                  + ", ".join(sorted(known)))
+                entries.sort(key=lambda e, n=name: _num(e[n]) if n == "id" else str(e[n]),
+                             reverse=direction.upper() == "DESC")
         else:
             entries.sort(key=lambda e: int(e["id"]))
         limit = params.get("limit")
         if limit:
-            try:
-                offset, _, size = limit.rpartition(",")
-                start, count = int(offset or 0), int(size)
-            except ValueError:
-                raise PsError(400, 38, f"Unsupported limit {limit!r}: write limit=N or limit=offset,N") from None
+            parts = limit.split(",")
+            if len(parts) > 2:
+                raise PsError(400, 39, 'The "limit" value has to be formed as this example: "5,25" or "10"')
+            start, count = (0, _php_int(parts[0])) if len(parts) == 1 else (_php_int(parts[0]), _php_int(parts[1]))
             entries = entries[start:start + count]
         return entries
 
     @staticmethod
-    def _displayed(entry: dict[str, Any], display: str | None) -> dict[str, Any]:
+    def _display_fields(table: dict[int, dict[str, Any]], display: str | None) -> list[str] | None:
+        """`setFieldsToDisplay`: full, or `[a,b]` of known fields (code 35), else the syntax error (code 36)."""
+        if display is None or display in ("full", "minimum"):
+            return None
+        if not (display.startswith("[") and display.endswith("]")):
+            raise PsError(400, 36, "The 'display' syntax is wrong. You can set 'full' or "
+                          "'[field_1,field_2,field_3,...]'.")
+        names = [n.strip() for n in display[1:-1].split(",") if n.strip()]
+        known = set(next(iter(table.values()), {}))
+        for name in names:
+            if known and name not in known:
+                raise PsError(400, 35, f'Unable to display this field "{name}". However, these are available: '
+                              + ", ".join(sorted(known)))
+        return names
+
+    @staticmethod
+    def _displayed(entry: dict[str, Any], display: str | None, names: list[str] | None) -> dict[str, Any]:
         if display == "full":
             return entry
-        if display and display.startswith("["):
-            names = [n.strip() for n in display.strip("[]").split(",")]
+        if names is not None:
             return {n: entry[n] for n in names if n in entry}
         return {"id": entry["id"]}
 
     @route("GET", "/api/{resource}")
     def list_resource(self, request: httpx.Request, resource: str) -> httpx.Response:
         def act() -> tuple[int, Any]:
-            entries = self._filtered(self._resource(resource), request.url.params)
-            if not entries:
-                return 200, []  # PrestaShop's JSON output for an empty list is a bare empty array
+            table = self._resource(resource)
+            entries = self._filtered(table, request.url.params)
             display = request.url.params.get("display")
-            return 200, {resource: [self._displayed(e, display) for e in entries]}
+            names = self._display_fields(table, display)
+            if not entries:
+                return 200, []  # nothing renders a node: WebserviceOutputJSON's content stays an empty array
+            return 200, {NODE_NAMES[resource][1]: [self._displayed(e, display, names) for e in entries]}
 
         return self._guarded(request, act)
 
     @route("GET", "/api/{resource}/{record_id}")
     def get_resource(self, request: httpx.Request, resource: str, record_id: str) -> httpx.Response:
-        def act() -> tuple[int, Any]:
-            entry = self._resource(resource).get(int(record_id)) if record_id.isdigit() else None
-            if entry is None:
-                raise PsError(404, 87, f"Id(s) not exists: {record_id}")
-            return 200, {_singular(resource): entry}
-
-        return self._guarded(request, act)
+        try:
+            with self.lock:
+                entry = self._resource(resource).get(int(record_id)) if record_id.isdigit() else None
+        except PsError as error:
+            return self._error(request, error)
+        if entry is None:  # getFilteredObjectDetails: status 404, output disabled, so no body at all
+            return httpx.Response(404)
+        return self._answer(request, 200, {NODE_NAMES[resource][0]: entry})
 
     # --- writing ---------------------------------------------------------------------------
 
     @staticmethod
     def _xml(request: httpx.Request, resource: str) -> dict[str, Any]:
+        """`saveEntityFromXml`: the body goes to `new SimpleXMLElement` (a JSON body too, which it cannot parse:
+        500, code 127); the entity is the root's child, whatever its name."""
+        content = request.content or b""
         try:
-            root = ElementTree.fromstring(request.content or b"")
+            root = ElementTree.fromstring(content)
         except ElementTree.ParseError:
-            raise PsError(400, 127, "XML error : String could not be parsed as XML") from None
-        node = root.find(_singular(resource))
-        if root.tag != "prestashop" or node is None:
-            raise PsError(400, 29, f"XML error : <prestashop><{_singular(resource)}> expected")
+            raise PsError(500, 127, "XML error : String could not be parsed as XML\nXML length : "
+                          f"{len(content)}\nOriginal XML : {content.decode('utf-8', 'replace')}") from None
+        node = next(iter(root), None)
+        if node is None:
+            node = ElementTree.Element(NODE_NAMES[resource][0])
         fields: dict[str, Any] = {}
         for child in node:
             if child.tag == "associations":
@@ -438,7 +514,7 @@ class PrestaShopEmulator(Emulator):
     def _require(fields: dict[str, Any], names: tuple[str, ...], resource: str) -> None:
         for name in names:
             if str(fields.get(name, "")).strip() == "":
-                raise PsError(400, 41, f"parameter \"{name}\" required ({resource})")
+                raise PsError(400, 41, f"parameter \"{name}\" required")
 
     @route("POST", "/api/{resource}")
     def create_resource(self, request: httpx.Request, resource: str) -> httpx.Response:
@@ -447,11 +523,14 @@ class PrestaShopEmulator(Emulator):
             fields = self._xml(request, resource)
             creator = getattr(self, f"_create_{resource}", None)
             if creator is None:
-                raise PsError(405, 20, f"Method POST not allowed for resource {resource} on this key")
+                raise PsError(405, 25, f"Method POST is not allowed for the resource {resource} with this "
+                              "authentication key")
+            if str(fields.get("id", "")).strip():
+                raise PsError(400, 91, "id is forbidden when adding a new resource")
             entry = creator(fields)
             table[entry["id"]] = entry
             self.applied.append({"kind": "create", "resource": resource, "id": entry["id"], "fields": fields})
-            return 201, {_singular(resource): entry}
+            return 201, {NODE_NAMES[resource][0]: entry}
 
         return self._guarded(request, act)
 
@@ -459,23 +538,24 @@ class PrestaShopEmulator(Emulator):
     def update_resource(self, request: httpx.Request, resource: str, record_id: str) -> httpx.Response:
         def act() -> tuple[int, Any]:
             table = self._resource(resource)
-            entry = table.get(int(record_id)) if record_id.isdigit() else None
-            if entry is None:
-                raise PsError(404, 87, f"Id(s) not exists: {record_id}")
-            fields = self._xml(request, resource)
-            if str(fields.get("id")) != record_id:
-                raise PsError(400, 90, "id is invalid: the id in the body must be the id in the URL")
             if resource != "order_returns":
-                raise PsError(405, 20, f"Method PUT not allowed for resource {resource} on this key")
+                raise PsError(405, 25, f"Method PUT is not allowed for the resource {resource} with this "
+                              "authentication key")
+            fields = self._xml(request, resource)
+            if not str(fields.get("id", "")).strip():
+                raise PsError(400, 90, "id is required when modifying a resource")
+            entry = table.get(int(fields["id"])) if str(fields["id"]).isdigit() else None
+            if entry is None or str(fields["id"]) != record_id:
+                raise PsError(404, 92, "Invalid ID")
             self._require(fields, ("id_customer", "id_order"), resource)
             state = int(fields.get("state") or 0)
             if state not in RETURN_STATES:
-                raise PsError(400, 96, f"Property OrderReturn->state is not valid ({fields.get('state')})")
+                raise _invalid(f"Property OrderReturn->state is not valid ({fields.get('state')})")
             before = entry["state"]
             entry.update({"id_customer": int(fields["id_customer"]), "id_order": int(fields["id_order"]),
                           "question": fields.get("question", ""), "state": state, "date_upd": self._tick()})
             self.applied.append({"kind": "state", "order_return": entry["id"], "from": before, "to": state})
-            return 200, {"order_return": entry}
+            return 200, {NODE_NAMES[resource][0]: entry}
 
         return self._guarded(request, act)
 
@@ -485,16 +565,16 @@ class PrestaShopEmulator(Emulator):
                       "order_slip")
         order = self.tables["orders"].get(int(fields["id_order"]))
         if order is None:
-            raise PsError(400, 96, f"Property OrderSlip->id_order is not valid ({fields['id_order']})")
+            raise _invalid(f"Property OrderSlip->id_order is not valid ({fields['id_order']})")
         details = {d["id"]: d for d in self._details(order["id"])}
         lines = []
         for row in (fields.get("associations") or {}).get("order_slip_details", []):
             detail = details.get(int(row.get("id_order_detail") or 0))
             quantity = int(row.get("product_quantity") or 0)
             if detail is None:
-                raise PsError(400, 96, f"order_detail {row.get('id_order_detail')} is not in order {order['id']}")
+                raise _invalid(f"order_detail {row.get('id_order_detail')} is not in order {order['id']}")
             if quantity > int(detail["product_quantity"]) - int(detail["product_quantity_refunded"]):
-                raise PsError(400, 96, f"Cannot refund {quantity} of {detail['product_name']}: only "
+                raise _invalid(f"Cannot refund {quantity} of {detail['product_name']}: only "
                               f"{int(detail['product_quantity']) - int(detail['product_quantity_refunded'])} left")
             lines.append((detail, quantity))
         for detail, quantity in lines:
@@ -506,7 +586,7 @@ class PrestaShopEmulator(Emulator):
         self._require(fields, ("id_order", "id_order_state"), "order_histories")
         order = self.tables["orders"].get(int(fields["id_order"]))
         if order is None or int(fields["id_order_state"]) not in ORDER_STATES:
-            raise PsError(400, 96, "Property OrderHistory->id_order or id_order_state is not valid")
+            raise _invalid("Property OrderHistory->id_order or id_order_state is not valid")
         order["current_state"] = int(fields["id_order_state"])
         order["date_upd"] = self._tick()
         return {"id": self._next_id("order_histories"), "id_order": order["id"], "id_employee": 0,
@@ -519,18 +599,18 @@ class PrestaShopEmulator(Emulator):
         if fields["module"] not in PAYMENT_MODULES:
             raise PsError(500, 91, f"Module {fields['module']!r} is not an installed payment module "
                           "(validateOrder on null)")
-        raise PsError(400, 96, f"Property Order->id_cart is not valid ({fields['id_cart']}): no such cart")
+        raise _invalid(f"Property Order->id_cart is not valid ({fields['id_cart']}): no such cart")
 
     def _create_order_returns(self, fields: dict[str, Any]) -> dict[str, Any]:
         self._require(fields, ("id_customer", "id_order"), "order_returns")
         order = self.tables["orders"].get(int(fields["id_order"])) if str(fields["id_order"]).isdigit() else None
         if order is None:
-            raise PsError(400, 96, f"Property OrderReturn->id_order is not valid ({fields['id_order']})")
+            raise _invalid(f"Property OrderReturn->id_order is not valid ({fields['id_order']})")
         if str(order["id_customer"]) != str(fields["id_customer"]):
-            raise PsError(400, 96, f"Property OrderReturn->id_customer is not valid ({fields['id_customer']})")
+            raise _invalid(f"Property OrderReturn->id_customer is not valid ({fields['id_customer']})")
         state = int(fields.get("state") or 0) if str(fields.get("state") or "0").isdigit() else 0
         if state not in RETURN_STATES:
-            raise PsError(400, 96, f"Property OrderReturn->state is not valid ({fields.get('state')})")
+            raise _invalid(f"Property OrderReturn->state is not valid ({fields.get('state')})")
         moment = self._tick()
         return {"id": self._next_id("order_returns"), "id_customer": order["id_customer"], "id_order": order["id"],
                 "question": fields.get("question", ""), "state": state, "date_add": moment, "date_upd": moment}
@@ -546,7 +626,7 @@ class PrestaShopEmulator(Emulator):
     def _create_customer_messages(self, fields: dict[str, Any]) -> dict[str, Any]:
         self._require(fields, ("id_customer_thread", "message"), "customer_messages")
         if int(fields["id_customer_thread"]) not in self.tables["customer_threads"]:
-            raise PsError(400, 96, "Property CustomerMessage->id_customer_thread is not valid")
+            raise _invalid("Property CustomerMessage->id_customer_thread is not valid")
         moment = self._tick()
         return {"id": self._next_id("customer_messages"), "id_employee": int(fields.get("id_employee") or 0),
                 "id_customer_thread": int(fields["id_customer_thread"]), "message": fields["message"],
@@ -693,10 +773,37 @@ def _num(value: Any) -> Decimal:
         return Decimal(0)
 
 
-def _singular(resource: str) -> str:
-    return {"order_slip": "order_slip", "order_details": "order_detail", "order_histories": "order_history",
-            "addresses": "address", "currencies": "currency", "customer_threads": "customer_thread"}.get(
-        resource, resource[:-1] if resource.endswith("s") else resource)
+def _invalid(message: str) -> PsError:
+    """`saveEntityFromXml` after `validateFields` refused the object: 400, code 85."""
+    return PsError(400, 85, f'Validation error: "{message}"')
+
+
+def _php_int(value: str) -> int:
+    """PHP's `(int)` on a query value: its leading digits, else 0."""
+    digits = re.match(r"\s*-?\d+", value)
+    return max(int(digits.group(0)), 0) if digits else 0
+
+
+def _falsy(value: Any) -> bool:
+    """What PHP's `array_filter` drops: "", "0", 0, 0.0, null, false and empty arrays."""
+    return value is None or value is False or value == "" or value == "0" or value == [] or value == {} or (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0)
+
+
+def _array_filtered(body: Any) -> Any:
+    """`WebserviceOutputJSON::overrideContent` runs `array_filter` on each top-level value: one object loses its
+    empty fields; a list only loses empty entries (the fields of its entries stay)."""
+    if not isinstance(body, dict):
+        return body
+    return {key: ({k: v for k, v in value.items() if not _falsy(v)} if isinstance(value, dict) else
+                  [v for v in value if not _falsy(v)] if isinstance(value, list) else value)
+            for key, value in body.items()}
+
+
+def _item_tag(group: str) -> str:
+    """The element of one entry of a list or association in XML output."""
+    single = {objects: one for one, objects in NODE_NAMES.values()}
+    return ASSOCIATION_ITEMS.get(group) or single.get(group) or group
 
 
 def _xml_into(parent: ElementTree.Element, value: Any, tag: str | None = None) -> None:
@@ -707,6 +814,6 @@ def _xml_into(parent: ElementTree.Element, value: Any, tag: str | None = None) -
     elif isinstance(value, list):
         node = ElementTree.SubElement(parent, tag) if tag else parent
         for inner in value:
-            _xml_into(node, inner, _singular(tag or "item"))
+            _xml_into(node, inner, _item_tag(tag or "item"))
     else:
         ElementTree.SubElement(parent, tag or "value").text = "" if value is None else str(value)

@@ -3,8 +3,10 @@
 Two shapes of "a return" exist, depending on the shop's version:
 
 - PrestaShop 9 lists merchandise returns (`order_returns`: `id, id_order, id_customer, question, state,
-  date_add, date_upd`). Their lines are not exposed, so the order's details tell what came back
-  (`product_quantity_return`, else `product_quantity_refunded`, else the whole order).
+  date_add, date_upd`). Their lines (`order_return_detail`) are not exposed, so the order's details tell what
+  came back (`product_quantity_return` once set, else `product_quantity_refunded`, else the credit slips'
+  lines). Where none of them says, the return is stored without lines (`extra["lines_unknown"]`, flagged
+  `lines_unknown`) rather than as the whole order: a guess would refund items that never came back.
 - PrestaShop 1.7/8 has no returns resource in core. There a return is an *order* whose details show returned
   or refunded quantities, or that has credit slips (`order_slip`); it is stored under `order-<id>`.
 
@@ -57,6 +59,9 @@ _HOLD = re.compile(r"\(retsync hold ([^()\s]+)\)")
 by `hold_order_id`; its `question`, and the private message opening its thread, end in `(retsync hold <key>)`."""
 
 NO_DATE = "0000-00-00 00:00:00"
+LINES_UNKNOWN = ("the shop does not say which items came back: its webservice hides a merchandise return's lines; "
+                 "they appear once the returned quantities are set on the order (Return products) or a credit "
+                 "slip is made")
 
 
 # --- small readers ------------------------------------------------------------------------
@@ -331,8 +336,7 @@ def _lines(order_id: str, order: Mapping[str, Any], details: Sequence[Mapping[st
     by_id = {str(d.get("id")): d for d in details}
     for row in rows(order, "order_rows"):  # the order's own rows, where details were not fetched
         by_id.setdefault(str(row.get("id")), {**row, "product_quantity": row.get("product_quantity")})
-    wanted = _returned(details, slips) or {key: count(d.get("product_quantity")) for key, d in by_id.items()
-                                           if key != "None"}
+    wanted = _returned(details, slips)
     refunded = {key for slip in slips for key in slip.quantities}
     lines = []
     for key, quantity in wanted.items():
@@ -381,6 +385,8 @@ def map_order_return(record: Mapping[str, Any], states: StateTable, lookups: Loo
     extra: dict[str, Any] = {"state": state, "state_name": STOCK_STATE_NAMES.get(state or "") if meaning else None}
     if slips:
         extra["slip_ids"] = [s.slip_id for s in slips]
+    if not lines:
+        extra["lines_unknown"] = LINES_UNKNOWN
     return Return(
         external_id=return_id, order_external_id=order_id, status=status, channel_status=state,
         reason=reason_for(reason), channel_reason=reason, created_at=created,
@@ -429,7 +435,8 @@ def map_order_as_return(order: Mapping[str, Any], lookups: Lookups) -> Return | 
         customer=lookups.customer(order.get("id_customer")), lines=lines,
         revision=_revision(*(f"{s.slip_id}:{s.amount}" for s in slips),
                            *(f"{line.external_id}:{line.quantity}:{line.channel_decision}" for line in lines), state),
-        extra={"slip_ids": [s.slip_id for s in slips]} if slips else {},
+        extra={**({"slip_ids": [s.slip_id for s in slips]} if slips else {}),
+               **({} if lines else {"lines_unknown": LINES_UNKNOWN})},
     )
 
 

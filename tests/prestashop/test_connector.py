@@ -151,7 +151,7 @@ def test_the_shops_time_zone_is_applied_to_its_dates(shop: PrestaShopEmulator, m
 
 
 def test_a_wrong_key_fails_with_the_shops_message(shop: PrestaShopEmulator, make_connector: Make) -> None:
-    with pytest.raises(AuthError, match="Authentication key does not exist \\(code 18\\)"):
+    with pytest.raises(AuthError, match="Authentification key is not active \\(code 20\\)"):
         InMemoryStore().run(make_connector(shop, api_key="X" * 32))
 
 
@@ -167,7 +167,7 @@ def test_on_8_returns_come_from_returned_quantities_and_credit_slips(shop8: Pres
                                                                     make_connector: Make) -> None:
     store = InMemoryStore()
     store.run(make_connector(shop8))
-    assert any(r.path == "/api/order_returns" and r.status == 404 for r in shop8.requests)
+    assert any(r.path == "/api/order_returns" and r.status == 400 for r in shop8.requests), "no such resource"
     expected = {f"order-{o}" for o in {d["id_order"] for d in shop8.tables["order_details"].values()
                                        if int(d["product_quantity_return"]) or int(d["product_quantity_refunded"])}
                 | {s["id_order"] for s in shop8.tables["order_slip"].values()}}
@@ -293,7 +293,7 @@ def test_the_shops_error_body_reaches_the_merchant(shop: PrestaShopEmulator, mak
     store.run(connector)
     result = connector.push(decision(open_return(store), DecisionKind.ACCEPT))
     assert result.status is PushStatus.FAILED
-    assert "HTTP 400: Property OrderReturn->state is not valid (99) (code 96)" in (result.detail or "")
+    assert 'HTTP 400: Validation error: "Property OrderReturn->state is not valid (99)" (code 85)' in (result.detail or "")
 
 
 def test_a_rejection_needs_a_note_for_the_customer() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import httpx
@@ -72,7 +73,8 @@ def test_filters_or_interval_and_dates_need_date_1(api: httpx.Client, shop: Pres
     between = api.get("/orders", params={**JSON, "filter[id]": "[3,6]"}).json()["orders"]
     assert [o["id"] for o in between] == [3, 4, 5, 6]
     refused = api.get("/orders", params={**JSON, "filter[date_upd]": "[2026-01-01 00:00:00,2100-01-01 00:00:00]"})
-    assert refused.status_code == 400 and "date=1" in refused.json()["errors"][0]["message"]
+    assert refused.status_code == 400 and refused.json()["errors"][0]["code"] == 32, "no date filter without date=1"
+    assert "This filter does not exist" in refused.json()["errors"][0]["message"]
     dates = sorted(o["date_upd"] for o in shop.tables["orders"].values())
     middle = dates[len(dates) // 2]
     body = api.get("/orders", params={**JSON, "display": "full", "date": "1", "sort": "[date_upd_ASC,id_ASC]",
@@ -89,21 +91,24 @@ def test_offset_paging_has_no_total(api: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize("auth, code, message", [
-    (None, 17, "Authentication key is empty"),
-    (("WRONGKEY" * 4, ""), 18, "Authentication key does not exist"),
+    (None, 16, "Please enter the authentication key as the login. No password required"),
+    (("", ""), 17, "Authentication key is empty"),
+    (("SHORTKEY", ""), 18, "Invalid authentication key format"),
+    (("WRONGKEY" * 4, ""), 20, "Authentification key is not active"),
 ])
 def test_the_key_is_checked_with_prestashop_error_bodies(shop: PrestaShopEmulator, auth: tuple[str, str] | None,
                                                          code: int, message: str) -> None:
     with httpx.Client(base_url="https://shop.example.com/api", transport=shop.transport(), auth=auth) as client:
         response = client.get("/orders", params=JSON)
     assert response.status_code == 401 and response.json() == {"errors": [{"code": code, "message": message}]}
+    assert response.headers["www-authenticate"].startswith('Basic realm="Welcome to PrestaShop Webservice')
 
 
 def test_xml_by_default_json_when_asked(api: httpx.Client) -> None:
     xml = api.get("/orders/1")
     assert xml.headers["content-type"].startswith("text/xml") and b"<prestashop><order>" in xml.content
     error = api.get("/nothing")
-    assert error.status_code == 404 and b"<errors><error><code>" in error.content
+    assert error.status_code == 400 and b"<errors><error><code>27</code>" in error.content
     assert api.get("/orders/1", headers={"Output-Format": "JSON"}).json()["order"]["id"] == 1
 
 
@@ -111,7 +116,7 @@ def test_order_returns_exist_only_from_9() -> None:
     shop = PrestaShopEmulator(seed=5, version="8.1.7")
     with httpx.Client(base_url="https://x/api", transport=shop.transport(), auth=(SANDBOX_KEY, "")) as client:
         response = client.get("/order_returns", params=JSON)
-    assert response.status_code == 404
+    assert response.status_code == 400 and response.json()["errors"][0]["code"] == 27
     assert 'Resource of type "order_returns" does not exists' in response.json()["errors"][0]["message"]
 
 
@@ -123,8 +128,11 @@ def test_a_put_replaces_the_whole_return_and_checks_it(api: httpx.Client, shop: 
             "state": 4}
     assert api.put("/order_returns/1", params=JSON, content=xml_body("order_returns", full)).json()[
         "order_return"]["state"] == 4
-    bad = api.put("/order_returns/1", params=JSON, content=b"{not xml")
-    assert bad.status_code == 400 and "XML" in bad.json()["errors"][0]["message"]
+    as_json = api.put("/order_returns/1", params=JSON, content=json.dumps({"order_return": full}).encode(),
+                      headers={"Content-Type": "application/json"})
+    assert as_json.status_code == 500 and as_json.json()["errors"][0]["code"] == 127, "the webservice reads XML only"
+    assert as_json.json()["errors"][0]["message"].startswith("XML error : ")
+    assert shop.order_return(1)["state"] == 4 and len(shop.applied) == 1
 
 
 def test_a_slip_cannot_refund_more_than_was_bought(api: httpx.Client, shop: PrestaShopEmulator) -> None:

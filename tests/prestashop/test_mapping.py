@@ -88,9 +88,14 @@ def test_a_merchandise_return_takes_its_lines_from_the_returned_quantities() -> 
     assert mapped.created_at == datetime(2026, 10, 6, 8, tzinfo=timezone.utc)
 
 
-def test_without_returned_quantities_the_whole_order_is_the_return() -> None:
+def test_without_returned_quantities_or_slips_the_lines_are_unknown_not_the_whole_order() -> None:
+    """PrestaShop 9 hides `order_return_detail`: with nothing on the order saying what came back, no line is
+    guessed (a guess would refund items still with the customer); the return says so."""
     mapped = map_order_return(order_return(), STATES, lookups(details={}))
-    assert {(line.external_id, line.quantity) for line in mapped.lines} == {("70", 2), ("71", 1)}
+    assert mapped.lines == () and "does not say which items came back" in mapped.extra["lines_unknown"]
+    later = map_order_return(order_return(), STATES, lookups())
+    assert [line.external_id for line in later.lines] == ["70"] and "lines_unknown" not in later.extra
+    assert later.revision != mapped.revision, "the lines arriving later is an update of the stored return"
 
 
 def test_a_slip_after_the_request_refunds_it_one_before_does_not() -> None:
