@@ -158,6 +158,32 @@ def test_unit_runs_the_daemon_as_documented(unit: dict[str, dict[str, list[str]]
     assert "multi-user.target" in _words(install, "WantedBy")
 
 
+_SIZE = re.compile(r"^(\d+)([KMGT]?)$")
+
+
+def _bytes(value: str) -> int:
+    """`512M` -> bytes, as systemd reads memory sizes (base 1024)."""
+    match = _SIZE.match(value)
+    assert match, f"{value!r} is not a size like 512M"
+    return int(match.group(1)) * 1024 ** " KMGT".index(match.group(2) or " ")
+
+
+def test_memory_and_tasks_are_bounded_with_headroom(unit: dict[str, dict[str, list[str]]]) -> None:
+    """The benchmarks' peak is about 150 MB per daemon (README, Performance); a hostile answer is capped at 16 MiB
+    decoded (about 100 MB parsed). The limit must end a runaway, and never a daemon doing its ordinary work."""
+    service = unit["Service"]
+    peak, page = 150 * 1024**2, 100 * 1024**2
+    memory_max = _last(service, "MemoryMax")
+    assert memory_max, "no MemoryMax=: a runaway could take the whole machine"
+    assert peak + page <= _bytes(memory_max) <= 1024**3, f"MemoryMax={memory_max}"
+    memory_high = _last(service, "MemoryHigh")
+    if memory_high:
+        assert peak * 2 <= _bytes(memory_high) < _bytes(memory_max), f"MemoryHigh={memory_high}"
+    tasks = _last(service, "TasksMax")
+    assert tasks and tasks.isdigit(), "no TasksMax= as a number"
+    assert 16 <= int(tasks) <= 512, f"TasksMax={tasks}: 8 channel workers, the scheduler and helpers need ~12"
+
+
 def test_hardening_keeps_the_network_the_daemon_needs(unit: dict[str, dict[str, list[str]]]) -> None:
     service = unit["Service"]
     assert (_last(service, "PrivateNetwork") or "no").lower() not in _TRUE, "the daemon needs the host network"
