@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import email.utils
 import gzip
+import io
+import json
 import socket
 import threading
 import time
@@ -20,8 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 import respx
-import structlog
 
+from retsync import logs
 from retsync.config import load_config
 from retsync.http import (
     MAX_JSON_DEPTH,
@@ -268,14 +270,16 @@ def test_503_with_retry_after_pauses_the_channel_capped_and_logged_once() -> Non
     sleeps = Sleeps()
     http = ChannelHttp("shop", base_url=BASE, retry=RetryPolicy(max_retries=3), sleep=sleeps,
                        limits=HttpLimits(max_retry_after=300))
-    with structlog.testing.capture_logs() as logs:
-        assert http.json("GET", "/orders") == []
+    stream = io.StringIO()
+    logs.configure(fmt="json", stream=stream)
+    assert http.json("GET", "/orders") == []
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert route.call_count == 2
     assert len(sleeps.waits) == 1 and 299 < sleeps.waits[0] <= 300, "one wait, as long as the cap, not 0.3 s"
-    capped = [line for line in logs if line["event"] == "http_retry_after_capped"]
-    assert capped == [{"event": "http_retry_after_capped", "log_level": "info", "channel": "shop", "status": 503,
-                       "asked_s": 600.0, "wait_s": 300.0}]
-    assert [line["problem"] for line in logs if line["event"] == "http_retry"] == [
+    capped = [line for line in lines if line["event"] == "http_retry_after_capped"]
+    assert len(capped) == 1 and capped[0]["channel"] == "shop" and capped[0]["status"] == 503
+    assert (capped[0]["asked_s"], capped[0]["wait_s"]) == (600.0, 300.0)
+    assert [line["problem"] for line in lines if line["event"] == "http_retry"] == [
         "HTTP 503: Briefly unavailable for scheduled maintenance., channel paused 300.0s as its Retry-After asks"]
 
 
