@@ -1,8 +1,9 @@
 """A WooCommerce shop (REST wc/v3) with the WP Swings returns plugin, seeded, stateful, fast at 20k+ orders.
 
 Field names, status strings, paging headers (`X-WP-Total`, `X-WP-TotalPages`,
-`Link`) and error bodies (`{code, message, data.status}`) follow the notes in
-`shared/specs/woocommerce/NOTES.md`. Refunds behave as in core: negative
+`Link` keeping the request's query) and error bodies (`{code, message, data.status}`) follow the notes in
+`shared/specs/woocommerce/NOTES.md`; `date_paid` is null on unpaid orders and `date_completed` set once an
+order is completed, as WooCommerce records them. Refunds behave as in core: negative
 item quantities and totals, the order's `date_modified` bumped, the order
 set to `refunded` once fully refunded, and a refund larger than what is left
 refused. Every refund, status change and note applied is logged in `applied`
@@ -49,6 +50,8 @@ STATUS_WEIGHTS = (
 )
 PANEL_DECISION_STATUSES = {"accept": "return-approved", "reject": "return-cancelled"}
 """What the held_decision_statuses default maps back: the statuses a merchant picks in WP Swings' panel."""
+UNPAID = ("pending", "failed", "on-hold", "checkout-draft", "cancelled")
+"""Orders that never reached payment_complete(): WooCommerce leaves their `date_paid` null."""
 REQUEST_STATE = {"return-requested": "pending", "return-approved": "complete", "return-cancelled": "cancel",
                  "exchange-request": "pending"}
 
@@ -168,6 +171,8 @@ class WooCommerceEmulator(Emulator):
         order = self._new_order(rng, order_id, created, "completed" if status in REQUEST_STATE else status)
         modified = created + timedelta(seconds=rng.uniform(60, 3 * 86400))
         self.orders[order_id] = order
+        if order["status"] == "completed":  # set by WC_Order::status_transition when an order is completed
+            order["date_completed"], order["date_completed_gmt"] = _local(modified), _gmt(modified)
         if status in REQUEST_STATE and rng.random() < 0.9:
             asked = min(modified + timedelta(days=rng.uniform(1, 12)), self.now - timedelta(seconds=120))
             self._add_request(rng, order, asked, REQUEST_STATE[status])
@@ -210,7 +215,8 @@ class WooCommerceEmulator(Emulator):
             "customer_ip_address": "203.0.113.7", "customer_user_agent": "Mozilla/5.0", "customer_note": "",
             "billing": billing, "shipping": {**address, "phone": ""}, "payment_method": gateway,
             "payment_method_title": gateway_title, "transaction_id": f"tx_{order_id}",
-            "date_paid": created_local, "date_paid_gmt": created_gmt, "date_completed": None,
+            "date_paid": created_local if status not in UNPAID else None,
+            "date_paid_gmt": created_gmt if status not in UNPAID else None, "date_completed": None,
             "date_completed_gmt": None, "cart_hash": "", "meta_data": [], "line_items": items,
             "tax_lines": [{"id": order_id * 10, "rate_code": "VAT-21", "rate_id": TAX_RATE_ID, "label": "VAT",
                            "compound": False, "tax_total": _from_cents(items_tax),
@@ -393,6 +399,9 @@ class WooCommerceEmulator(Emulator):
             if by_retsync:
                 self.applied.append({"kind": "status", "order": order["id"], "from": order["status"], "to": status})
             order["status"] = status
+            if status == "completed":
+                now = datetime.now(timezone.utc)
+                order["date_completed"], order["date_completed_gmt"] = _local(now), _gmt(now)
         self._stamp(order)
 
     # --- what tests and the demo use to act as the shop's staff and customers ----------------
@@ -534,8 +543,9 @@ class WooCommerceEmulator(Emulator):
         if key != SANDBOX_KEY:
             return self.wp_error(401, "woocommerce_rest_authentication_error", "Consumer key is invalid.")
         if secret != SANDBOX_SECRET:
-            return self.wp_error(401, "woocommerce_rest_authentication_error", "Invalid signature - provided "
-                                 "signature does not match.")
+            # WC_REST_Authentication::perform_basic_authentication (key + secret over HTTPS, basic or query);
+            # "Invalid signature" is OAuth 1.0a's answer over plain HTTP, which this sandbox does not speak
+            return self.wp_error(401, "woocommerce_rest_authentication_error", "Consumer secret is invalid.")
         return None
 
     def not_found(self, request: httpx.Request) -> httpx.Response:
@@ -575,9 +585,13 @@ class WooCommerceEmulator(Emulator):
             per_page = int(params.get("per_page", "10"))
         except ValueError:
             raise _WpError(400, "rest_invalid_param", "Invalid parameter(s): page, per_page") from None
-        if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
+        if page < 1:
+            raise _WpError(400, "rest_invalid_param", "Invalid parameter(s): page",
+                           params={"page": "page must be greater than or equal to 1"})
+        if not 1 <= per_page <= MAX_PER_PAGE:  # rest_validate_value_from_schema's words for minimum/maximum
             raise _WpError(400, "rest_invalid_param", "Invalid parameter(s): per_page",
-                           params={"per_page": f"per_page must be between 1 ({per_page}) and {MAX_PER_PAGE}."})
+                           params={"per_page": f"per_page must be between 1 (inclusive) and {MAX_PER_PAGE} "
+                                               "(inclusive)"})
         total = len(entries)
         pages = (total + per_page - 1) // per_page
         if page > pages and total > 0:
@@ -585,11 +599,12 @@ class WooCommerceEmulator(Emulator):
                            "The page number requested is larger than the number of pages available.")
         chunk = entries[(page - 1) * per_page: page * per_page]
         links = []
-        base = f"<{request.url.copy_with(query=None)}?per_page={per_page}&page="
+        # WC_REST_Orders_V2_Controller::get_items: the links keep every query argument of the request (filters,
+        # order, per_page) and set only `page`
         if page > 1:
-            links.append(f'{base}{page - 1}>; rel="prev"')
+            links.append(f'<{request.url.copy_set_param("page", str(page - 1))}>; rel="prev"')
         if page < pages:
-            links.append(f'{base}{page + 1}>; rel="next"')
+            links.append(f'<{request.url.copy_set_param("page", str(page + 1))}>; rel="next"')
         headers = {"X-WP-Total": str(total), "X-WP-TotalPages": str(pages)}
         if links:
             headers["Link"] = ", ".join(links)

@@ -300,7 +300,7 @@ def test_wrong_keys_fail_the_push_with_a_hint(shop: WooCommerceEmulator, make_co
     bad = make_connector(shop, consumer_secret="cs_wrong")
     result = bad.push(decision(open_return(store), DecisionKind.ACCEPT))
     assert result.status is PushStatus.FAILED
-    assert "Invalid signature" in (result.detail or "") and "consumer_secret" in (result.detail or "")
+    assert "Consumer secret is invalid" in (result.detail or "") and "consumer_secret" in (result.detail or "")
 
 
 # --- the refunds walk --------------------------------------------------------------------------

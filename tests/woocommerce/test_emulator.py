@@ -70,7 +70,7 @@ def test_modified_after_in_gmt_lists_only_later_changes_oldest_first(api: httpx.
 @pytest.mark.parametrize("auth, message", [
     (None, "Sorry, you cannot list resources."),
     (("ck_other", SANDBOX_SECRET), "Consumer key is invalid."),
-    ((SANDBOX_KEY, "cs_other"), "Invalid signature - provided signature does not match."),
+    ((SANDBOX_KEY, "cs_other"), "Consumer secret is invalid."),
 ])
 def test_keys_are_checked(shop: WooCommerceEmulator, auth: tuple[str, str] | None, message: str) -> None:
     with httpx.Client(base_url="https://shop.example.com" + PREFIX, transport=shop.transport(), auth=auth) as client:
