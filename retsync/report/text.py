@@ -1,6 +1,7 @@
 """`retsync report --format text`: the report as a terminal reads it, sections of aligned columns.
 
-Titles, SKUs and channel names come from channels: their control characters are shown escaped, not obeyed.
+Titles, SKUs and reasons come from channels: their control characters are shown escaped, not obeyed, and a
+line break in a cell does not break its row.
 """
 
 from __future__ import annotations
@@ -79,4 +80,4 @@ def render_text(report: dict[str, Any]) -> str:
     out += _table(["code", "open", "by channel"],
                   [[f["code"], f["open"], ", ".join(f"{k} {v}" for k, v in f["channels"].items())]
                    for f in report["open_flags"]], right=(1,)) if report["open_flags"] else ["  none"]
-    return "\n".join(out) + "\n"
+    return for_terminal("\n".join(out), keep_newlines=True) + "\n"

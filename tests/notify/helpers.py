@@ -88,3 +88,24 @@ def notifier(db: Engine, config: Config, clock: Clock) -> Notifier:
 def outbox(db: Engine) -> list[Any]:
     with db.connect() as conn:
         return list(conn.execute(select(Notification).order_by(Notification.id)))
+
+
+def cli_config(tmp_path: Path, db_url: str, notify: str = "") -> Path:
+    """A config file for the command line with the `shop` channel of `make_config`; `notify` is a `[notify]` table."""
+    (tmp_path / "woo_key").write_text("ck_" + "k" * 20)
+    (tmp_path / "woo_secret").write_text("cs_" + "s" * 20)
+    path = tmp_path / "config.toml"
+    path.write_text(f"""
+[database]
+url = "{db_url}"
+[daemon]
+state_dir = "{tmp_path}"
+{notify}
+[channels.shop]
+connector = "woocommerce"
+base_url = "https://shop.invalid"
+consumer_key = "file:{tmp_path / 'woo_key'}"
+consumer_secret = "file:{tmp_path / 'woo_secret'}"
+notify_customers = true
+""")
+    return path

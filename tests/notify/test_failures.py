@@ -19,7 +19,7 @@ from retsync.notify.events import Deriver
 from retsync.notify.outbox import SENDING
 
 from tests.notify.conftest import Mailbox, Receiver
-from tests.notify.helpers import Clock, make_config, notifier, outbox, shop
+from tests.notify.helpers import Clock, cli_config, make_config, notifier, outbox, shop
 
 
 def test_a_temporary_smtp_refusal_is_retried_after_a_backoff(db: Engine, db_url: str, tmp_path: Path,
@@ -79,26 +79,12 @@ def test_failures_show_in_retsync_channels_and_logs_redact_the_customer(
     assert len(failed) == 2 and any(line.get("customer_email") == "j***@e***.pl" for line in failed)
     assert "jan.kowalski@example.pl" not in buffer.getvalue()
 
-    (tmp_path / "woo_key").write_text("ck_" + "k" * 20)
-    (tmp_path / "woo_secret").write_text("cs_" + "s" * 20)
-    config_file = tmp_path / "config.toml"
-    config_file.write_text(f"""
-[database]
-url = "{db_url}"
-[daemon]
-state_dir = "{tmp_path}"
-[notify]
+    config_file = cli_config(tmp_path, db_url, f"""[notify]
 enabled = true
 smtp_host = "127.0.0.1"
 smtp_port = {smtp.port}
 smtp_security = "none"
 mail_from = "returns@shop.example"
-[channels.shop]
-connector = "woocommerce"
-base_url = "http://shop.invalid"
-consumer_key = "file:{tmp_path / 'woo_key'}"
-consumer_secret = "file:{tmp_path / 'woo_secret'}"
-notify_customers = true
 """)
     capsys.readouterr()
     assert main(["--config", str(config_file), "channels"]) == 0

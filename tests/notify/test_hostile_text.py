@@ -14,9 +14,10 @@ import pytest
 from sqlalchemy import Engine, update
 
 from retsync.cli import main
+from retsync.config import Config
 from retsync.store.models import ReturnLine
 from tests.notify.conftest import Mailbox, Receiver
-from tests.notify.helpers import T0, Clock, make_config, notifier, outbox, shop
+from tests.notify.helpers import T0, Clock, Shop, cli_config, make_config, notifier, outbox, shop
 
 TEAM = "team@shop.example"
 TYPED_REASON = "Jan Kowalski, ul. Długa 5 Gdańsk: my son broke it, call +48 600 100 200"
@@ -25,6 +26,16 @@ TYPED_REASON = "Jan Kowalski, ul. Długa 5 Gdańsk: my son broke it, call +48 60
 def _notify(smtp: Mailbox, **more: object) -> dict[str, object]:
     return {"enabled": True, "smtp_host": "127.0.0.1", "smtp_port": smtp.port, "smtp_security": "none",
             "mail_from": "returns@shop.example", **more}
+
+
+def _switched_on(db: Engine, db_url: str, tmp_path: Path, notify: dict[str, object]) -> tuple[Clock, Config, Shop]:
+    """Notifications switched on a minute before T0, so what happens from T0 on is told."""
+    clock = Clock(T0 - timedelta(minutes=1))
+    config = make_config(tmp_path, db_url, notify)
+    s = shop(db, clock)
+    notifier(db, config, clock).run()
+    clock.now = T0
+    return clock, config, s
 
 
 @pytest.mark.parametrize("address", [
@@ -38,11 +49,7 @@ def _notify(smtp: Mailbox, **more: object) -> dict[str, object]:
 ])
 def test_a_customer_address_that_is_not_exactly_one_address_fails_the_notification_unsent(
         db: Engine, db_url: str, tmp_path: Path, smtp: Mailbox, address: str) -> None:
-    clock = Clock(T0 - timedelta(minutes=1))
-    config = make_config(tmp_path, db_url, _notify(smtp))
-    s = shop(db, clock)
-    notifier(db, config, clock).run()
-    clock.now = T0
+    clock, config, s = _switched_on(db, db_url, tmp_path, _notify(smtp))
     s.add_return(email=address)
     summary = notifier(db, config, clock).run()
     assert smtp.envelopes == [], "nothing was sent to anyone"
@@ -54,11 +61,7 @@ def test_a_customer_address_that_is_not_exactly_one_address_fails_the_notificati
 
 
 def test_a_display_name_around_one_address_is_fine(db: Engine, db_url: str, tmp_path: Path, smtp: Mailbox) -> None:
-    clock = Clock(T0 - timedelta(minutes=1))
-    config = make_config(tmp_path, db_url, _notify(smtp))
-    s = shop(db, clock)
-    notifier(db, config, clock).run()
-    clock.now = T0
+    clock, config, s = _switched_on(db, db_url, tmp_path, _notify(smtp))
     s.add_return(email="Anna Nowak <anna.nowak@example.pl>")
     assert notifier(db, config, clock).run().sent == 1
     [envelope] = smtp.envelopes
@@ -67,11 +70,7 @@ def test_a_display_name_around_one_address_is_fine(db: Engine, db_url: str, tmp_
 
 def test_team_messages_carry_neither_the_typed_reason_nor_chat_markup(db: Engine, db_url: str, tmp_path: Path,
                                                                        smtp: Mailbox, webhook: Receiver) -> None:
-    clock = Clock(T0 - timedelta(minutes=1))
-    config = make_config(tmp_path, db_url, _notify(smtp, team_emails=[TEAM], webhook_url=webhook.url))
-    s = shop(db, clock)
-    notifier(db, config, clock).run()
-    clock.now = T0
+    clock, config, s = _switched_on(db, db_url, tmp_path, _notify(smtp, team_emails=[TEAM], webhook_url=webhook.url))
     ret, line = s.add_return(channel_reason=TYPED_REASON, customer_phone="+48 600 100 200")
     s.change(ret, order_external_id="<!channel>")
     with db.begin() as conn:
@@ -104,11 +103,7 @@ def test_team_messages_carry_neither_the_typed_reason_nor_chat_markup(db: Engine
 
 def test_a_line_break_in_channel_text_cannot_add_a_header(db: Engine, db_url: str, tmp_path: Path,
                                                           smtp: Mailbox) -> None:
-    clock = Clock(T0 - timedelta(minutes=1))
-    config = make_config(tmp_path, db_url, _notify(smtp, team_emails=[TEAM]))
-    s = shop(db, clock)
-    notifier(db, config, clock).run()
-    clock.now = T0
+    clock, config, s = _switched_on(db, db_url, tmp_path, _notify(smtp, team_emails=[TEAM]))
     ret, _ = s.add_return()
     with db.begin() as conn:
         from retsync.store.models import Return
@@ -125,27 +120,10 @@ def test_a_line_break_in_channel_text_cannot_add_a_header(db: Engine, db_url: st
 
 def test_failed_notifications_show_in_channels_with_the_address_redacted(
         db: Engine, db_url: str, tmp_path: Path, smtp: Mailbox, capsys: pytest.CaptureFixture[str]) -> None:
-    clock = Clock(T0 - timedelta(minutes=1))
-    config = make_config(tmp_path, db_url, _notify(smtp))
-    s = shop(db, clock)
-    notifier(db, config, clock).run()
-    clock.now = T0
+    clock, config, s = _switched_on(db, db_url, tmp_path, _notify(smtp))
     s.add_return(email="victim@example.com, second@evil.example")
     notifier(db, config, clock).run()
-    (tmp_path / "woo_key").write_text("ck_" + "k" * 20)
-    (tmp_path / "woo_secret").write_text("cs_" + "s" * 20)
-    config_file = tmp_path / "config.toml"
-    config_file.write_text(f"""
-[database]
-url = "{db_url}"
-[daemon]
-state_dir = "{tmp_path}"
-[channels.shop]
-connector = "woocommerce"
-base_url = "https://shop.invalid"
-consumer_key = "file:{tmp_path / 'woo_key'}"
-consumer_secret = "file:{tmp_path / 'woo_secret'}"
-""")
+    config_file = cli_config(tmp_path, db_url)
     capsys.readouterr()
     assert main(["--config", str(config_file), "channels"]) == 0
     out = capsys.readouterr().out
