@@ -10,7 +10,8 @@ Keys say what is personal (`customer_name`, `phone`, ...), but error texts are
 free text: a channel's error body may echo the buyer's name, and a database
 error may quote the row it could not store. So `scrub` also redacts the
 customer values of the records the thread is handling (`remember_customers`)
-and cuts the parameters SQLAlchemy appends to a failed statement.
+and cuts the parameters SQLAlchemy appends to a failed statement and the input
+pydantic quotes in a validation error.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ _PERSONAL_KEYS = {"email", "customer_email", "name", "customer_name", "phone", "
 _SECRET_KEYS = {"password", "secret", "client_secret", "token", "access_token", "refresh_token", "api_key",
                 "authorization"}
 _SQL_PARAMETERS = re.compile(r"\[parameters: [^\n]*\]")
+_INPUT_VALUE = re.compile(r"input_value=.*?, input_type=")
 _SHORTEST_KNOWN = 3
 """Known values shorter than this are not searched for in text: a two-letter name would blank half a message."""
 _known = threading.local()
@@ -78,11 +80,12 @@ def redact_known(text: str, values: Iterable[object]) -> str:
 
 def scrub(text: str, customers: Iterable[object] = ()) -> str:
     """Blank every known secret and redact customer data in free text (error messages, URLs): e-mail addresses,
-    the customer values this thread handles, and `customers`; SQL parameters are cut."""
+    the customer values this thread handles, and `customers`; SQL parameters and pydantic's quoted input are cut."""
     for secret in known_secrets():
         if secret in text:
             text = text.replace(secret, "***")
     text = _SQL_PARAMETERS.sub("[parameters hidden]", text)
+    text = _INPUT_VALUE.sub("input_value=hidden, input_type=", text)
     text = redact_known(text, [*getattr(_known, "values", ()), *customers])
     return redact_email(text) if "@" in text else text
 

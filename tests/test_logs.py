@@ -6,8 +6,10 @@ import io
 import json
 
 import structlog
+from pydantic import ValidationError
 
 from retsync import logs
+from retsync.model import Customer
 from retsync.secrets import remember
 
 
@@ -117,6 +119,10 @@ def test_customer_values_are_redacted_inside_error_texts() -> None:
             raise ValueError("cannot read phone '+48 600 100 200' of Jan Kowalski")
         except ValueError:
             log.exception("mapping_crashed")
+        try:
+            Customer(email=["Ewa Zielińska <ewa@x.pl>"], name=5)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            log.error("mapping_failed", error=str(exc))
         from retsync.daemon import describe_failure
 
         described = describe_failure(RuntimeError("customer Jan Kowalski is blocked"))
@@ -124,7 +130,8 @@ def test_customer_values_are_redacted_inside_error_texts() -> None:
         logs.remember_customers([])
     text = stream.getvalue()
     assert "Nowak" not in text and "Kowalski" not in text and "600 100 200" not in text and "Długa" not in text
-    first, second, third, fourth = _lines(stream)
+    assert "Zieli" not in text and "input_value=hidden, input_type=list" in text
+    first, second, third, fourth, _ = _lines(stream)
     assert first["error"] == "HTTP 422: customer A*** may not return this"
     assert second["error"] == "value too long: 'J***', '+***' (Jo)", "values under 3 characters are left alone"
     assert "[parameters hidden]" in third["error"] and "ValueError: cannot read phone '+***' of J***" in fourth[
