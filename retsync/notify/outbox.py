@@ -22,7 +22,7 @@ from sqlalchemy import Engine, func, or_, select, update
 
 from retsync.config import Config
 from retsync.engine import utcnow
-from retsync.logs import scrub
+from retsync.logs import remember_customers, scrub
 from retsync.notify import send
 from retsync.notify.events import Deriver
 from retsync.notify.templates import Message, TemplateError, Templates
@@ -90,11 +90,14 @@ class Notifier:
                 if item.transport in down:
                     self._release(item, down[item.transport], summary)
                     continue
+                # a server's answer, a crash's traceback may quote the recipient or the customer's name back
+                remember_customers((item.recipient, item.payload.get("customer_name")))
                 failure = self._send(item)
                 retry_at = self._record(item, failure, summary)
                 if failure is not None and failure.unreachable:
                     down[item.transport] = retry_at or self.clock() + self.settings.retry_base
             if len(claimed) < 100:
+                remember_customers(())
                 if down:
                     log.warning("notifications_deferred", transports=sorted(down), count=summary.deferred)
                 return summary
@@ -167,9 +170,7 @@ class Notifier:
         """Store the outcome; returns when it will be retried, if it will."""
         now = self.clock()
         values: dict[str, Any] = {"updated_at": now}
-        # a server's answer may quote the recipient or the customer's name back
-        known = (item.recipient, item.payload.get("customer_name"))
-        error = scrub(str(failure), known) if failure is not None else None
+        error = scrub(str(failure)) if failure is not None else None
         where = {"notification_id": item.id, "kind": item.kind, "transport": item.transport,
                  "channel": item.channel, "attempt": item.attempts}
         if item.audience == "customer":

@@ -7,14 +7,18 @@ Slack workspace, and the team's e-mails and webhook carry no personal data, the 
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import structlog
 from sqlalchemy import Engine, update
 
+from retsync import logs
 from retsync.cli import main
 from retsync.config import Config
+from retsync.notify import send
 from retsync.store.models import ReturnLine
 from tests.notify.conftest import Mailbox, Receiver
 from tests.notify.helpers import T0, Clock, Shop, cli_config, make_config, notifier, outbox, shop
@@ -130,3 +134,25 @@ def test_failed_notifications_show_in_channels_with_the_address_redacted(
     assert "notifications      1 failed, 0 retrying; last error: the customer's e-mail address" in out
     assert "is not one address (2 found); not sent" in out
     assert "victim" not in out and "evil.example" not in out
+
+
+def test_a_crash_quoting_the_customer_is_logged_and_stored_redacted(db: Engine, db_url: str, tmp_path: Path,
+                                                                    smtp: Mailbox,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    clock, config, s = _switched_on(db, db_url, tmp_path, _notify(smtp))
+    s.add_return()
+
+    def crash(settings: object, mail: object) -> None:
+        raise RuntimeError("cannot encode 'Anna Nowak' for anna.nowak@example.pl")
+
+    monkeypatch.setattr(send, "send_email", crash)
+    buffer = io.StringIO()
+    logs.configure(fmt="json", stream=buffer)
+    try:
+        assert notifier(db, config, clock).run().retrying == 1
+    finally:
+        structlog.reset_defaults()
+    [row] = outbox(db)
+    assert row.last_error == "RuntimeError: cannot encode 'A***' for a***@e***.pl"
+    assert "notification_crashed" in buffer.getvalue() and "Nowak" not in buffer.getvalue()
+    assert "anna.nowak" not in buffer.getvalue()
