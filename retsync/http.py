@@ -116,15 +116,17 @@ class RetryPolicy:
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
+    """Seconds, or an HTTP date; None for anything else (a channel's typo must not stop the sync)."""
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        if parsed is None:
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, OverflowError):
             return None
-        return max(0.0, parsed.timestamp() - time.time())
+    return max(0.0, seconds) if seconds == seconds else None  # NaN is no answer
 
 
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')

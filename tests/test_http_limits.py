@@ -294,6 +294,16 @@ def test_retry_after_as_an_http_date_on_502() -> None:
 
 
 @respx.mock
+@pytest.mark.parametrize("value", ["soon", "Mon, 99 Foo 2026", "nan", ""])
+def test_an_unreadable_retry_after_falls_back_to_the_backoff(value: str) -> None:
+    route = respx.get(f"{BASE}/orders").mock(side_effect=[httpx.Response(503, headers={"Retry-After": value}),
+                                                          httpx.Response(200, json={})])
+    sleeps = Sleeps()
+    ChannelHttp("shop", base_url=BASE, retry=RetryPolicy(base_delay=1.0), sleep=sleeps).request("GET", "/orders")
+    assert route.call_count == 2 and len(sleeps.waits) == 1 and 0.5 <= sleeps.waits[0] <= 1.0
+
+
+@respx.mock
 def test_a_write_answered_503_with_retry_after_is_not_repeated_but_holds_the_channel() -> None:
     write = respx.post(f"{BASE}/refunds").mock(return_value=httpx.Response(503, headers={"Retry-After": "20"}))
     read = respx.get(f"{BASE}/orders").mock(return_value=httpx.Response(200, json={}))
