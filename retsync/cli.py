@@ -195,13 +195,13 @@ def cmd_decide(args: argparse.Namespace) -> int:
 
 
 def _since(value: str | None) -> datetime | None:
-    if not value:
-        return None
+    """Read as `retsync report` reads it: a date or an ISO time, in UTC, inside the calendar."""
+    from retsync.report import ReportUsageError, parse_moment
+
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise CommandError(f"--since {value!r} is not a date; write 2026-11-01 or 2026-11-01T08:00") from None
-    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed
+        return parse_moment("--since", value)
+    except ReportUsageError as exc:
+        raise CommandError(str(exc)) from None
 
 
 LIST_COLUMNS = ("return_id", "channel", "external_id", "order_external_id", "status", "channel_status", "decision",
