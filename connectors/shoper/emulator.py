@@ -8,7 +8,9 @@ JSON `filters` object (`{"field": value}` or `{"field": {"op": value}}` with
 string, dates are `YYYY-MM-DD HH:MM:SS` in the shop's time (Europe/Warsaw);
 order statuses carry `type` 1 new, 2 opened, 3 closed, 4 not completed;
 order refunds have `status` 1 pending, 2 canceled, 3 finished, 4 failed;
-errors are `{"error": key, "error_description": text}`. Every answer says
+errors are `{"error": key, "error_description": text}` with the SDK's keys
+(401: `auth_failure` for a wrong login, `unauthorized_client` for a bad
+token; 400/404: `invalid_request`; 429: `temporarily_unavailable`). Every answer says
 how full the application's bucket is (`X-Shop-Api-Limit`, `-Bandwidth`,
 `-Calls`); a call that does not fit gets 429 with `Retry-After`.
 
@@ -239,6 +241,7 @@ class ShoperEmulator(Emulator):
             "order_id": str(order_id), "user_id": str(order_id % 300 + 1), "date": _local(placed),
             "status_date": _local(placed), "confirm_date": _local(placed), "delivery_date": "",
             "status_id": status, "status": self.statuses[status], "sum": "0.00", "paid": "0.00", "is_paid": False,
+            "shipping_tax_id": "1", "lang_id": "1",
             "is_underpayment": False, "is_overpayment": False, "is_cash_on_delivery": False, "payment_id": "1",
             "shipping_id": "1", "shipping_cost": "14.99" if rng.random() < 0.6 else "0.00",
             "email": f"{first.lower()}.{last.lower()}{order_id % 97}@example.pl" if rng.random() < 0.97 else "",
@@ -254,6 +257,7 @@ class ShoperEmulator(Emulator):
         return {"id": str(pid), "order_id": str(order_id), "product_id": str(100 + index), "stock_id": str(200 + index),
                 "price": price, "discount_perc": "10.00" if rng.random() < 0.15 else "0.00",
                 "quantity": str(rng.choice((1, 1, 1, 2, 3))), "delivery_time": "1", "name": name,
+                "ean": f"590{order_id % 1000:04d}{index:06d}" if index % 4 else "",
                 "code": code, "pkwiu": "", "tax": "23%", "tax_value": "23.00", "unit": "szt.",
                 "option": "rozmiar: M" if index in (0, 1) else "", "unit_fp": "0", "weight": "0.50"}
 
@@ -439,8 +443,8 @@ class ShoperEmulator(Emulator):
     def authorize(self, request: httpx.Request) -> httpx.Response | None:
         if request.url.path == PREFIX + "/auth":
             return None
-        if not self.bearer_ok(request):
-            return self.shoper_error(401, "invalid_grant", "Access token is invalid or has expired")
+        if not self.bearer_ok(request):  # ErrorResponse401Error: a 401 is never invalid_grant (a 400 key)
+            return self.shoper_error(401, "unauthorized_client", "Access token is invalid or has expired")
         return None
 
     def not_found(self, request: httpx.Request) -> httpx.Response:
@@ -511,7 +515,7 @@ class ShoperEmulator(Emulator):
         if login is None:
             return self.shoper_error(400, "invalid_request", "Missing client credentials (HTTP basic auth)")
         if login != SANDBOX_LOGIN or password != SANDBOX_PASSWORD:
-            return self.shoper_error(401, "invalid_grant", "Invalid user credentials or no access to the API")
+            return self.shoper_error(401, "auth_failure", "Invalid user credentials or no access to the API")
         return self.json_response(200, {"access_token": self.issue_token(TOKEN_TTL), "expires_in": TOKEN_TTL,
                                         "token_type": "bearer"})
 
@@ -596,6 +600,7 @@ class ShoperEmulator(Emulator):
                        "stock_id": str(body.get("stock_id") or 0), "price": _money(price), "discount_perc": "0.00",
                        "quantity": str(quantity), "name": str(body.get("name") or ""),
                        "code": str(body.get("code") or ""), "pkwiu": str(body.get("pkwiu") or ""), "option": "",
+                       "ean": "",
                        "unit": "szt.", "unit_fp": "0"}
             self.products.setdefault(int(order["order_id"]), []).append(product)
             self._total(order)

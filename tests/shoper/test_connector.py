@@ -370,7 +370,7 @@ def test_a_wrong_password_says_what_to_check(shop: ShoperEmulator, make_connecto
     result = bad.push(decision(open_return(store), DecisionKind.ACCEPT))
     assert result.status is PushStatus.FAILED
     assert "Invalid user credentials" in (result.detail or "") and "check login and password" in (result.detail or "")
-    with pytest.raises(AuthError, match="invalid_grant"):
+    with pytest.raises(AuthError, match="auth_failure"):
         InMemoryStore().run(bad)
 
 

@@ -85,7 +85,7 @@ def test_bad_list_parameters_get_shoper_error_bodies(api: httpx.Client, params: 
 def test_sign_in_and_tokens_are_checked(roomy: ShoperEmulator) -> None:
     with httpx.Client(base_url="https://sklep.example.pl" + PREFIX, transport=roomy.transport()) as client:
         wrong = client.post("/auth", auth=(SANDBOX_LOGIN, "nope"))
-        assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_grant"
+        assert wrong.status_code == 401 and wrong.json()["error"] == "auth_failure"
         assert client.post("/auth").json()["error"] == "invalid_request"
         unsigned = client.get("/orders")
         assert unsigned.status_code == 401 and unsigned.json()["error_description"]
