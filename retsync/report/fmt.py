@@ -43,7 +43,6 @@ def generated(report: dict[str, Any]) -> str:
     return datetime.fromisoformat(report["generated_at"]).strftime("%Y-%m-%d %H:%M UTC")
 
 
-
 def dates_out_of_range(report: dict[str, Any], shown_in: str) -> str | None:
     """The note under the weekly series when some returns' dates are not plausible (see kpis.FUTURE_MARGIN)."""
     out = report["dates_out_of_range"]
