@@ -124,10 +124,14 @@ class RecordSieve:
     def __init__(self) -> None:
         self.quarantined: list[Quarantined] = []
 
-    def map(self, kind: str, raw: Any, mapper: Callable[[], T], *, external_id: Any = None) -> T | None:
-        """`mapper()`, or None after setting `raw` aside when it raises one of RECORD_ERRORS."""
+    def map(self, kind: str, raw: Any, mapper: Callable[..., T], *args: Any, external_id: Any = None,
+            **kwargs: Any) -> T | None:
+        """`mapper(*args, **kwargs)`, or None after setting `raw` aside when it raises one of RECORD_ERRORS.
+
+        Keep requests out of `mapper`: a failed request is the channel's problem, not the record's, and must
+        fail the page (which is fetched again) instead of quarantining a record that is fine."""
         try:
-            return mapper()
+            return mapper(*args, **kwargs)
         except RECORD_ERRORS as exc:
             self.set_aside(kind, raw, record_problem(exc), external_id=external_id)
             return None

@@ -28,11 +28,13 @@ from retsync.connector import (
     PullContext,
     PushResult,
     PushStatus,
+    RecordSieve,
     Runtime,
     Stream,
 )
 from retsync.http import USER_AGENT, ApiError, AuthError, BadPayload, Stopped, TransientError
 from retsync.model import DecisionKind, Order, Return, utc
+from retsync.payload import not_after, objs
 from retsync.secrets import Secret, remember
 from retsync.tokens import TokenStore, TokenStoreError
 from retsync_connectors.allegro.client import AllegroClient, RefreshTokenAuth, errors_detail
@@ -185,6 +187,7 @@ class AllegroConnector(Connector):
         """(createdAt.gte, offset, newest createdAt seen); anything unreadable starts from the backfill date."""
         cursor = context.cursor or {}
         newest = parse_datetime(cursor.get("newest"))
+        newest = not_after(utc(newest), context.now) if newest is not None else None  # one stored before the bound
         resume = parse_datetime(cursor.get("created_from"))
         try:
             offset = int(cursor.get("offset", 0))
@@ -204,11 +207,14 @@ class AllegroConnector(Connector):
         since = created_from.isoformat(timespec="milliseconds").replace("+00:00", "Z")
         while not self.runtime.stop.is_set():
             entries = self.client.list_returns({"createdAt.gte": since, "limit": size, "offset": offset})
-            for entry in entries:
+            for entry in objs(entries):
                 created = parse_datetime(entry.get("createdAt"))
-                if created is not None and (newest is None or utc(created) > newest):
-                    newest = utc(created)
-            returns, orders = self._read(entries, context, forms)
+                if created is not None:
+                    created = not_after(utc(created), context.now)  # a return dated 9999 must not silence the channel
+                    if newest is None or created > newest:
+                        newest = created
+            sieve = RecordSieve()
+            returns, orders = self._read(entries, context, forms, sieve)
             offset += len(entries)
             last = len(entries) < size
             cursor: dict[str, Any] = {"newest": newest.isoformat() if newest else None}
@@ -216,7 +222,7 @@ class AllegroConnector(Connector):
                 cursor["last_pass"] = context.now.isoformat()
             else:
                 cursor.update(created_from=created_from.isoformat(), offset=offset)
-            yield Page(returns=returns, orders=orders, cursor=cursor)
+            yield Page(returns=returns, orders=orders, cursor=cursor, quarantined=sieve.take())
             if last:
                 return
 
@@ -228,20 +234,29 @@ class AllegroConnector(Connector):
             if self.runtime.stop.is_set():
                 return
             entries = self.client.returns_by_id(open_ids[start:start + step])
-            returns, orders = self._read(entries, context, forms)
-            if returns or orders:
-                yield Page(returns=returns, orders=orders, cursor=None)
+            sieve = RecordSieve()
+            returns, orders = self._read(entries, context, forms, sieve)
+            if returns or orders or sieve.quarantined:
+                yield Page(returns=returns, orders=orders, cursor=None, quarantined=sieve.take())
 
     def _read(
-        self, entries: list[dict[str, Any]], context: PullContext, forms: _FormCache
+        self, entries: list[dict[str, Any]], context: PullContext, forms: _FormCache, sieve: RecordSieve
     ) -> tuple[list[Return], list[Order]]:
         """Map the entries Allegro reports anything new about, with the checkout forms they came from.
 
         The store is asked once per page (revisions, stored orders), never once per return; an order of an
         earlier page is stored by the time the next page is read, so nothing of a whole pass is kept here.
         """
-        revisions = context.stored_revisions([str(entry["id"]) for entry in entries])
-        changed = [entry for entry in entries if revisions.get(str(entry["id"])) != revision_of(entry)]
+        readable = []
+        for entry in entries:
+            return_id = text(entry.get("id")) if isinstance(entry, Mapping) else None
+            revision = sieve.map("return", entry, revision_of, entry, external_id=return_id) if return_id else None
+            if return_id is None:
+                sieve.set_aside("return", entry, "the customer return has no id")
+            elif revision is not None:
+                readable.append((return_id, revision, entry))
+        revisions = context.stored_revisions([return_id for return_id, _, _ in readable])
+        changed = [entry for return_id, revision, entry in readable if revisions.get(return_id) != revision]
         order_ids = {order_id for order_id in (text(entry.get("orderId")) for entry in changed) if order_id}
         stored = set(context.stored_orders(order_ids))
         returns: list[Return] = []
@@ -250,9 +265,13 @@ class AllegroConnector(Connector):
             order_id = text(entry.get("orderId"))
             form = self._form(order_id, forms) if order_id else None
             if form is not None and order_id is not None and order_id not in stored:
-                orders.append(map_order(form))
-                stored.add(order_id)
-            returns.append(map_return(entry, form))
+                order = sieve.map("order", form, map_order, form, external_id=order_id)
+                if order is not None:
+                    orders.append(order)
+                    stored.add(order_id)
+            mapped = sieve.map("return", entry, map_return, entry, form, external_id=entry.get("id"))
+            if mapped is not None:
+                returns.append(mapped)
         return returns, orders
 
     def _form(self, order_id: str, forms: _FormCache) -> dict[str, Any] | None:

@@ -12,11 +12,12 @@ import hashlib
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from retsync.http import BadPayload
 from retsync.model import Customer, DecisionKind, Order, OrderLine, Return, ReturnLine, ReturnReason, ReturnStatus
+from retsync.payload import count as payload_count
+from retsync.payload import when
 from retsync.payload import minor_units as payload_minor_units
 from retsync.payload import obj, objs, text
 
@@ -83,22 +84,16 @@ DECISION_TO_REJECTION: Mapping[DecisionKind, str] = {
 
 
 def count(value: Any, default: int = 0) -> int:
-    if isinstance(value, bool):
+    """Whole units; a negative or missing one is `default`; beyond QUANTITY_LIMIT raises (`payload.count`)."""
+    raw = text(value)
+    if isinstance(value, bool) or raw is None or raw.startswith("-"):
         return default
-    try:
-        return max(0, int(Decimal(str(value))))
-    except (InvalidOperation, ValueError, TypeError):
-        return default
+    return payload_count(value)
 
 
 def parse_datetime(value: Any) -> datetime | None:
-    raw = text(value)
-    if raw is None:
-        return None
-    try:
-        return datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        return None
+    """ISO 8601 as Allegro writes it; None when unreadable or implausible (`retsync.payload.when`)."""
+    return when(value)
 
 
 def minor_units(price: Any) -> tuple[int | None, str | None]:

@@ -25,11 +25,13 @@ from retsync.connector import (
     PullContext,
     PushResult,
     PushStatus,
+    RecordSieve,
     Runtime,
     Stream,
 )
 from retsync.http import ApiError, AuthError, BadPayload, ChannelError, Stopped, TransientError
 from retsync.model import DecisionKind, Order, Return, utc
+from retsync.payload import objs, text
 from retsync.secrets import Secret
 from retsync_connectors.bol.client import PAGE_SIZE, BolClient
 from retsync_connectors.bol.mapping import (
@@ -160,10 +162,12 @@ class BolConnector(Connector):
         while not self.runtime.stop.is_set():
             entries = self.client.list_returns(page, handled, fulfilment)
             if not handled:
-                open_now.update(str(entry["returnId"]) for entry in entries)
-            returns, new_orders, nothing_new = self._read_entries(entries, context, orders, handled=handled)
+                open_now.update(filter(None, (text(entry.get("returnId")) for entry in entries)))
+            sieve = RecordSieve()
+            returns, new_orders, nothing_new = self._read_entries(entries, context, orders, sieve, handled=handled)
             last = len(entries) < PAGE_SIZE or (handled and nothing_new)
-            yield Page(returns=returns, orders=new_orders, cursor=self._cursor_after(index, page, last, context))
+            yield Page(returns=returns, orders=new_orders, cursor=self._cursor_after(index, page, last, context),
+                       quarantined=sieve.take())
             if last:
                 return
             page += 1
@@ -177,30 +181,40 @@ class BolConnector(Connector):
         return {"phase": 0, "page": 1, "last_pass": context.now.isoformat()}
 
     def _read_entries(
-        self, entries: list[dict[str, Any]], context: PullContext, orders: _OrderCache, *, handled: bool
+        self, entries: list[dict[str, Any]], context: PullContext, orders: _OrderCache, sieve: RecordSieve, *,
+        handled: bool,
     ) -> tuple[list[Return], list[Order], bool]:
-        """Map the entries bol reports anything new about; the flag says the page brought nothing new."""
+        """Map the entries bol reports anything new about; the flag says the page brought nothing new. An entry
+        that cannot be read is set aside in `sieve`, the others are mapped."""
         returns: list[Return] = []
         new_orders: list[Order] = []
         nothing_new = True
-        revisions = context.stored_revisions([str(entry["returnId"]) for entry in entries])
+        revisions = context.stored_revisions([return_id for return_id in map(_return_id, entries) if return_id])
         stored_orders = self._stored_orders_of(entries, context)
+
         for entry in entries:
-            return_id = str(entry["returnId"])
-            unchanged = revisions.get(return_id) == revision_of(entry)
-            old = handled and self._before_backfill(entry, context)
-            if unchanged or old:
+            return_id = _return_id(entry)
+            revision = sieve.map("return", entry, revision_of, entry, external_id=return_id) if return_id else None
+            if return_id is None or revision is None:
+                if return_id is None:
+                    sieve.set_aside("return", entry, "the entry has no returnId")
+                nothing_new = False
+                continue
+            if revisions.get(return_id) == revision or (handled and self._before_backfill(entry, context)):
                 continue  # old handled history is what the merchant chose not to backfill
             nothing_new = False
             detail = self.client.get_return(return_id)
-            returns.append(self._map(entry, detail, stored_orders, orders, new_orders))
+            at_hand = self._orders_at_hand(entry, stored_orders, orders, new_orders, sieve)
+            mapped = sieve.map("return", entry, map_return, entry, detail, at_hand, external_id=return_id)
+            if mapped is not None:
+                returns.append(mapped)
         return returns, new_orders, nothing_new
 
     @staticmethod
     def _stored_orders_of(entries: Iterable[Mapping[str, Any]], context: PullContext) -> Collection[str]:
         """One look-up per page for the orders its returns reference, instead of one per return."""
-        order_ids = {str(item["orderId"]) for entry in entries for item in entry.get("returnItems") or []
-                     if item.get("orderId")}
+        order_ids = {str(item["orderId"]) for entry in objs(list(entries)) for item in objs(entry.get("returnItems"))
+                     if text(item.get("orderId"))}
         return set(context.stored_orders(order_ids))
 
     @staticmethod
@@ -208,31 +222,36 @@ class BolConnector(Connector):
         registered = parse_datetime(entry.get("registrationDateTime"))
         return registered is not None and utc(registered) < utc(context.backfill_since)
 
-    def _map(
+    def _orders_at_hand(
         self,
         entry: Mapping[str, Any],
-        detail: Mapping[str, Any] | None,
         stored_orders: Collection[str],
         orders: _OrderCache,
         new_orders: list[Order],
-    ) -> Return:
+        sieve: RecordSieve,
+    ) -> dict[str, Order]:
+        """The orders a return's items name that are fetched in this pass (requests happen here, outside the
+        mapping, so a failed request fails the page instead of quarantining the return)."""
         at_hand: dict[str, Order] = {}
-        for order_id in dict.fromkeys(str(item["orderId"]) for item in entry["returnItems"] if item.get("orderId")):
-            order = self._order(order_id, stored_orders, orders, new_orders)
+        for order_id in dict.fromkeys(str(item["orderId"]) for item in objs(entry.get("returnItems"))
+                                      if text(item.get("orderId"))):
+            order = self._order(order_id, stored_orders, orders, new_orders, sieve)
             if order is not None:
                 at_hand[order_id] = order
-        return map_return(entry, detail, at_hand)
+        return at_hand
 
     def _order(
-        self, order_id: str, stored_orders: Collection[str], orders: _OrderCache, new_orders: list[Order]
+        self, order_id: str, stored_orders: Collection[str], orders: _OrderCache, new_orders: list[Order],
+        sieve: RecordSieve,
     ) -> Order | None:
-        """The order when it was fetched in this pass or is fetched now; stored orders are not fetched again."""
+        """The order when it was fetched in this pass or is fetched now; stored orders are not fetched again.
+        An order that cannot be read is quarantined, and its return is stored without it."""
         if order_id in orders:
             return orders.get(order_id)
         if order_id in stored_orders:
             return None
         body = self.client.get_order(order_id)
-        order = map_order(body) if body is not None else None
+        order = sieve.map("order", body, map_order, body, external_id=order_id) if body is not None else None
         orders.put(order_id, order)
         if order is not None:
             new_orders.append(order)
@@ -251,17 +270,25 @@ class BolConnector(Connector):
                 return
             returns: list[Return] = []
             new_orders: list[Order] = []
+            sieve = RecordSieve()
             chunk = pending[start : start + PAGE_SIZE]
             revisions = context.stored_revisions(chunk)
             # a return bol no longer knows (None) stays as it is stored
-            details = [detail for detail in map(self.client.get_return, chunk) if detail is not None]
-            entries = [(reduced_from_detail(detail), detail) for detail in details]
-            stored_orders = self._stored_orders_of([entry for entry, _ in entries], context)
-            for entry, detail in entries:
-                if revisions.get(str(entry["returnId"])) == revision_of(entry):
+            details = [(return_id, detail) for return_id, detail in zip(chunk, map(self.client.get_return, chunk))
+                       if detail is not None]
+            entries = [(return_id, sieve.map("return", detail, reduced_from_detail, detail, external_id=return_id),
+                        detail) for return_id, detail in details]
+            stored_orders = self._stored_orders_of([entry for _, entry, _ in entries if entry is not None], context)
+
+            for return_id, entry, detail in entries:
+                revision = sieve.map("return", detail, revision_of, entry, external_id=return_id) if entry is not None else None
+                if revision is None or revisions.get(return_id) == revision:
                     continue
-                returns.append(self._map(entry, detail, stored_orders, orders, new_orders))
-            yield Page(returns=returns, orders=new_orders, cursor=cursor)
+                at_hand = self._orders_at_hand(entry, stored_orders, orders, new_orders, sieve)
+                mapped = sieve.map("return", detail, map_return, entry, detail, at_hand, external_id=return_id)
+                if mapped is not None:
+                    returns.append(mapped)
+            yield Page(returns=returns, orders=new_orders, cursor=cursor, quarantined=sieve.take())
 
     # --- push ------------------------------------------------------------------------------
 
@@ -355,6 +382,7 @@ class BolConnector(Connector):
         body = self.client.get_order(external_id)
         return map_order(body) if body is not None else None
 
+
     # --- sandbox ---------------------------------------------------------------------------
 
     @classmethod
@@ -374,3 +402,7 @@ class BolConnector(Connector):
             "client_id": SANDBOX_CLIENT_ID,
             "client_secret": SANDBOX_CLIENT_SECRET,
         }
+
+
+def _return_id(entry: Mapping[str, Any]) -> str | None:
+    return text(entry.get("returnId")) if isinstance(entry, Mapping) else None

@@ -26,6 +26,7 @@ from retsync.model import (
     ReturnReason,
     ReturnStatus,
 )
+from retsync.payload import count, when
 from retsync.payload import minor_units
 from retsync.payload import obj as _obj
 from retsync.payload import objs as _objs
@@ -135,23 +136,17 @@ def channel_reason_text(main_reason: str | None, detailed_reason: str | None) ->
 
 
 def _count(value: Any, default: int = 0) -> int:
-    if isinstance(value, bool):
+    """Whole units; a negative or missing one is `default`; beyond QUANTITY_LIMIT raises (`payload.count`)."""
+    raw = _text(value)
+    if isinstance(value, bool) or raw is None or raw.startswith("-"):
         return default
-    try:
-        return max(0, int(value))
-    except (TypeError, ValueError):
-        return default
+    return count(value)
 
 
 def parse_datetime(value: Any) -> datetime | None:
-    """ISO 8601 with an offset, as bol writes it (`2016-11-14T11:06:48.423+01:00`); None when unreadable."""
-    text = _text(value)
-    if text is None:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        return None
+    """ISO 8601 with an offset, as bol writes it (`2016-11-14T11:06:48.423+01:00`); None when unreadable or
+    implausible (`retsync.payload.when`)."""
+    return when(value)
 
 
 to_minor_units = minor_units
