@@ -70,9 +70,9 @@ class Stopped(Exception):
 MiB = 1024 * 1024
 
 MAX_JSON_DEPTH = 64
-"""Deepest JSON nesting read. The deepest document of any channel here (an Allegro checkout form) nests 6 levels;
-Python's parser recurses once per level and fails with RecursionError near 1,000, so a hostile `[[[[…` is
-refused before it is parsed, here and in every connector that calls `response.json()` itself."""
+"""Deepest JSON nesting read. The channels' documents nest a handful of levels (the WooCommerce sandbox's
+page of 100 orders: 8); Python's parser recurses once per level and fails with RecursionError near 1,000, so a
+hostile `[[[[…` is refused before it is parsed, here and in every connector that calls `response.json()`."""
 
 RAW_PIECE_BYTES = 4096
 """Compressed bytes handed to the decoder at a time. Deflate inflates at most ~1,032:1, so one piece decodes to
@@ -84,9 +84,11 @@ class HttpLimits:
     """What one answer of a channel may cost: bytes, wall-clock time, and how long a channel may pause us.
 
     The byte cap counts the body as decoded, so a small gzip bomb is stopped at the cap, not after it inflated.
-    16 MiB: the largest legitimate page is a WooCommerce page of 100 orders with their line items and plugin
-    meta data, up to ~20 KB an order (2 MB); parsed, a 16 MiB page is still ~100 MB of Python objects, which
-    fits `MemoryMax=` of retsync.service beside the daemon's own ~150 MB.
+    16 MiB: the largest legitimate page is a WooCommerce page of 100 orders with their line items (212 KB in the
+    sandbox; real shops' plugin meta data can make an order ~20 KB, 2 MB a page), so the cap leaves 8x room
+    over that; parsed, a 16 MiB
+    page is still ~100 MB of Python objects, which fits `MemoryMax=` of retsync.service beside the daemon's own
+    ~150 MB.
     The deadline bounds a whole request, answer included, on top of the per-read `timeout`, which a server
     dripping a byte at a time resets forever.
     """
