@@ -160,6 +160,20 @@ def connect(tmp_path: Path) -> Iterator[Callable[..., PrestaShopConnector]]:
         connector.close()
 
 
+@pytest.mark.parametrize("resource", sorted(NODES))
+def test_the_client_reads_every_resource_under_its_classes_node_names(
+        resource: str, connect: Callable[..., PrestaShopConnector]) -> None:
+    """Each resource's list, empty list and one object, shaped by the table, read through the client."""
+    record = {"id": 5, "id_order": "7", "name": "", "active": "0", "date_upd": "2026-10-01 10:00:00"}
+    shop = RecordedShop("9.0.0", data={name: [] for name in NODES})
+    shop.data[resource] = [record]
+    client = connect(shop).client
+    assert client.list(resource, {"limit": "0,100"}) == [record]
+    assert client.list(resource, {"filter[id]": "[6]"}) == [], "a bare [] is an empty page"
+    assert client.get(resource, "5") == {"id": 5, "id_order": "7", "date_upd": "2026-10-01 10:00:00"}
+    assert client.get(resource, "6") is None, "an unknown id: 404 without a body"
+
+
 def lines(store: InMemoryStore, external_id: str) -> list[tuple[str, int]]:
     return [(line.external_id, line.quantity) for line in store.returns[external_id].lines]
 
@@ -187,7 +201,7 @@ def test_on_9_merchandise_returns_take_their_lines_from_the_order_and_unknown_li
     unknown = store.returns["13"]
     assert unknown.lines == () and "does not say which items came back" in unknown.extra["lines_unknown"], (
         "order 8's one row is not taken as returned: nothing in the shop says it came back")
-    assert unknown.channel_reason is None, "an empty question is left out of the object and read as none"
+    assert unknown.channel_reason is None, "an empty question is read as none"
     assert recorded.keys_answered() == READ
     recorded.data["order_details"][2]["product_quantity_return"] = "1"  # the merchant books the parcel in
     recorded.data["order_returns"][1]["date_upd"] = "2026-10-09 10:00:00"
