@@ -35,6 +35,8 @@ SANDBOX_ADMIN_CLIENT = "retsync-sandbox"
 SANDBOX_ADMIN_SECRET = "adm1n-api-s3cret-0f6b2e9d"
 ADMIN_PREFIX = "/admin-api"
 DATE_FIELDS = {"date_add", "date_upd", "delivery_date", "invoice_date"}
+STAMPS = {"date_add", "date_upd"}
+"""`manageFilters` takes these two as filters only with `date=1`."""
 RESOURCES_9 = ("addresses", "carriers", "carts", "currencies", "customers", "customer_messages", "customer_threads",
                "order_details", "order_histories", "order_returns", "order_slip", "order_states", "orders",
                "products")
@@ -387,10 +389,10 @@ class PrestaShopEmulator(Emulator):
                 continue
             name = key[7:-1]
             known = set(next(iter(table.values()), {}))
-            if (name in DATE_FIELDS and not dates) or (known and name not in known):
+            if (name in STAMPS and not dates) or (known and name not in known):
                 # manageFilters: date_add/date_upd are filters only with date=1; anything else unknown is code 32
                 raise PsError(400, 32, f'This filter does not exist. Did you mean: "id"? The full list is: '
-                              f'"{", ".join(sorted(known - (set() if dates else DATE_FIELDS)))}"')
+                              f'"{", ".join(sorted(known - (set() if dates else STAMPS)))}"')
             starts, ends = value.startswith("%["), value.endswith("]%")
             if starts or ends:  # `[Jo]%` begins, `%[hn]` ends, `%[oh]%` contains
                 inner = value[2 if starts else 1:-2 if ends else -1]
