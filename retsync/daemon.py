@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from retsync import registry
 from retsync.config import ChannelSettings, Config
 from retsync.connector import Connector, Runtime
-from retsync.engine import SyncEngine, utcnow
+from retsync.engine import SyncEngine, data_problem, is_data_error, utcnow
 from retsync.http import AuthError, ChannelError, Stopped
 from retsync.backoffice import BackOffice
 from retsync.logs import scrub
@@ -49,6 +49,8 @@ def describe_failure(exc: BaseException, database: str | None = None) -> str:
         text = f"authentication failed: {exc}"
     elif isinstance(exc, ChannelError):
         text = str(exc)
+    elif is_data_error(exc):  # a value the database would not take: the data's problem, not the database's
+        text = f"a record could not be stored, and no single record of its page is to blame: {data_problem(exc)}"
     elif isinstance(exc, (SQLAlchemyError, OSError)):
         text = database_problem(exc, database)
     else:
@@ -65,6 +67,8 @@ class ChannelOutcome:
     returns_updated: int = 0
     skipped: str | None = None
     """Not pulled: another instance holds the channel (it is being pulled, just not here)."""
+    quarantined: int = 0
+    """Records of this pull set aside in the quarantine (`v_quarantine`) instead of stored."""
 
 
 @dataclass
@@ -171,6 +175,7 @@ class Runner:
             channel, ok=True,
             returns_new=sum(r.stats.returns_new for r in results),
             returns_updated=sum(r.stats.returns_updated for r in results),
+            quarantined=sum(r.quarantined for r in results),
         )
 
     def _failed(self, channel: str, exc: Exception) -> ChannelOutcome:

@@ -189,6 +189,17 @@ class Emulator:
         the contract suite can prove unknown values are stored, not crashed on."""
         raise NotImplementedError(f"{type(self).__name__} must implement add_odd_return()")
 
+    POISONS = ("quantity", "postcode")
+    """What `add_poison_return` can put in a return: `quantity`, a line quantity of 1e30 (a JSON number no
+    INTEGER column holds); `postcode`, a 36-character postcode and a 64-character phone (longer than their
+    varchar columns on PostgreSQL)."""
+
+    def add_poison_return(self, poison: str = "quantity") -> str:
+        """Add one new return carrying `poison` (see POISONS), as a customer or a broken plugin can send it;
+        answer its external id as retsync stores it. The hostile-input suite proves such a return never stops
+        its channel."""
+        raise NotImplementedError(f"{type(self).__name__} must implement add_poison_return()")
+
     def held_returns(self) -> dict[str, str]:
         """Shops only: key → shop reference of every record retsync created to hold another channel's return."""
         raise NotImplementedError(f"{type(self).__name__} cannot hold other channels' returns")
@@ -344,3 +355,8 @@ class _EmulatorRequestHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+
+POISON_QUANTITY = 1e30
+POISON_POSTCODE = "9" * 36
+POISON_PHONE = "+31" + "6" * 61

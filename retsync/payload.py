@@ -68,10 +68,10 @@ def _number_text(value: Any, decimal_comma: bool) -> str | None:
 def _refusal(raw: str) -> str | None:
     """Why this number's text is not read at all, decided on the text alone (no big-number work yet)."""
     if len(raw) > NUMBER_TEXT_LIMIT:
-        return f"a number of {len(raw)} characters"
+        return f"{len(raw)} characters long"
     exponent = _EXPONENT.search(raw)
     if exponent is not None and (len(exponent.group(1)) > 6 or abs(int(exponent.group(1))) > EXPONENT_LIMIT):
-        return f"the number {raw[:NUMBER_TEXT_LIMIT]!r} (exponent beyond {EXPONENT_LIMIT})"
+        return f"its exponent is beyond {EXPONENT_LIMIT}"
     return None
 
 
@@ -98,7 +98,7 @@ def count(value: Any, *, decimal_comma: bool = False) -> int:
         return 0
     refusal = _refusal(raw)
     if refusal is not None:
-        raise OutOfRange(f"quantity {refusal} is not a quantity")
+        raise OutOfRange(f"quantity {raw[:NUMBER_TEXT_LIMIT]!r} is not a quantity: {refusal}")
     amount = decimal(value, decimal_comma=decimal_comma)
     if amount is None:
         return 0

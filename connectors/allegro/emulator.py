@@ -309,6 +309,10 @@ class AllegroEmulator(Emulator):
         override = self._overrides.get(i, {})
         status = override.get("status", status)
         shown["status"] = status
+        if override.get("poison") == "quantity":  # see add_poison_return
+            from retsync.emulator import POISON_QUANTITY
+
+            shown["items"] = [{**item, "quantity": POISON_QUANTITY} for item in shown["items"]]
         if override.get("odd"):  # see add_odd_return: only what a return cannot be without
             items = [{"offerId": item["offerId"], "quantity": item["quantity"], "reason": {"type": "CHANGED_MIND_2027"}}
                      for item in shown["items"]]
@@ -345,6 +349,18 @@ class AllegroEmulator(Emulator):
                 self._generated.pop((kind, i), None)
             self._overrides[i] = {"status": "AWAITING_SOMETHING_NEW", "odd": True}
             return self.return_id(i)
+
+    def add_poison_return(self, poison: str = "quantity") -> str:
+        """A buyer returns something now with an item quantity of 1e30 (`quantity`); Allegro's returns carry no
+        postcode or phone of the buyer's own typing, so only `quantity` is offered here."""
+        if poison != "quantity":
+            raise ValueError(f"the Allegro sandbox poisons only the quantity, not {poison!r}")
+        with self.lock:
+            return_id = self.add_odd_return()
+            i = self._index(return_id, 1)
+            assert i is not None
+            self._overrides[i] = {"poison": "quantity"}
+            return return_id
 
     def status_of(self, return_id: str) -> str | None:
         with self.lock:

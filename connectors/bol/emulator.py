@@ -579,6 +579,22 @@ class BolEmulator(Emulator):
                                                       self._registered[i])]
             return str(detail["returnId"])
 
+    def add_poison_return(self, poison: str = "quantity") -> str:
+        """A new return whose item's expected quantity is 1e30 (`quantity`), or whose customer wrote a 36-character
+        postcode and a 64-character phone (`postcode`)."""
+        from retsync.emulator import POISON_PHONE, POISON_POSTCODE, POISON_QUANTITY
+
+        with self.lock:
+            detail = self.add_return()
+            item = self._changed[self._count - 1]["returnItems"][0]
+            if poison == "quantity":
+                item["expectedQuantity"] = POISON_QUANTITY
+            elif poison == "postcode":
+                item["customerDetails"].update(zipCode=POISON_POSTCODE, deliveryPhoneNumber=POISON_PHONE)
+            else:
+                raise ValueError(f"unknown poison {poison!r}: one of {self.POISONS}")
+            return str(detail["returnId"])
+
     def handle_externally(self, rma_id: str, handling_result: str, processing_result: str | None = None) -> None:
         """Something happened on bol's side (the seller dashboard, bol's warehouse); not logged in handled_log."""
         with self.lock:

@@ -30,11 +30,13 @@ from retsync.connector import (
     PullContext,
     PushResult,
     PushStatus,
+    RecordSieve,
     Runtime,
     Stream,
 )
 from retsync.http import ApiError, AuthError, BadPayload, Stopped, TransientError
 from retsync.model import DecisionKind, Order, Return
+from retsync.payload import objs, text
 from retsync.secrets import Secret
 from retsync.walk import ChangedSinceWalk
 from retsync_connectors.shoper.client import IN_CHUNK, ShoperClient
@@ -244,19 +246,21 @@ class ShoperConnector(Connector):
         cursor = dict(context.cursor or {})
         # Orders list by id, and a status change only ever moves an order *into* the query: a change during
         # a walk repeats an entry, never skips one.
-        orders_walk = ChangedSinceWalk.load(cursor, "", context.backfill_since)
-        refunds_walk = ChangedSinceWalk.load(cursor, "refunds_", context.backfill_since)
+        orders_walk = ChangedSinceWalk.load(cursor, "", context.backfill_since, now=context.now)
+        refunds_walk = ChangedSinceWalk.load(cursor, "refunds_", context.backfill_since, now=context.now)
         if cursor.get("phase") != "refunds":
             for entries, last in self._pages(orders_walk, context, "/orders", "status_date"):
-                returns, orders = self._page(entries, context)
-                yield Page(returns=returns, orders=orders,
+                sieve = RecordSieve()
+                returns, orders = self._page(entries, context, sieve)
+                yield Page(returns=returns, orders=orders, quarantined=sieve.take(),
                            cursor=self._cursor(orders_walk, refunds_walk, "refunds" if last else "orders"))
             if self.runtime.stop.is_set():
                 return
         for entries, last in self._pages(refunds_walk, context, "/order-refunds", "date"):
-            order_ids = list(dict.fromkeys(str(r.get("order_id")) for r in entries if r.get("order_id")))
-            returns, orders = self._page(self._orders(order_ids), context)
-            yield Page(returns=returns, orders=orders,
+            order_ids = list(dict.fromkeys(str(r.get("order_id")) for r in objs(entries) if text(r.get("order_id"))))
+            sieve = RecordSieve()
+            returns, orders = self._page(self._orders(order_ids), context, sieve)
+            yield Page(returns=returns, orders=orders, quarantined=sieve.take(),
                        cursor=self._cursor(orders_walk, refunds_walk, "orders" if last else "refunds"))
 
     def _pages(self, walk: ChangedSinceWalk, context: PullContext, resource: str, date_field: str,
@@ -265,7 +269,7 @@ class ShoperConnector(Connector):
         since = local_text(walk.since - context.overlap, self.zone)
         while not self.runtime.stop.is_set():
             listing = self.client.list(resource, filters={date_field: {">=": since}}, page=walk.position)
-            for entry in listing.entries:
+            for entry in objs(listing.entries):
                 walk.saw(parse_local(entry.get(date_field), self.zone))
             last = not listing.entries or walk.position >= listing.pages
             if last:
@@ -287,13 +291,19 @@ class ShoperConnector(Connector):
             found.extend(self.client.every("/orders", {"order_id": {"in": wanted[start:start + IN_CHUNK]}}))
         return found
 
-    def _page(self, entries: list[dict[str, Any]], context: PullContext) -> tuple[list[Return], list[Order]]:
+    def _page(self, entries: list[dict[str, Any]], context: PullContext, sieve: RecordSieve,
+              ) -> tuple[list[Return], list[Order]]:
         """The shop's own sales on this page, and the returns among them (skipping those stored unchanged).
 
         An order holding another channel's return is neither: it is left out before anything is fetched for it.
+        An order that cannot be read is set aside in `sieve`; requests are made for the whole page first.
         """
-        orders = [entry for entry in entries if not held_key(entry)]
-        ids = [id_of(order, "order_id", "GET /orders") for order in orders]
+        orders, ids = [], []
+        for entry in entries:
+            order_id = sieve.map("return", entry, _sale_id, entry, external_id=_raw_id(entry))
+            if order_id:
+                orders.append(entry)
+                ids.append(order_id)
         if not ids:
             return [], []
         currencies = self.client.currencies()
@@ -301,18 +311,29 @@ class ShoperConnector(Connector):
         products = self.client.of_orders("/order-products", ids)
         stored = context.stored_revisions(ids)
         returns: list[Return] = []
-        for order_id, order in zip(ids, orders):
+
+        def as_return(order_id: str, order: dict[str, Any]) -> Return | None:
             was_return = order_id in stored
             mine = refunds.get(order_id, [])
             if stored.get(order_id) == revision_of(order, mine) or not (was_return or is_return(order, mine,
                                                                                                self.rules)):
-                continue
-            mapped = map_return(order, products.get(order_id, []), mine, self.rules, currencies, self.zone,
-                                was_return=was_return)
+                return None
+            return map_return(order, products.get(order_id, []), mine, self.rules, currencies, self.zone,
+                              was_return=was_return)
+
+        sales: list[Order] = []
+        for order_id, order in zip(ids, orders):
+            before = len(sieve.quarantined)
+            raw = {"order": order, "products": products.get(order_id, []), "refunds": refunds.get(order_id, [])}
+            mapped = sieve.map("return", raw, as_return, order_id, order, external_id=order_id)
             if mapped is not None:
                 returns.append(mapped)
-        sales = [map_order(order, products.get(order_id, []), currencies, self.zone)
-                 for order_id, order in zip(ids, orders)]
+            if len(sieve.quarantined) > before:
+                continue  # the order is in quarantine as the return it stands for
+            sale = sieve.map("order", raw, map_order, order, products.get(order_id, []), currencies, self.zone,
+                             external_id=order_id)
+            if sale is not None:
+                sales.append(sale)
         return returns, sales
 
     # --- push ------------------------------------------------------------------------------
@@ -551,3 +572,12 @@ class ShoperConnector(Connector):
         from retsync_connectors.shoper.emulator import SANDBOX_CHANNEL
 
         return {"connector": cls.name, "base_url": base_url, **SANDBOX_CHANNEL}
+
+
+def _raw_id(entry: Any) -> Any:
+    return entry.get("order_id") if isinstance(entry, Mapping) else None
+
+
+def _sale_id(entry: Mapping[str, Any]) -> str | None:
+    """The order's id, or None for an order holding another channel's return (not a sale of this shop)."""
+    return None if held_key(entry) else id_of(entry, "order_id", "GET /orders")

@@ -355,6 +355,22 @@ class ShoperEmulator(Emulator):
             self._add_refund(tid, Decimal("5.00"), "7")
             return str(order_id)
 
+    def add_poison_return(self, poison: str = "quantity") -> str:
+        """A refunded order (see add_odd_return) of 1e30 items (`quantity`), or whose buyer typed a 36-character
+        postcode and a 64-character phone (`postcode`)."""
+        from retsync.emulator import POISON_PHONE, POISON_POSTCODE, POISON_QUANTITY
+
+        if poison not in self.POISONS:
+            raise ValueError(f"unknown poison {poison!r}: one of {self.POISONS}")
+        with self.lock:
+            order_id = int(self.add_odd_return())
+            if poison == "quantity":
+                self.products[order_id][0]["quantity"] = str(POISON_QUANTITY)
+            else:
+                self.orders[order_id]["billing_address"] = {"firstname": "Ann", "lastname": "Poison",
+                                                            "postcode": POISON_POSTCODE, "phone": POISON_PHONE}
+            return str(order_id)
+
     def held_returns(self) -> dict[str, str]:
         with self.lock:
             found = {}

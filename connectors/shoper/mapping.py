@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone, tzinfo
+from datetime import datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -45,6 +45,7 @@ from retsync.model import (
     ReturnReason,
     ReturnStatus,
 )
+from retsync.payload import when
 from retsync.payload import count, decimal, minor_units
 from retsync.payload import obj as _obj
 from retsync.payload import objs as _objs
@@ -97,16 +98,10 @@ def money(value: Decimal) -> str:
 
 def parse_local(value: Any, zone: tzinfo) -> datetime | None:
     """A Shoper date (`2024-01-15 12:34:56`, the shop's local time) as aware UTC; anything unreadable is None."""
-    text = _text(value)
-    if text is None or text.startswith("0000-00-00"):
+    raw = _text(value)
+    if raw is None or raw.startswith("0000-00-00"):
         return None
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=zone)
-    return parsed.astimezone(timezone.utc)
+    return when(raw, zone)
 
 
 def local_text(moment: datetime, zone: tzinfo) -> str:

@@ -29,11 +29,13 @@ from retsync.connector import (
     PullContext,
     PushResult,
     PushStatus,
+    RecordSieve,
     Runtime,
     Stream,
 )
 from retsync.http import ApiError, AuthError, BadPayload, Stopped, TransientError
 from retsync.model import DecisionKind, Order, Return
+from retsync.payload import objs, text
 from retsync.secrets import Secret
 from retsync.walk import ChangedSinceWalk, WalkKeys
 from retsync_connectors.woocommerce.client import PAGE_SIZE, WooCommerceClient
@@ -219,21 +221,24 @@ class WooCommerceConnector(Connector):
         if stream != Stream.RETURNS:
             raise ValueError(f"the woocommerce connector pulls returns (with their orders), not {stream}")
         cursor = dict(context.cursor or {})
-        orders_walk = ChangedSinceWalk.load(cursor, "", context.backfill_since, WALK)
-        refunds_walk = ChangedSinceWalk.load(cursor, "refunds_", context.backfill_since, WALK)
+        orders_walk = ChangedSinceWalk.load(cursor, "", context.backfill_since, WALK, now=context.now)
+        refunds_walk = ChangedSinceWalk.load(cursor, "refunds_", context.backfill_since, WALK, now=context.now)
         walk_refunds = self.woo.refunds_endpoint and not self._no_refunds_route
         if cursor.get("phase") != "refunds" or not walk_refunds:
             after_orders = "refunds" if walk_refunds else "orders"
             for listing, last in self._pages(orders_walk, context, self._list_orders):
-                yield Page(returns=self._returns_of(listing, context), orders=self._orders_of(listing),
+                sieve = RecordSieve()
+                returns = self._returns_of(listing, context, sieve)
+                yield Page(returns=returns, orders=self._orders_of(listing, sieve), quarantined=sieve.take(),
                            cursor=self._cursor(orders_walk, refunds_walk, after_orders if last else "orders"))
             if self.runtime.stop.is_set():
                 return
         if not walk_refunds:
             return
         for listing, last in self._pages(refunds_walk, context, self._list_refunds):
-            returns, orders = self._returns_of_refunds(listing, context)
-            yield Page(returns=returns, orders=orders,
+            sieve = RecordSieve()
+            returns, orders = self._returns_of_refunds(listing, context, sieve)
+            yield Page(returns=returns, orders=orders, quarantined=sieve.take(),
                        cursor=self._cursor(orders_walk, refunds_walk, "orders" if last else "refunds"))
 
     def _list_orders(self, since: datetime, page: int) -> tuple[list[dict[str, Any]], int | None, str]:
@@ -270,7 +275,7 @@ class WooCommerceConnector(Connector):
         since = walk.since - context.overlap
         while not self.runtime.stop.is_set():
             entries, total_pages, date_field = fetch(since, walk.position)
-            for entry in entries:
+            for entry in objs(entries):
                 walk.saw(parse_gmt(entry.get(date_field)))
             last = len(entries) < PAGE_SIZE or (total_pages is not None and walk.position >= total_pages)
             if last:
@@ -285,35 +290,63 @@ class WooCommerceConnector(Connector):
     def _cursor(orders: ChangedSinceWalk, refunds: ChangedSinceWalk, phase: str) -> dict[str, Any]:
         return {"phase": phase, **orders.dump(""), **refunds.dump("refunds_")}
 
-    def _returns_of(self, orders: list[dict[str, Any]], context: PullContext) -> list[Return]:
-        """The returns these orders stand for, skipping those stored at this revision (no refund fetch then)."""
-        ids = [str(order["id"]) for order in orders]
-        stored = context.stored_revisions(ids)
-        returns: list[Return] = []
+    def _returns_of(self, orders: list[dict[str, Any]], context: PullContext, sieve: RecordSieve) -> list[Return]:
+        """The returns these orders stand for, skipping those stored at this revision (no refund fetch then).
+
+        An order that cannot be read is set aside in `sieve` (and left out of `_orders_of`); the refund request
+        is made outside the mapping, so a failed request fails the page instead.
+        """
+        readable = [(order_id, order) for order_id, order in ((_order_id(order), order) for order in orders)
+                    if order_id is not None]
         for order in orders:
-            order_id = str(order["id"])
+            if _order_id(order) is None:
+                sieve.set_aside("return", order, "the order has no id")
+        stored = context.stored_revisions([order_id for order_id, _ in readable])
+        returns: list[Return] = []
+
+        def wanted(order_id: str, order: dict[str, Any]) -> tuple[bool, bool]:
+            """(is a return to read now, has refunds to fetch)"""
             was_return = order_id in stored
             if stored.get(order_id) == revision_of(order) or not (was_return or is_return(order, self.rules)):
+                return False, False
+            return True, bool(refund_ids(order))
+
+        for order_id, order in readable:
+            plan = sieve.map("return", order, wanted, order_id, order, external_id=order_id)
+            if plan is None or not plan[0]:
                 continue
-            refunds = self.client.order_refunds(order_id) if refund_ids(order) else []
-            mapped = map_return(order, refunds, self.rules, was_return=was_return)
+            refunds = self.client.order_refunds(order_id) if plan[1] else []
+            mapped = sieve.map("return", order, map_return, order, refunds, self.rules,
+                               was_return=order_id in stored, external_id=order_id)
             if mapped is not None:
                 returns.append(mapped)
         return returns
 
-    def _returns_of_refunds(self, refunds: list[dict[str, Any]], context: PullContext,
+    def _returns_of_refunds(self, refunds: list[dict[str, Any]], context: PullContext, sieve: RecordSieve,
                             ) -> tuple[list[Return], list[Order]]:
         """The orders these refunds belong to, read again with all their refunds, unless stored at that revision."""
-        parents = list(dict.fromkeys(str(r.get("parent_id")) for r in refunds if str(r.get("parent_id", "")).isdigit()))
+        parents = list(dict.fromkeys(str(r.get("parent_id")) for r in objs(refunds)
+                                     if str(r.get("parent_id", "")).isdigit()))
         if not parents:
             return [], []
         orders = self.client.list_orders({"include": ",".join(parents), "per_page": PAGE_SIZE}).entries
-        return self._returns_of(orders, context), self._orders_of(orders)
+        returns = self._returns_of(orders, context, sieve)
+        return returns, self._orders_of(orders, sieve)
 
     @staticmethod
-    def _orders_of(listing: list[dict[str, Any]]) -> list[Order]:
-        """The shop's own sales: an order holding another channel's return is not one."""
-        return [map_order(order) for order in listing if not held_key(order)]
+    def _orders_of(listing: list[dict[str, Any]], sieve: RecordSieve) -> list[Order]:
+        """The shop's own sales: an order holding another channel's return is not one. An order already set
+        aside as a return is not read again."""
+        aside = {(item.kind, item.external_id) for item in sieve.quarantined}
+        sales: list[Order] = []
+        for order in listing:
+            order_id = _order_id(order)
+            if order_id is None or ("return", order_id) in aside:
+                continue
+            sale = sieve.map("order", order, _sale, order, external_id=order_id)
+            if sale is not None:
+                sales.append(sale)
+        return sales
 
     # --- push ------------------------------------------------------------------------------
 
@@ -542,3 +575,11 @@ class WooCommerceConnector(Connector):
         return {"connector": cls.name, "base_url": base_url, "consumer_key": SANDBOX_KEY,
                 "consumer_secret": SANDBOX_SECRET}
 
+
+def _order_id(order: Any) -> str | None:
+    return text(order.get("id")) if isinstance(order, Mapping) else None
+
+
+def _sale(order: Mapping[str, Any]) -> Order | None:
+    """The order as a sale of this shop; None for one holding another channel's return."""
+    return None if held_key(order) else map_order(order)

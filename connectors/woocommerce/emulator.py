@@ -447,6 +447,25 @@ class WooCommerceEmulator(Emulator):
             self._stamp(order)
             return str(order_id)
 
+    def add_poison_return(self, poison: str = "quantity") -> str:
+        """A return request for 1e30 items (`quantity`), or on an order whose buyer typed a 36-character
+        postcode and a 64-character phone (`postcode`)."""
+        from retsync.emulator import POISON_PHONE, POISON_POSTCODE, POISON_QUANTITY
+
+        if poison not in self.POISONS:
+            raise ValueError(f"unknown poison {poison!r}: one of {self.POISONS}")
+        with self.lock:
+            order_id = self.request_return()
+            order = self.orders[order_id]
+            if poison == "quantity":
+                for entry in order["meta_data"]:
+                    if entry["key"] == "wps_rma_return_product":
+                        for request in entry["value"].values():
+                            request["products"][0]["qty"] = POISON_QUANTITY
+            else:
+                order["billing"].update(postcode=POISON_POSTCODE, phone=POISON_PHONE)
+            return str(order_id)
+
     def refund_in_admin(self, order_id: int, amount: str | None = None, item_quantity: int = 0) -> int:
         """The shop manager refunds in wp-admin: an amount, or `item_quantity` of the first item."""
         with self.lock:

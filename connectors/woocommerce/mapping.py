@@ -32,6 +32,7 @@ from retsync.model import (
     ReturnReason,
     ReturnStatus,
 )
+from retsync.payload import when
 from retsync.payload import count, decimal, minor_units
 from retsync.payload import obj as _obj
 from retsync.payload import objs as _objs
@@ -82,14 +83,7 @@ def money(value: Decimal) -> str:
 
 def parse_gmt(value: Any) -> datetime | None:
     """`*_gmt` fields come without an offset and are UTC; anything unreadable is None."""
-    text = _text(value)
-    if text is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+    return when(value)
 
 
 def gmt_text(value: datetime) -> str:
