@@ -10,7 +10,9 @@ order, so the slips are walked to see it). A pass cut short resumes in the walk 
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -295,8 +297,12 @@ class PrestaShopConnector(Connector):
         entries = [r for r in entries if not is_held_return(r, self.ps.hold_order_id)]
         if not entries:
             return [], []
-        orders = self.client.by_ids(ORDERS, "id", [str(r.get("id_order")) for r in entries])
-        lookups = self._lookups(orders, details=True, customers=[str(r.get("id_customer")) for r in entries])
+        order_ids = [str(r.get("id_order")) for r in entries]
+        orders = self.client.by_ids(ORDERS, "id", order_ids)
+        siblings = Counter(str(r.get("id_order")) for r in self.client.by_ids(RETURNS, "id_order", order_ids,
+                                                                             display="[id,id_order]"))
+        lookups = replace(self._lookups(orders, details=True, customers=[str(r.get("id_customer")) for r in entries]),
+                          returns_on_order=siblings)
         returns = [map_order_return(record, self.states, lookups) for record in entries]
         stored = context.stored_orders([str(o["id"]) for o in orders])
         fresh = [map_order(o, lookups) for o in orders if str(o["id"]) not in stored

@@ -5,7 +5,8 @@ Two shapes of "a return" exist, depending on the shop's version:
 - PrestaShop 9 lists merchandise returns (`order_returns`: `id, id_order, id_customer, question, state,
   date_add, date_upd`). Their lines (`order_return_detail`) are not exposed, so the order's details tell what
   came back (`product_quantity_return` once set, else `product_quantity_refunded`, else the credit slips'
-  lines). Where none of them says, the return is stored without lines (`extra["lines_unknown"]`, flagged
+  lines). Where none of them says, or the order has several merchandise returns (the quantities are the
+  order's, not one return's), the return is stored without lines (`extra["lines_unknown"]`, flagged
   `lines_unknown`) rather than as the whole order: a guess would refund items that never came back.
 - PrestaShop 1.7/8 has no returns resource in core. There a return is an *order* whose details show returned
   or refunded quantities, or that has credit slips (`order_slip`); it is stored under `order-<id>`.
@@ -62,6 +63,8 @@ NO_DATE = "0000-00-00 00:00:00"
 LINES_UNKNOWN = ("the shop does not say which items came back: its webservice hides a merchandise return's lines; "
                  "they appear once the returned quantities are set on the order (Return products) or a credit "
                  "slip is made")
+LINES_SHARED = ("order {order} has several merchandise returns and the shop does not say which items belong to "
+                "which: its returned quantities and credit slips are the order's, not one return's")
 
 
 # --- small readers ------------------------------------------------------------------------
@@ -160,6 +163,9 @@ class Lookups:
     """order id -> order detail id -> the decision retsync recorded on the order's thread."""
     hold_order: str | None = None
     """`hold_order_id`: the order held marketplace returns are filed under."""
+    returns_on_order: Mapping[str, int] | None = None
+    """order id -> how many merchandise returns it has (PrestaShop 9): with more than one, the order's returned
+    quantities cannot be told apart between them."""
 
     def currency(self, order: Mapping[str, Any]) -> str | None:
         return (self.currencies or {}).get(str(order.get("id_currency")))
@@ -379,14 +385,16 @@ def map_order_return(record: Mapping[str, Any], states: StateTable, lookups: Loo
     if meaning == "completed" and not slips:
         decision = None
     recorded = (lookups.recorded or {}).get(order_id or "", {})
-    lines = _lines(order_id or return_id, order, details, slips, currency, reason, state, decision, recorded)
+    shared = (lookups.returns_on_order or {}).get(order_id or "", 1) > 1
+    lines = () if shared else _lines(order_id or return_id, order, details, slips, currency, reason, state,
+                                     decision, recorded)
     updated = parse_date(record.get("date_upd"), lookups.zone)
     refunded = [s.created_at for s in slips if s.created_at is not None]
     extra: dict[str, Any] = {"state": state, "state_name": STOCK_STATE_NAMES.get(state or "") if meaning else None}
     if slips:
         extra["slip_ids"] = [s.slip_id for s in slips]
     if not lines:
-        extra["lines_unknown"] = LINES_UNKNOWN
+        extra["lines_unknown"] = LINES_SHARED.format(order=order_id) if shared else LINES_UNKNOWN
     return Return(
         external_id=return_id, order_external_id=order_id, status=status, channel_status=state,
         reason=reason_for(reason), channel_reason=reason, created_at=created,

@@ -98,6 +98,14 @@ def test_without_returned_quantities_or_slips_the_lines_are_unknown_not_the_whol
     assert later.revision != mapped.revision, "the lines arriving later is an update of the stored return"
 
 
+def test_with_several_returns_on_one_order_the_orders_quantities_are_not_shared_out() -> None:
+    """Returned quantities and slips are the order's: with two merchandise returns, neither is given them."""
+    mapped = map_order_return(order_return(), STATES, lookups(returns_on_order={"7": 2}))
+    assert mapped.lines == () and "order 7 has several merchandise returns" in mapped.extra["lines_unknown"]
+    alone = map_order_return(order_return(), STATES, lookups(returns_on_order={"7": 1}))
+    assert [line.external_id for line in alone.lines] == ["70"]
+
+
 def test_a_slip_after_the_request_refunds_it_one_before_does_not() -> None:
     refunded = map_order_return(order_return(5), STATES, lookups(slips={"7": [slip()]}))
     assert refunded.status is ReturnStatus.REFUNDED and refunded.refund_amount == 2460

@@ -209,6 +209,18 @@ def test_on_9_merchandise_returns_take_their_lines_from_the_order_and_unknown_li
     assert lines(store, "13") == [("80", 1)] and "lines_unknown" not in store.returns["13"].extra
 
 
+def test_on_9_a_second_return_on_the_same_order_leaves_both_without_guessed_lines(
+        connect: Callable[..., PrestaShopConnector]) -> None:
+    recorded, store = RecordedShop("9.0.0"), InMemoryStore()
+    recorded.data["order_returns"].append({"id": 14, "id_customer": "3", "id_order": "7", "question": "Mug cracked",
+                                           "state": "1", "date_add": "2026-10-08 08:00:00",
+                                           "date_upd": "2026-10-08 08:00:00"})
+    store.run(connect(recorded))
+    assert {key: lines(store, key) for key in ("12", "14")} == {"12": [], "14": []}, (
+        "row 70's returned unit is the order's: it cannot be told which of the two returns holds it")
+    assert "order 7 has several merchandise returns" in store.returns["14"].extra["lines_unknown"]
+
+
 def test_one_object_without_its_empty_fields_is_read_and_decisions_go_as_xml(
         connect: Callable[..., PrestaShopConnector]) -> None:
     recorded, store = RecordedShop("8.1.7"), InMemoryStore()
