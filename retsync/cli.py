@@ -285,15 +285,19 @@ def cmd_channels(args: argparse.Namespace) -> int:
     from retsync.queries import channel_health
 
     from retsync.notify.outbox import notification_problems
+    from retsync.store.quarantine import open_by_channel
 
     config = _load(args)
     engine = _engine(config)
     rows = channel_health(engine)
     notifying = notification_problems(engine)
+    with engine.connect() as conn:
+        quarantined = open_by_channel(conn)
     for row in rows:
         problem = notifying.get(row["name"])
         row["notifications"] = None if problem is None else {
             "failed": problem.failed, "retrying": problem.retrying, "last_error": problem.last_error}
+        row["quarantine"] = quarantined.get(row["name"], {"open": 0, "newest": []})
     if args.format == "json":
         json.dump(_jsonable(rows), sys.stdout, indent=2)
         print()
@@ -312,6 +316,12 @@ def cmd_channels(args: argparse.Namespace) -> int:
             _say(f"  cursor {stream:<11} {json.dumps(cursor, sort_keys=True)}")
         if row["decisions"]:
             _say("  decisions          " + ", ".join(f"{k} {v}" for k, v in sorted(row["decisions"].items())))
+        if row["quarantine"]["open"]:
+            _say(f"  quarantine         {row['quarantine']['open']} records set aside, retried on every pull "
+                 f"(v_quarantine has them whole):")
+            for held in row["quarantine"]["newest"]:
+                _say(f"    {held['kind']} {held['external_id'] or '(no id)'}: {held['reason']} "
+                     f"(seen {held['times_seen']}x, last {_cell(held['last_seen_at'])})")
         if row["notifications"]:
             note = row["notifications"]
             _say(f"  notifications      {note['failed']} failed, {note['retrying']} retrying; last error: "

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import httpx
+import structlog
 from pydantic import ValidationError
 
 from retsync.config import ChannelSettings
@@ -99,6 +100,7 @@ is fetched again, because the channel is what is wrong then, not the record."""
 REASON_LIMIT = 500
 
 T = TypeVar("T")
+log = structlog.get_logger(__name__)
 
 
 def record_problem(exc: BaseException) -> str:
@@ -143,6 +145,19 @@ class RecordSieve:
         """The records set aside since the last call: one page's worth."""
         taken, self.quarantined = self.quarantined, []
         return taken
+
+
+def map_fetched(kind: str, raw: Any, mapper: Callable[..., T], *args: Any, external_id: str, **kwargs: Any
+                ) -> T | None:
+    """A record fetched alone (an order a return names, for linking): mapped, or None when it cannot be read.
+
+    None is what a channel that does not know the record answers, so the core asks for it again later (once a
+    day for orders) instead of failing the pull every time; the reason is logged once per attempt."""
+    sieve = RecordSieve()
+    mapped = sieve.map(kind, raw, mapper, *args, external_id=external_id, **kwargs)
+    for aside in sieve.quarantined:
+        log.warning("fetched_record_unreadable", kind=kind, external_id=external_id, reason=aside.reason)
+    return mapped
 
 
 def _external_id(value: Any) -> str | None:

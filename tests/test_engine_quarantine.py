@@ -4,6 +4,7 @@ later resolves its quarantine row. This is also how a connector that maps a whol
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select, text
 
+from retsync.cli import main
 from retsync.config import ChannelSettings
 from retsync.connector import Quarantined, Runtime
 from retsync.daemon import describe_failure
@@ -176,3 +178,37 @@ def test_a_set_aside_payload_is_capped_and_holds_no_secret_looking_key(db: Engin
     assert "tok-123" not in held.payload and "Bearer abc" not in held.payload
     assert len(held.payload) <= PAYLOAD_LIMIT + 10 and held.payload_size > 50_000
     assert held.times_seen == 1
+
+
+def test_retsync_channels_shows_what_is_in_quarantine(db: Engine, db_url: str, tmp_path: Path,
+                                                      extra_connectors: dict, capsys: pytest.CaptureFixture[str]
+                                                      ) -> None:
+    extra_connectors.update(scripted=ScriptedConnector)
+    ScriptedConnector.returns[1] = _poisoned(1, lines=(ReturnLine(external_id="R1-L0", quantity=10**30),))
+    config = tmp_path / "config.toml"
+    config.write_text(f'[database]\nurl = "{db_url}"\n[daemon]\nstate_dir = "{tmp_path}"\n'
+                      '[channels.shop]\nconnector = "scripted"\n')
+    assert main(["--config", str(config), "sync"]) == 0
+    capsys.readouterr()
+
+    assert main(["--config", str(config), "channels"]) == 0
+    out = capsys.readouterr().out
+    assert "quarantine         1 records set aside" in out
+    assert "return R1: line R1-L0: quantity" in out and "out of range" in out
+
+    assert main(["--config", str(config), "channels", "--format", "json"]) == 0
+    [shop] = json.loads(capsys.readouterr().out)
+    assert shop["quarantine"]["open"] == 1 and shop["quarantine"]["newest"][0]["external_id"] == "R1"
+
+
+def test_an_order_fetched_alone_that_cannot_be_read_counts_as_not_found_and_is_logged() -> None:
+    from structlog.testing import capture_logs
+
+    from retsync.connector import map_fetched
+    from retsync.payload import count
+
+    with capture_logs() as logs:
+        assert map_fetched("order", {"qty": "1e30"}, lambda body: count(body["qty"]), {"qty": "1e30"},
+                           external_id="O9") is None
+    [line] = [entry for entry in logs if entry["event"] == "fetched_record_unreadable"]
+    assert line["external_id"] == "O9" and "not a quantity" in line["reason"]

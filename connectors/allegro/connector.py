@@ -31,6 +31,7 @@ from retsync.connector import (
     RecordSieve,
     Runtime,
     Stream,
+    map_fetched,
 )
 from retsync.http import USER_AGENT, ApiError, AuthError, BadPayload, Stopped, TransientError
 from retsync.model import DecisionKind, Order, Return, utc
@@ -282,7 +283,7 @@ class AllegroConnector(Connector):
 
     def fetch_order(self, external_id: str) -> Order | None:
         form = self.client.get_checkout_form(external_id)
-        return map_order(form) if form is not None else None
+        return map_fetched("order", form, map_order, form, external_id=external_id) if form is not None else None
 
     # --- push ------------------------------------------------------------------------------
 

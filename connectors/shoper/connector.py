@@ -33,6 +33,7 @@ from retsync.connector import (
     RecordSieve,
     Runtime,
     Stream,
+    map_fetched,
 )
 from retsync.http import ApiError, AuthError, BadPayload, Stopped, TransientError
 from retsync.model import DecisionKind, Order, Return
@@ -557,7 +558,8 @@ class ShoperConnector(Connector):
         if order is None or held_key(order):
             return None
         products = self.client.of_orders("/order-products", [external_id]).get(external_id, [])
-        return map_order(order, products, self.client.currencies(), self.zone)
+        return map_fetched("order", order, map_order, order, products, self.client.currencies(), self.zone,
+                           external_id=external_id)
 
     # --- sandbox ---------------------------------------------------------------------------
 

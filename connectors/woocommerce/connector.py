@@ -32,6 +32,7 @@ from retsync.connector import (
     RecordSieve,
     Runtime,
     Stream,
+    map_fetched,
 )
 from retsync.http import ApiError, AuthError, BadPayload, Stopped, TransientError
 from retsync.model import DecisionKind, Order, Return
@@ -558,7 +559,7 @@ class WooCommerceConnector(Connector):
 
     def fetch_order(self, external_id: str) -> Order | None:
         body = self.client.get_order(external_id)
-        return map_order(body) if body is not None else None
+        return map_fetched("order", body, map_order, body, external_id=external_id) if body is not None else None
 
     # --- sandbox ---------------------------------------------------------------------------
 

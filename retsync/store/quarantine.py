@@ -11,8 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -30,18 +29,6 @@ DEPTH_LIMIT = 40
 """Levels of nesting kept of a quarantined payload; deeper is replaced by a marker."""
 KEY_LIMIT = 200
 SECRET_KEY = re.compile(r"token|secret|passw|api[_-]?key|authori[sz]ation|credential|signature", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class QuarantineRow:
-    channel: str
-    stream: str
-    kind: str
-    external_id: str | None
-    reason: str
-    times_seen: int
-    first_seen_at: datetime
-    last_seen_at: datetime
 
 
 def _scrub(value: Any, depth: int = 0) -> Any:
@@ -128,20 +115,20 @@ def open_external_ids(conn: Connection, channel_id: int, kind: str) -> list[str]
     ).order_by(quarantine_t.c.id)).scalars())
 
 
-def open_counts(conn: Connection) -> dict[str, int]:
-    """Open quarantined records per channel name, for `retsync channels`."""
-    return {name: int(n) for name, n in conn.execute(
+def open_by_channel(conn: Connection, shown: int = 5) -> dict[str, dict[str, Any]]:
+    """Per channel name: how many records are in quarantine, and the newest `shown` of them (no payload:
+    `v_quarantine` has it), for `retsync channels`."""
+    counts = {name: int(n) for name, n in conn.execute(
         select(channels_t.c.name, func.count(quarantine_t.c.id))
         .join(channels_t, channels_t.c.id == quarantine_t.c.channel_id)
         .where(quarantine_t.c.resolved_at.is_(None)).group_by(channels_t.c.name))}
-
-
-def open_records(conn: Connection, limit: int = 20) -> Sequence[QuarantineRow]:
-    """The newest open quarantined records (no payload: `v_quarantine` has it), for `retsync channels`."""
-    return [QuarantineRow(*row) for row in conn.execute(
-        select(channels_t.c.name, quarantine_t.c.stream, quarantine_t.c.kind, quarantine_t.c.external_id,
-               quarantine_t.c.reason, quarantine_t.c.times_seen, quarantine_t.c.first_seen_at,
-               quarantine_t.c.last_seen_at)
-        .join(channels_t, channels_t.c.id == quarantine_t.c.channel_id)
-        .where(quarantine_t.c.resolved_at.is_(None))
-        .order_by(quarantine_t.c.last_seen_at.desc(), quarantine_t.c.id.desc()).limit(limit))]
+    found: dict[str, dict[str, Any]] = {name: {"open": n, "newest": []} for name, n in counts.items()}
+    for name in counts:
+        for row in conn.execute(
+                select(quarantine_t.c.stream, quarantine_t.c.kind, quarantine_t.c.external_id, quarantine_t.c.reason,
+                       quarantine_t.c.times_seen, quarantine_t.c.first_seen_at, quarantine_t.c.last_seen_at)
+                .join(channels_t, channels_t.c.id == quarantine_t.c.channel_id)
+                .where(channels_t.c.name == name, quarantine_t.c.resolved_at.is_(None))
+                .order_by(quarantine_t.c.last_seen_at.desc(), quarantine_t.c.id.desc()).limit(shown)):
+            found[name]["newest"].append(dict(row._mapping))
+    return found
