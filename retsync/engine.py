@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import structlog
 from sqlalchemy import Connection, Engine, select
@@ -230,7 +231,7 @@ class SyncEngine:
         return stats, aside
 
     @staticmethod
-    def _vetted(records: Sequence[Order | Return], kind: str, aside: list[Quarantined]) -> list:
+    def _vetted(records: Sequence[Any], kind: str, aside: list[Quarantined]) -> list[Any]:
         """The records the store can take; the others go to `aside` with why."""
         kept = []
         for record in records:
@@ -250,7 +251,7 @@ class SyncEngine:
             stats = self.writer.store(conn, orders, returns, now)
             if aside:
                 set_aside(conn, self.channel_id, stream.value, aside, now)
-            if self._quarantine_open:
+            if self._quarantine_open or aside:  # a record stored now that was set aside before, or on this page
                 resolve(conn, self.channel_id, "order", [order.external_id for order in orders], now)
                 resolve(conn, self.channel_id, "return", [record.external_id for record in returns], now)
             if page.cursor is not None:

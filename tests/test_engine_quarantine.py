@@ -212,3 +212,19 @@ def test_an_order_fetched_alone_that_cannot_be_read_counts_as_not_found_and_is_l
                            external_id="O9") is None
     [line] = [entry for entry in logs if entry["event"] == "fetched_record_unreadable"]
     assert line["external_id"] == "O9" and "not a quantity" in line["reason"]
+
+
+def test_a_nul_character_postgresql_refuses_is_dropped_on_both_databases(db: Engine, tmp_path: Path) -> None:
+    ScriptedConnector.returns[0] = _poisoned(0, channel_reason="too\x00 small", carrier="Post\x00NL")
+    _engine(db, tmp_path).sync()
+    assert _rows(db, "SELECT channel_reason, carrier FROM returns WHERE external_id = 'R0'") == [("too small", "PostNL")]
+    assert _quarantine(db) == {}
+
+
+def test_a_page_repeating_a_record_stores_its_last_copy_and_sets_aside_a_poison_copy(
+        db: Engine, tmp_path: Path) -> None:
+    poison = _poisoned(1, lines=(ReturnLine(external_id="R1-L0", quantity=10**30),))
+    ScriptedConnector.returns[:] = [make_return(0), poison, make_return(1), make_return(2)]
+    _engine(db, tmp_path).sync()
+    assert _stored(db) == {"R0", "R1", "R2"}
+    assert not _quarantine(db)["R1"].is_open, "the readable copy of R1 was stored"

@@ -57,7 +57,11 @@ def _column_limits(table: Any) -> dict[str, int]:
 
 
 def _fit(limits: dict[str, int], values: dict[str, Any]) -> dict[str, Any]:
-    """Text clipped to its column: a 36-character postcode in varchar(20) must not fail the page."""
+    """Text clipped to its column: a 36-character postcode in varchar(20) must not fail the page. NUL characters
+    are dropped: PostgreSQL refuses them in text, SQLite would keep them, and they mean nothing in either."""
+    for name, value in values.items():
+        if isinstance(value, str) and "\x00" in value:
+            values[name] = value.replace("\x00", "")
     for name, limit in limits.items():
         value = values.get(name)
         if isinstance(value, str) and len(value) > limit:
