@@ -30,6 +30,8 @@ NUMBER_TEXT_LIMIT = 40
 """Characters in a number's text: longer is no amount or quantity, and is not handed to `Decimal`."""
 EXPONENT_LIMIT = 20
 """The largest exponent read ("1e20"); "1e300000" is refused before `Decimal` or `int` work on it."""
+LINE_LIMIT = 1000
+"""Lines of one return or order: more is no parcel; the record is quarantined (`items`, `store.pages`)."""
 EARLIEST = datetime(1995, 1, 1, tzinfo=timezone.utc)
 """Before any channel retsync speaks to existed: a date earlier than this is read as unknown."""
 
@@ -56,6 +58,15 @@ def obj(value: Any) -> Mapping[str, Any]:
 def objs(value: Any) -> list[Mapping[str, Any]]:
     """The JSON objects of a list; anything else in it, or a non-list, is left out."""
     return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
+
+
+def items(value: Any) -> list[Mapping[str, Any]]:
+    """The objects of a list that become a record's lines; more than LINE_LIMIT raise `OutOfRange` before
+    any of them is mapped (a 100,000-line return took 639 MB on its way to the store)."""
+    found = objs(value)
+    if len(found) > LINE_LIMIT:
+        raise OutOfRange(f"{len(found)} lines: retsync reads at most {LINE_LIMIT} lines per return or order")
+    return found
 
 
 def _number_text(value: Any, decimal_comma: bool) -> str | None:

@@ -273,3 +273,49 @@ def test_a_return_dated_9999_and_a_poison_one_never_silence_a_changed_since_chan
     with db.connect() as conn:
         [(held, is_open)] = conn.execute(text("SELECT external_id, is_open FROM v_quarantine")).all()
     assert held == "3" and is_open
+
+
+# --- a return of 100,000 lines: set aside before its lines are mapped, in bounded memory -------------------
+
+
+def _bol_huge() -> tuple[Any, tuple[Any, ...]]:
+    from retsync_connectors.bol.mapping import map_return
+
+    item = {"rmaId": "1", "orderId": "2", "expectedQuantity": 1, "handled": False,
+            "returnReason": {"mainReason": "Anders"}}
+    entry = {"returnId": "1", "registrationDateTime": "2024-01-01T10:00:00+01:00", "fulfilmentMethod": "FBR",
+             "returnItems": [item] * 100_000}
+    return map_return, (entry,)
+
+
+def _allegro_huge() -> tuple[Any, tuple[Any, ...]]:
+    from retsync_connectors.allegro.mapping import map_return
+
+    entry = {"id": "r1", "createdAt": "2024-01-01T10:00:00Z", "status": "CREATED",
+             "items": [{"offerId": "7", "quantity": 1}] * 100_000}
+    return map_return, (entry,)
+
+
+def _woocommerce_huge() -> tuple[Any, tuple[Any, ...]]:
+    from retsync_connectors.woocommerce.mapping import map_order
+
+    order = {"id": 9, "currency": "EUR", "line_items": [{"id": 1, "quantity": 1, "total": "1.00"}] * 100_000}
+    return map_order, (order,)
+
+
+@pytest.mark.parametrize("huge", [_bol_huge, _allegro_huge, _woocommerce_huge], ids=["bol", "allegro", "woocommerce"])
+def test_a_record_of_100000_lines_is_set_aside_before_its_lines_are_mapped(huge: Any) -> None:
+    import tracemalloc
+
+    mapper, args = huge()
+    sieve = RecordSieve()
+    tracemalloc.start()
+    try:
+        mapped = sieve.map("return", args[0], mapper, *args, external_id="big")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert mapped is None
+    [aside] = sieve.quarantined
+    assert "100000 lines" in aside.reason and "at most 1000" in aside.reason
+    assert peak < 8 * 2**20, f"{peak / 2**20:.0f} MB to refuse it: the lines were mapped first"

@@ -17,6 +17,7 @@ from typing import Any
 from retsync.http import BadPayload
 from retsync.model import Customer, DecisionKind, Order, OrderLine, Return, ReturnLine, ReturnReason, ReturnStatus
 from retsync.payload import count as payload_count
+from retsync.payload import items as payload_items
 from retsync.payload import when
 from retsync.payload import minor_units as payload_minor_units
 from retsync.payload import obj, objs, text
@@ -147,7 +148,7 @@ def map_order(form: Mapping[str, Any]) -> Order:
     order_id = text(form.get("id"))
     if order_id is None:
         raise BadPayload("a checkout form without id")
-    items = objs(form.get("lineItems"))
+    items = payload_items(form.get("lineItems"))
     buyer = obj(form.get("buyer"))
     name = " ".join(part for part in (text(buyer.get("firstName")), text(buyer.get("lastName"))) if part)
     total, currency = minor_units(obj(form.get("summary")).get("totalToPay"))
@@ -260,7 +261,7 @@ def map_return(entry: Mapping[str, Any], form: Mapping[str, Any] | None = None) 
     status = (text(entry.get("status")) or "").upper()
     order_id = text(entry.get("orderId"))
     decision = _channel_decision(entry, status)
-    items = objs(entry.get("items"))
+    items = payload_items(entry.get("items"))
     lines = tuple(
         _return_line(item, line_id, order_id, form, status, decision)
         for item, line_id in zip(items, _line_ids(items, return_id))

@@ -27,6 +27,7 @@ from retsync.model import (
     ReturnStatus,
 )
 from retsync.payload import count, when
+from retsync.payload import items as payload_items
 from retsync.payload import minor_units
 from retsync.payload import obj as _obj
 from retsync.payload import objs as _objs
@@ -222,7 +223,7 @@ def map_order(order: Mapping[str, Any]) -> Order:
     order_id = _text(order.get("orderId"))
     if order_id is None:
         raise BadPayload("an order without orderId")
-    items = _objs(order.get("orderItems"))
+    items = payload_items(order.get("orderItems"))
     totals = [to_minor_units(item.get("totalPrice")) for item in items]
     billing = customer_from_details(_obj(order.get("billingDetails")))
     shipment = customer_from_details(_obj(order.get("shipmentDetails")))
@@ -394,7 +395,7 @@ def map_return(
     detail_items = {
         _text(item.get("rmaId")): item for item in _objs((detail or {}).get("returnItems")) if item.get("rmaId")
     }
-    items = _objs(entry.get("returnItems"))
+    items = payload_items(entry.get("returnItems"))
     mapped = [_return_line(item, detail_items.get(_text(item.get("rmaId")), {}), orders, return_id) for item in items]
     lines = tuple(line for line, _ in mapped)
     statuses = [status for _, status in mapped]

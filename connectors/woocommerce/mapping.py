@@ -32,6 +32,7 @@ from retsync.model import (
     ReturnReason,
     ReturnStatus,
 )
+from retsync.payload import items as payload_items
 from retsync.payload import when
 from retsync.payload import count, decimal, minor_units
 from retsync.payload import obj as _obj
@@ -159,7 +160,7 @@ def _order_line(item: Mapping[str, Any], currency: str | None) -> OrderLine | No
 
 def map_order(order: Mapping[str, Any]) -> Order:
     currency = _text(order.get("currency"))
-    lines = (_order_line(item, currency) for item in _objs(order.get("line_items")))
+    lines = (_order_line(item, currency) for item in payload_items(order.get("line_items")))
     return Order(
         external_id=order_id_of(order, "order"),
         placed_at=parse_gmt(order.get("date_created_gmt")),
@@ -463,7 +464,7 @@ def _return_lines(
     was_return: bool,
 ) -> tuple[ReturnLine, ...]:
     currency = _text(order.get("currency"))
-    items = {str(item.get("id")): item for item in _objs(order.get("line_items"))}
+    items = {str(item.get("id")): item for item in payload_items(order.get("line_items"))}
     shop = _shop_decision(_text(order.get("status")), rules)
     lines = []
     for item_id, quantity in _returned_quantities(order, rules, request, refunds, was_return).items():

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from retsync.model import DecisionKind, DecisionState, Order, OrderLine, Return, ReturnLine
-from retsync.payload import EARLIEST
+from retsync.payload import EARLIEST, LINE_LIMIT
 from retsync.store.models import Decision as DecisionRow
 from retsync.store.models import Order as OrderRow
 from retsync.store.models import OrderLine as OrderLineRow
@@ -41,8 +41,6 @@ decisions_t = DecisionRow.__table__
 events_t = EventRow.__table__
 
 
-LINE_LIMIT = 1000
-"""Lines of one return or order: more is no parcel (a 100,000-line return took 639 MB); it is quarantined."""
 COUNT_LIMIT = 2**31 - 1
 """The INTEGER columns (quantities) on PostgreSQL."""
 AMOUNT_LIMIT = 2**63 - 1
