@@ -213,6 +213,19 @@ class NotifySettings(BaseModel):
     max_attempts: int = Field(default=8, ge=1)
     retry_base: Duration = Field(default=timedelta(minutes=1), description="first retry delay; doubles each time")
 
+    @field_validator("team_emails", "mail_from")
+    @classmethod
+    def _one_address_each(cls, value: list[str] | str | None) -> list[str] | str | None:
+        """Caught at `config check`, not when the first team e-mail fails: each entry is exactly one address."""
+        from retsync.notify.send import SendFailed, one_address  # here: notify.send imports these settings
+
+        for address in [value] if isinstance(value, str) else value or []:
+            try:
+                one_address(address, "the")
+            except SendFailed as exc:
+                raise ValueError(str(exc).replace("; not sent", "")) from None
+        return value
+
     @model_validator(mode="after")
     def _usable(self) -> NotifySettings:
         if self.webhook_url is not None and not self.webhook_url.get_secret_value().startswith(("http://", "https://")):

@@ -290,6 +290,35 @@ class ChannelHttp:
                 self.client._mounts[pattern] = _Guarded(mounted, self.limits, self._stop)
         self.requests_sent = 0
 
+    @classmethod
+    def for_channel(
+        cls,
+        channel: str,
+        settings: Any,
+        runtime: Any,
+        *,
+        base_url: str | None = None,
+        **api: Any,
+    ) -> ChannelHttp:
+        """The client a channel's settings and the daemon's runtime call for; the connector adds only its API's part.
+
+        Retries, timeouts, pacing and the response limits are the same keys on every channel (`ChannelSettings`),
+        so they are read here once instead of by each connector; `api` is what only the channel knows: headers,
+        auth, how its error bodies read, how its rate-limit headers count.
+        """
+        return cls(
+            channel,
+            base_url=base_url if base_url is not None else settings.base_url,
+            retry=RetryPolicy(settings.max_retries, max_delay=settings.max_backoff.total_seconds()),
+            timeout=settings.timeout,
+            requests_per_second=settings.requests_per_second,
+            limits=HttpLimits.of(settings),
+            transport=runtime.transport,
+            stop=runtime.stop,
+            sleep=runtime.sleep,
+            **api,
+        )
+
     def close(self) -> None:
         self.client.close()
 

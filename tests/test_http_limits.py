@@ -417,3 +417,22 @@ def test_a_hostile_answer_fails_only_its_page_and_the_channel_recovers(
         assert runner.pull("shop").ok and stored("shop")[0] > 0, "the next pull stores the shop's returns"
     finally:
         runner.close()
+
+
+@pytest.mark.parametrize("name", ["allegro", "bol", "prestashop", "shoper", "woocommerce"])
+def test_every_connector_sends_through_the_channel_tables_limits(name: str, tmp_path: Path) -> None:
+    """A key in the channel table that no connector passes on would be a setting that silently does nothing."""
+    from retsync import registry
+    from retsync.connector import Runtime
+
+    cls, model = registry.get(name), registry.settings_model_for(name)
+    assert cls is not None and model is not None
+    table = {**cls.sandbox_channel("http://127.0.0.1:9"), "max_response_size": "3MiB",
+             "request_deadline": "7s", "max_retry_after": "11s", "max_retries": 2}
+    connector = cls(name, model.model_validate(table), Runtime(state_dir=tmp_path))
+    try:
+        http = connector.client.http  # type: ignore[attr-defined]
+        assert http.limits == HttpLimits(max_response_bytes=3 * MiB, deadline=7, max_retry_after=11)
+        assert http.retry.max_retries == 2
+    finally:
+        connector.close()

@@ -143,3 +143,14 @@ def test_a_database_url_from_the_environment_is_checked_too(tmp_path: Path, monk
     monkeypatch.setenv("RETSYNC_DATABASE__URL", "postgresql://retsync:pw@db:abc/retsync")
     assert main(["--config", str(_write(tmp_path, "")), "db", "upgrade"]) == 2
     assert "[database] key `url`: the port is not a number" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("address", ["team@example.com, other@evil.example", "not-an-address", "a@b@c.example"])
+def test_a_team_email_that_is_not_one_address_is_a_config_error(address: str, tmp_path: Path) -> None:
+    """Caught when the admin runs `config check`, not when the first team e-mail fails at 3 a.m."""
+    path = tmp_path / "config.toml"
+    path.write_text('[notify]\nenabled = true\nsmtp_host = "127.0.0.1"\nmail_from = "retsync@shop.example"\n'
+                    f'team_emails = ["{address}"]\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, registry.settings_model_for, registry.names, registry.holds_returns)
+    assert "team_emails" in str(caught.value) and repr(address) in str(caught.value)

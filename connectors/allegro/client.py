@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from retsync.connector import Runtime
-from retsync.http import ApiError, AuthError, BadPayload, BearerTokenAuth, ChannelHttp, RetryPolicy, TransientError
+from retsync.http import ApiError, AuthError, BadPayload, BearerTokenAuth, ChannelHttp, TransientError
 from retsync.tokens import TokenStore, TokenStoreError
 
 if TYPE_CHECKING:
@@ -147,19 +147,12 @@ class AllegroClient:
 
     def __init__(self, channel: str, settings: AllegroSettings, runtime: Runtime, auth: RefreshTokenAuth) -> None:
         self.auth = auth
-        self.http = ChannelHttp(
-            channel,
-            retry=RetryPolicy(settings.max_retries, max_delay=settings.max_backoff.total_seconds()),
-            base_url=settings.base_url,
+        self.http = ChannelHttp.for_channel(
+            channel, settings, runtime,
             headers={"Accept": PUBLIC},
             auth=auth,
-            timeout=settings.timeout,
-            requests_per_second=settings.requests_per_second,
             error_detail=errors_detail,
             block_after_429=BLOCK_SECONDS,
-            transport=runtime.transport,
-            stop=runtime.stop,
-            sleep=runtime.sleep,
         )
 
     def close(self) -> None:

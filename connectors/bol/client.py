@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from retsync.connector import Runtime
-from retsync.http import ApiError, BadPayload, ChannelHttp, OAuth2ClientCredentials, RetryPolicy
+from retsync.http import ApiError, BadPayload, ChannelHttp, OAuth2ClientCredentials
 
 if TYPE_CHECKING:
     from retsync_connectors.bol.connector import BolSettings
@@ -80,18 +80,11 @@ class BolClient:
         self.auth = OAuth2ClientCredentials(
             settings.token_url, settings.client_id, settings.client_secret.get_secret_value()
         )
-        self.http = ChannelHttp(
-            channel,
-            retry=RetryPolicy(settings.max_retries, max_delay=settings.max_backoff.total_seconds()),
-            base_url=settings.base_url,
+        self.http = ChannelHttp.for_channel(
+            channel, settings, runtime,
             headers={"Accept": MEDIA_TYPE},
             auth=self.auth,
-            timeout=settings.timeout,
-            requests_per_second=settings.requests_per_second,
             error_detail=problem_detail,
-            transport=runtime.transport,
-            stop=runtime.stop,
-            sleep=runtime.sleep,
         )
 
     def close(self) -> None:

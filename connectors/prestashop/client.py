@@ -21,7 +21,7 @@ from xml.etree import ElementTree
 import httpx
 
 from retsync.connector import Runtime
-from retsync.http import ApiError, BadPayload, ChannelHttp, OAuth2ClientCredentials, RetryPolicy
+from retsync.http import ApiError, BadPayload, ChannelHttp, OAuth2ClientCredentials
 
 if TYPE_CHECKING:
     from retsync_connectors.prestashop.connector import PrestaShopSettings
@@ -104,18 +104,12 @@ class PrestaShopClient:
     blindly: the connector looks in the shop before sending again)."""
 
     def __init__(self, channel: str, settings: PrestaShopSettings, runtime: Runtime) -> None:
-        self.http = ChannelHttp(
-            channel,
-            retry=RetryPolicy(settings.max_retries, max_delay=settings.max_backoff.total_seconds()),
+        self.http = ChannelHttp.for_channel(
+            channel, settings, runtime,
             base_url=settings.base_url.rstrip("/") + API_PREFIX,
             headers={"Accept": "application/json"},
             auth=httpx.BasicAuth(settings.api_key.get_secret_value(), ""),
-            timeout=settings.timeout,
-            requests_per_second=settings.requests_per_second,
             error_detail=error_detail,
-            transport=runtime.transport,
-            stop=runtime.stop,
-            sleep=runtime.sleep,
         )
 
     def close(self) -> None:
@@ -221,18 +215,12 @@ class AdminApiClient:
     def __init__(self, channel: str, settings: PrestaShopSettings, runtime: Runtime) -> None:
         assert settings.admin_api_client_id and settings.admin_api_client_secret
         base = (settings.admin_api_url or settings.base_url.rstrip("/") + "/admin-api").rstrip("/")
-        self.http = ChannelHttp(
-            channel,
-            retry=RetryPolicy(settings.max_retries, max_delay=settings.max_backoff.total_seconds()),
+        self.http = ChannelHttp.for_channel(
+            channel, settings, runtime,
             base_url=base,
             headers={"Accept": "application/json"},
             auth=AdminApiCredentials(base + "/access_token", settings.admin_api_client_id,
                                      settings.admin_api_client_secret.get_secret_value(), self.SCOPES),
-            timeout=settings.timeout,
-            requests_per_second=settings.requests_per_second,
-            transport=runtime.transport,
-            stop=runtime.stop,
-            sleep=runtime.sleep,
         )
 
     def close(self) -> None:

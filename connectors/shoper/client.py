@@ -26,7 +26,6 @@ from retsync.http import (
     BadPayload,
     BearerTokenAuth,
     ChannelHttp,
-    RetryPolicy,
     TransientError,
 )
 
@@ -142,19 +141,13 @@ class ShoperClient:
         base = settings.base_url.rstrip("/") + API_PREFIX
         self.auth = ShoperAuth(settings.token_url or base + "/auth", settings.login,
                                settings.password.get_secret_value())
-        self.http = ChannelHttp(
-            channel,
-            retry=RetryPolicy(settings.max_retries, max_delay=settings.max_backoff.total_seconds()),
+        self.http = ChannelHttp.for_channel(
+            channel, settings, runtime,
             base_url=base,
             headers={"Accept": "application/json"},
             auth=self.auth,
-            timeout=settings.timeout,
-            requests_per_second=settings.requests_per_second,
             error_detail=error_detail,
             rate_limit_wait=bucket_wait,
-            transport=runtime.transport,
-            stop=runtime.stop,
-            sleep=runtime.sleep,
         )
         self.limit = min(MAX_LIMIT, settings.page_size)
         self._currencies: dict[str, str] | None = None

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from retsync.connector import Runtime
-from retsync.http import ApiError, BadPayload, ChannelHttp, RetryPolicy
+from retsync.http import ApiError, BadPayload, ChannelHttp
 
 if TYPE_CHECKING:
     from retsync_connectors.woocommerce.connector import WooCommerceSettings
@@ -99,18 +99,12 @@ class WooCommerceClient:
     """
 
     def __init__(self, channel: str, settings: WooCommerceSettings, runtime: Runtime) -> None:
-        self.http = ChannelHttp(
-            channel,
-            retry=RetryPolicy(settings.max_retries, max_delay=settings.max_backoff.total_seconds()),
+        self.http = ChannelHttp.for_channel(
+            channel, settings, runtime,
             base_url=settings.base_url.rstrip("/") + API_PREFIX,
             headers={"Accept": "application/json"},
             auth=_auth(settings),
-            timeout=settings.timeout,
-            requests_per_second=settings.requests_per_second,
             error_detail=error_detail,
-            transport=runtime.transport,
-            stop=runtime.stop,
-            sleep=runtime.sleep,
         )
 
     def close(self) -> None:

@@ -116,12 +116,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             except OSError:
                 pass  # a folder we may not write to: SQLite's own error on connecting names the problem
         engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S,
-                                                     "cached_statements": SQLITE_CACHED_STATEMENTS}, **kwargs)
+                                                     "cached_statements": SQLITE_CACHED_STATEMENTS},
+                               hide_parameters=True, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, pool_pre_ping=True, **kwargs)
+    return create_engine(parsed, pool_pre_ping=True, hide_parameters=True, **kwargs)
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:
