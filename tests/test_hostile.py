@@ -32,6 +32,7 @@ from retsync.engine import SyncEngine
 from retsync.model import Order, Return, ReturnLine, ReturnStatus
 from retsync.payload import text as read_text
 from retsync.store.channels import ensure_channel
+from retsync.store.db import make_engine, upgrade
 from retsync.store.models import SyncCursor
 from retsync.store.pages import content_hash, refusal
 from retsync.walk import ChangedSinceWalk
@@ -115,8 +116,6 @@ def _capture(connector: type[Connector], tmp_path: Path) -> Captured:
                     settings=Settings(database={"url": db_url}, daemon={"state_dir": tmp_path},
                                       channels={"main": table}),
                     channels={"main": connector.settings_model(**table)})
-    from retsync.store.db import make_engine, upgrade
-
     db = make_engine(db_url)
     upgrade(db)
     runner = Runner(config, transports={"main": emulator.transport()}, db=db)
