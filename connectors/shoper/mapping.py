@@ -220,8 +220,8 @@ def _order_line(product: Mapping[str, Any], currency: str | None) -> OrderLine |
     line_id = _text(product.get("id"))
     if line_id is None:
         return None
-    return OrderLine(external_id=line_id, sku=_text(product.get("code")), title=_title(product),
-                     quantity=_count(product.get("quantity")), unit_price=unit_price(product), currency=currency)
+    return OrderLine(external_id=line_id, sku=_text(product.get("code")), ean=_text(product.get("ean")),
+                     title=_title(product), quantity=_count(product.get("quantity")), unit_price=unit_price(product), currency=currency)
 
 
 def currency_of(order: Mapping[str, Any], currencies: Mapping[str, str]) -> str | None:
@@ -424,7 +424,8 @@ def map_return(
         quantity = _count(product.get("quantity"))
         lines.append(ReturnLine(
             external_id=line_id, order_external_id=order_id, order_line_external_id=line_id,
-            sku=_text(product.get("code")), title=_title(product), quantity=quantity, channel_status=status,
+            sku=_text(product.get("code")), ean=_text(product.get("ean")), title=_title(product), quantity=quantity,
+            channel_status=status,
             unit_price=unit_price(product), currency=currency,
             channel_decision=decision, channel_decision_quantity=quantity if decision else None,
         ))

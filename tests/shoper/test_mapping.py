@@ -99,6 +99,15 @@ def test_an_order_maps_customer_lines_and_money() -> None:
     assert cap.unit_price == 5391, "the line's discount comes off"
 
 
+def test_the_products_ean_travels_with_order_and_return_lines() -> None:
+    """Shoper's order product carries `ean` (empty when not linked to stock); EAN is how a return line finds its
+    order line when the ids differ, so it must not be dropped."""
+    linked, unlinked = product(ean="5901234123457"), product("5002", ean="")
+    order_lines = map_order(order("5"), [linked, unlinked], CURRENCIES, WARSAW).lines
+    assert [line.ean for line in order_lines] == ["5901234123457", None]
+    assert [line.ean for line in mapped(order(), products=[linked, unlinked]).lines] == ["5901234123457", None]
+
+
 def test_an_order_with_almost_nothing_still_maps() -> None:
     result = map_order({"order_id": 7, "billing_address": None, "currency_id": "99"},
                        [{"id": "1", "quantity": "x"}, {"name": "no id"}], CURRENCIES, WARSAW)
