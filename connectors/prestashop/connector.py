@@ -30,11 +30,14 @@ from retsync.connector import (
     PullContext,
     PushResult,
     PushStatus,
+    RecordSieve,
     Runtime,
     Stream,
+    map_fetched,
 )
 from retsync.http import ApiError, AuthError, BadPayload, Stopped, TransientError
 from retsync.model import DecisionKind, Order, Return
+from retsync.payload import objs, text
 from retsync.secrets import Secret
 from retsync.walk import ChangedSinceWalk, WalkKeys
 from retsync_connectors.prestashop.client import FAR_FUTURE, PAGE_SIZE, AdminApiClient, PrestaShopClient
@@ -72,6 +75,20 @@ RETURNS, SLIPS, ORDERS = "order_returns", "order_slip", "orders"
 
 WALK = WalkKeys(position="offset", first=0)
 """The webservice pages by `limit=offset,count`: the walks keep an offset."""
+
+
+def _slip_return_id(order: Mapping[str, Any]) -> str | None:
+    """The id a 1.7/8 return is stored under (`order-<id>`), for the quarantine; None without an order id."""
+    order_id = text(order.get("id"))
+    return SLIP_RETURN_PREFIX + order_id if order_id else None
+
+
+def _as_sent(node: str, record: Mapping[str, Any], lookups: Lookups) -> dict[str, Any]:
+    """What a return was read from, for the quarantine: the record, and its order's details and credit slips,
+    where its lines and quantities are (a merchant looking for the quantity of 1e30 finds it there)."""
+    order_id = text(record.get("id_order") if node == "order_return" else record.get("id")) or ""
+    return {node: record, "order_details": list((lookups.details or {}).get(order_id, ())),
+            "order_slips": list((lookups.slips or {}).get(order_id, ()))}
 
 
 class PrestaShopSettings(ChannelSettings):
@@ -248,7 +265,8 @@ class PrestaShopConnector(Connector):
             raise ValueError(f"the prestashop connector pulls returns (with their orders), not {stream}")
         phases = [ORDERS, RETURNS, SLIPS] if self.source() == RETURNS else [ORDERS, SLIPS]
         cursor = dict(context.cursor or {})
-        walks = {phase: ChangedSinceWalk.load(cursor, phase + "_", context.backfill_since, WALK) for phase in phases}
+        walks = {phase: ChangedSinceWalk.load(cursor, phase + "_", context.backfill_since, WALK, now=context.now)
+                 for phase in phases}
         start = phases.index(cursor["phase"]) if cursor.get("phase") in phases else 0
         for index in range(start, len(phases)):
             phase = phases[index]
@@ -259,8 +277,9 @@ class PrestaShopConnector(Connector):
                 entries = self.client.list(phase, {
                     "filter[date_upd]": f"[{date_text(since, self.zone)},{FAR_FUTURE}]", "date": "1",
                     "sort": "[date_upd_ASC,id_ASC]", "limit": f"{walk.position},{PAGE_SIZE}"})
-                returns, orders = handle(entries, context)
-                for entry in entries:
+                sieve = RecordSieve()
+                returns, orders = handle(entries, context, sieve)
+                for entry in objs(entries):
                     walk.saw(parse_date(entry.get("date_upd"), self.zone))
                 last = len(entries) < PAGE_SIZE
                 if last:
@@ -268,7 +287,7 @@ class PrestaShopConnector(Connector):
                 else:
                     walk.position += len(entries)
                 following = phases[(index + 1) % len(phases)] if last else phase
-                yield Page(returns=returns, orders=orders,
+                yield Page(returns=returns, orders=orders, quarantined=sieve.take(),
                            cursor={"phase": following, **{k: v for p, w in walks.items() for k, v in
                                                            w.dump(p + "_").items()}})
                 if last:
@@ -280,45 +299,65 @@ class PrestaShopConnector(Connector):
         stored = context.stored_revisions([r.external_id for r in returns])
         return [r for r in returns if stored.get(r.external_id) != r.revision]
 
-    def _orders_page(self, entries: list[dict[str, Any]], context: PullContext) -> tuple[list[Return], list[Order]]:
-        """The shop's own sales (a held order is none); on 1.7/8 also the returns they stand for."""
-        sales = [o for o in entries if not is_hold_order(o, self.ps.hold_order_id)]
+    def _orders_page(self, entries: list[dict[str, Any]], context: PullContext, sieve: RecordSieve, *,
+                     sales_too: bool = True) -> tuple[list[Return], list[Order]]:
+        """The shop's own sales (a held order is none); on 1.7/8 also the returns they stand for.
+
+        Each order is mapped through `sieve`: one that cannot be read is set aside, with the details and slips
+        its return was read from; the requests for those are made before any mapping, so a failed one fails
+        the page instead."""
+        sales = [o for o in objs(entries) if not is_hold_order(o, self.ps.hold_order_id)]
         slips_mode = self.source() == SLIPS
         lookups = self._lookups(sales, details=slips_mode)
-        returns = [r for r in (map_order_as_return(o, lookups) for o in sales) if r is not None] if slips_mode else []
-        return self._changed(returns, context), [map_order(o, lookups) for o in sales]
+        returns: list[Return] = []
+        orders: list[Order] = []
+        for o in sales:
+            if slips_mode:
+                ret = sieve.map("return", _as_sent("order", o, lookups), map_order_as_return, o, lookups,
+                                external_id=_slip_return_id(o))
+                if ret is not None:
+                    returns.append(ret)
+            order = sieve.map("order", o, map_order, o, lookups, external_id=o.get("id")) if sales_too else None
+            if order is not None:
+                orders.append(order)
+        return self._changed(returns, context), orders
 
-    def _returns_page(self, entries: list[dict[str, Any]], context: PullContext
+    def _returns_page(self, entries: list[dict[str, Any]], context: PullContext, sieve: RecordSieve
                       ) -> tuple[list[Return], list[Order]]:
         """Merchandise returns with their orders' details and slips; the orders not stored yet come along.
 
         A merchandise return holding another channel's return (the back-office flow) is left out: that return
-        is stored under its own channel, and its decision is read back by `held_decisions`."""
-        entries = [r for r in entries if not is_held_return(r, self.ps.hold_order_id)]
+        is stored under its own channel, and its decision is read back by `held_decisions`. One that cannot be
+        read is set aside in `sieve` with the order details and slips it was read from (its lines are there)."""
+        entries = [r for r in objs(entries) if not is_held_return(r, self.ps.hold_order_id)]
         if not entries:
             return [], []
-        order_ids = [str(r.get("id_order")) for r in entries]
+        order_ids = [text(r.get("id_order")) or "" for r in entries]
         orders = self.client.by_ids(ORDERS, "id", order_ids)
-        siblings = Counter(str(r.get("id_order")) for r in self.client.by_ids(RETURNS, "id_order", order_ids,
-                                                                             display="[id,id_order]"))
-        lookups = replace(self._lookups(orders, details=True, customers=[str(r.get("id_customer")) for r in entries]),
+        siblings = Counter(text(r.get("id_order")) or "" for r in self.client.by_ids(
+            RETURNS, "id_order", order_ids, display="[id,id_order]"))
+        lookups = replace(self._lookups(orders, details=True, customers=[text(r.get("id_customer")) or ""
+                                                                         for r in entries]),
                           returns_on_order=siblings)
-        returns = [map_order_return(record, self.states, lookups) for record in entries]
-        stored = context.stored_orders([str(o["id"]) for o in orders])
-        fresh = [map_order(o, lookups) for o in orders if str(o["id"]) not in stored
-                 and not is_hold_order(o, self.ps.hold_order_id)]
+        returns = [ret for ret in (sieve.map("return", _as_sent("order_return", record, lookups), map_order_return,
+                                             record, self.states, lookups, external_id=record.get("id"))
+                                   for record in entries) if ret is not None]
+        stored = context.stored_orders([text(o.get("id")) or "" for o in orders])
+        fresh = [order for order in (sieve.map("order", o, map_order, o, lookups, external_id=o.get("id"))
+                                     for o in orders if text(o.get("id")) not in stored
+                                     and not is_hold_order(o, self.ps.hold_order_id)) if order is not None]
         return self._changed(returns, context), fresh
 
-    def _slips_page(self, entries: list[dict[str, Any]], context: PullContext) -> tuple[list[Return], list[Order]]:
+    def _slips_page(self, entries: list[dict[str, Any]], context: PullContext, sieve: RecordSieve
+                    ) -> tuple[list[Return], list[Order]]:
         """Refunds made since: the returns of their orders are read again."""
-        order_ids = [str(s.get("id_order")) for s in entries]
+        order_ids = [text(s.get("id_order")) or "" for s in objs(entries)]
         if not order_ids:
             return [], []
         if self.source() == RETURNS:
-            return self._returns_page(self.client.by_ids(RETURNS, "id_order", order_ids), context)
+            return self._returns_page(self.client.by_ids(RETURNS, "id_order", order_ids), context, sieve)
         orders = self.client.by_ids(ORDERS, "id", order_ids)
-        returns, _ = self._orders_page(orders, context)
-        return returns, []
+        return self._orders_page(orders, context, sieve, sales_too=False)
 
     # --- push ------------------------------------------------------------------------------
 
@@ -549,7 +588,7 @@ class PrestaShopConnector(Connector):
         order = self.client.get(ORDERS, external_id)
         if order is None or is_hold_order(order, self.ps.hold_order_id):
             return None
-        return map_order(order, self._lookups([order]))
+        return map_fetched("order", order, map_order, order, self._lookups([order]), external_id=external_id)
 
     # --- sandbox ---------------------------------------------------------------------------
 

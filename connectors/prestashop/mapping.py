@@ -38,7 +38,7 @@ from retsync.model import (
     ReturnReason,
     ReturnStatus,
 )
-from retsync.payload import count, decimal, minor_units, obj, objs, text
+from retsync.payload import count, decimal, items, minor_units, obj, text, when
 
 STOCK_RETURN_STATES: dict[str, str] = {
     "1": "requested", "2": "in_transit", "3": "received", "4": "rejected", "5": "completed",
@@ -70,8 +70,8 @@ LINES_SHARED = ("order {order} has several merchandise returns and the shop does
 # --- small readers ------------------------------------------------------------------------
 
 
-# decimal, count and minor_units (PrestaShop writes money with six decimals, "24.790000") come from
-# retsync.payload.
+# decimal, count, minor_units (PrestaShop writes money with six decimals, "24.790000"), when and items come from
+# retsync.payload: they bound what a record may claim (a quantity of 1e30, 100,000 lines) for every connector.
 
 
 def money(value: Decimal) -> str:
@@ -79,17 +79,12 @@ def money(value: Decimal) -> str:
 
 
 def parse_date(value: Any, zone: tzinfo = timezone.utc) -> datetime | None:
-    """A shop-time `YYYY-MM-DD HH:MM:SS` as UTC; the zero date and anything unreadable are None."""
+    """A shop-time `YYYY-MM-DD HH:MM:SS` as UTC; the zero date, a date before any shop and anything unreadable
+    (year 9999 in a zone behind UTC overflows) are None."""
     raw = text(value)
     if raw is None or raw.startswith("0000-00-00"):
         return None
-    try:
-        parsed = datetime.fromisoformat(raw)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=zone)
-    return parsed.astimezone(timezone.utc)
+    return when(raw, zone)
 
 
 def date_text(moment: datetime, zone: tzinfo = timezone.utc) -> str:
@@ -114,7 +109,13 @@ def plain_text(value: Any) -> str | None:
 
 
 def rows(record: Mapping[str, Any], association: str) -> list[Mapping[str, Any]]:
-    return objs(obj(record.get("associations")).get(association))
+    """An association's rows (an order's lines, a slip's lines); more than a parcel holds refuse the record."""
+    return items(obj(record.get("associations")).get(association))
+
+
+def order_details(lookups: Lookups, order_id: str) -> list[Mapping[str, Any]]:
+    """The order's `order_details` the page fetched: its lines, bounded like any record's lines."""
+    return items(list((lookups.details or {}).get(order_id, ())))
 
 
 # --- reasons -------------------------------------------------------------------------------
@@ -371,7 +372,7 @@ def map_order_return(record: Mapping[str, Any], states: StateTable, lookups: Loo
     if created is None:
         raise BadPayload(f"order_return {return_id}: no date_add")
     order = (lookups.orders or {}).get(order_id or "", {})
-    details = list((lookups.details or {}).get(order_id or "", ()))
+    details = order_details(lookups, order_id or "")
     slips = [s for s in (slip_facts(x, lookups.zone) for x in (lookups.slips or {}).get(order_id or "", ()))
              if s is not None and (s.created_at is None or s.created_at >= created)]
     state = text(record.get("state"))
@@ -419,7 +420,7 @@ def map_order_as_return(order: Mapping[str, Any], lookups: Lookups) -> Return | 
     order_id = record_id(order, "order")
     if is_hold_order(order, lookups.hold_order):
         return None
-    details = list((lookups.details or {}).get(order_id, ()))
+    details = order_details(lookups, order_id)
     slips = [s for s in (slip_facts(x, lookups.zone) for x in (lookups.slips or {}).get(order_id, ()))
              if s is not None]
     if not slips and not has_returned_goods(details):
