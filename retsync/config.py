@@ -172,9 +172,10 @@ class DaemonSettings(BaseModel):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
-TEAM_EVENTS = ("new_return", "received", "new_flag", "push_failed")
+TEAM_EVENTS = ("new_return", "received", "new_flag", "push_failed", "record_quarantined")
 """What the team can be told about: a new return, a parcel back and waiting for a decision, a new anomaly flag, a
-decision the channel would not take after every retry."""
+decision the channel would not take after every retry, a record set aside because retsync could not read or store
+it (nothing else makes anyone look at the quarantine)."""
 BUILT_IN_LANGUAGES = ("en", "pl")
 
 
@@ -194,7 +195,7 @@ class NotifySettings(BaseModel):
     mail_from: str | None = Field(default=None, description="From address of every e-mail")
     sender_name: str | None = Field(default=None, description="display name in From and the e-mails' sign-off")
     team_emails: list[str] = Field(default_factory=list, description="who gets the team e-mails")
-    team_events: list[Literal["new_return", "received", "new_flag", "push_failed"]] = Field(
+    team_events: list[Literal["new_return", "received", "new_flag", "push_failed", "record_quarantined"]] = Field(
         default_factory=lambda: list(TEAM_EVENTS))
     team_language: str = Field(default="en", pattern=r"^[a-z]{2}$")
     customer_language: str = Field(default="en", pattern=r"^[a-z]{2}$")

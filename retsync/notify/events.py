@@ -1,7 +1,7 @@
 """What is worth telling someone, read from the database and written into the notifications outbox once.
 
 Every event has a key — its kind and the id of what it is about (`new_return:17`, `new_flag:4`,
-`push_failed:9`) — and the outbox holds each key once per transport (a unique constraint), so deriving again
+`push_failed:9`, `record_quarantined:3`) — and the outbox holds each key once per transport (a unique constraint), so deriving again
 after a restart, or from a second daemon at the same moment, inserts nothing new. Only events from the moment a
 scope was first switched on count (its watermark): switching notifications on does not mail out the history.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, String, and_, cast, exists, literal, or_, select
+from sqlalchemy import Connection, Engine, String, and_, cast, exists, literal, null, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from retsync.config import ChannelSettings, NotifySettings
@@ -25,11 +25,13 @@ from retsync.store.models import (
     Decision,
     Notification,
     NotificationWatermark,
+    QuarantinedRecord,
     Return,
     ReturnEvent,
     ReturnFlag,
     ReturnLine,
 )
+from retsync.store.quarantine import personal_values
 
 notifications_t = Notification.__table__
 watermarks_t = NotificationWatermark.__table__
@@ -37,6 +39,10 @@ watermarks_t = NotificationWatermark.__table__
 TEAM_SCOPE = "team"
 CLOCK_SLACK = timedelta(minutes=2)
 PENDING = "pending"
+SENDING = "sending"
+DROPPED = "dropped"
+"""A notification no longer worth sending: its record was read normally before it went out."""
+QUARANTINED = "record_quarantined"
 NOT_SHIPPED = "not_shipped_by_customer"
 PUSH_FAILED_FLAG = "decision_push_failed"
 """Told as its own event (push_failed, per decision), so not again as a new flag."""
@@ -174,7 +180,10 @@ class Deriver:
             if team is not None:
                 since = watermark(conn, TEAM_SCOPE, now)
                 rows = self._team_events(conn, list(ids.values()), since)
+                if QUARANTINED in self.notify.team_events:
+                    rows += self._quarantine_events(conn, list(ids.values()), since)
                 added += self._write(conn, team, rows, now)
+                self._drop_resolved(conn, now)
             if self.notify.smtp_host:
                 for name, settings in self.channels.items():
                     if settings.notify_customers and name in ids:
@@ -237,6 +246,42 @@ class Deriver:
         lines = _lines(conn, [row.return_id for _, _, row, _ in found])
         return [(kind, key, row, _team_payload(row, {**_facts(row, lines, customer=False), **extra}))
                 for kind, key, row, extra in found]
+
+    def _quarantine_events(self, conn: Connection, channel_ids: list[int], since: datetime
+                           ) -> list[tuple[str, str, Any, dict[str, Any]]]:
+        """One event per quarantine row set aside after the watermark and still open: the team should look at a
+        record retsync could not read or store, or ask the channel to fix it. Never the payload: the facts are
+        retsync's own, and the reason has the record's name, e-mail, phone and address values redacted, in case
+        an error quoted what it could not read."""
+        found: list[tuple[str, str, Any, dict[str, Any]]] = []
+        for row in conn.execute(
+                select(QuarantinedRecord.id.label("quarantine_id"), Channel.id.label("channel_id"),
+                       null().label("return_id"), Channel.name.label("channel"), QuarantinedRecord.stream,
+                       QuarantinedRecord.kind, QuarantinedRecord.external_id, QuarantinedRecord.reason,
+                       QuarantinedRecord.payload, QuarantinedRecord.times_seen, QuarantinedRecord.first_seen_at)
+                .join(Channel, Channel.id == QuarantinedRecord.channel_id)
+                .where(QuarantinedRecord.channel_id.in_(channel_ids), QuarantinedRecord.first_seen_at >= since,
+                       QuarantinedRecord.resolved_at.is_(None), _not_yet(QUARANTINED, QuarantinedRecord.id))
+                .order_by(QuarantinedRecord.id)):
+            found.append((QUARANTINED, f"{QUARANTINED}:{row.quarantine_id}", row, {
+                "quarantine_id": row.quarantine_id, "channel": row.channel, "stream": row.stream,
+                "record_kind": row.kind, "external_id": row.external_id or "-",
+                "reason": scrub(row.reason, personal_values(row.payload)), "times_seen": row.times_seen,
+                "first_seen_at": row.first_seen_at.isoformat()}))
+        return found
+
+    @staticmethod
+    def _drop_resolved(conn: Connection, now: datetime) -> None:
+        """A quarantine notification still waiting (to be sent, or for its retry) whose record has since been read
+        normally is dropped: the team would be sent to look at a problem that is gone. One being sent right now
+        (its lease running) is left to finish."""
+        resolved = exists().where(Notification.event_key == _key(QUARANTINED, QuarantinedRecord.id),
+                                  QuarantinedRecord.resolved_at.is_not(None))
+        conn.execute(update(notifications_t).where(
+            notifications_t.c.kind == QUARANTINED,
+            or_(notifications_t.c.state == PENDING,
+                and_(notifications_t.c.state == SENDING, notifications_t.c.next_attempt_at <= now)),
+            resolved).values(state=DROPPED, next_attempt_at=None, last_error=None, updated_at=now))
 
     def _customer_events(self, conn: Connection, channel_id: int, since: datetime) -> list[tuple[str, str, Any, dict[str, Any]]]:
         base = select(*_RETURN_COLUMNS).join(Channel, Channel.id == Return.channel_id).where(

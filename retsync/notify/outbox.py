@@ -5,7 +5,8 @@ and the claim is committed before the e-mail or webhook goes out; the outcome is
 notification is never picked up again, whatever restarts. Should the daemon die between the server's "accepted"
 and that commit, the lease runs out and it is sent once more, with the same Message-ID / X-Retsync-Delivery so
 the receiver can tell. Failures retry with jittered exponential backoff and end as `failed`, shown by
-`retsync channels` and logged. On PostgreSQL the claim uses `FOR UPDATE SKIP LOCKED`.
+`retsync channels` and logged. A quarantine notification whose record was read normally before it went out ends
+as `dropped` (events.Deriver._drop_resolved), unsent. On PostgreSQL the claim uses `FOR UPDATE SKIP LOCKED`.
 """
 
 from __future__ import annotations
@@ -136,6 +137,8 @@ class Notifier:
         words = self.templates.words(item.language)
         if item.audience == "customer":
             values["customer_name"] = values.get("customer_name") or words.get("customer_name", "")
+        if "record_kind" in values:  # a quarantined record: "return" / "order" in the team's language
+            values["record"] = words.get(f"record_{values['record_kind']}", values["record_kind"])
         decisions = values.pop("decisions", None)
         if decisions:
             values["decision"] = "; ".join(words.get(kind, kind) for kind in decisions)

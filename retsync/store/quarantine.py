@@ -115,6 +115,24 @@ def open_external_ids(conn: Connection, channel_id: int, kind: str) -> list[str]
     ).order_by(quarantine_t.c.id)).scalars())
 
 
+PERSONAL_KEY = re.compile(r"name|mail|phone|tel|address|street|city|post_?code|zip|login", re.IGNORECASE)
+_JSON_PAIR = re.compile(r'"((?:[^"\\]|\\.)*)"\s*:\s*"((?:[^"\\]|\\.)*)"')
+
+
+def personal_values(payload: str | None) -> list[str]:
+    """The values under name-, e-mail-, phone- and address-like keys of a stored payload (`payload_text`), so a
+    reason that quotes one (a mapping error naming the value it could not read) can be redacted before the team
+    is told. The payload may be cut mid-JSON, so its key/value pairs are read as text, not parsed."""
+    found = []
+    for key, value in _JSON_PAIR.findall(payload or ""):
+        if PERSONAL_KEY.search(key):
+            try:
+                found.append(json.loads(f'"{value}"'))
+            except ValueError:
+                found.append(value)
+    return found
+
+
 def open_by_channel(conn: Connection, shown: int = 5) -> dict[str, dict[str, Any]]:
     """Per channel name: how many records are in quarantine, and the newest `shown` of them (no payload:
     `v_quarantine` has it), for `retsync channels`."""

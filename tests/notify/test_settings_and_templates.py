@@ -14,11 +14,12 @@ from retsync.notify.templates import TemplateError, Templates
 
 BUILT_IN = Path(__file__).resolve().parents[2] / "retsync" / "notify" / "templates"
 KINDS = ["new_return", "received", "new_flag", "push_failed", "customer_registered", "customer_received",
-         "customer_decided", "customer_refunded", "customer_reminder"]
+         "customer_decided", "customer_refunded", "customer_reminder", "record_quarantined"]
 FACTS = {"return_id": 5, "channel": "shop", "external_id": "R5", "order": "O5", "status": "received",
          "reason": "wrong_size", "lines": "  1 × Shirt", "registered_on": "2026-03-01", "amount": "49.99 PLN",
          "customer_name": "Anna", "flag_code": "refund_overdue", "flag_detail": "late", "decision": "accepted",
-         "attempts": 8, "error": "HTTP 409", "shop": "Example Shop"}
+         "attempts": 8, "error": "HTTP 409", "shop": "Example Shop", "record": "return", "times_seen": 2,
+         "first_seen_at": "2026-03-01T09:00:00+00:00", "quarantine_id": 3}
 
 
 def load(tmp_path: Path, notify: str, channel_extra: str = "") -> object:
@@ -78,7 +79,8 @@ def test_every_built_in_template_renders(language: str, kind: str) -> None:
     assert message.subject and message.body.strip()
     assert "$" not in message.subject + message.body
     words = Templates().words(language)
-    assert {"accept", "reject", "repair", "exchange", "keep", "cancel", "customer_name"} <= set(words)
+    assert {"accept", "reject", "repair", "exchange", "keep", "cancel", "customer_name", "record_return",
+            "record_order"} <= set(words)
 
 
 def test_a_template_in_templates_dir_replaces_only_that_one(tmp_path: Path) -> None:
