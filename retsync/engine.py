@@ -31,6 +31,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from retsync.config import ChannelSettings
 from retsync.connector import Connector, Page, PullContext, Quarantined, Stream
+from retsync.logs import remember_customers
 from retsync.model import Order, Return, ReturnStatus
 from retsync.store.channels import load_cursor, save_cursor
 from retsync.store.models import Order as OrderRow
@@ -63,6 +64,13 @@ def data_problem(exc: BaseException) -> str:
     orig = exc.orig if isinstance(exc, StatementError) and exc.orig is not None else exc
     message = str(orig).strip().splitlines()[0] if str(orig).strip() else ""
     return f"the database refused it: {type(orig).__name__}: {message}"[:500]
+
+
+def page_customers(page: Page) -> list[str | None]:
+    """The names, e-mail addresses and phones of a page's orders and returns: a database error or a failed page
+    may quote them, and the log redacts what the thread remembers (retsync.logs.remember_customers)."""
+    return [value for record in (*page.orders, *page.returns)
+            for value in (record.customer.name, record.customer.email, record.customer.phone)]
 
 
 def _dump(record: Order | Return) -> object:
@@ -193,6 +201,7 @@ class SyncEngine:
                 break
         if not result.stopped:
             self._save_recheck()
+        remember_customers(())  # kept on a failure, for the error logged once it has left this stream
         log.info(
             "pull_finished",
             pages=result.pages,
@@ -206,6 +215,7 @@ class SyncEngine:
 
     def _store_page(self, stream: Stream, page: Page) -> tuple[PageStats, list[Quarantined]]:
         """Store the page and its cursor in one transaction, setting aside each record that cannot be stored."""
+        remember_customers(page_customers(page))
         aside = list(page.quarantined)
         orders = self._vetted(page.orders, "order", aside)
         returns = self._vetted(page.returns, "return", aside)

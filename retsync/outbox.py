@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine, insert, or_, select, update
 from retsync.connector import Capabilities, Connector, DecisionRequest, PushResult, PushStatus
 from retsync.engine import utcnow
 from retsync.http import ApiError, ChannelError
+from retsync.logs import remember_customers
 from retsync.model import DecisionKind, DecisionState
 from retsync.store.models import Channel, Decision, Return, ReturnEvent, ReturnLine
 
@@ -328,10 +329,23 @@ class Outbox:
             return summary
         while True:
             claimed = self._claim(names, limit)
+            customers = self._customers([request.decision_id for _, request in claimed])
             for channel, request in claimed:
+                # a channel's refusal, a connector's crash may quote the buyer back: the log redacts them
+                remember_customers(customers.get(request.decision_id, ()))
                 self._record(channel, request, self._push_one(channel, request), summary)
             if len(claimed) < limit:
+                remember_customers(())
                 return summary
+
+    def _customers(self, decision_ids: list[int]) -> dict[int, tuple[str | None, ...]]:
+        """Per decision: the name, e-mail address and phone of its return's customer."""
+        if not decision_ids:
+            return {}
+        with self.db.connect() as conn:
+            return {row.id: (row.customer_name, row.customer_email, row.customer_phone) for row in conn.execute(
+                select(Decision.id, Return.customer_name, Return.customer_email, Return.customer_phone)
+                .join(Return, Return.id == Decision.return_id).where(Decision.id.in_(decision_ids)))}
 
     def _push_one(self, channel: str, request: DecisionRequest) -> PushResult:
         connector = self.connectors[channel]

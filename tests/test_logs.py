@@ -5,12 +5,24 @@ from __future__ import annotations
 import io
 import json
 
+import httpx
+import pytest
 import structlog
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 
 from retsync import logs
-from retsync.model import Customer
+from retsync.config import ChannelSettings
+from retsync.connector import Runtime, Stream
+from retsync.daemon import describe_failure
+from retsync.engine import SyncEngine
+from retsync.http import ApiError, ChannelHttp, RetryPolicy
+from retsync.model import Customer, DecisionKind
+from retsync.outbox import Outbox, record_decision
 from retsync.secrets import remember
+from retsync.store.channels import ensure_channel
+from retsync.store.db import make_engine, upgrade
+from tests.fakes import BASE, ScriptedConnector
 
 
 def _lines(stream: io.StringIO) -> list[dict]:
@@ -59,16 +71,6 @@ def test_level_filter() -> None:
 
 def test_http_retries_during_a_sync_name_channel_and_stream(tmp_path) -> None:
     """A line logged deep in the HTTP layer still says which channel and stream it belongs to."""
-    import httpx
-
-    from retsync.config import ChannelSettings
-    from retsync.connector import Runtime, Stream
-    from retsync.engine import SyncEngine
-    from retsync.http import ChannelHttp, RetryPolicy
-    from retsync.store.channels import ensure_channel
-    from retsync.store.db import make_engine, upgrade
-    from tests.fakes import BASE, ScriptedConnector
-
     class Flaky(ScriptedConnector):
         def pull(self, stream, context):
             calls = iter([httpx.Response(503), httpx.Response(200, json={})])
@@ -123,8 +125,6 @@ def test_customer_values_are_redacted_inside_error_texts() -> None:
             Customer(email=["Ewa Zielińska <ewa@x.pl>"], name=5)  # type: ignore[arg-type]
         except ValidationError as exc:
             log.error("mapping_failed", error=str(exc))
-        from retsync.daemon import describe_failure
-
         described = describe_failure(RuntimeError("customer Jan Kowalski is blocked"))
     finally:
         logs.remember_customers([])
@@ -152,3 +152,74 @@ def test_console_lines_show_escape_sequences_as_text() -> None:
     text = stream.getvalue()
     assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
     assert "pwned" in text and "RuntimeError: body: \\x1b]8;;https://evil.example/" in text
+
+
+JAN = Customer(name="Jan Kowalski", email="jan.kowalski@example.pl", phone="+48 600 100 200")
+QUOTED = "customer 'Jan Kowalski' <jan.kowalski@example.pl>, +48 600 100 200"
+
+
+def _shop_with_jan(db, tmp_path):
+    """A scripted channel whose return R0 and its order were bought by Jan Kowalski."""
+    ScriptedConnector.reset(1)
+    ScriptedConnector.returns[0] = ScriptedConnector.returns[0].model_copy(update={"customer": JAN})
+    ScriptedConnector.orders["O0"] = ScriptedConnector.orders["O0"].model_copy(update={"customer": JAN})
+    connector = ScriptedConnector("shop", ChannelSettings(connector="scripted"), Runtime(state_dir=tmp_path))
+    return connector, ensure_channel(db, "shop", "scripted", BASE)
+
+
+def _no_customer_in(text: str) -> None:
+    assert "Kowalski" not in text and "600 100 200" not in text and "jan.kowalski" not in text
+
+
+def test_a_page_the_database_refuses_is_logged_without_its_customers(db, tmp_path) -> None:
+    """The database's refusal quotes the row; the warning and the channel's failure line redact the buyer."""
+    connector, channel_id = _shop_with_jan(db, tmp_path)
+
+    def refuse(conn) -> None:
+        raise IntegrityError("INSERT INTO returns ...", {}, Exception(f"duplicate key for {QUOTED}"))
+
+    stream = io.StringIO()
+    logs.configure(fmt="json", stream=stream)
+    log = structlog.get_logger("t")
+    engine = SyncEngine(db, channel="shop", channel_id=channel_id, settings=connector.settings,
+                        connector=connector, page_guard=refuse)
+    try:
+        with pytest.raises(IntegrityError) as failed:
+            engine.sync_stream(Stream.RETURNS)
+        log.error("channel_failed", channel="shop", error=describe_failure(failed.value))  # as the daemon logs it
+    finally:
+        logs.remember_customers(())
+    refused, channel_failed = (line for line in _lines(stream)
+                               if line["event"] in ("page_refused_by_database", "channel_failed"))
+    assert "duplicate key for customer 'J***' <j***@e***.pl>, +***" in refused["problem"]
+    assert "duplicate key for customer 'J***' <j***@e***.pl>, +***" in channel_failed["error"]
+    _no_customer_in(stream.getvalue())
+
+
+def test_a_decision_the_channel_refuses_is_logged_without_the_customer(db, tmp_path) -> None:
+    """A channel's refusal or a connector's crash echoing the buyer: redacted in `decision_push` and the traceback."""
+    connector, channel_id = _shop_with_jan(db, tmp_path)
+    SyncEngine(db, channel="shop", channel_id=channel_id, settings=connector.settings,
+               connector=connector).sync_stream(Stream.RETURNS)
+    for line in ("R0-L0", "R0-L1"):
+        record_decision(db, "shop/R0", DecisionKind.ACCEPT, connector_for=lambda name: ScriptedConnector,
+                        now=BASE, line=line)
+    answers = iter([ApiError(422, f"{QUOTED} may not return this"), RuntimeError(f"crashed on {QUOTED}")])
+
+    class Refusing(ScriptedConnector):
+        def push(self, request):
+            raise next(answers)
+
+    stream = io.StringIO()
+    logs.configure(fmt="json", stream=stream)
+    summary = Outbox(db, {"shop": Refusing("shop", connector.settings, connector.runtime)}, clock=lambda: BASE
+                     ).push_due()
+    assert (summary.failed, summary.retrying) == (1, 1)
+    lines = _lines(stream)
+    details = [line["detail"] for line in lines if line["event"] == "decision_push"]
+    assert details == ["HTTP 422: customer 'J***' <j***@e***.pl>, +*** may not return this",
+                       "RuntimeError: crashed on customer 'J***' <j***@e***.pl>, +***"]
+    [crash] = [line for line in lines if line["event"] == "decision_push_crashed"]
+    assert "RuntimeError: crashed on customer 'J***'" in crash["exception"]
+    _no_customer_in(stream.getvalue())
+    assert logs.scrub("Jan Kowalski") == "Jan Kowalski", "forgotten once the pass is over"
