@@ -38,7 +38,7 @@ from retsync.store.models import Order as OrderRow
 from retsync.store.models import QuarantinedRecord
 from retsync.store.models import Return as ReturnRow
 from retsync.store.pages import PageStats, PageWriter, refusal
-from retsync.store.quarantine import open_external_ids, resolve, set_aside
+from retsync.store.quarantine import open_external_ids, payload_text, personal_values, resolve, set_aside
 
 log = structlog.get_logger(__name__)
 
@@ -67,10 +67,14 @@ def data_problem(exc: BaseException) -> str:
 
 
 def page_customers(page: Page) -> list[str | None]:
-    """The names, e-mail addresses and phones of a page's orders and returns: a database error or a failed page
-    may quote them, and the log redacts what the thread remembers (retsync.logs.remember_customers)."""
-    return [value for record in (*page.orders, *page.returns)
-            for value in (record.customer.name, record.customer.email, record.customer.phone)]
+    """The names, e-mail addresses and phones of a page's orders and returns, and those in the records set aside
+    as the channel sent them: a database error, a failed page or a quarantine reason may quote them, and the log
+    redacts what the thread remembers (retsync.logs.remember_customers)."""
+    values: list[str | None] = [value for record in (*page.orders, *page.returns)
+                                for value in (record.customer.name, record.customer.email, record.customer.phone)]
+    for record in page.quarantined:  # rare, and the quarantine dumps each anyway
+        values += personal_values(payload_text(record.payload)[0])
+    return values
 
 
 def _dump(record: Order | Return) -> object:

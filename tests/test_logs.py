@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from retsync import logs
 from retsync.config import ChannelSettings
-from retsync.connector import Runtime, Stream
+from retsync.connector import Page, Quarantined, Runtime, Stream
 from retsync.daemon import describe_failure
 from retsync.engine import SyncEngine
 from retsync.http import ApiError, ChannelHttp, RetryPolicy
@@ -194,6 +194,26 @@ def test_a_page_the_database_refuses_is_logged_without_its_customers(db, tmp_pat
     assert "duplicate key for customer 'J***' <j***@e***.pl>, +***" in refused["problem"]
     assert "duplicate key for customer 'J***' <j***@e***.pl>, +***" in channel_failed["error"]
     _no_customer_in(stream.getvalue())
+
+
+def test_a_record_set_aside_is_logged_without_the_customer_its_reason_quotes(db, tmp_path) -> None:
+    """A mapping error quoting the value it could not read: redacted by the record's own name/phone keys."""
+    connector, channel_id = _shop_with_jan(db, tmp_path)
+    raw = {"id": 9, "billing": {"first_name": "Ewa", "last_name": "Zielińska", "phone": "601 222 333"}}
+
+    class Unreadable(ScriptedConnector):
+        def pull(self, stream, context):
+            yield Page(quarantined=[Quarantined("return", "9", "total: could not read 'Ewa Zielińska 601 222 333'",
+                                                raw)], cursor={"offset": 1})
+
+    stream = io.StringIO()
+    logs.configure(fmt="json", stream=stream)
+    SyncEngine(db, channel="shop", channel_id=channel_id, settings=connector.settings,
+               connector=Unreadable("shop", connector.settings, connector.runtime)).sync_stream(Stream.RETURNS)
+    [aside] = [line for line in _lines(stream) if line["event"] == "records_quarantined"]
+    assert aside["records"] == [{"kind": "return", "external_id": "9",
+                                 "reason": "total: could not read 'E*** Z*** 6***'"}]
+    assert "Zieli" not in stream.getvalue() and "222 333" not in stream.getvalue()
 
 
 def test_a_decision_the_channel_refuses_is_logged_without_the_customer(db, tmp_path) -> None:
