@@ -15,6 +15,7 @@ return is stored (the per-connector sandboxes do the same in `test_quarantine.py
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -38,10 +39,12 @@ from retsync.store.pages import content_hash, refusal
 from retsync.walk import ChangedSinceWalk
 from retsync_connectors.allegro.connector import AllegroConnector
 from retsync_connectors.bol.connector import BolConnector
+from retsync_connectors.prestashop.connector import PrestaShopConnector
 from retsync_connectors.shoper.connector import ShoperConnector
 from retsync_connectors.woocommerce.connector import WooCommerceConnector
 from tests.contract import FAST, SANDBOX_URL
 from tests.fakes import BASE
+from tests.prestashop.flavours import PrestaShop8, flavour
 
 HOSTILE = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                           HealthCheck.data_too_large])
@@ -68,12 +71,31 @@ HOSTILE_VALUES = st.one_of(
 )
 
 
+@dataclasses.dataclass(frozen=True)
+class _Field:
+    """A step into a field of the records a page brought along (PrestaShop's `Lookups`: the order details
+    that hold a merchandise return's quantities)."""
+
+    name: str
+
+
+def _payload(arg: Any) -> bool:
+    """An argument of a mapping call that holds what the channel sent."""
+    return isinstance(arg, (dict, list)) or dataclasses.is_dataclass(arg) and not isinstance(arg, type)
+
+
 def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
     """Every place in a JSON value a hostile value can go: each leaf, each object member and list item (not
-    inside a hostile value already placed: deep nesting is one of them)."""
+    inside a hostile value already placed: deep nesting is one of them), and the same inside the JSON fields of
+    a dataclass of fetched records."""
     if len(prefix) > 12:
         return
-    if isinstance(value, dict):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for member in dataclasses.fields(value):
+            item = getattr(value, member.name)
+            if isinstance(item, (dict, list)):
+                yield from _paths(item, (*prefix, _Field(member.name)))
+    elif isinstance(value, dict):
         for key, item in value.items():
             yield (*prefix, key)
             yield from _paths(item, (*prefix, key))
@@ -85,7 +107,7 @@ def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]
 
 def _swap(value: Any, path: tuple[Any, ...], new: Any, delete: bool) -> None:
     for step in path[:-1]:
-        value = value[step]
+        value = getattr(value, step.name) if isinstance(step, _Field) else value[step]
     if delete and isinstance(value, dict):
         del value[path[-1]]
     else:
@@ -140,10 +162,10 @@ def _call(call: tuple[str, Any, tuple[Any, ...], dict[str, Any]]) -> Any:
         return "raised"
 
 
-@pytest.fixture(scope="module", params=[BolConnector, AllegroConnector, WooCommerceConnector, ShoperConnector],
-                ids=lambda c: c.name)
+@pytest.fixture(scope="module", params=[BolConnector, AllegroConnector, WooCommerceConnector, ShoperConnector,
+                                        PrestaShopConnector, PrestaShop8], ids=flavour)
 def captured(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Captured:
-    return _capture(request.param, tmp_path_factory.mktemp(request.param.name))
+    return _capture(request.param, tmp_path_factory.mktemp(flavour(request.param)))
 
 
 @HOSTILE
@@ -152,7 +174,7 @@ def test_no_hostile_value_gets_past_the_sieve_as_an_exception_or_into_the_store_
         captured: Captured, data: st.DataObject) -> None:
     kind, mapper, args, kwargs = data.draw(st.sampled_from(captured.calls), label="mapping call")
     args = copy.deepcopy(args)
-    payloads = [index for index, arg in enumerate(args) if isinstance(arg, (dict, list))]
+    payloads = [index for index, arg in enumerate(args) if _payload(arg)]
     target = data.draw(st.sampled_from(payloads), label="argument")
     paths = list(_paths(args[target]))
     for _ in range(data.draw(st.integers(1, 3), label="how many values")):
@@ -175,7 +197,8 @@ def test_no_hostile_value_gets_past_the_sieve_as_an_exception_or_into_the_store_
         content_hash(mapped)
 
 
-QUANTITY_KEYS = ("quantity", "qty", "expectedQuantity")
+QUANTITY_KEYS = ("quantity", "qty", "expectedQuantity", "product_quantity", "product_quantity_return",
+                 "product_quantity_refunded")
 
 
 @pytest.mark.parametrize("poison", ["1e30", 1e30, "1e300000"])
@@ -185,7 +208,7 @@ def test_every_quantity_a_connector_reads_refuses_a_number_no_line_holds(capture
     refused = 0
     for kind, mapper, args, kwargs in captured.calls:
         for target, arg in enumerate(args):
-            if not isinstance(arg, (dict, list)):
+            if not _payload(arg):
                 continue
             for path in [path for path in _paths(arg) if path and path[-1] in QUANTITY_KEYS]:
                 poisoned = copy.deepcopy(args)
@@ -302,7 +325,25 @@ def _woocommerce_huge() -> tuple[Any, tuple[Any, ...]]:
     return map_order, (order,)
 
 
-@pytest.mark.parametrize("huge", [_bol_huge, _allegro_huge, _woocommerce_huge], ids=["bol", "allegro", "woocommerce"])
+def _prestashop_huge() -> tuple[Any, tuple[Any, ...]]:
+    from retsync_connectors.prestashop.mapping import Lookups, map_order
+
+    order = {"id": 9, "id_currency": 1, "date_add": "2024-01-01 10:00:00",
+             "associations": {"order_rows": [{"id": 1, "product_quantity": 1, "product_price": "1.000000"}] * 100_000}}
+    return map_order, (order, Lookups())
+
+
+def _prestashop_huge_details() -> tuple[Any, tuple[Any, ...]]:
+    from retsync_connectors.prestashop.mapping import Lookups, StateTable, map_order_return
+
+    record = {"id": 3, "id_order": 9, "state": 1, "date_add": "2024-01-01 10:00:00"}
+    details = [{"id": 1, "id_order": 9, "product_quantity": 1, "product_quantity_return": 1}] * 100_000
+    return map_order_return, (record, StateTable({}), Lookups(details={"9": details}))
+
+
+@pytest.mark.parametrize("huge", [_bol_huge, _allegro_huge, _woocommerce_huge, _prestashop_huge,
+                                  _prestashop_huge_details],
+                         ids=["bol", "allegro", "woocommerce", "prestashop", "prestashop-details"])
 def test_a_record_of_100000_lines_is_set_aside_before_its_lines_are_mapped(huge: Any) -> None:
     import tracemalloc
 

@@ -21,12 +21,16 @@ from retsync.daemon import Runner
 from retsync.emulator import Emulator
 from retsync_connectors.allegro.connector import AllegroConnector
 from retsync_connectors.bol.connector import BolConnector
+from retsync_connectors.prestashop.connector import PrestaShopConnector
 from retsync_connectors.shoper.connector import ShoperConnector
 from retsync_connectors.woocommerce.connector import WooCommerceConnector
 from tests.contract import FAST, SANDBOX_URL
+from tests.prestashop.flavours import PrestaShop8, flavour
 
-CONNECTORS = [BolConnector, AllegroConnector, WooCommerceConnector, ShoperConnector]
-CLIPPING = [BolConnector, WooCommerceConnector, ShoperConnector]  # Allegro's returns carry no typed postcode
+CONNECTORS = [BolConnector, AllegroConnector, WooCommerceConnector, ShoperConnector, PrestaShopConnector, PrestaShop8]
+CLIPPING = [BolConnector, WooCommerceConnector, ShoperConnector]
+"""Allegro's returns carry no typed postcode; PrestaShop's connector reads no address (see
+`test_a_prestashop_return_on_an_overlong_address_is_stored`)."""
 
 
 class Sandbox:
@@ -73,7 +77,7 @@ def sandbox(request: pytest.FixtureRequest, db: Engine, db_url: str, tmp_path: P
     box.runner.close()
 
 
-@pytest.mark.parametrize("sandbox", CONNECTORS, indirect=True, ids=lambda c: c.name)
+@pytest.mark.parametrize("sandbox", CONNECTORS, indirect=True, ids=flavour)
 def test_a_return_of_1e30_items_is_quarantined_and_the_next_return_is_stored(sandbox: Sandbox) -> None:
     sandbox.pull()
     before = sandbox.cursors()
@@ -107,5 +111,19 @@ def test_an_overlong_postcode_and_phone_are_clipped_to_their_columns_not_a_faile
     [(postcode, phone)] = sandbox.rows(
         "SELECT customer_postcode, customer_phone FROM returns WHERE external_id = :id", id=poison)
     assert postcode == "9" * 20 and phone is not None and len(phone) == 50
+    assert sandbox.quarantine() == {}
+    assert sandbox.health() == (None, 0)
+
+
+@pytest.mark.parametrize("sandbox", [PrestaShopConnector, PrestaShop8], indirect=True, ids=flavour)
+def test_a_prestashop_return_on_an_overlong_address_is_stored(sandbox: Sandbox) -> None:
+    sandbox.pull()
+    poison = sandbox.emulator.add_poison_return("postcode")
+
+    sandbox.pull()
+
+    [(postcode, phone)] = sandbox.rows(
+        "SELECT customer_postcode, customer_phone FROM returns WHERE external_id = :id", id=poison)
+    assert (postcode, phone) == (None, None), "the connector reads no address"
     assert sandbox.quarantine() == {}
     assert sandbox.health() == (None, 0)

@@ -727,11 +727,50 @@ class PrestaShopEmulator(Emulator):
             return int(self._slip(order, [(detail, quantity)], moment)["id"])
 
     def add_odd_return(self) -> str:
-        """A return in a state id nobody mapped (a merchant's own state 6), with no question at all."""
+        """A return in a state id nobody mapped (a merchant's own state 6), with no question at all; on 1.7/8 an
+        order in an order state the merchant added (14), with a returned quantity."""
         with self.lock:
             return_id = self.request_return(question="")
             self.order_return(return_id).update(state=6, question="")
+            if not self.has_order_returns:
+                self.tables["order_states"].setdefault(14, {"id": 14, "name": "Return being inspected"})
+                self.order(self.order_return(return_id)["id_order"])["current_state"] = 14
+            return self._as_stored(return_id)
+
+    def add_poison_return(self, poison: str = "quantity") -> str:
+        """A return of 1e30 items (`quantity`: a module wrote it as the order detail's returned quantity), or on
+        an order whose delivery address has a 36-character postcode and a 64-character phone (`postcode`)."""
+        from retsync.emulator import POISON_PHONE, POISON_POSTCODE, POISON_QUANTITY
+
+        if poison not in self.POISONS:
+            raise ValueError(f"unknown poison {poison!r}: one of {self.POISONS}")
+        with self.lock:
+            return_id = self.request_return()
+            order = self.order(self.order_return(return_id)["id_order"])
+            if poison == "quantity":
+                self._details(order["id"])[0]["product_quantity_return"] = POISON_QUANTITY
+            else:
+                customer = self.tables["customers"][order["id_customer"]]
+                address_id = self._next_id("addresses")
+                moment = self._tick()
+                self.tables["addresses"][address_id] = {
+                    "id": address_id, "id_customer": order["id_customer"], "id_manufacturer": 0, "id_supplier": 0,
+                    "id_warehouse": 0, "id_country": 8, "id_state": 0, "alias": "Home", "company": "",
+                    "lastname": customer["lastname"], "firstname": customer["firstname"], "vat_number": "",
+                    "address1": "1 Rue de la Paix", "address2": "", "postcode": POISON_POSTCODE, "city": "Paris",
+                    "other": "", "phone": POISON_PHONE, "phone_mobile": "", "dni": "", "deleted": "0",
+                    "date_add": moment, "date_upd": moment}
+                order.update(id_address_delivery=address_id, id_address_invoice=address_id)
+            return self._as_stored(return_id)
+
+    def _as_stored(self, return_id: int) -> str:
+        """A new return's id as retsync stores it: the merchandise return's on 9; on 1.7/8, where the webservice
+        has no returns, `order-<id>` of its order, which the merchant's "Return products" touched (date_upd)."""
+        if self.has_order_returns:
             return str(return_id)
+        order = self.order(self.order_return(return_id)["id_order"])
+        order["date_upd"] = self._tick()
+        return f"order-{order['id']}"
 
     def held_returns(self) -> dict[str, str]:
         with self.lock:
