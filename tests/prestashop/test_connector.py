@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from retsync.connector import HoldRequest, PushStatus
-from retsync.http import ApiError, AuthError
+from retsync.connector import HoldRequest, Page, PushStatus, Stream
+from retsync.http import ApiError, AuthError, BadPayload
 from retsync.model import Customer, DecisionKind, Return, ReturnLine, ReturnStatus
 from retsync_connectors.prestashop.connector import PrestaShopConnector
 from retsync_connectors.prestashop.emulator import HOLD_CUSTOMER_ID, HOLD_ORDER_ID, PrestaShopEmulator
@@ -202,6 +202,77 @@ def test_on_8_accept_is_a_credit_slip_and_reject_a_message(shop8: PrestaShopEmul
     assert "Worn, not returnable" in [m["fields"]["message"] for m in applied(shop8, "create", "customer_messages")]
     assert store.run(connector) and store.returns[first.external_id].status is ReturnStatus.REFUNDED
     assert store.returns[first.external_id].lines[0].channel_decision is DecisionKind.ACCEPT
+
+
+# --- one record that cannot be read ---------------------------------------------------------------
+
+
+def pull_pages(connector: PrestaShopConnector, store: InMemoryStore) -> list[Page]:
+    """One pass, each page stored as the engine would; the pages, for what they set aside."""
+    pages = list(connector.pull(Stream.RETURNS, store.context()))
+    for page in pages:
+        store.store(page)
+    return pages
+
+
+@pytest.mark.parametrize("version", ["9.0.0", "8.1.7"])
+def test_a_return_of_1e30_items_is_set_aside_with_its_order_details_and_the_rest_of_its_page_stored(
+        make_connector: Make, version: str) -> None:
+    shop = PrestaShopEmulator(seed=11, version=version)
+    connector, store = make_connector(shop), InMemoryStore()
+    store.run(connector)
+    before = dict(store.cursor or {})
+    poison = shop.add_poison_return("quantity")
+    normal = shop.add_odd_return()
+
+    pages = pull_pages(connector, store)
+
+    [aside] = [q for page in pages for q in page.quarantined]
+    assert (aside.kind, aside.external_id) == ("return", poison)
+    assert "not a quantity" in aside.reason and "1e+30" in aside.reason, aside.reason
+    assert 1e30 in [d.get("product_quantity_return") for d in aside.payload["order_details"]]
+    assert poison not in store.returns and normal in store.returns
+    assert store.cursor != before, "the cursor moved past the page"
+
+
+def test_a_failed_request_for_a_pages_order_details_fails_the_page_instead_of_setting_a_return_aside(
+        synced: tuple[PrestaShopConnector, InMemoryStore], shop: PrestaShopEmulator) -> None:
+    connector, store = synced
+    before = dict(store.cursor or {})
+    new = str(shop.request_return())
+    shop.inject("wrong_shape", path="/api/order_details", times=None)
+
+    with pytest.raises(BadPayload):
+        pull_pages(connector, store)
+
+    assert new not in store.returns and store.cursor == before, "nothing stored, the page is asked for again"
+    shop.clear_faults()
+    pages = pull_pages(connector, store)
+    assert new in store.returns and not [q for page in pages for q in page.quarantined]
+
+
+def test_a_return_dated_2099_never_moves_the_cursor_past_the_pull(
+        synced: tuple[PrestaShopConnector, InMemoryStore], shop: PrestaShopEmulator) -> None:
+    connector, store = synced
+    future = shop.request_return()
+    shop.order_return(future)["date_upd"] = "2099-12-31 23:59:59"
+
+    store.run(connector)
+
+    assert str(future) in store.returns
+    assert datetime.fromisoformat(store.cursor["order_returns_since"]) <= store.now
+    later = str(shop.request_return())
+    assert later in store.run(connector), "a return after the 2099 one is still read"
+
+
+def test_an_order_fetched_alone_that_cannot_be_read_counts_as_not_found(
+        synced: tuple[PrestaShopConnector, InMemoryStore], shop: PrestaShopEmulator) -> None:
+    connector, store = synced
+    order_id = next(iter(store.orders))
+    assert connector.fetch_order(order_id) == store.orders[order_id]
+    shop.order(order_id)["associations"]["order_rows"][0]["product_quantity"] = "1e300000"
+
+    assert connector.fetch_order(order_id) is None
 
 
 # --- pushing -----------------------------------------------------------------------------------
