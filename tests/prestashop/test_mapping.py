@@ -161,6 +161,14 @@ def test_dates_are_in_the_shops_time_zone() -> None:
     assert parse_date("0000-00-00 00:00:00") is None and parse_date(None) is None and parse_date("soon") is None
 
 
+def test_a_date_no_shop_can_have_is_not_known() -> None:
+    """Year 9999 in a zone behind UTC is past the last date Python has (it raised OverflowError and failed the
+    page); a date before any shop existed is as good as none."""
+    assert parse_date("9999-12-31 23:59:59", ZoneInfo("America/New_York")) is None
+    assert parse_date("1900-01-01 00:00:00") is None
+    assert parse_date("9999-12-31 23:59:59") == datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
+
+
 def test_money_and_html() -> None:
     assert minor_units("24.595000") == 2460 and minor_units("") is None and minor_units("x") is None
     assert plain_text("<p>Colour &amp; size <br/>wrong</p>") == "Colour & size wrong"
