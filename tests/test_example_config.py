@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from retsync import registry
-from retsync.config import ChannelSettings, DaemonSettings, DatabaseSettings, NotifySettings, load_config
+from retsync.config import TEAM_EVENTS, ChannelSettings, DaemonSettings, DatabaseSettings, NotifySettings, load_config
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
 
@@ -27,6 +27,7 @@ def test_example_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHOPER_PASSWORD", "z" * 20)
     config = load_config(EXAMPLE, registry.settings_model_for, registry.names, registry.holds_returns)
     assert config.channels, "the example configures at least one channel"
+    assert config.notify.team_events == list(TEAM_EVENTS), "the example turns on every team event there is"
 
 
 @pytest.mark.parametrize("model", [DatabaseSettings, DaemonSettings, NotifySettings, ChannelSettings,
