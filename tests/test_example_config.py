@@ -27,7 +27,7 @@ def test_example_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHOPER_PASSWORD", "z" * 20)
     config = load_config(EXAMPLE, registry.settings_model_for, registry.names, registry.holds_returns)
     assert config.channels, "the example configures at least one channel"
-    assert config.notify.team_events == list(TEAM_EVENTS), "the example turns on every team event there is"
+    assert config.settings.notify.team_events == list(TEAM_EVENTS), "the example turns on every team event there is"
 
 
 @pytest.mark.parametrize("model", [DatabaseSettings, DaemonSettings, NotifySettings, ChannelSettings,
