@@ -31,7 +31,7 @@ from retsync.secrets import known_secrets
 from retsync.store.models import Base, Return, ReturnEvent
 
 SANDBOX_URL = "http://sandbox.invalid"
-FAST = {"max_retries": 4, "max_backoff": "0.05s", "timeout": "5s"}
+FAST = {"max_retries": 4, "max_backoff": "0.05s", "max_retry_after": "0.05s", "timeout": "5s"}
 
 
 def _mutating(emulator: Emulator) -> list[tuple[str, str]]:
