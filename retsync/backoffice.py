@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from retsync import model
 from retsync.config import Config
 from retsync.connector import Connector, HeldDecision, HoldRequest, PushResult, PushStatus
-from retsync.engine import utcnow
+from retsync.model import utcnow
 from retsync.http import ApiError, ChannelError
 from retsync.outbox import DecisionRefused, ReturnRef, record_decision_in
 from retsync.store.models import Channel, Decision, HeldReturn, Return, ReturnLine

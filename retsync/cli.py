@@ -24,6 +24,7 @@ from retsync import __version__, logs, registry
 from retsync.config import Config, ConfigError, config_path, load_config
 from retsync.flags import FlagCode
 from retsync.safe_text import for_spreadsheet, for_terminal
+from retsync.tables import RETURN_LIST_COLUMNS, cell, print_table
 from retsync.model import DecisionKind, ReturnStatus
 from retsync.secrets import SecretError, store_in_keyring
 
@@ -59,28 +60,9 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _cell(value: Any) -> str:
-    """One table cell on one line: channel text comes with its control characters escaped."""
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M")
-    return for_terminal(value)
-
-
 def _say(text: str, file: Any = None) -> None:
     """Print one line that carries channel or customer text (reasons, names, error bodies) to the terminal."""
     print(for_terminal(text), file=file or sys.stdout)
-
-
-def print_table(rows: list[dict[str, Any]], columns: Sequence[str], out: Any = None) -> None:
-    out = out or sys.stdout
-    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip(), file=out)
-    print("  ".join("-" * w for w in widths), file=out)
-    for row in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip(), file=out)
 
 
 # --- commands -----------------------------------------------------------------------------------
@@ -204,10 +186,6 @@ def _since(value: str | None) -> datetime | None:
         raise CommandError(str(exc)) from None
 
 
-LIST_COLUMNS = ("return_id", "channel", "external_id", "order_external_id", "status", "channel_status", "decision",
-                "decision_state", "reason", "quantity", "created_at")
-
-
 def cmd_returns_list(args: argparse.Namespace) -> int:
     from retsync.queries import V_RETURNS_COLUMNS, list_returns
 
@@ -223,7 +201,7 @@ def cmd_returns_list(args: argparse.Namespace) -> int:
         for row in rows:
             writer.writerow({k: for_spreadsheet(_jsonable(v)) for k, v in row.items()})
     else:
-        print_table(rows, LIST_COLUMNS)
+        print_table(rows, RETURN_LIST_COLUMNS)
         print(f"({len(rows)} returns)")
     return EXIT_OK
 
@@ -245,8 +223,8 @@ def cmd_returns_show(args: argparse.Namespace) -> int:
     _say(f"  customer    {redact_personal(r['customer_email']) if r['customer_email'] else '-'}"
          f"{'  ' + redact_personal(d['customer_name']) if d['customer_name'] else ''}")
     _say(f"  reason      {r['reason']} ({r['channel_reason'] or '-'})")
-    _say(f"  created     {_cell(r['created_at'])}   decided {_cell(r['decided_at']) or '-'}"
-         f"   refunded {_cell(r['refunded_at']) or '-'}")
+    _say(f"  created     {cell(r['created_at'])}   decided {cell(r['decided_at']) or '-'}"
+         f"   refunded {cell(r['refunded_at']) or '-'}")
     if d["tracking_number"]:
         _say(f"  parcel      {d['tracking_number']} ({d['carrier'] or 'carrier unknown'})")
     if d["handled_by_channel"]:
@@ -258,7 +236,7 @@ def cmd_returns_show(args: argparse.Namespace) -> int:
              f"{story['customer']['channels']} channels")
     for flag in story["flags"]:
         on_line = f" line {flag['return_line_id']}" if flag["return_line_id"] is not None else ""
-        _say(f"  FLAG        {flag['code']}{on_line}: {flag['detail']} (since {_cell(flag['flagged_at'])})")
+        _say(f"  FLAG        {flag['code']}{on_line}: {flag['detail']} (since {cell(flag['flagged_at'])})")
     if story["held"]:
         held = story["held"]
         _say(f"  in shop     {held['shop']} as {held['reference'] or '(not created yet)'}: {held['state']}"
@@ -270,7 +248,7 @@ def cmd_returns_show(args: argparse.Namespace) -> int:
     if story["order"]:
         order = story["order"]
         print()
-        _say(f"order {order['external_id']} placed {_cell(order['placed_at'])}")
+        _say(f"order {order['external_id']} placed {cell(order['placed_at'])}")
         print_table(order["lines"], ("external_id", "ean", "sku", "title", "quantity", "unit_price", "currency"))
     if story["decisions"]:
         print("\ndecisions")
@@ -307,10 +285,10 @@ def cmd_channels(args: argparse.Namespace) -> int:
         state = "disabled" if configured is not None and not configured.enabled else (
             "not in config" if configured is None else "enabled")
         _say(f"{row['name']} ({row['connector']}, {state}): {row['returns']} returns")
-        _say(f"  last pull started  {_cell(row['last_pull_started_at']) or 'never'}")
-        _say(f"  last success       {_cell(row['last_success_at']) or 'never'}")
+        _say(f"  last pull started  {cell(row['last_pull_started_at']) or 'never'}")
+        _say(f"  last success       {cell(row['last_success_at']) or 'never'}")
         if row["last_error"]:
-            _say(f"  last error         {_cell(row['last_error_at'])} ({row['consecutive_failures']} in a row): "
+            _say(f"  last error         {cell(row['last_error_at'])} ({row['consecutive_failures']} in a row): "
                  f"{row['last_error']}")
         for stream, cursor in row["cursors"].items():
             _say(f"  cursor {stream:<11} {json.dumps(cursor, sort_keys=True)}")
@@ -321,7 +299,7 @@ def cmd_channels(args: argparse.Namespace) -> int:
                  f"(v_quarantine has them whole):")
             for held in row["quarantine"]["newest"]:
                 _say(f"    {held['kind']} {held['external_id'] or '(no id)'}: {held['reason']} "
-                     f"(seen {held['times_seen']}x, last {_cell(held['last_seen_at'])})")
+                     f"(seen {held['times_seen']}x, last {cell(held['last_seen_at'])})")
         if row["notifications"]:
             note = row["notifications"]
             _say(f"  notifications      {note['failed']} failed, {note['retrying']} retrying; last error: "

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, BeforeValidator, ByteSize, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from retsync.notify.address import single_address
 from retsync.secrets import Secret
 
 DEFAULT_CONFIG_PATH = Path("/etc/retsync/config.toml")
@@ -218,13 +219,8 @@ class NotifySettings(BaseModel):
     @classmethod
     def _one_address_each(cls, value: list[str] | str | None) -> list[str] | str | None:
         """Caught at `config check`, not when the first team e-mail fails: each entry is exactly one address."""
-        from retsync.notify.send import SendFailed, one_address  # here: notify.send imports these settings
-
         for address in [value] if isinstance(value, str) else value or []:
-            try:
-                one_address(address, "the")
-            except SendFailed as exc:
-                raise ValueError(str(exc).replace("; not sent", "")) from None
+            single_address(address, "the")  # NotOneAddress is a ValueError: pydantic reports it under the key
         return value
 
     @model_validator(mode="after")

@@ -27,10 +27,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from retsync import registry
 from retsync.config import ChannelSettings, Config
 from retsync.connector import Connector, Runtime
-from retsync.engine import SyncEngine, data_problem, is_data_error, utcnow
+from retsync.engine import SyncEngine, data_problem, is_data_error
 from retsync.http import AuthError, ChannelError, Stopped
 from retsync.backoffice import BackOffice
 from retsync.logs import scrub
+from retsync.model import utcnow
 from retsync.outbox import Outbox, PushSummary
 from retsync.notify.outbox import Notifier, NotifySummary
 from retsync.reconcile import recheck_push_failures, reconcile_channel

@@ -42,7 +42,7 @@ def write_config(path: Path, state_dir: Path, channels: dict[str, dict[str, Any]
 
 def run_demo(workdir: str | None = None) -> int:
     from retsync import logs
-    from retsync.cli import LIST_COLUMNS, print_table
+    from retsync.tables import RETURN_LIST_COLUMNS, print_table
     from retsync.daemon import Runner
     from retsync.outbox import record_decision
     from retsync.queries import list_returns
@@ -92,7 +92,7 @@ def run_demo(workdir: str | None = None) -> int:
                       f"{summary.failed} failed")
             rows = list_returns(db)
             print()
-            print_table(rows[:25], LIST_COLUMNS)
+            print_table(rows[:25], RETURN_LIST_COLUMNS)
             print(f"({len(rows)} returns in {folder / 'demo.db'}; showing the newest {min(25, len(rows))})")
             with db.connect() as conn:
                 flags = conn.execute(text("SELECT code, COUNT(*) FROM v_return_flags WHERE resolved_at IS NULL "

@@ -22,7 +22,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -32,7 +32,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from retsync.config import ChannelSettings
 from retsync.connector import Connector, Page, PullContext, Quarantined, Stream
 from retsync.logs import remember_customers
-from retsync.model import Order, Return, ReturnStatus
+from retsync.model import Order, Return, ReturnStatus, utcnow
 from retsync.store.channels import load_cursor, save_cursor
 from retsync.store.models import Order as OrderRow
 from retsync.store.models import QuarantinedRecord
@@ -45,10 +45,6 @@ log = structlog.get_logger(__name__)
 RECHECK_CURSOR = "open_returns"
 """The cursor row that keeps where the re-reading of older open returns has reached."""
 OPEN_STATUSES = (ReturnStatus.REQUESTED.value, ReturnStatus.IN_TRANSIT.value, ReturnStatus.RECEIVED.value)
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def is_data_error(exc: BaseException) -> bool:

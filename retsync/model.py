@@ -76,6 +76,11 @@ def utc(value: datetime) -> datetime:
     return value.astimezone(timezone.utc)
 
 
+def utcnow() -> datetime:
+    """Now, aware and in UTC: the one clock the daemon, the store and the outbox stamp records with."""
+    return datetime.now(timezone.utc)
+
+
 UTCDateTime = Annotated[datetime, AfterValidator(utc)]
 
 

@@ -21,7 +21,7 @@ import structlog
 from sqlalchemy import Connection, Engine, insert, or_, select, update
 
 from retsync.connector import Capabilities, Connector, DecisionRequest, PushResult, PushStatus
-from retsync.engine import utcnow
+from retsync.model import utcnow
 from retsync.http import ApiError, ChannelError
 from retsync.logs import remember_customers
 from retsync.model import DecisionKind, DecisionState

@@ -22,7 +22,7 @@ import structlog
 from sqlalchemy import Engine, func, or_, select, update
 
 from retsync.config import Config
-from retsync.engine import utcnow
+from retsync.model import utcnow
 from retsync.logs import remember_customers, scrub
 from retsync.notify import send
 from retsync.notify.events import Deriver

@@ -11,16 +11,15 @@ import hmac
 import json
 import smtplib
 import ssl
-from email.errors import HeaderParseError
-from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, getaddresses
+from email.utils import format_datetime, formataddr
 from datetime import datetime
 from typing import Any
 
 import httpx
 
 from retsync.config import NotifySettings
+from retsync.notify.address import NotOneAddress, single_address
 from retsync.notify.templates import Message
 
 SIGNATURE_HEADER = "X-Retsync-Signature"
@@ -37,31 +36,11 @@ class SendFailed(Exception):
 
 
 def one_address(text: str | None, whose: str) -> str:
-    """The single e-mail address `text` holds, or SendFailed (permanent) saying why not.
-
-    A customer e-mail comes from channel data: `victim@example.com, second@evil.example` must not turn the
-    merchant's SMTP server into a mailer for a second recipient, and a line break must not add a header. So
-    exactly one address, parsed by the standard library, with nothing around it but a display name.
-    """
-    shown = repr(text)  # redacted by the log pipeline and by `_record` before it is stored
-    if not text or not text.strip():
-        raise SendFailed(f"{whose} e-mail address is empty", permanent=True)
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
-        raise SendFailed(f"{whose} e-mail address {shown} contains a line break or control character; not sent",
-                         permanent=True)
-    found = [address for _, address in getaddresses([text]) if address]
-    if len(found) != 1:
-        raise SendFailed(f"{whose} e-mail address {shown} is not one address ({len(found)} found); not sent",
-                         permanent=True)
+    """The single e-mail address `text` holds, or SendFailed (permanent: the same text fails the same way)."""
     try:
-        parsed = Address(addr_spec=found[0])
-    except (HeaderParseError, ValueError, IndexError) as exc:
-        raise SendFailed(f"{whose} e-mail address {shown} is not valid ({exc}); not sent", permanent=True) from None
-    if not parsed.username or "." not in parsed.domain or parsed.domain.startswith(".") \
-            or parsed.domain.endswith("."):
-        raise SendFailed(f"{whose} e-mail address {shown} is not valid (needs name@domain.tld); not sent",
-                         permanent=True)
-    return parsed.addr_spec
+        return single_address(text, whose)
+    except NotOneAddress as exc:
+        raise SendFailed(f"{exc}; not sent", permanent=True) from None
 
 
 def message_id(notification_id: int, mail_from: str) -> str:
