@@ -29,7 +29,6 @@ from retsync import logs
 from retsync.config import load_config
 from retsync.http import (
     MAX_JSON_DEPTH,
-    RAW_PIECE_BYTES,
     BadPayload,
     ChannelHttp,
     HttpLimits,

@@ -45,7 +45,6 @@ from retsync_connectors.allegro.mapping import (
     map_order,
     map_return,
     minor_units,
-    objs,
     offer_of,
     parse_datetime,
     revision_of,
