@@ -54,8 +54,10 @@ def redact_personal(value: object) -> str:
     return f"{text[:1]}***" if text else text
 
 
-def _customer_values(values: Iterable[object]) -> set[str]:
-    return {text for text in (str(v).strip() for v in values if v is not None) if len(text) >= _SHORTEST_KNOWN}
+def _customer_values(values: Iterable[object]) -> list[str]:
+    """Distinct values worth searching for, the longest first, so a full name goes before the surname in it."""
+    found = {text for text in (str(v).strip() for v in values if v is not None) if len(text) >= _SHORTEST_KNOWN}
+    return sorted(found, key=len, reverse=True)
 
 
 def remember_customers(values: Iterable[object]) -> None:
@@ -64,14 +66,13 @@ def remember_customers(values: Iterable[object]) -> None:
     `scrub` redacts them inside any text until the thread remembers others, so an error raised while handling
     those records, and described after it left them, still hides them.
     """
-    _known.values = frozenset(_customer_values(values))
+    _known.values = tuple(_customer_values(values))  # normalised once here, not on every log line
 
 
-def redact_known(text: str, values: Iterable[object]) -> str:
-    """`text` with each of the given customer values replaced by its redacted form (case-insensitive); the longest
-    first, so a full name goes before the surname inside it."""
+def _redact_known(text: str, values: Iterable[str]) -> str:
+    """`text` with each value (prepared by `_customer_values`) replaced by its redacted form, case-insensitive."""
     lowered = text.lower()
-    for value in sorted(_customer_values(values), key=len, reverse=True):
+    for value in values:
         if value.lower() in lowered:
             text = re.sub(re.escape(value), redact_personal(value), text, flags=re.IGNORECASE)
             lowered = text.lower()
@@ -86,7 +87,8 @@ def scrub(text: str, customers: Iterable[object] = ()) -> str:
             text = text.replace(secret, "***")
     text = _SQL_PARAMETERS.sub("[parameters hidden]", text)
     text = _INPUT_VALUE.sub("input_value=hidden, input_type=", text)
-    text = redact_known(text, [*getattr(_known, "values", ()), *customers])
+    remembered: tuple[str, ...] = getattr(_known, "values", ())
+    text = _redact_known(text, _customer_values([*remembered, *customers]) if customers else remembered)
     return redact_email(text) if "@" in text else text
 
 

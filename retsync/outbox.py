@@ -21,10 +21,9 @@ import structlog
 from sqlalchemy import Connection, Engine, insert, or_, select, update
 
 from retsync.connector import Capabilities, Connector, DecisionRequest, PushResult, PushStatus
-from retsync.model import utcnow
 from retsync.http import ApiError, ChannelError
 from retsync.logs import remember_customers
-from retsync.model import DecisionKind, DecisionState
+from retsync.model import DecisionKind, DecisionState, utcnow
 from retsync.store.models import Channel, Decision, Return, ReturnEvent, ReturnLine
 
 log = structlog.get_logger(__name__)

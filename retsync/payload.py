@@ -86,6 +86,14 @@ def _refusal(raw: str) -> str | None:
     return None
 
 
+def _finite(raw: str) -> Decimal | None:
+    try:
+        amount = Decimal(raw)
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() else None
+
+
 def decimal(value: Any, *, decimal_comma: bool = False) -> Decimal | None:
     """A finite number from a JSON number or numeric string ("12.99", " 3 "), else None; with
     `decimal_comma`, "12,99" too (shops that write money the Polish way). Text too long or with an exponent
@@ -93,11 +101,7 @@ def decimal(value: Any, *, decimal_comma: bool = False) -> Decimal | None:
     raw = _number_text(value, decimal_comma)
     if raw is None or _refusal(raw) is not None:
         return None
-    try:
-        amount = Decimal(raw)
-    except InvalidOperation:
-        return None
-    return amount if amount.is_finite() else None
+    return _finite(raw)
 
 
 def count(value: Any, *, decimal_comma: bool = False) -> int:
@@ -110,7 +114,7 @@ def count(value: Any, *, decimal_comma: bool = False) -> int:
     refusal = _refusal(raw)
     if refusal is not None:
         raise OutOfRange(f"quantity {raw[:NUMBER_TEXT_LIMIT]!r} is not a quantity: {refusal}")
-    amount = decimal(value, decimal_comma=decimal_comma)
+    amount = _finite(raw)
     if amount is None:
         return 0
     if abs(amount) > QUANTITY_LIMIT:

@@ -67,6 +67,7 @@ def _fit(limits: dict[str, int], values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+EVENT_VALUE_LENGTH: int = events_t.c.new_value.type.length
 ORDER_LIMITS = _column_limits(orders_t)
 ORDER_LINE_LIMITS = _column_limits(order_lines_t)
 RETURN_LIMITS = _column_limits(returns_t)
@@ -393,5 +394,6 @@ class PageWriter:
     def _event(self, return_id: int, line_id: int | None, now: datetime, kind: str, old: str | None,
                new: str | None, detail: str | None) -> dict[str, Any]:
         return {"return_id": return_id, "return_line_id": line_id, "at": now, "kind": kind,
-                "old_value": old[:200] if old else old, "new_value": new[:200] if new else new,
+                "old_value": old[:EVENT_VALUE_LENGTH] if old else old,
+                "new_value": new[:EVENT_VALUE_LENGTH] if new else new,
                 "source": self.source, "detail": detail}

@@ -68,8 +68,9 @@ def set_aside(conn: Connection, channel_id: int, stream: str, records: Iterable[
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for record in records:
         text, size = payload_text(record.payload)
-        rows[(record.kind, _key(record, text))] = {
-            "kind": record.kind, "record_key": _key(record, text),
+        key = _key(record, text)
+        rows[(record.kind, key)] = {
+            "kind": record.kind, "record_key": key,
             "external_id": record.external_id[:KEY_LIMIT] if record.external_id else None,
             "reason": record.reason, "payload": text, "payload_size": size}
     if not rows:
