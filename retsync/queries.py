@@ -131,4 +131,3 @@ def channel_health(db: Engine) -> list[dict[str, Any]]:
             channel["returns"] = conn.execute(
                 text("SELECT COUNT(*) FROM returns WHERE channel_id = :id"), {"id": channel["id"]}).scalar_one()
     return channels
-

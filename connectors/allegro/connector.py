@@ -544,4 +544,3 @@ class AllegroConnector(Connector):
             "token_store": "file",
             "requests_per_second": 100_000,
         }
-

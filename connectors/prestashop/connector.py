@@ -604,4 +604,3 @@ class PrestaShopConnector(Connector):
 
         return {"connector": cls.name, "base_url": base_url, "api_key": SANDBOX_KEY,
                 "hold_order_id": str(HOLD_ORDER_ID)}
-

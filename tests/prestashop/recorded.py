@@ -176,4 +176,3 @@ class RecordedShop:
     def keys_answered(self) -> set[str]:
         """The resources the connector asked for."""
         return {resource for _, resource, _ in self.asked}
-
