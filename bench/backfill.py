@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from bench.common import Postgres, channel_table, database_name, run_child, sandboxed, write_sandbox_config
-from retsync.connector import Connector
+from retsync.kit.contract import Connector
 
 TARGET_RATIO = 1.3
 

@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import text
 
 from retsync import logs, registry
+from retsync.app.daemon import Runner
 from retsync.config import load_config
-from retsync.daemon import Runner
 
 
 def peak_rss_mb() -> float:

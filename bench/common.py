@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from retsync import registry
-from retsync.connector import Connector
-from retsync.demo import write_config
+from retsync.app.demo import write_config
+from retsync.kit.contract import Connector
 from retsync.store.db import make_engine, upgrade
 
 REPO = Path(__file__).resolve().parent.parent

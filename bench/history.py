@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import channel_table, run_child, sandboxed, write_sandbox_config
-from retsync.connector import Connector
-from retsync.emulator import Emulator
+from retsync.kit.contract import Connector
+from retsync.kit.emulator import Emulator
 
 PEAK_RSS_TARGET_MB = 150
 INCREMENTAL_TARGET_S = 1.0

@@ -16,8 +16,8 @@ from sqlalchemy import text
 
 from bench.common import channel_table, run_child, sandboxed, write_sandbox_config
 from retsync import registry
-from retsync.model import DecisionKind
-from retsync.outbox import DecisionRefused, record_decision
+from retsync.kit.model import DecisionKind
+from retsync.outbox.decisions import DecisionRefused, record_decision
 from retsync.store.db import make_engine
 
 OVERRIDES: dict[str, dict[str, Any]] = {"bol": {"process_poll_delay": "0.05s"}}

@@ -19,10 +19,10 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, text
 
-from retsync.config import ChannelSettings
-from retsync.customers import group_customers
-from retsync.flags import recompute
-from retsync.reconcile import link_returns
+from retsync.kit.settings import ChannelSettings
+from retsync.reconcile.customers import group_customers
+from retsync.reconcile.flags import recompute
+from retsync.reconcile.linking import link_returns
 from retsync.store.db import make_engine, upgrade
 from retsync.store.models import Channel, Order, OrderLine, Return, ReturnLine
 

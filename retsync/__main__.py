@@ -2,6 +2,6 @@
 
 import sys
 
-from retsync.cli import main
+from retsync.app.cli import main
 
 sys.exit(main())

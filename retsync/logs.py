@@ -25,8 +25,8 @@ from typing import Any, TextIO
 
 import structlog
 
+from retsync.kit.secrets import known_secrets
 from retsync.safe_text import for_terminal
-from retsync.secrets import known_secrets
 
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9])[A-Za-z0-9.-]*(\.[A-Za-z]{2,})")
 _PERSONAL_KEYS = {"email", "customer_email", "name", "customer_name", "phone", "customer_phone", "first_name",

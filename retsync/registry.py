@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 import structlog
 
 if TYPE_CHECKING:
-    from retsync.config import ChannelSettings
-    from retsync.connector import Connector
+    from retsync.kit.contract import Connector
+    from retsync.kit.settings import ChannelSettings
 
 ENTRY_POINT_GROUP = "retsync.connectors"
 
@@ -25,7 +25,7 @@ log = structlog.get_logger(__name__)
 @cache
 def connectors() -> dict[str, type[Connector]]:
     """Every installed connector by its registered name; a broken plug-in is logged and left out."""
-    from retsync.connector import Connector
+    from retsync.kit.contract import Connector
 
     found: dict[str, type[Connector]] = {}
     for entry in entry_points(group=ENTRY_POINT_GROUP):

@@ -19,11 +19,11 @@ import pytest
 from sqlalchemy import Engine, text
 
 from retsync import registry
+from retsync.app.daemon import Runner
+from retsync.app.queries import return_story
 from retsync.config import Config, Settings
-from retsync.connector import Connector
-from retsync.daemon import Runner
-from retsync.emulator import Emulator
-from retsync.queries import return_story
+from retsync.kit.contract import Connector
+from retsync.kit.emulator import Emulator
 
 SANDBOX_URL = "http://sandbox.invalid"
 FAST = {"max_retries": 4, "max_backoff": "0.05s", "timeout": "5s"}

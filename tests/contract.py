@@ -21,13 +21,14 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 
 from retsync import registry
-from retsync.config import ChannelSettings, Config, Settings
-from retsync.connector import Connector
-from retsync.daemon import Runner
-from retsync.emulator import Emulator
-from retsync.model import DecisionKind, DecisionState, ReturnStatus
-from retsync.outbox import record_decision
-from retsync.secrets import known_secrets
+from retsync.app.daemon import Runner
+from retsync.config import Config, Settings
+from retsync.kit.contract import Connector
+from retsync.kit.emulator import Emulator
+from retsync.kit.model import DecisionKind, DecisionState, ReturnStatus
+from retsync.kit.secrets import known_secrets
+from retsync.kit.settings import ChannelSettings
+from retsync.outbox.decisions import record_decision
 from retsync.store.models import Base, Return, ReturnEvent
 
 SANDBOX_URL = "http://sandbox.invalid"
@@ -323,7 +324,7 @@ class ConnectorContract:
         record_decision(db, refs[0], supported[0], note="contract", connector_for=registry.get)
         runner.push()
         secrets = [value for value in known_secrets() if len(value) >= 6]
-        assert secrets, "the sandbox credentials and tokens were resolved through retsync.secrets"
+        assert secrets, "the sandbox credentials and tokens were resolved through retsync.kit.secrets"
         with db.connect() as conn:
             for table in Base.metadata.sorted_tables:
                 for row in conn.execute(table.select()):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
-from retsync.connector import (
+from retsync.kit.contract import (
     Capabilities,
     Connector,
     DecisionRequest,
@@ -22,7 +22,7 @@ from retsync.connector import (
     PushStatus,
     Stream,
 )
-from retsync.model import Customer, DecisionKind, Order, OrderLine, Return, ReturnLine, ReturnReason, ReturnStatus
+from retsync.kit.model import Customer, DecisionKind, Order, OrderLine, Return, ReturnLine, ReturnReason, ReturnStatus
 
 BASE = datetime(2026, 11, 1, 8, 0, tzinfo=timezone.utc)
 

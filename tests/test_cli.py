@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import Engine, text
 from structlog.testing import capture_logs
 
-from retsync.cli import main
-from retsync.connector import Page, PullContext, Stream
-from retsync.queries import V_RETURNS_COLUMNS
+from retsync.app.cli import main
+from retsync.app.queries import V_RETURNS_COLUMNS
+from retsync.kit.contract import Page, PullContext, Stream
 from retsync.store.db import make_engine
 from tests.fakes import Boom, ScriptedConnector
 
@@ -67,8 +67,8 @@ def test_sync_exits_1_when_a_channel_fails_and_the_others_still_sync(config_file
 
 def test_a_failing_channel_is_logged_once_and_its_recovery_once(config_file: Path, tmp_path: Path) -> None:
     from retsync import registry
+    from retsync.app.daemon import Runner
     from retsync.config import load_config
-    from retsync.daemon import Runner
 
     config = load_config(config_file, registry.settings_model_for, registry.names, registry.holds_returns)
     runner = Runner(config)

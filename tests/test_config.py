@@ -10,9 +10,10 @@ import keyring
 import pytest
 from keyring.backend import KeyringBackend
 
-from retsync.cli import main
-from retsync.config import ChannelSettings, ConfigError, config_path, load_config
-from retsync.secrets import Secret
+from retsync.app.cli import main
+from retsync.config import ConfigError, config_path, load_config
+from retsync.kit.secrets import Secret
+from retsync.kit.settings import ChannelSettings
 from tests.fakes import ScriptedConnector
 
 

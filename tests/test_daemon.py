@@ -14,9 +14,9 @@ from pathlib import Path
 from sqlalchemy import Engine, text
 
 from retsync import registry
-from retsync.demo import write_config
-from retsync.model import DecisionKind
-from retsync.outbox import record_decision
+from retsync.app.demo import write_config
+from retsync.kit.model import DecisionKind
+from retsync.outbox.decisions import record_decision
 
 REPO = Path(__file__).resolve().parent.parent
 

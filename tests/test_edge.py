@@ -25,10 +25,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from retsync import registry
-from retsync.cli import main
+from retsync.app.cli import main
+from retsync.app.daemon import Runner
+from retsync.app.demo import write_config
 from retsync.config import load_config
-from retsync.daemon import Runner
-from retsync.demo import write_config
 from retsync.store import db as store_db
 from retsync.store.db import make_engine, upgrade
 from retsync.store.pages import PageWriter
@@ -224,7 +224,7 @@ def test_a_channel_whose_writes_fail_does_not_stop_the_others(tmp_path: Path) ->
 
 
 def test_oserror_enospc_from_a_write_is_named_as_a_full_disk() -> None:
-    from retsync.daemon import describe_failure
+    from retsync.app.daemon import describe_failure
 
     message = describe_failure(OSError(errno.ENOSPC, "No space left on device"))
     assert message.startswith("the disk holding the database is full")

@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select, text
 
-from retsync.config import ChannelSettings
-from retsync.connector import Page, PullContext, Runtime, Stream
-from retsync.engine import SyncEngine
-from retsync.model import DecisionKind, ReturnLine, ReturnStatus
-from retsync.reconcile import link_returns
+from retsync.kit.contract import Page, PullContext, Runtime, Stream
+from retsync.kit.model import DecisionKind, ReturnLine, ReturnStatus
+from retsync.kit.settings import ChannelSettings
+from retsync.reconcile.linking import link_returns
 from retsync.store import channels as channel_store
 from retsync.store.channels import ensure_channel
 from retsync.store.models import Decision, Order, OrderLine, Return, ReturnEvent, SyncCursor
 from retsync.store.models import ReturnLine as ReturnLineRow
+from retsync.sync.engine import SyncEngine
 from tests.fakes import BASE, Boom, ScriptedConnector, make_return
 
 
@@ -100,11 +100,11 @@ def test_crash_inside_the_page_transaction_rolls_back_page_and_cursor(db: Engine
             raise KeyboardInterrupt("killed mid-transaction")
         real_save(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("retsync.engine.save_cursor", dying_save)
+    monkeypatch.setattr("retsync.sync.engine.save_cursor", dying_save)
     with pytest.raises(KeyboardInterrupt):
         _engine(db, tmp_path).sync_stream(Stream.RETURNS)
     assert _count(db, Return) == 10 and _cursor(db) == {"offset": 10}
-    monkeypatch.setattr("retsync.engine.save_cursor", real_save)
+    monkeypatch.setattr("retsync.sync.engine.save_cursor", real_save)
     _engine(db, tmp_path).sync_stream(Stream.RETURNS)
     assert _stored_ids(db) == sorted(f"R{i}" for i in range(30))
 

@@ -12,16 +12,17 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select, text
 
-from retsync.cli import main
-from retsync.config import ChannelSettings
-from retsync.connector import Quarantined, Runtime
-from retsync.daemon import describe_failure
-from retsync.engine import SyncEngine
-from retsync.model import Customer, ReturnLine
+from retsync.app.cli import main
+from retsync.app.daemon import describe_failure
+from retsync.kit.contract import Runtime
+from retsync.kit.model import Customer, ReturnLine
+from retsync.kit.records import Quarantined
+from retsync.kit.settings import ChannelSettings
 from retsync.store import pages
 from retsync.store.channels import ensure_channel
 from retsync.store.models import SyncCursor
 from retsync.store.quarantine import PAYLOAD_LIMIT
+from retsync.sync.engine import SyncEngine
 from tests.fakes import BASE, ScriptedConnector, make_return
 
 
@@ -106,7 +107,7 @@ def test_a_page_the_database_refuses_is_retried_record_by_record(
         db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Whatever slips past the checks before the write (here: the check switched off) is found by writing each
     record alone in a transaction that is rolled back; only the refused one is quarantined."""
-    monkeypatch.setattr("retsync.engine.refusal", lambda record: None)
+    monkeypatch.setattr("retsync.sync.engine.refusal", lambda record: None)
     ScriptedConnector.returns[3] = _poisoned(3, lines=(ReturnLine(external_id="R3-L0", quantity=10**30),))
 
     _engine(db, tmp_path).sync()
@@ -120,7 +121,7 @@ def test_a_page_the_database_refuses_is_retried_record_by_record(
 def test_a_refusal_no_single_record_explains_fails_the_page_with_a_message_about_data(
         db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     engine = _engine(db, tmp_path)
-    monkeypatch.setattr("retsync.engine.refusal", lambda record: None)
+    monkeypatch.setattr("retsync.sync.engine.refusal", lambda record: None)
     calls = {"n": 0}
     real_store = engine.writer.store
 
@@ -204,8 +205,8 @@ def test_retsync_channels_shows_what_is_in_quarantine(db: Engine, db_url: str, t
 def test_an_order_fetched_alone_that_cannot_be_read_counts_as_not_found_and_is_logged() -> None:
     from structlog.testing import capture_logs
 
-    from retsync.connector import map_fetched
-    from retsync.payload import count
+    from retsync.kit.payload import count
+    from retsync.kit.records import map_fetched
 
     with capture_logs() as logs:
         assert map_fetched("order", {"qty": "1e30"}, lambda body: count(body["qty"]), {"qty": "1e30"},

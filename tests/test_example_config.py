@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from retsync import registry
-from retsync.config import TEAM_EVENTS, ChannelSettings, DaemonSettings, DatabaseSettings, NotifySettings, load_config
+from retsync.config import TEAM_EVENTS, DaemonSettings, DatabaseSettings, NotifySettings, load_config
+from retsync.kit.settings import ChannelSettings
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
 

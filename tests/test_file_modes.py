@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from retsync.kit.tokens import TokenStore
 from retsync.store.db import make_engine, upgrade
 from retsync.store.filelock import SingleInstance, sqlite_lock_path
-from retsync.tokens import TokenStore
 
 
 def _mode(path: Path) -> int:

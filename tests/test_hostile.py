@@ -26,17 +26,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select, text
 
-from retsync.config import ChannelSettings, Config, Settings
-from retsync.connector import Capabilities, Connector, Page, PullContext, RecordSieve, Runtime, Stream
-from retsync.daemon import Runner
-from retsync.engine import SyncEngine
-from retsync.model import Order, Return, ReturnLine, ReturnStatus
-from retsync.payload import text as read_text
+from retsync.app.daemon import Runner
+from retsync.config import Config, Settings
+from retsync.kit.contract import Capabilities, Connector, Page, PullContext, Runtime, Stream
+from retsync.kit.model import Order, Return, ReturnLine, ReturnStatus
+from retsync.kit.paging import ChangedSinceWalk
+from retsync.kit.payload import text as read_text
+from retsync.kit.records import RecordSieve
+from retsync.kit.settings import ChannelSettings
 from retsync.store.channels import ensure_channel
 from retsync.store.db import make_engine, upgrade
 from retsync.store.models import SyncCursor
 from retsync.store.pages import content_hash, refusal
-from retsync.walk import ChangedSinceWalk
+from retsync.sync.engine import SyncEngine
 from retsync_connectors.allegro.connector import AllegroConnector
 from retsync_connectors.bol.connector import BolConnector
 from retsync_connectors.prestashop.connector import PrestaShopConnector
@@ -262,7 +264,7 @@ def _modified(record: dict[str, Any]) -> datetime:
 
 
 def _map(record: dict[str, Any]) -> Return:
-    from retsync.payload import count
+    from retsync.kit.payload import count
 
     return Return(external_id=str(record["id"]), status=ReturnStatus.REQUESTED, created_at=_modified(record),
                   lines=(ReturnLine(external_id="1", quantity=count(record["quantity"])),),

@@ -10,7 +10,7 @@ import pytest
 import respx
 
 from retsync import __version__
-from retsync.http import (
+from retsync.kit.http import (
     ApiError,
     AuthError,
     BadPayload,

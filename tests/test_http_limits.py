@@ -27,7 +27,7 @@ import respx
 
 from retsync import logs
 from retsync.config import load_config
-from retsync.http import (
+from retsync.kit.http import (
     MAX_JSON_DEPTH,
     BadPayload,
     ChannelHttp,
@@ -379,8 +379,8 @@ def test_a_hostile_answer_fails_only_its_page_and_the_channel_recovers(
     the next pull after the shop answers normally stores its returns."""
     from sqlalchemy import text
 
+    from retsync.app.daemon import Runner
     from retsync.config import Config, Settings
-    from retsync.daemon import Runner
     from retsync_connectors.woocommerce.connector import WooCommerceConnector, WooCommerceSettings
     from retsync_connectors.woocommerce.emulator import WooCommerceEmulator
 
@@ -422,7 +422,7 @@ def test_a_hostile_answer_fails_only_its_page_and_the_channel_recovers(
 def test_every_connector_sends_through_the_channel_tables_limits(name: str, tmp_path: Path) -> None:
     """A key in the channel table that no connector passes on would be a setting that silently does nothing."""
     from retsync import registry
-    from retsync.connector import Runtime
+    from retsync.kit.contract import Runtime
 
     cls, model = registry.get(name), registry.settings_model_for(name)
     assert cls is not None and model is not None

@@ -24,9 +24,9 @@ import pytest
 from sqlalchemy import Engine, text
 
 from retsync import registry
-from retsync.demo import write_config
-from retsync.model import DecisionKind
-from retsync.outbox import record_decision
+from retsync.app.demo import write_config
+from retsync.kit.model import DecisionKind
+from retsync.outbox.decisions import record_decision
 from retsync.store.db import make_engine, upgrade
 from tests.pgcluster import PgCluster
 
@@ -210,9 +210,10 @@ def test_a_second_daemon_on_one_sqlite_file_is_refused_naming_the_lock_and_the_h
 
 
 def test_sync_on_postgresql_skips_a_channel_a_daemon_holds(pg_cluster: PgCluster, tmp_path: Path) -> None:
-    from retsync.store.lease import ChannelLeases
-    from retsync.store.channels import ensure_channel
     from datetime import datetime, timedelta, timezone
+
+    from retsync.store.channels import ensure_channel
+    from retsync.store.lease import ChannelLeases
 
     db_url = pg_cluster.new_database()
     db = make_engine(db_url)

@@ -12,16 +12,18 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from retsync import logs
-from retsync.config import ChannelSettings
-from retsync.connector import Page, Quarantined, Runtime, Stream
-from retsync.daemon import describe_failure
-from retsync.engine import SyncEngine
-from retsync.http import ApiError, ChannelHttp, RetryPolicy
-from retsync.model import Customer, DecisionKind
-from retsync.outbox import Outbox, record_decision
-from retsync.secrets import remember
+from retsync.app.daemon import describe_failure
+from retsync.kit.contract import Page, Runtime, Stream
+from retsync.kit.http import ApiError, ChannelHttp, RetryPolicy
+from retsync.kit.model import Customer, DecisionKind
+from retsync.kit.records import Quarantined
+from retsync.kit.secrets import remember
+from retsync.kit.settings import ChannelSettings
+from retsync.outbox.decisions import record_decision
+from retsync.outbox.push import Outbox
 from retsync.store.channels import ensure_channel
 from retsync.store.db import make_engine, upgrade
+from retsync.sync.engine import SyncEngine
 from tests.fakes import BASE, ScriptedConnector
 
 

@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select, text
 
-from retsync.config import ChannelSettings
-from retsync.connector import PushResult, PushStatus, Runtime, Stream
-from retsync.engine import SyncEngine
-from retsync.model import DecisionKind
-from retsync.outbox import DecisionRefused, Outbox, record_decision
+from retsync.kit.contract import PushResult, PushStatus, Runtime, Stream
+from retsync.kit.model import DecisionKind
+from retsync.kit.settings import ChannelSettings
+from retsync.outbox.decisions import DecisionRefused, record_decision
+from retsync.outbox.push import Outbox
 from retsync.store.channels import ensure_channel
 from retsync.store.models import Decision
+from retsync.sync.engine import SyncEngine
 from tests.fakes import BASE, ScriptedConnector, make_return
 
 

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from retsync.connector import Page, PullContext, Stream
-from retsync.model import Customer
+from retsync.kit.contract import Page, PullContext, Stream
+from retsync.kit.model import Customer
 from retsync.safe_text import SPREADSHEET_TRIGGERS, for_chat, for_spreadsheet, for_terminal
 from tests.fakes import ScriptedConnector
 from tests.test_cli import BrokenConnector, _run, config_file  # noqa: F401 - config_file is a fixture

@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from retsync import payload
-from retsync.payload import OutOfRange, count, decimal, minor_units, not_after, when
-from retsync.walk import ChangedSinceWalk
+from retsync.kit import payload
+from retsync.kit.paging import ChangedSinceWalk
+from retsync.kit.payload import OutOfRange, count, decimal, minor_units, not_after, when
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 

@@ -26,16 +26,17 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule
 from sqlalchemy import Engine, select
 
-from retsync.config import ChannelSettings
-from retsync.connector import DecisionRequest, PushResult, PushStatus, Runtime, Stream
-from retsync.engine import SyncEngine
-from retsync.http import BadPayload
-from retsync.model import DecisionKind, DecisionState, Order, Return, ReturnStatus
-from retsync.outbox import DecisionRefused, Outbox, record_decision
-from retsync.payload import QUANTITY_LIMIT, OutOfRange
+from retsync.kit.contract import DecisionRequest, PushResult, PushStatus, Runtime, Stream
+from retsync.kit.http import BadPayload
+from retsync.kit.model import DecisionKind, DecisionState, Order, Return, ReturnStatus
+from retsync.kit.payload import QUANTITY_LIMIT, OutOfRange
+from retsync.kit.settings import ChannelSettings
+from retsync.outbox.decisions import DecisionRefused, record_decision
+from retsync.outbox.push import Outbox
 from retsync.store.channels import ensure_channel
 from retsync.store.db import make_engine, upgrade
 from retsync.store.models import Decision
+from retsync.sync.engine import SyncEngine
 from retsync_connectors.allegro import mapping as allegro
 from retsync_connectors.bol import mapping as bol
 from retsync_connectors.woocommerce import mapping as woocommerce

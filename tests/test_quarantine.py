@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
+from retsync.app.daemon import Runner
 from retsync.config import Config, Settings
-from retsync.connector import Connector
-from retsync.daemon import Runner
-from retsync.emulator import Emulator
+from retsync.kit.contract import Connector
+from retsync.kit.emulator import Emulator
 from retsync_connectors.allegro.connector import AllegroConnector
 from retsync_connectors.bol.connector import BolConnector
 from retsync_connectors.prestashop.connector import PrestaShopConnector

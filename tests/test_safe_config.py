@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from retsync import registry
-from retsync.cli import main
+from retsync.app.cli import main
 from retsync.config import ConfigError, load_config
-from retsync.tokens import TokenStore, TokenStoreError
+from retsync.kit.tokens import TokenStore, TokenStoreError
 
 SECRET = "cs_live_0123456789abcdef"
 

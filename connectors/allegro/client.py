@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from retsync.connector import Runtime
-from retsync.http import ApiError, AuthError, BadPayload, BearerTokenAuth, ChannelHttp, TransientError
-from retsync.tokens import TokenStore, TokenStoreError
+from retsync.kit.contract import Runtime
+from retsync.kit.http import ApiError, AuthError, BadPayload, BearerTokenAuth, ChannelHttp, TransientError
+from retsync.kit.tokens import TokenStore, TokenStoreError
 
 if TYPE_CHECKING:
     from retsync_connectors.allegro.connector import AllegroSettings

@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 from pydantic import Field
 
-from retsync.config import ChannelSettings
-from retsync.connector import (
+from retsync.kit.contract import (
     Capabilities,
     Connector,
     DecisionRequest,
@@ -28,16 +27,16 @@ from retsync.connector import (
     PullContext,
     PushResult,
     PushStatus,
-    RecordSieve,
     Runtime,
     Stream,
-    map_fetched,
 )
-from retsync.http import USER_AGENT, ApiError, AuthError, BadPayload, Stopped, TransientError
-from retsync.model import DecisionKind, Order, Return, utc
-from retsync.payload import not_after, objs
-from retsync.secrets import Secret, remember
-from retsync.tokens import TokenStore, TokenStoreError
+from retsync.kit.http import USER_AGENT, ApiError, AuthError, BadPayload, Stopped, TransientError
+from retsync.kit.model import DecisionKind, Order, Return, utc
+from retsync.kit.payload import not_after, objs
+from retsync.kit.records import RecordSieve, map_fetched
+from retsync.kit.secrets import Secret, remember
+from retsync.kit.settings import ChannelSettings
+from retsync.kit.tokens import TokenStore, TokenStoreError
 from retsync_connectors.allegro.client import AllegroClient, RefreshTokenAuth, errors_detail
 from retsync_connectors.allegro.mapping import (
     DECISION_TO_REJECTION,
@@ -528,11 +527,7 @@ class AllegroConnector(Connector):
     def sandbox_channel(cls, base_url: str) -> dict[str, Any]:
         """The emulator serves the API and the OAuth host on one address and honours a fixed refresh token,
         so a sandbox channel needs no device flow; its rotated tokens go to a file under the state directory."""
-        from retsync_connectors.allegro.emulator import (
-            SANDBOX_CLIENT_ID,
-            SANDBOX_CLIENT_SECRET,
-            SANDBOX_REFRESH_TOKEN,
-        )
+        from retsync_connectors.allegro.emulator import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_REFRESH_TOKEN
 
         return {
             "connector": cls.name,

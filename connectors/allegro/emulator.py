@@ -28,7 +28,7 @@ from urllib.parse import parse_qs
 
 import httpx
 
-from retsync.emulator import Emulator, route
+from retsync.kit.emulator import Emulator, route
 
 SANDBOX_CLIENT_ID = "sandbox-allegro-client"
 SANDBOX_CLIENT_SECRET = "sandbox-allegro-secret"
@@ -310,7 +310,7 @@ class AllegroEmulator(Emulator):
         status = override.get("status", status)
         shown["status"] = status
         if override.get("poison") == "quantity":  # see add_poison_return
-            from retsync.emulator import POISON_QUANTITY
+            from retsync.kit.emulator import POISON_QUANTITY
 
             shown["items"] = [{**item, "quantity": POISON_QUANTITY} for item in shown["items"]]
         if override.get("odd"):  # see add_odd_return: only what a return cannot be without

@@ -14,13 +14,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from retsync.http import BadPayload
-from retsync.model import Customer, DecisionKind, Order, OrderLine, Return, ReturnLine, ReturnReason, ReturnStatus
-from retsync.payload import count as payload_count
-from retsync.payload import items as payload_items
-from retsync.payload import when
-from retsync.payload import minor_units as payload_minor_units
-from retsync.payload import obj, objs, text
+from retsync.kit.http import BadPayload
+from retsync.kit.model import Customer, DecisionKind, Order, OrderLine, Return, ReturnLine, ReturnReason, ReturnStatus
+from retsync.kit.payload import count as payload_count
+from retsync.kit.payload import items as payload_items
+from retsync.kit.payload import minor_units as payload_minor_units
+from retsync.kit.payload import obj, objs, text, when
 
 """Amounts from this size up are unreadable, not money: quantizing them would overflow Decimal's precision."""
 
@@ -93,7 +92,7 @@ def count(value: Any, default: int = 0) -> int:
 
 
 def parse_datetime(value: Any) -> datetime | None:
-    """ISO 8601 as Allegro writes it; None when unreadable or implausible (`retsync.payload.when`)."""
+    """ISO 8601 as Allegro writes it; None when unreadable or implausible (`retsync.kit.payload.when`)."""
     return when(value)
 
 

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from retsync.connector import Runtime
-from retsync.http import ApiError, BadPayload, ChannelHttp, OAuth2ClientCredentials
+from retsync.kit.contract import Runtime
+from retsync.kit.http import ApiError, BadPayload, ChannelHttp, OAuth2ClientCredentials
 
 if TYPE_CHECKING:
     from retsync_connectors.bol.connector import BolSettings

@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from retsync.config import ChannelSettings, Duration
-from retsync.connector import (
+from retsync.kit.contract import (
     Capabilities,
     Connector,
     DecisionRequest,
@@ -25,15 +24,15 @@ from retsync.connector import (
     PullContext,
     PushResult,
     PushStatus,
-    RecordSieve,
     Runtime,
     Stream,
-    map_fetched,
 )
-from retsync.http import ApiError, AuthError, BadPayload, ChannelError, Stopped, TransientError
-from retsync.model import DecisionKind, Order, Return, utc
-from retsync.payload import objs, text
-from retsync.secrets import Secret
+from retsync.kit.http import ApiError, AuthError, BadPayload, ChannelError, Stopped, TransientError
+from retsync.kit.model import DecisionKind, Order, Return, utc
+from retsync.kit.payload import objs, text
+from retsync.kit.records import RecordSieve, map_fetched
+from retsync.kit.secrets import Secret
+from retsync.kit.settings import ChannelSettings, Duration
 from retsync_connectors.bol.client import PAGE_SIZE, BolClient
 from retsync_connectors.bol.mapping import (
     DECISION_TO_HANDLING,

@@ -26,7 +26,7 @@ from urllib.parse import parse_qs
 
 import httpx
 
-from retsync.emulator import Emulator, route
+from retsync.kit.emulator import Emulator, route
 
 SANDBOX_CLIENT_ID = "sandbox-client"
 SANDBOX_CLIENT_SECRET = "sandbox-secret"
@@ -582,7 +582,7 @@ class BolEmulator(Emulator):
     def add_poison_return(self, poison: str = "quantity") -> str:
         """A new return whose item's expected quantity is 1e30 (`quantity`), or whose customer wrote a 36-character
         postcode and a 64-character phone (`postcode`)."""
-        from retsync.emulator import POISON_PHONE, POISON_POSTCODE, POISON_QUANTITY
+        from retsync.kit.emulator import POISON_PHONE, POISON_POSTCODE, POISON_QUANTITY
 
         with self.lock:
             detail = self.add_return()

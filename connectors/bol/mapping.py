@@ -15,23 +15,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from retsync.http import BadPayload
-from retsync.model import (
-    Customer,
-    DecisionKind,
-    Order,
-    OrderLine,
-    Return,
-    ReturnLine,
-    ReturnReason,
-    ReturnStatus,
-)
-from retsync.payload import count, when
-from retsync.payload import items as payload_items
-from retsync.payload import minor_units
-from retsync.payload import obj as _obj
-from retsync.payload import objs as _objs
-from retsync.payload import text as _text
+from retsync.kit.http import BadPayload
+from retsync.kit.model import Customer, DecisionKind, Order, OrderLine, Return, ReturnLine, ReturnReason, ReturnStatus
+from retsync.kit.payload import count, minor_units, when
+from retsync.kit.payload import items as payload_items
+from retsync.kit.payload import obj as _obj
+from retsync.kit.payload import objs as _objs
+from retsync.kit.payload import text as _text
 
 """Amounts from this size up are unreadable, not money: quantizing them would overflow Decimal's precision."""
 
@@ -146,7 +136,7 @@ def _count(value: Any, default: int = 0) -> int:
 
 def parse_datetime(value: Any) -> datetime | None:
     """ISO 8601 with an offset, as bol writes it (`2016-11-14T11:06:48.423+01:00`); None when unreadable or
-    implausible (`retsync.payload.when`)."""
+    implausible (`retsync.kit.payload.when`)."""
     return when(value)
 
 

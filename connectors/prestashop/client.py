@@ -20,8 +20,8 @@ from xml.etree import ElementTree
 
 import httpx
 
-from retsync.connector import Runtime
-from retsync.http import ApiError, BadPayload, ChannelHttp, OAuth2ClientCredentials
+from retsync.kit.contract import Runtime
+from retsync.kit.http import ApiError, BadPayload, ChannelHttp, OAuth2ClientCredentials
 
 if TYPE_CHECKING:
     from retsync_connectors.prestashop.connector import PrestaShopSettings

@@ -19,8 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import structlog
 from pydantic import Field, field_validator, model_validator
 
-from retsync.config import ChannelSettings
-from retsync.connector import (
+from retsync.kit.contract import (
     Capabilities,
     Connector,
     DecisionRequest,
@@ -30,16 +29,16 @@ from retsync.connector import (
     PullContext,
     PushResult,
     PushStatus,
-    RecordSieve,
     Runtime,
     Stream,
-    map_fetched,
 )
-from retsync.http import ApiError, AuthError, BadPayload, Stopped, TransientError
-from retsync.model import DecisionKind, Order, Return
-from retsync.payload import objs, text
-from retsync.secrets import Secret
-from retsync.walk import ChangedSinceWalk, WalkKeys
+from retsync.kit.http import ApiError, AuthError, BadPayload, Stopped, TransientError
+from retsync.kit.model import DecisionKind, Order, Return
+from retsync.kit.paging import ChangedSinceWalk, WalkKeys
+from retsync.kit.payload import objs, text
+from retsync.kit.records import RecordSieve, map_fetched
+from retsync.kit.secrets import Secret
+from retsync.kit.settings import ChannelSettings
 from retsync_connectors.prestashop.client import FAR_FUTURE, PAGE_SIZE, AdminApiClient, PrestaShopClient
 from retsync_connectors.prestashop.mapping import (
     SLIP_RETURN_PREFIX,

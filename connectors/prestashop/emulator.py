@@ -27,7 +27,7 @@ from xml.etree import ElementTree
 
 import httpx
 
-from retsync.emulator import Emulator, TruncateBody, route
+from retsync.kit.emulator import Emulator, TruncateBody, route
 
 SANDBOX_KEY = "PSWSKEY7Q2M9X4C8V1B6N3Z5L0K2J8H4"
 """32 characters, as the back office generates them."""
@@ -740,7 +740,7 @@ class PrestaShopEmulator(Emulator):
     def add_poison_return(self, poison: str = "quantity") -> str:
         """A return of 1e30 items (`quantity`: a module wrote it as the order detail's returned quantity), or on
         an order whose delivery address has a 36-character postcode and a 64-character phone (`postcode`)."""
-        from retsync.emulator import POISON_PHONE, POISON_POSTCODE, POISON_QUANTITY
+        from retsync.kit.emulator import POISON_PHONE, POISON_POSTCODE, POISON_QUANTITY
 
         if poison not in self.POISONS:
             raise ValueError(f"unknown poison {poison!r}: one of {self.POISONS}")

@@ -27,18 +27,9 @@ from datetime import datetime, timezone, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from retsync.http import BadPayload
-from retsync.model import (
-    Customer,
-    DecisionKind,
-    Order,
-    OrderLine,
-    Return,
-    ReturnLine,
-    ReturnReason,
-    ReturnStatus,
-)
-from retsync.payload import count, decimal, items, minor_units, obj, text, when
+from retsync.kit.http import BadPayload
+from retsync.kit.model import Customer, DecisionKind, Order, OrderLine, Return, ReturnLine, ReturnReason, ReturnStatus
+from retsync.kit.payload import count, decimal, items, minor_units, obj, text, when
 
 STOCK_RETURN_STATES: dict[str, str] = {
     "1": "requested", "2": "in_transit", "3": "received", "4": "rejected", "5": "completed",
@@ -71,7 +62,7 @@ LINES_SHARED = ("order {order} has several merchandise returns and the shop does
 
 
 # decimal, count, minor_units (PrestaShop writes money with six decimals, "24.790000"), when and items come from
-# retsync.payload: they bound what a record may claim (a quantity of 1e30, 100,000 lines) for every connector.
+# retsync.kit.payload: they bound what a record may claim (a quantity of 1e30, 100,000 lines) for every connector.
 
 
 def money(value: Decimal) -> str:

@@ -20,14 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from retsync.connector import Runtime
-from retsync.http import (
-    AuthError,
-    BadPayload,
-    BearerTokenAuth,
-    ChannelHttp,
-    TransientError,
-)
+from retsync.kit.contract import Runtime
+from retsync.kit.http import AuthError, BadPayload, BearerTokenAuth, ChannelHttp, TransientError
 
 if TYPE_CHECKING:
     from retsync_connectors.shoper.connector import ShoperSettings

@@ -42,7 +42,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from retsync.emulator import Emulator, TruncateBody, route
+from retsync.kit.emulator import Emulator, TruncateBody, route
 
 SANDBOX_LOGIN = "retsync-sandbox"
 SANDBOX_PASSWORD = "sandbox-Pa55-7f3c91e2"
@@ -358,7 +358,7 @@ class ShoperEmulator(Emulator):
     def add_poison_return(self, poison: str = "quantity") -> str:
         """A refunded order (see add_odd_return) of 1e30 items (`quantity`), or whose buyer typed a 36-character
         postcode and a 64-character phone (`postcode`)."""
-        from retsync.emulator import POISON_PHONE, POISON_POSTCODE, POISON_QUANTITY
+        from retsync.kit.emulator import POISON_PHONE, POISON_POSTCODE, POISON_QUANTITY
 
         if poison not in self.POISONS:
             raise ValueError(f"unknown poison {poison!r}: one of {self.POISONS}")

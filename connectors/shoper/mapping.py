@@ -34,22 +34,12 @@ from datetime import datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from retsync.http import BadPayload
-from retsync.model import (
-    Customer,
-    DecisionKind,
-    Order,
-    OrderLine,
-    Return,
-    ReturnLine,
-    ReturnReason,
-    ReturnStatus,
-)
-from retsync.payload import when
-from retsync.payload import count, decimal, minor_units
-from retsync.payload import obj as _obj
-from retsync.payload import objs as _objs
-from retsync.payload import text as _text
+from retsync.kit.http import BadPayload
+from retsync.kit.model import Customer, DecisionKind, Order, OrderLine, Return, ReturnLine, ReturnReason, ReturnStatus
+from retsync.kit.payload import count, decimal, minor_units, when
+from retsync.kit.payload import obj as _obj
+from retsync.kit.payload import objs as _objs
+from retsync.kit.payload import text as _text
 
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 REFUND_PENDING, REFUND_CANCELED, REFUND_FINISHED, REFUND_FAILED = "1", "2", "3", "4"

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from retsync.connector import Runtime
-from retsync.http import ApiError, BadPayload, ChannelHttp
+from retsync.kit.contract import Runtime
+from retsync.kit.http import ApiError, BadPayload, ChannelHttp
 
 if TYPE_CHECKING:
     from retsync_connectors.woocommerce.connector import WooCommerceSettings

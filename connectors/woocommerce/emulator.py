@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from retsync.emulator import Emulator, TruncateBody, route
+from retsync.kit.emulator import Emulator, TruncateBody, route
 
 SANDBOX_KEY = "ck_sandbox_5f2d8c0b1e7a4d9c"
 SANDBOX_SECRET = "cs_sandbox_9a41e6b27d3c0f58"
@@ -450,7 +450,7 @@ class WooCommerceEmulator(Emulator):
     def add_poison_return(self, poison: str = "quantity") -> str:
         """A return request for 1e30 items (`quantity`), or on an order whose buyer typed a 36-character
         postcode and a 64-character phone (`postcode`)."""
-        from retsync.emulator import POISON_PHONE, POISON_POSTCODE, POISON_QUANTITY
+        from retsync.kit.emulator import POISON_PHONE, POISON_POSTCODE, POISON_QUANTITY
 
         if poison not in self.POISONS:
             raise ValueError(f"unknown poison {poison!r}: one of {self.POISONS}")

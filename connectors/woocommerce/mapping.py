@@ -21,23 +21,13 @@ from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from retsync.http import BadPayload
-from retsync.model import (
-    Customer,
-    DecisionKind,
-    Order,
-    OrderLine,
-    Return,
-    ReturnLine,
-    ReturnReason,
-    ReturnStatus,
-)
-from retsync.payload import items as payload_items
-from retsync.payload import when
-from retsync.payload import count, decimal, minor_units
-from retsync.payload import obj as _obj
-from retsync.payload import objs as _objs
-from retsync.payload import text as _text
+from retsync.kit.http import BadPayload
+from retsync.kit.model import Customer, DecisionKind, Order, OrderLine, Return, ReturnLine, ReturnReason, ReturnStatus
+from retsync.kit.payload import count, decimal, minor_units, when
+from retsync.kit.payload import items as payload_items
+from retsync.kit.payload import obj as _obj
+from retsync.kit.payload import objs as _objs
+from retsync.kit.payload import text as _text
 
 """Amounts from this size up are unreadable, not money: quantizing them would overflow Decimal's precision."""
 

@@ -7,10 +7,8 @@ Create Date: 2026-11-22 03:07:43.077734
 
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
-
-
+from alembic import op
 
 revision = '0001'
 down_revision = None

@@ -16,10 +16,11 @@ from typing import Any
 from sqlalchemy import Connection, Engine, String, and_, cast, exists, literal, null, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from retsync.config import ChannelSettings, NotifySettings
+from retsync.config import NotifySettings
+from retsync.kit.model import DecisionState, ReturnStatus
+from retsync.kit.settings import ChannelSettings
 from retsync.logs import scrub
-from retsync.model import DecisionState, ReturnStatus
-from retsync.outbox import PUSHED_ORIGINS
+from retsync.outbox.decisions import PUSHED_ORIGINS
 from retsync.store.models import (
     Channel,
     Decision,

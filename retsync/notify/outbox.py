@@ -1,6 +1,6 @@
 """The notification pass: derive new events, then send what is due, each notification once.
 
-Like decisions (retsync/outbox.py), a notification is claimed — state `sending`, attempt counted, a lease set —
+Like decisions (retsync/outbox/decisions.py), a notification is claimed — state `sending`, attempt counted, a lease set —
 and the claim is committed before the e-mail or webhook goes out; the outcome is committed right after. A sent
 notification is never picked up again, whatever restarts. Should the daemon die between the server's "accepted"
 and that commit, the lease runs out and it is sent once more, with the same Message-ID / X-Retsync-Delivery so
@@ -22,7 +22,7 @@ import structlog
 from sqlalchemy import Engine, func, or_, select, update
 
 from retsync.config import Config
-from retsync.model import utcnow
+from retsync.kit.model import utcnow
 from retsync.logs import remember_customers, scrub
 from retsync.notify import send
 from retsync.notify.events import Deriver

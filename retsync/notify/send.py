@@ -11,9 +11,9 @@ import hmac
 import json
 import smtplib
 import ssl
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
-from datetime import datetime
 from typing import Any
 
 import httpx

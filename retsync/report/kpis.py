@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Engine, case, func, select
 
 from retsync.config import Config
-from retsync.payload import EARLIEST
+from retsync.kit.payload import EARLIEST
 from retsync.report.money import Money, to_minor, totals
 from retsync.store.models import Channel, Order, OrderLine, Return, ReturnFlag, ReturnLine
 

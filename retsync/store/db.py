@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 import retsync_migrations
-from retsync.private_files import create_private_file, private_dir
+from retsync.kit.files import create_private_file, private_dir
 
 
 class SchemaError(Exception):

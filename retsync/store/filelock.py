@@ -18,7 +18,7 @@ from typing import IO
 
 from sqlalchemy.engine import make_url
 
-from retsync.private_files import private_file_opener
+from retsync.kit.files import private_file_opener
 
 
 class InstanceLocked(Exception):

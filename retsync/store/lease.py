@@ -137,7 +137,7 @@ class ChannelLeases:
             return conn.execute(select(func.clock_timestamp())).scalar_one()  # type: ignore[no-any-return]
         if self._clock is not None:
             return self._clock()
-        from retsync.model import utcnow
+        from retsync.kit.model import utcnow
 
         return utcnow()
 

@@ -24,8 +24,8 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from retsync.model import DecisionKind, DecisionState, Order, OrderLine, Return, ReturnLine
-from retsync.payload import EARLIEST, LINE_LIMIT
+from retsync.kit.model import DecisionKind, DecisionState, Order, OrderLine, Return, ReturnLine
+from retsync.kit.payload import EARLIEST, LINE_LIMIT
 from retsync.store.models import Decision as DecisionRow
 from retsync.store.models import Order as OrderRow
 from retsync.store.models import OrderLine as OrderLineRow

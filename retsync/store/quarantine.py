@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
-from retsync.connector import Quarantined
+from retsync.kit.records import Quarantined
 from retsync.store.models import Channel, QuarantinedRecord
 
 quarantine_t = QuarantinedRecord.__table__

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from retsync.connector import Runtime
+from retsync.kit.contract import Runtime
 from retsync_connectors.allegro.connector import AllegroConnector, AllegroSettings
 from retsync_connectors.allegro.emulator import AllegroEmulator
 

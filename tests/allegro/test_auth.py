@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from tests.fakes import InMemoryStore
-
 import os
 import stat
 from pathlib import Path
 
 import pytest
 
-from retsync.connector import Stream
-from retsync.http import AuthError
-from retsync.secrets import known_secrets
-from retsync.tokens import TokenStore
+from retsync.kit.contract import Stream
+from retsync.kit.http import AuthError
+from retsync.kit.secrets import known_secrets
+from retsync.kit.tokens import TokenStore
 from retsync_connectors.allegro.emulator import DEVICE_GRANT, AllegroEmulator
+from tests.fakes import InMemoryStore
 
 from .conftest import FakeClock, MakeConnector
 
@@ -174,7 +173,6 @@ def test_the_token_file_is_private_and_replaced_whole(tmp_path: Path) -> None:
 def test_auto_uses_a_working_keyring_and_falls_back_to_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import keyring
     from keyring.backend import KeyringBackend
-
     from keyring.backends.fail import Keyring as NoKeyring
 
     monkeypatch.setattr(keyring, "get_keyring", lambda: NoKeyring())

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from retsync.cli import main
-from retsync.demo import write_config
-from retsync.tokens import TokenStore
+from retsync.app.cli import main
+from retsync.app.demo import write_config
+from retsync.kit.tokens import TokenStore
 from retsync_connectors.allegro.connector import AllegroConnector
 from retsync_connectors.allegro.emulator import AllegroEmulator
 

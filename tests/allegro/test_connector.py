@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from tests.fakes import InMemoryStore
-
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from retsync.connector import DecisionRequest, PushStatus
-from retsync.model import DecisionKind, ReturnStatus
+from retsync.kit.contract import DecisionRequest, PushStatus
+from retsync.kit.model import DecisionKind, ReturnStatus
 from retsync_connectors.allegro.client import BETA, PUBLIC
 from retsync_connectors.allegro.connector import AllegroConnector
 from retsync_connectors.allegro.emulator import AllegroEmulator
+from tests.fakes import InMemoryStore
 
 from .conftest import NOW, MakeConnector
 

@@ -16,15 +16,13 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
 from retsync_connectors.allegro.client import BETA, PUBLIC
 from retsync_connectors.allegro.emulator import AllegroEmulator
-
-import yaml
-
 from tests.specs import spec_file, strict
 
 URI = "urn:allegro:spec"

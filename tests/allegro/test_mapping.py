@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from retsync.http import BadPayload
-from retsync.model import DecisionKind, ReturnReason, ReturnStatus
+from retsync.kit.http import BadPayload
+from retsync.kit.model import DecisionKind, ReturnReason, ReturnStatus
 from retsync_connectors.allegro.mapping import map_order, map_return, minor_units, revision_of
 
 FORM: dict[str, Any] = {

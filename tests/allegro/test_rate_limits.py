@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from tests.fakes import InMemoryStore
-
 from retsync_connectors.allegro.connector import AllegroSettings
 from retsync_connectors.allegro.emulator import AllegroEmulator
+from tests.fakes import InMemoryStore
 
 from .conftest import FakeClock, MakeConnector
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from retsync.connector import Runtime
+from retsync.kit.contract import Runtime
 from retsync_connectors.bol.connector import BolConnector, BolSettings
 from retsync_connectors.bol.emulator import MEDIA_TYPE, SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, BolEmulator
 

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from retsync.connector import Runtime
-from retsync.http import ApiError, BadPayload
+from retsync.kit.contract import Runtime
+from retsync.kit.http import ApiError, BadPayload
 from retsync_connectors.bol.client import MEDIA_TYPE, BolClient, problem_detail
 from retsync_connectors.bol.connector import BolSettings
 

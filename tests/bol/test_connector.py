@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from tests.fakes import InMemoryStore
-
+import time
 from collections import Counter
 from collections.abc import Callable
-import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from retsync.connector import DecisionRequest, PushStatus, Runtime, Stream
-from retsync.http import AuthError, BadPayload
-from retsync.model import DecisionKind, ReturnStatus
+from retsync.kit.contract import DecisionRequest, PushStatus, Runtime, Stream
+from retsync.kit.http import AuthError, BadPayload
+from retsync.kit.model import DecisionKind, ReturnStatus
 from retsync_connectors.bol.connector import BolConnector, BolSettings
 from retsync_connectors.bol.emulator import MEDIA_TYPE, BolEmulator
+from tests.fakes import InMemoryStore
 
 from .conftest import NOW, listed
 

@@ -19,11 +19,9 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
 from retsync_connectors.bol.emulator import MEDIA_TYPE, BolEmulator
-
 from tests.specs import spec_file, strict
 
 from .conftest import bearer
-
 
 
 def _load(name: str) -> dict[str, Any]:

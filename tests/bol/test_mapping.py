@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from retsync.http import BadPayload
-from retsync.model import Customer, DecisionKind, ReturnReason, ReturnStatus
+from retsync.kit.http import BadPayload
+from retsync.kit.model import Customer, DecisionKind, ReturnReason, ReturnStatus
 from retsync_connectors.bol.mapping import (
     decision_for_handling,
     handling_for_decision,

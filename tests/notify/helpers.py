@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
-from retsync.config import ChannelSettings, Config, Settings
+from retsync.config import Config, Settings
+from retsync.kit.settings import ChannelSettings
 from retsync.notify.outbox import Notifier
 from retsync.store.channels import ensure_channel
 from retsync.store.models import Decision, Notification, Return, ReturnFlag, ReturnLine

@@ -10,14 +10,12 @@ from pathlib import Path
 
 import pytest
 import structlog
-
-from retsync import logs
 from sqlalchemy import Engine
 
-from retsync.cli import main
+from retsync import logs
+from retsync.app.cli import main
 from retsync.notify.events import Deriver
 from retsync.notify.outbox import SENDING
-
 from tests.notify.conftest import Mailbox, Receiver
 from tests.notify.helpers import Clock, cli_config, make_config, notifier, outbox, shop
 

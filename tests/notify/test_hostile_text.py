@@ -16,7 +16,7 @@ import structlog
 from sqlalchemy import Engine, update
 
 from retsync import logs
-from retsync.cli import main
+from retsync.app.cli import main
 from retsync.config import Config
 from retsync.notify import send
 from retsync.store.models import ReturnLine

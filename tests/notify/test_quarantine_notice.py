@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from retsync.connector import Quarantined
+from retsync.kit.records import Quarantined
 from retsync.notify.outbox import notification_problems
 from retsync.store.models import QuarantinedRecord
 from retsync.store.quarantine import resolve, set_aside

@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import Engine, select, text
 
 from retsync import registry
+from retsync.app.daemon import Runner
 from retsync.config import Config, Settings
-from retsync.daemon import Runner
-from retsync.emulator import Emulator
+from retsync.kit.emulator import Emulator
 from retsync.store.models import Notification, Return
 from tests.contract import FAST, SANDBOX_URL
 from tests.notify.conftest import Mailbox, Receiver

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from retsync.connector import Runtime
+from retsync.kit.contract import Runtime
 from retsync_connectors.prestashop.connector import PrestaShopConnector, PrestaShopSettings
 from retsync_connectors.prestashop.emulator import HOLD_ORDER_ID, SANDBOX_KEY, PrestaShopEmulator
 from tests.fakes import decision_for

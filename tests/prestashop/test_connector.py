@@ -8,9 +8,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from retsync.connector import HoldRequest, Page, PushStatus, Stream
-from retsync.http import ApiError, AuthError, BadPayload
-from retsync.model import Customer, DecisionKind, Return, ReturnLine, ReturnStatus
+from retsync.kit.contract import HoldRequest, Page, PushStatus, Stream
+from retsync.kit.http import ApiError, AuthError, BadPayload
+from retsync.kit.model import Customer, DecisionKind, Return, ReturnLine, ReturnStatus
 from retsync_connectors.prestashop.connector import PrestaShopConnector
 from retsync_connectors.prestashop.emulator import HOLD_CUSTOMER_ID, HOLD_ORDER_ID, PrestaShopEmulator
 from tests.fakes import InMemoryStore

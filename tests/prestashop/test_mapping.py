@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from retsync.http import BadPayload
-from retsync.model import Customer, DecisionKind, Return, ReturnLine, ReturnReason, ReturnStatus
+from retsync.kit.http import BadPayload
+from retsync.kit.model import Customer, DecisionKind, Return, ReturnLine, ReturnReason, ReturnStatus
 from retsync_connectors.prestashop.mapping import (
     STOCK_RETURN_STATES,
     Lookups,

@@ -12,10 +12,10 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
+from retsync.app.daemon import Runner
 from retsync.config import Config, Settings
-from retsync.connector import PushStatus, Runtime
-from retsync.daemon import Runner
-from retsync.model import DecisionKind
+from retsync.kit.contract import PushStatus, Runtime
+from retsync.kit.model import DecisionKind
 from retsync_connectors.prestashop.connector import PrestaShopConnector, PrestaShopSettings
 from retsync_connectors.prestashop.emulator import SANDBOX_KEY, PrestaShopEmulator
 from tests.fakes import InMemoryStore, decision_for

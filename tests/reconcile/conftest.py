@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import Engine, text
 
 from retsync import registry
+from retsync.app.daemon import Runner
 from retsync.config import Config, Settings
-from retsync.daemon import Runner
-from retsync.emulator import Emulator
+from retsync.kit.emulator import Emulator
 
 SANDBOX_URL = "http://sandbox.invalid"
 FAST = {"max_retries": 2, "max_backoff": "0.01s", "timeout": "5s"}

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from retsync.customers import email_key, name_postcode_key, phone_key
+from retsync.reconcile.customers import email_key, name_postcode_key, phone_key
 from tests.reconcile.conftest import Fleet
 
 
@@ -134,7 +134,7 @@ def _partition(fleet: Fleet) -> set[frozenset[str]]:
 def test_grouping_a_few_records_at_a_time_finds_the_same_customers(fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
     """A first backfill groups its history in chunks (memory stays flat); the customers found must not depend
     on where the chunks end, because a later chunk looks up the keys an earlier one stored."""
-    from retsync import customers
+    from retsync.reconcile import customers
 
     fleet.add("allegro", "allegro")
     fleet.add("shop", "woocommerce")

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import Engine, text
 
 from retsync import registry
-from retsync.cli import main
-from retsync.model import DecisionKind
-from retsync.outbox import DecisionRefused, record_decision
+from retsync.app.cli import main
+from retsync.kit.model import DecisionKind
+from retsync.outbox.decisions import DecisionRefused, record_decision
 from tests.reconcile.conftest import Fleet
 
 
@@ -281,7 +281,7 @@ def test_a_pull_with_nothing_new_does_not_run_the_rules_over_the_whole_history(f
                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """Most polls bring nothing; the rules run again once something changed, or an hour later (days-counting
     rules), so a poll on a long history stays cheap and no flag is late by more than that hour."""
-    from retsync import reconcile
+    from retsync.reconcile import linking as reconcile
 
     runs: list[int] = []
     real = reconcile.recompute

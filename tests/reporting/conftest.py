@@ -38,8 +38,8 @@ import pytest
 from sqlalchemy import Connection, Engine, Row, delete, insert, select, update
 
 from retsync import registry
+from retsync.app.daemon import Runner
 from retsync.config import Config, load_config
-from retsync.daemon import Runner
 from retsync.store.models import Channel, CustomerGroup, Order, OrderLine, Return, ReturnFlag, ReturnLine
 
 SANDBOX_URL = "http://sandbox.invalid"

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import update
 
-from retsync.cli import main
+from retsync.app.cli import main
 from retsync.store.models import Return
 from tests.reporting.conftest import History
 

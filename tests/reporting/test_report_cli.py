@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from retsync.cli import main
+from retsync.app.cli import main
 from retsync.store.db import make_engine, upgrade
 from tests.reporting.conftest import History
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from retsync.cli import main
+from retsync.app.cli import main
 from retsync.report import svg
 from tests.reporting import chromium
 from tests.reporting.conftest import History

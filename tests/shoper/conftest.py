@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from retsync.connector import DecisionRequest, Runtime
-from retsync.model import DecisionKind, Return
+from retsync.kit.contract import DecisionRequest, Runtime
+from retsync.kit.model import DecisionKind, Return
 from retsync_connectors.shoper.connector import ShoperConnector, ShoperSettings
 from retsync_connectors.shoper.emulator import SANDBOX_CHANNEL, ShoperEmulator
 from tests.fakes import decision_for

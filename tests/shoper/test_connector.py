@@ -11,9 +11,9 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from retsync.connector import HoldRequest, PushStatus
-from retsync.http import AuthError
-from retsync.model import Customer, DecisionKind, Return, ReturnLine, ReturnStatus
+from retsync.kit.contract import HoldRequest, PushStatus
+from retsync.kit.http import AuthError
+from retsync.kit.model import Customer, DecisionKind, Return, ReturnLine, ReturnStatus
 from retsync_connectors.shoper.connector import ShoperConnector, ShoperSettings
 from retsync_connectors.shoper.emulator import (
     ACCEPTED,

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from retsync.connector import Runtime
+from retsync.kit.contract import Runtime
 from retsync_connectors.shoper.connector import ShoperConnector
 from retsync_connectors.shoper.emulator import PREFIX, SANDBOX_LOGIN, SANDBOX_PASSWORD, ShoperEmulator
 from tests.fakes import InMemoryStore

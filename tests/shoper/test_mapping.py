@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from retsync.http import BadPayload
-from retsync.model import Customer, DecisionKind, Return, ReturnLine, ReturnReason, ReturnStatus
+from retsync.kit.http import BadPayload
+from retsync.kit.model import Customer, DecisionKind, Return, ReturnLine, ReturnReason, ReturnStatus
 from retsync_connectors.shoper.client import bucket_wait, error_detail
 from retsync_connectors.shoper.mapping import (
     ReturnRules,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from retsync.connector import Runtime
+from retsync.kit.contract import Runtime
 from retsync_connectors.woocommerce.connector import WooCommerceConnector, WooCommerceSettings
 from retsync_connectors.woocommerce.emulator import SANDBOX_KEY, SANDBOX_SECRET, WooCommerceEmulator
 from tests.fakes import decision_for

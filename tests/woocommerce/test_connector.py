@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from tests.fakes import InMemoryStore
-
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
@@ -11,10 +9,11 @@ from decimal import Decimal
 
 import pytest
 
-from retsync.connector import HoldRequest, PushStatus
-from retsync.model import Customer, DecisionKind, Return, ReturnLine, ReturnStatus
+from retsync.kit.contract import HoldRequest, PushStatus
+from retsync.kit.model import Customer, DecisionKind, Return, ReturnLine, ReturnStatus
 from retsync_connectors.woocommerce.connector import WooCommerceConnector
 from retsync_connectors.woocommerce.emulator import WooCommerceEmulator
+from tests.fakes import InMemoryStore
 from tests.woocommerce.conftest import NOW, decision
 
 Make = Callable[..., WooCommerceConnector]

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import Engine, text
 
 from retsync import registry
+from retsync.app.daemon import Runner
 from retsync.config import Config, Settings
-from retsync.daemon import Runner
-from retsync.model import DecisionKind
-from retsync.outbox import record_decision
+from retsync.kit.model import DecisionKind
+from retsync.outbox.decisions import record_decision
 from retsync_connectors.woocommerce.connector import WooCommerceConnector, WooCommerceSettings
 from retsync_connectors.woocommerce.emulator import WooCommerceEmulator
 

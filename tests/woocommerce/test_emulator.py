@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from tests.fakes import InMemoryStore
-
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from retsync.connector import Runtime
+from retsync.kit.contract import Runtime
 from retsync_connectors.woocommerce.connector import WooCommerceConnector, WooCommerceSettings
 from retsync_connectors.woocommerce.emulator import PREFIX, SANDBOX_KEY, SANDBOX_SECRET, WooCommerceEmulator
+from tests.fakes import InMemoryStore
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from retsync.http import BadPayload
-from retsync.model import DecisionKind, ReturnReason, ReturnStatus
+from retsync.kit.http import BadPayload
+from retsync.kit.model import DecisionKind, ReturnReason, ReturnStatus
 from retsync_connectors.woocommerce.mapping import (
     ReturnRules,
     is_return,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from retsync.payload import moment, not_after
+from retsync.kit.payload import moment, not_after
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from retsync import registry
 from retsync.config import load_config
-from retsync.model import DecisionKind
+from retsync.kit.model import DecisionKind
 
 
 def _toml_value(value: Any) -> str:
@@ -42,10 +42,10 @@ def write_config(path: Path, state_dir: Path, channels: dict[str, dict[str, Any]
 
 def run_demo(workdir: str | None = None) -> int:
     from retsync import logs
-    from retsync.tables import RETURN_LIST_COLUMNS, print_table
-    from retsync.daemon import Runner
-    from retsync.outbox import record_decision
-    from retsync.queries import list_returns
+    from retsync.app.daemon import Runner
+    from retsync.app.queries import list_returns
+    from retsync.app.tables import RETURN_LIST_COLUMNS, print_table
+    from retsync.outbox.decisions import record_decision
     from retsync.store.db import make_engine, upgrade
 
     logs.configure(level="WARNING")

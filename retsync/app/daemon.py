@@ -25,19 +25,20 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from retsync import registry
-from retsync.config import ChannelSettings, Config
-from retsync.connector import Connector, Runtime
-from retsync.engine import SyncEngine, data_problem, is_data_error
-from retsync.http import AuthError, ChannelError, Stopped
-from retsync.backoffice import BackOffice
+from retsync.config import Config
+from retsync.kit.contract import Connector, Runtime
+from retsync.kit.http import AuthError, ChannelError, Stopped
+from retsync.kit.model import utcnow
+from retsync.kit.settings import ChannelSettings
 from retsync.logs import scrub
-from retsync.model import utcnow
-from retsync.outbox import Outbox, PushSummary
 from retsync.notify.outbox import Notifier, NotifySummary
-from retsync.reconcile import recheck_push_failures, reconcile_channel
+from retsync.outbox.backoffice import BackOffice
+from retsync.outbox.push import Outbox, PushSummary
+from retsync.reconcile.linking import recheck_push_failures, reconcile_channel
 from retsync.store.channels import ensure_channel, mark_pull_failed, mark_pull_started, mark_pull_succeeded
 from retsync.store.db import database_problem, describe_database, make_engine, require_current_schema
 from retsync.store.lease import ChannelLeases, LeaseLost, Taken, heartbeat_interval, lease_length
+from retsync.sync.engine import SyncEngine, data_problem, is_data_error
 
 log = structlog.get_logger(__name__)
 

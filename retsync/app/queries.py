@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, select, text
 
-from retsync.flags import open_flags
-from retsync.outbox import find_return
+from retsync.outbox.decisions import find_return
+from retsync.reconcile.flags import open_flags
 from retsync.store.models import Channel, Decision, Return, ReturnEvent, SyncCursor, UTCDateTime
 
 V_RETURNS_COLUMNS = (

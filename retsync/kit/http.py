@@ -517,7 +517,7 @@ class BearerTokenAuth(httpx.Auth):
     def _store(self, response: httpx.Response) -> str:
         response.read()
         token, expires_in = self.accept(response)
-        from retsync.secrets import remember
+        from retsync.kit.secrets import remember
 
         remember(token)
         self._token, self._expires_at = token, self._clock() + expires_in

@@ -11,15 +11,15 @@ held. Running it twice changes nothing: it is safe after every pull.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from typing import Any
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, text, update
 
-from retsync.config import ChannelSettings
+from retsync.kit.settings import ChannelSettings
 from retsync.store.lease import serialized
 from retsync.store.models import ReturnFlag, UTCDateTime
 

@@ -17,15 +17,15 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy import BindParameter, Engine, bindparam, text
 
-from retsync.config import ChannelSettings
-from retsync.connector import Connector
-from retsync.customers import GroupingResult, group_customers
-from retsync.flags import FlagChanges, FlagCode, recompute
-from retsync.http import ChannelError
-from retsync.model import Order
-from retsync.payload import moment
-from retsync.store.models import UTCDateTime
+from retsync.kit.contract import Connector
+from retsync.kit.http import ChannelError
+from retsync.kit.model import Order
+from retsync.kit.payload import moment
+from retsync.kit.settings import ChannelSettings
+from retsync.reconcile.customers import GroupingResult, group_customers
+from retsync.reconcile.flags import FlagChanges, FlagCode, recompute
 from retsync.store.channels import load_cursor, save_cursor
+from retsync.store.models import UTCDateTime
 from retsync.store.pages import PageWriter
 
 log = structlog.get_logger(__name__)

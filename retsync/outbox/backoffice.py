@@ -26,12 +26,12 @@ import structlog
 from sqlalchemy import Connection, Engine, Row, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from retsync import model
 from retsync.config import Config
-from retsync.connector import Connector, HeldDecision, HoldRequest, PushResult, PushStatus
-from retsync.model import utcnow
-from retsync.http import ApiError, ChannelError
-from retsync.outbox import DecisionRefused, ReturnRef, record_decision_in
+from retsync.kit import model
+from retsync.kit.contract import Connector, HeldDecision, HoldRequest, PushResult, PushStatus
+from retsync.kit.http import ApiError, ChannelError
+from retsync.kit.model import utcnow
+from retsync.outbox.decisions import DecisionRefused, ReturnRef, record_decision_in
 from retsync.store.models import Channel, Decision, HeldReturn, Return, ReturnLine
 
 log = structlog.get_logger(__name__)

@@ -29,10 +29,11 @@ import structlog
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
-from retsync.config import ChannelSettings
-from retsync.connector import Connector, Page, PullContext, Quarantined, Stream
+from retsync.kit.contract import Connector, Page, PullContext, Stream
+from retsync.kit.model import Order, Return, ReturnStatus, utcnow
+from retsync.kit.records import Quarantined
+from retsync.kit.settings import ChannelSettings
 from retsync.logs import remember_customers
-from retsync.model import Order, Return, ReturnStatus, utcnow
 from retsync.store.channels import load_cursor, save_cursor
 from retsync.store.models import Order as OrderRow
 from retsync.store.models import QuarantinedRecord

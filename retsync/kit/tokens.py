@@ -21,9 +21,9 @@ import keyring
 import keyring.errors
 from keyring.backends.fail import Keyring as FailKeyring
 
-from retsync.config import CHANNEL_NAME
-from retsync.private_files import private_dir
-from retsync.secrets import KEYRING_SERVICE, remember
+from retsync.kit.files import private_dir
+from retsync.kit.secrets import KEYRING_SERVICE, remember
+from retsync.kit.settings import CHANNEL_NAME
 
 Backend = Literal["auto", "keyring", "file"]
 

@@ -21,12 +21,12 @@ from typing import Any
 import structlog
 
 from retsync import __version__, logs, registry
+from retsync.app.tables import RETURN_LIST_COLUMNS, cell, print_table
 from retsync.config import Config, ConfigError, config_path, load_config
-from retsync.flags import FlagCode
+from retsync.kit.model import DecisionKind, ReturnStatus
+from retsync.kit.secrets import SecretError, store_in_keyring
+from retsync.reconcile.flags import FlagCode
 from retsync.safe_text import for_spreadsheet, for_terminal
-from retsync.tables import RETURN_LIST_COLUMNS, cell, print_table
-from retsync.model import DecisionKind, ReturnStatus
-from retsync.secrets import SecretError, store_in_keyring
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -78,7 +78,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def _runner(config: Config) -> Any:
-    from retsync.daemon import Runner
+    from retsync.app.daemon import Runner
 
     return Runner(config)
 
@@ -141,7 +141,7 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from retsync.daemon import run_forever
+    from retsync.app.daemon import run_forever
 
     config = _load(args)
     lock = _single_instance(config, "run")
@@ -161,8 +161,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_decide(args: argparse.Namespace) -> int:
-    from retsync.model import DecisionState
-    from retsync.outbox import record_decision
+    from retsync.kit.model import DecisionState
+    from retsync.outbox.decisions import record_decision
 
     config = _load(args)
     recorded = record_decision(_engine(config), args.ret, DecisionKind(args.decision), note=args.note,
@@ -187,7 +187,7 @@ def _since(value: str | None) -> datetime | None:
 
 
 def cmd_returns_list(args: argparse.Namespace) -> int:
-    from retsync.queries import V_RETURNS_COLUMNS, list_returns
+    from retsync.app.queries import V_RETURNS_COLUMNS, list_returns
 
     config = _load(args)
     rows = list_returns(_engine(config), channel=args.channel, status=args.status, since=_since(args.since),
@@ -207,8 +207,8 @@ def cmd_returns_list(args: argparse.Namespace) -> int:
 
 
 def cmd_returns_show(args: argparse.Namespace) -> int:
+    from retsync.app.queries import return_story
     from retsync.logs import redact_personal
-    from retsync.queries import return_story
 
     config = _load(args)
     story = return_story(_engine(config), args.ret)
@@ -260,8 +260,7 @@ def cmd_returns_show(args: argparse.Namespace) -> int:
 
 
 def cmd_channels(args: argparse.Namespace) -> int:
-    from retsync.queries import channel_health
-
+    from retsync.app.queries import channel_health
     from retsync.notify.outbox import notification_problems
     from retsync.store.quarantine import open_by_channel
 
@@ -366,8 +365,8 @@ def cmd_secret_set(args: argparse.Namespace) -> int:
 
 
 def cmd_auth(args: argparse.Namespace) -> int:
-    from retsync.connector import Runtime
-    from retsync.http import ChannelError
+    from retsync.kit.contract import Runtime
+    from retsync.kit.http import ChannelError
 
     config = _load(args)
     settings = config.channels.get(args.channel)
@@ -408,7 +407,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from retsync.demo import run_demo
+    from retsync.app.demo import run_demo
 
     return run_demo(args.workdir)
 
@@ -512,7 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from retsync.outbox import DecisionRefused
+    from retsync.outbox.decisions import DecisionRefused
     from retsync.store.db import DatabaseError, SchemaError
     from retsync.store.filelock import InstanceLocked
 

@@ -10,7 +10,7 @@ does any arithmetic with it ("1e300000" would cost seconds of CPU), a
 quantity is whole units in a sane range, money is finite and below
 MONEY_LIMIT, and a date before any channel existed is not a date. A value
 that is a quantity but cannot be one (1e30 units) raises `OutOfRange`: the
-record is then quarantined (see `retsync.connector.RecordSieve`) rather than
+record is then quarantined (see `retsync.kit.contract.RecordSieve`) rather than
 stored with a made-up number.
 """
 

@@ -1,0 +1,183 @@
+"""Recording a decision: checked against the return, its lines and its channel, then queued for the outbox.
+
+Everything that can be refused is refused here, in the merchant's words, before anything is stored: a decision
+that is recorded is one the channel can be asked to carry out.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+from sqlalchemy import Connection, Engine, insert, select
+
+from retsync.kit.contract import Capabilities, Connector
+from retsync.kit.model import DecisionKind, DecisionState, utcnow
+from retsync.store.models import Channel, Decision, Return, ReturnEvent, ReturnLine
+
+log = structlog.get_logger(__name__)
+
+decisions_t = Decision.__table__
+events_t = ReturnEvent.__table__
+
+OPEN_STATES = (DecisionState.PENDING.value, DecisionState.SENDING.value)
+PUSHED_ORIGINS = ("merchant", "shop")
+"""Decisions the outbox sends: recorded with `retsync decide`, or read back from a shop's back office."""
+
+
+class DecisionRefused(Exception):
+    """The decision cannot be recorded; the message tells the merchant why and what to do."""
+
+
+@dataclass(frozen=True)
+class ReturnRef:
+    id: int
+    channel: str
+    connector: str
+    external_id: str
+    handled_by_channel: bool
+
+
+def find_return(conn: Connection, ref: str) -> ReturnRef:
+    """RETURN is the internal id or `channel/external_id`."""
+    query = select(Return.id, Channel.name, Channel.connector, Return.external_id, Return.handled_by_channel).join(
+        Channel, Channel.id == Return.channel_id
+    )
+    if ref.isdigit():  # an id beyond the 64-bit ids of both databases names no return (and must not reach them)
+        row = conn.execute(query.where(Return.id == int(ref))).first() if int(ref) < 2**63 else None
+    elif "/" in ref:
+        channel, external_id = ref.split("/", 1)
+        row = conn.execute(query.where(Channel.name == channel, Return.external_id == external_id)).first()
+    else:
+        raise DecisionRefused(f"{ref!r} is not a return: give its id or channel/external_id (see `retsync returns list`)")
+    if row is None:
+        raise DecisionRefused(f"no return {ref!r} in the database (see `retsync returns list`)")
+    return ReturnRef(int(row.id), row.name, row.connector, row.external_id, bool(row.handled_by_channel))
+
+
+@dataclass
+class Recorded:
+    decision_ids: list[int]
+    state: DecisionState
+    detail: str | None = None
+
+
+def record_decision(
+    db: Engine,
+    ref: str,
+    kind: DecisionKind,
+    *,
+    note: str | None = None,
+    line: str | None = None,
+    quantity: int | None = None,
+    connector_for: Callable[[str], type[Connector] | None],
+    source: str = "cli",
+    now: datetime | None = None,
+    refuse_flagged: bool = False,
+) -> Recorded:
+    """Record a merchant decision on one line or, without `line`, on every line of the return.
+
+    `refuse_flagged`: refuse an accept or keep on a return flagged as a likely second refund (`retsync decide`
+    without --force), in the same transaction that would record it.
+    """
+    now = now or utcnow()
+    with db.begin() as conn:
+        target = find_return(conn, ref)
+        if refuse_flagged:
+            _refuse_if_flagged(conn, target, kind)
+        return record_decision_in(conn, target, kind, note=note, line=line, quantity=quantity,
+                                  connector_for=connector_for, source=source, now=now)
+
+
+def _refuse_if_flagged(conn: Connection, target: ReturnRef, kind: DecisionKind) -> None:
+    from retsync.reconcile.flags import blocking_flags
+
+    blocking = blocking_flags(conn, target.id, kind.value)
+    if blocking:
+        reasons = "; ".join(f"{flag['code']}: {flag['detail']}" for flag in blocking)
+        raise DecisionRefused(
+            f"return {target.channel}/{target.external_id} is flagged ({reasons}), so {kind.value} may refund "
+            f"the customer twice. Check it with `retsync returns show {target.id}`; to record it anyway, "
+            f"repeat the command with --force")
+
+
+def record_decision_in(
+    conn: Connection,
+    target: ReturnRef,
+    kind: DecisionKind,
+    *,
+    note: str | None,
+    line: str | None,
+    quantity: int | None,
+    connector_for: Callable[[str], type[Connector] | None],
+    source: str,
+    now: datetime,
+    origin: str = "merchant",
+    key_for: Callable[[int], str] | None = None,
+) -> Recorded:
+    """The same, inside the caller's transaction; `origin` and `key_for` (line id → idempotency key) let a
+    decision read back from a shop's back office be recorded once under a key derived from where it came from."""
+    if target.handled_by_channel:
+        raise DecisionRefused(
+            f"return {target.channel}/{target.external_id} is handled by the channel itself "
+            f"(fulfilment by the marketplace): nothing can be pushed for it"
+        )
+    connector = connector_for(target.connector)
+    if connector is None:
+        raise DecisionRefused(f"connector {target.connector!r} of channel {target.channel} is not installed")
+    problem = connector.decision_problem(kind, note)
+    if problem:
+        raise DecisionRefused(problem)
+    lines = conn.execute(
+        select(ReturnLine.id, ReturnLine.external_id, ReturnLine.quantity)
+        .where(ReturnLine.return_id == target.id)
+        .order_by(ReturnLine.id)
+    ).all()
+    if line is not None:
+        lines = [row for row in lines if str(row.id) == line or row.external_id == line]
+        if not lines:
+            raise DecisionRefused(f"return {target.channel}/{target.external_id} has no line {line!r}")
+    if not lines:
+        raise DecisionRefused(f"return {target.channel}/{target.external_id} has no lines to decide on")
+    if quantity is not None:
+        if line is None and len(lines) > 1:
+            raise DecisionRefused("--quantity needs --line when the return has several lines")
+        if not 1 <= quantity <= lines[0].quantity:
+            raise DecisionRefused(f"--quantity must be between 1 and {lines[0].quantity} for that line")
+    waiting = conn.execute(
+        select(Decision.id, Decision.return_line_id).where(
+            Decision.return_line_id.in_([row.id for row in lines]),
+            Decision.origin.in_(PUSHED_ORIGINS),
+            Decision.state.in_(OPEN_STATES),
+        )
+    ).first()
+    if waiting is not None:
+        raise DecisionRefused(
+            f"decision {waiting.id} on this return is still waiting to be pushed; "
+            f"let it finish (`retsync push`) before recording another"
+        )
+    capabilities: Capabilities = connector.capabilities
+    if capabilities.supports(kind):
+        state, detail = DecisionState.PENDING, None
+    else:
+        state, detail = DecisionState.UNSUPPORTED, capabilities.why_unsupported(kind)
+    ids = []
+    for row in lines:
+        decision_id = conn.execute(
+            insert(decisions_t).values(
+                return_id=target.id, return_line_id=row.id, kind=kind.value,
+                quantity=quantity if quantity is not None else row.quantity, note=note, origin=origin,
+                state=state.value, idempotency_key=key_for(row.id) if key_for else str(uuid.uuid4()),
+                attempts=0, next_attempt_at=None,
+                last_error=detail, reference=None, created_at=now, updated_at=now, pushed_at=None,
+            )
+        ).inserted_primary_key[0]  # type: ignore[index]
+        ids.append(int(decision_id))
+        conn.execute(insert(events_t).values(
+            return_id=target.id, return_line_id=row.id, at=now, kind="decision", old_value=None,
+            new_value=kind.value, source=source, detail=note if state is DecisionState.PENDING else detail,
+        ))
+    return Recorded(ids, state, detail)

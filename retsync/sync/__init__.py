@@ -1,0 +1,1 @@
+"""Pulling: each channel's pages stored together with the cursor that follows them, in one transaction."""
