@@ -7,21 +7,11 @@ what each push answers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from retsync.kit.contract import (
-    Capabilities,
-    Connector,
-    DecisionRequest,
-    Page,
-    PullContext,
-    PushResult,
-    PushStatus,
-    Stream,
-)
+from retsync.kit.contract import Capabilities, Connector, DecisionAct, Page, PullContext, PushResult, PushStatus, Stream
 from retsync.kit.model import Customer, DecisionKind, Order, OrderLine, Return, ReturnLine, ReturnReason, ReturnStatus
 
 BASE = datetime(2026, 11, 1, 8, 0, tzinfo=timezone.utc)
@@ -73,7 +63,7 @@ class ScriptedConnector(Connector):
     page_size: ClassVar[int] = 10
     fail_at_page: ClassVar[int | None] = None
     push_script: ClassVar[list[PushResult]] = []
-    pushes: ClassVar[list[DecisionRequest]] = []
+    pushes: ClassVar[list[DecisionAct]] = []
     pages_served: ClassVar[int] = 0
 
     @classmethod
@@ -95,98 +85,8 @@ class ScriptedConnector(Connector):
                       if r.order_external_id in self.orders and not context.has_order(r.order_external_id)]
             yield Page(returns=chunk, orders=orders, cursor={"offset": offset})
 
-    def push(self, request: DecisionRequest) -> PushResult:
-        type(self).pushes.append(request)
+    def act(self, act: DecisionAct) -> PushResult:
+        type(self).pushes.append(act)
         if self.push_script:
             return self.push_script.pop(0)
         return PushResult(PushStatus.PUSHED, "ok")
-
-
-class _SameAsChannel:
-    """A stored revision equal to whatever revision the channel reports: "this return is stored, unchanged"."""
-
-    def __eq__(self, other: object) -> bool:
-        return True
-
-    __hash__ = None  # type: ignore[assignment]
-
-
-SAME_AS_CHANNEL = _SameAsChannel()
-OPEN = (ReturnStatus.REQUESTED, ReturnStatus.IN_TRANSIT, ReturnStatus.RECEIVED)
-
-
-@dataclass
-class InMemoryStore:
-    """Stores pages the way the engine does (a page's records and its cursor together), without a database.
-
-    Connector tests page through a sandbox with it; `written` holds the return ids the latest run stored.
-    """
-
-    channel: str = "test"
-    returns: dict[str, Return] = field(default_factory=dict)
-    orders: dict[str, Order] = field(default_factory=dict)
-    cursor: dict[str, Any] | None = None
-    written: list[str] = field(default_factory=list)
-    pages: int = 0
-    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
-
-    def context(self, *, backfill_since: datetime | None = None,
-                pretend_stored: Callable[[str], bool] | None = None) -> PullContext:
-        """`pretend_stored` names returns to treat as stored at the channel's current revision."""
-        now = self.now
-
-        def revisions(ids: Collection[str]) -> dict[str, Any]:
-            found: dict[str, Any] = {i: self.returns[i].revision for i in ids if i in self.returns}
-            if pretend_stored is not None:
-                found.update({i: SAME_AS_CHANNEL for i in ids if pretend_stored(i)})
-            return found
-
-        return PullContext(
-            channel=self.channel, stream=Stream.RETURNS, cursor=self.cursor, now=now,
-            backfill_since=backfill_since or now - timedelta(days=365), overlap=timedelta(hours=1),
-            stored_revisions=revisions,
-            stored_orders=lambda ids: {i for i in ids if i in self.orders},
-            open_returns=lambda: [key for key, r in self.returns.items() if r.status in OPEN],
-        )
-
-    def store(self, page: Page) -> None:
-        for record in page.returns:
-            self.returns[record.external_id] = record
-            self.written.append(record.external_id)
-        for order in page.orders:
-            self.orders[order.external_id] = order
-        if page.cursor is not None:
-            self.cursor = dict(page.cursor)
-        self.pages += 1
-
-    def run(self, connector: Connector, *, max_pages: int | None = None, **context: Any) -> list[str]:
-        """One pass (or its first `max_pages` pages, as if the daemon died after storing them); the ids written."""
-        self.written = []
-        pages: Iterator[Page] = connector.pull(Stream.RETURNS, self.context(**context))
-        for count, page in enumerate(pages, start=1):
-            self.store(page)
-            if max_pages is not None and count >= max_pages:
-                break
-        return list(self.written)
-
-    def ids(self) -> dict[str, set[str]]:
-        """What is stored, in the shape of the sandboxes' `truth()`."""
-        return {"returns": set(self.returns), "orders": set(self.orders),
-                "rmas": {line.external_id for r in self.returns.values() for line in r.lines}}
-
-
-_decision_ids = iter(range(1, 1_000_000))
-
-
-def decision_for(record: Return, kind: DecisionKind, *, line: int = 0, quantity: int | None = None,
-                 note: str | None = "decided in a test", attempt: int = 1, key: str | None = None,
-                 key_format: str = "key-{n}") -> DecisionRequest:
-    """The request the outbox would hand over for one line of a stored return (a fresh key unless given)."""
-    target = record.lines[line]
-    return DecisionRequest(
-        decision_id=next(_decision_ids), idempotency_key=key or key_format.format(n=next(_decision_ids)),
-        kind=kind, quantity=target.quantity if quantity is None else quantity, note=note,
-        return_external_id=record.external_id, line_external_id=target.external_id,
-        order_external_id=record.order_external_id, order_line_external_id=target.order_line_external_id,
-        attempt=attempt,
-    )

@@ -39,12 +39,12 @@ from retsync.store.db import make_engine, upgrade
 from retsync.store.models import SyncCursor
 from retsync.store.pages import content_hash, refusal
 from retsync.sync.engine import SyncEngine
+from retsync.testing.contract import FAST, SANDBOX_URL
 from retsync_connectors.allegro.connector import AllegroConnector
 from retsync_connectors.bol.connector import BolConnector
 from retsync_connectors.prestashop.connector import PrestaShopConnector
 from retsync_connectors.shoper.connector import ShoperConnector
 from retsync_connectors.woocommerce.connector import WooCommerceConnector
-from tests.contract import FAST, SANDBOX_URL
 from tests.fakes import BASE
 from tests.prestashop.flavours import PrestaShop8, flavour
 

@@ -28,7 +28,7 @@ from retsync.app.demo import write_config
 from retsync.kit.model import DecisionKind
 from retsync.outbox.decisions import record_decision
 from retsync.store.db import make_engine, upgrade
-from tests.pgcluster import PgCluster
+from retsync.testing.pgcluster import PgCluster
 
 REPO = Path(__file__).resolve().parent.parent
 FAST = {"max_retries": 2, "max_backoff": "0.1s", "process_poll_delay": "0.05s", "backfill_days": 3650}

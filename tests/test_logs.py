@@ -229,7 +229,7 @@ def test_a_decision_the_channel_refuses_is_logged_without_the_customer(db, tmp_p
     answers = iter([ApiError(422, f"{QUOTED} may not return this"), RuntimeError(f"crashed on {QUOTED}")])
 
     class Refusing(ScriptedConnector):
-        def push(self, request):
+        def act(self, act):
             raise next(answers)
 
     stream = io.StringIO()
@@ -239,9 +239,11 @@ def test_a_decision_the_channel_refuses_is_logged_without_the_customer(db, tmp_p
     assert (summary.failed, summary.retrying) == (1, 1)
     lines = _lines(stream)
     details = [line["detail"] for line in lines if line["event"] == "decision_push"]
-    assert details == ["HTTP 422: customer 'J***' <j***@e***.pl>, +*** may not return this",
-                       "RuntimeError: crashed on customer 'J***' <j***@e***.pl>, +***"]
-    [crash] = [line for line in lines if line["event"] == "decision_push_crashed"]
+    assert details == ["Scripted test channel refused the accept decision: HTTP 422: customer 'J***' "
+                       "<j***@e***.pl>, +*** may not return this",
+                       "the Scripted test channel connector failed: RuntimeError: crashed on customer 'J***' "
+                       "<j***@e***.pl>, +***"]
+    [crash] = [line for line in lines if line["event"] == "decision_act_crashed"]
     assert "RuntimeError: crashed on customer 'J***'" in crash["exception"]
     _no_customer_in(stream.getvalue())
     assert logs.scrub("Jan Kowalski") == "Jan Kowalski", "forgotten once the pass is over"

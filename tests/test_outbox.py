@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select, text
 
-from retsync.kit.contract import PushResult, PushStatus, Runtime, Stream
+from retsync.kit.contract import AlreadyDone, Outcome, PushResult, PushStatus, Runtime, Stream
+from retsync.kit.http import ApiError, AuthError, BadPayload, Stopped, TransientError
 from retsync.kit.model import DecisionKind
 from retsync.kit.settings import ChannelSettings
 from retsync.outbox.decisions import DecisionRefused, record_decision
@@ -16,6 +17,7 @@ from retsync.outbox.push import Outbox
 from retsync.store.channels import ensure_channel
 from retsync.store.models import Decision
 from retsync.sync.engine import SyncEngine
+from retsync.testing.memory import act_for, carry_out
 from tests.fakes import BASE, ScriptedConnector, make_return
 
 
@@ -54,12 +56,14 @@ def test_a_whole_return_decision_covers_every_line_and_is_pushed_once(db: Engine
     recorded = _decide(db, "shop/R0", DecisionKind.ACCEPT, clock)
     assert len(recorded.decision_ids) == 2
     outbox = Outbox(db, {"shop": shop}, clock=clock)
-    assert outbox.push_due().pushed == 2
+    summary = outbox.push_due()
+    assert (summary.pushed, summary.acts) == (2, 1), "both lines, in one request to the channel"
     assert outbox.push_due().attempted == 0
     clock.now += timedelta(days=2)
     assert outbox.push_due().attempted == 0, "a pushed decision is never sent again"
-    assert [(r.line_external_id, r.quantity, r.attempt) for r in ScriptedConnector.pushes] == [
-        ("R0-L0", 1, 1), ("R0-L1", 1, 1)]
+    (act,) = ScriptedConnector.pushes
+    assert [(line.line_external_id, line.quantity) for line in act.lines] == [("R0-L0", 1), ("R0-L1", 1)]
+    assert act.attempt == 1 and act.decision_ids == tuple(recorded.decision_ids)
     assert [s[1] for s in _states(db)] == ["pushed", "pushed"]
     with db.connect() as conn:
         view = conn.execute(text("SELECT decision, decision_state FROM v_returns WHERE external_id = 'R0'")).one()
@@ -76,7 +80,7 @@ def test_transient_failures_retry_with_the_same_key_then_give_up(db: Engine, sho
     for _ in range(2):
         clock.now += timedelta(hours=1)
         outbox.push_due()
-    keys = {r.idempotency_key for r in ScriptedConnector.pushes}
+    keys = {r.key for r in ScriptedConnector.pushes}
     assert [r.attempt for r in ScriptedConnector.pushes] == [1, 2, 3] and len(keys) == 1
     assert ScriptedConnector.pushes[0].note == "damaged by customer"
     (_, state, attempts, error), = _states(db)
@@ -99,14 +103,14 @@ def test_crash_while_sending_is_checked_on_the_channel_not_blindly_resent(db: En
     clock = Clock()
     _decide(db, "shop/R1", DecisionKind.ACCEPT, clock, line="R1-L0")
     outbox = Outbox(db, {"shop": shop}, clock=clock, lease=timedelta(minutes=5))
-    claimed = outbox._claim(["shop"], 10)  # claimed and committed; then the process dies before the answer
+    claimed, _ = outbox._claim(["shop"], 10)  # claimed and committed; then the process dies before the answer
     assert len(claimed) == 1 and _states(db)[0][1] == "sending"
     assert outbox.push_due().attempted == 0, "the lease keeps another run away"
     clock.now += timedelta(minutes=6)
     assert outbox.push_due().pushed == 1
     (request,) = ScriptedConnector.pushes
     assert request.attempt == 2, "the connector is told an earlier attempt may have reached the channel"
-    assert request.idempotency_key == claimed[0][1].idempotency_key
+    assert request.key == claimed[0][1].key
 
 
 def test_pending_on_the_channel_is_polled_with_its_reference(db: Engine, shop: ScriptedConnector) -> None:
@@ -125,9 +129,10 @@ def test_connector_crash_is_retried_and_visible(db: Engine, shop: ScriptedConnec
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     clock = Clock()
     _decide(db, "shop/R1", DecisionKind.ACCEPT, clock, line="R1-L0")
-    monkeypatch.setattr(ScriptedConnector, "push", lambda self, request: 1 / 0)
+    monkeypatch.setattr(ScriptedConnector, "act", lambda self, act: 1 / 0)
     assert Outbox(db, {"shop": shop}, clock=clock).push_due().retrying == 1
-    assert _states(db)[0][1:] == ("pending", 1, "ZeroDivisionError: division by zero")
+    assert _states(db)[0][1:] == ("pending", 1, "the Scripted test channel connector failed: ZeroDivisionError: "
+                                                "division by zero")
 
 
 def test_unsupported_decision_is_recorded_as_such_and_never_sent(db: Engine, shop: ScriptedConnector) -> None:
@@ -172,3 +177,79 @@ def test_failures_while_following_a_reference_count_towards_giving_up(db: Engine
         clock.now += timedelta(hours=2)
     assert len(ScriptedConnector.pushes) == 3, "pending, then two failed checks: the third attempt gives up"
     assert _states(db)[0][1:3] == ("failed", 3)
+
+
+def test_several_lines_named_in_one_command_are_one_act(db: Engine, shop: ScriptedConnector) -> None:
+    clock = Clock()
+    ScriptedConnector.returns[0] = make_return(0, lines=3)
+    recorded = _decide(db, "shop/R1", DecisionKind.ACCEPT, clock, lines={"R1-L0": None, "R1-L1": 1})
+    outbox = Outbox(db, {"shop": shop}, clock=clock)
+    assert outbox.push_due().acts == 1
+    (act,) = ScriptedConnector.pushes
+    assert act.decision_ids == tuple(recorded.decision_ids)
+    assert [(line.line_external_id, line.quantity) for line in act.lines] == [("R1-L0", 1), ("R1-L1", 1)]
+
+
+def test_each_act_keeps_its_own_key_and_state(db: Engine, shop: ScriptedConnector) -> None:
+    clock = Clock()
+    first = _decide(db, "shop/R0", DecisionKind.ACCEPT, clock)
+    second = _decide(db, "shop/R1", DecisionKind.REJECT, clock, note="worn")
+    ScriptedConnector.push_script = [PushResult(PushStatus.PUSHED, "ok"), PushResult(PushStatus.FAILED, "no")]
+    summary = Outbox(db, {"shop": shop}, clock=clock).push_due()
+    assert (summary.acts, summary.pushed, summary.failed) == (2, 2, 2)
+    assert len({act.key for act in ScriptedConnector.pushes}) == 2
+    states = {row[0]: row[1] for row in _states(db)}
+    assert [states[i] for i in first.decision_ids] == ["pushed", "pushed"]
+    assert [states[i] for i in second.decision_ids] == ["failed", "failed"]
+    with db.connect() as conn:
+        lines = dict(conn.execute(text(
+            "SELECT external_line_id, decision_state FROM v_return_lines WHERE external_line_id LIKE 'R0-%' OR external_line_id LIKE 'R1-%'")
+        ).all())
+    assert lines == {"R0-L0": "pushed", "R0-L1": "pushed", "R1-L0": "failed", "R1-L1": "failed"}, \
+        "each line's state stays visible"
+
+
+@pytest.mark.parametrize("raised, state, detail", [
+    (ApiError(422, "quantity too high"), "failed", "Scripted test channel refused the accept decision: HTTP 422: "
+                                                   "quantity too high"),
+    (AuthError("the API key was revoked"), "pending", "Scripted test channel did not accept the channel's "
+                                                      "credentials (the API key was revoked); the decision is "
+                                                      "retried, and goes out once they are fixed"),
+    (TransientError("HTTP 503 after 5 retries"), "pending", "HTTP 503 after 5 retries"),
+    (BadPayload("not JSON"), "pending", "Scripted test channel answered the accept decision with something "
+                                        "unreadable: not JSON"),
+    (Stopped(), "pending", "the daemon stopped before Scripted test channel answered; it is asked again"),
+    (AlreadyDone("refund 7 exists", reference="7"), "pushed", None),
+])
+def test_one_table_turns_what_a_connector_raises_into_the_decisions_state(
+        db: Engine, shop: ScriptedConnector, monkeypatch: pytest.MonkeyPatch, raised: Exception, state: str,
+        detail: str | None) -> None:
+    def act(self: ScriptedConnector, act: object) -> PushResult:
+        raise raised
+
+    monkeypatch.setattr(ScriptedConnector, "act", act)
+    _decide(db, "shop/R1", DecisionKind.ACCEPT, Clock(), line="R1-L0")
+    Outbox(db, {"shop": shop}, clock=Clock()).push_due()
+    assert _states(db)[0][1] == state
+    assert _states(db)[0][3] == detail
+    if state == "pushed":
+        with db.connect() as conn:
+            assert conn.execute(select(Decision.reference)).scalar_one() == "7"
+
+
+def test_a_connector_overrides_one_entry_of_the_table(db: Engine, shop: ScriptedConnector,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A channel whose 409 means "already done" says so for itself; the rest of the table stays."""
+    class Conflicting(ScriptedConnector):
+        outcomes = {ApiError: Outcome(PushStatus.PUSHED, "{title} had it already ({error})")}
+
+        def act(self, act: object) -> PushResult:
+            raise ApiError(409, "conflict")
+
+    connector = Conflicting("shop", shop.settings, shop.runtime)
+    _decide(db, "shop/R1", DecisionKind.ACCEPT, Clock(), line="R1-L0")
+    Outbox(db, {"shop": connector}, clock=Clock()).push_due()
+    assert _states(db)[0][1] == "pushed"
+    assert carry_out(connector, act_for(make_return(1), DecisionKind.ACCEPT)).detail == \
+        "Scripted test channel had it already (HTTP 409: conflict)"
+    assert carry_out(shop, act_for(make_return(1), DecisionKind.CANCEL)).status is PushStatus.UNSUPPORTED

@@ -14,22 +14,20 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule
 from sqlalchemy import Engine, select
 
-from retsync.kit.contract import DecisionRequest, PushResult, PushStatus, Runtime, Stream
+from retsync.kit.contract import DecisionAct, PushResult, PushStatus, Runtime, Stream
 from retsync.kit.http import BadPayload
-from retsync.kit.model import DecisionKind, DecisionState, Order, Return, ReturnStatus
-from retsync.kit.payload import QUANTITY_LIMIT, OutOfRange
+from retsync.kit.model import DecisionKind, DecisionState, Order, ReturnStatus
+from retsync.kit.payload import OutOfRange
 from retsync.kit.settings import ChannelSettings
 from retsync.outbox.decisions import DecisionRefused, record_decision
 from retsync.outbox.push import Outbox
@@ -37,120 +35,24 @@ from retsync.store.channels import ensure_channel
 from retsync.store.db import make_engine, upgrade
 from retsync.store.models import Decision
 from retsync.sync.engine import SyncEngine
+from retsync.testing.specs import (
+    FREE_TEXT,
+    IDENTIFIER,
+    MOMENTS,
+    PROPERTY_SETTINGS,
+    check_mapped_order,
+    check_mapped_return,
+    from_schema,
+    load_spec,
+)
 from retsync_connectors.allegro import mapping as allegro
 from retsync_connectors.bol import mapping as bol
 from retsync_connectors.woocommerce import mapping as woocommerce
 from tests.fakes import BASE, ScriptedConnector, make_return
-from tests.specs import spec_file
-
-PROPERTY_SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-# --- a JSON schema (OpenAPI 3.0 flavour) as a hypothesis strategy ----------------------------
-
-MOMENTS = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
-                       timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=1)),
-                                                  timezone(timedelta(hours=-5, minutes=-30))]))
-FREE_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
-IDENTIFIER = st.text("0123456789abcdefABCDEF-", min_size=1, max_size=16)
-
-
-def _string(schema: Mapping[str, Any], name: str) -> st.SearchStrategy[str]:
-    fmt = schema.get("format")
-    if fmt == "date-time":
-        return MOMENTS.map(lambda moment: moment.isoformat())
-    if fmt == "date":
-        return MOMENTS.map(lambda moment: moment.date().isoformat())
-    if fmt == "uuid":
-        return st.uuids().map(str)
-    if schema.get("pattern"):
-        return st.from_regex(schema["pattern"], fullmatch=True)
-    choices: list[st.SearchStrategy[str]] = [FREE_TEXT, st.decimals(-10**6, 10**6, places=2).map(str)]
-    if isinstance(schema.get("example"), str):
-        choices.append(st.just(schema["example"]))
-    if name == "id" or name.endswith("Id"):  # an id is whatever the channel issues, but never blank
-        return IDENTIFIER
-    return st.one_of(choices)
-
-
-def from_schema(schema: Mapping[str, Any], root: Mapping[str, Any], name: str = "", depth: int = 0
-                ) -> st.SearchStrategy[Any]:
-    """A strategy for the values `schema` allows; `root` resolves `$ref`s. Deep optional parts are cut off."""
-    if "$ref" in schema:
-        target: Any = root
-        for part in schema["$ref"].lstrip("#/").split("/"):
-            target = target[part]
-        return from_schema({**target, **{k: v for k, v in schema.items() if k != "$ref"}}, root, name, depth)
-    if "allOf" in schema:
-        merged: dict[str, Any] = {"type": "object", "properties": {}, "required": []}
-        for part in schema["allOf"]:
-            while "$ref" in part:
-                target = root
-                for piece in part["$ref"].lstrip("#/").split("/"):
-                    target = target[piece]
-                part = target
-            merged["properties"].update(part.get("properties", {}))
-            merged["required"] += part.get("required", [])
-        return from_schema(merged, root, name, depth)
-    for combinator in ("oneOf", "anyOf"):
-        if combinator in schema:
-            return st.one_of([from_schema(option, root, name, depth) for option in schema[combinator]])
-    strategy = _plain(schema, root, name, depth)
-    return st.one_of(st.none(), strategy) if schema.get("nullable") else strategy
-
-
-def _plain(schema: Mapping[str, Any], root: Mapping[str, Any], name: str, depth: int) -> st.SearchStrategy[Any]:
-    if "enum" in schema:
-        return st.sampled_from(schema["enum"])
-    kind = schema.get("type") or ("object" if "properties" in schema else None)
-    if kind == "string":
-        return _string(schema, name)
-    if kind == "integer" or (kind == "number" and schema.get("format") in ("integer", "int32", "int64")):
-        highest = int(schema.get("maximum", 2**31 - 1))
-        if "quantity" in name.lower():  # a line of more than QUANTITY_LIMIT units is quarantined (test_hostile)
-            highest = min(highest, QUANTITY_LIMIT)
-        return st.integers(int(schema.get("minimum", -(2**31))), highest)
-    if kind == "number":
-        top = schema.get("maximum")
-        if "quantity" in name.lower():
-            top = QUANTITY_LIMIT if top is None else min(top, QUANTITY_LIMIT)
-        return st.floats(schema.get("minimum"), top, allow_nan=False, allow_infinity=False)
-    if kind == "boolean":
-        return st.booleans()
-    if kind == "array":
-        items = from_schema(schema.get("items", {}), root, name, depth + 1)
-        most = 0 if depth > 6 else 3
-        return st.lists(items, min_size=min(int(schema.get("minItems", 0)), most), max_size=most)
-    if kind == "object":
-        properties = schema.get("properties", {})
-        required = set(schema.get("required", []))
-        fixed = {key: from_schema(value, root, key, depth + 1) for key, value in properties.items() if key in required}
-        optional = {} if depth > 4 else {
-            key: from_schema(value, root, key, depth + 1) for key, value in properties.items() if key not in required}
-        return st.fixed_dictionaries(fixed, optional=optional)
-    return st.one_of(st.none(), st.booleans(), st.integers(), FREE_TEXT)
-
-
-def _schemas(api: str, name: str) -> dict[str, Any]:
-    path = spec_file(api, name)
-    return json.loads(path.read_text()) if path.suffix == ".json" else yaml.safe_load(path.read_text())
-
-
-def _check_return(mapped: Return, external_id: str, items: int) -> None:
-    assert mapped.external_id == external_id.strip() or mapped.external_id == external_id
-    assert isinstance(mapped.status, ReturnStatus)
-    assert len(mapped.lines) == items
-    assert all(line.quantity >= 0 for line in mapped.lines)
-    assert mapped.revision
-
-
-def _check_order(mapped: Order, external_id: str) -> None:
-    assert mapped.external_id in (external_id, external_id.strip())
-    assert mapped.total_amount is None or isinstance(mapped.total_amount, int)
-
 
 # --- bol: ReducedReturn + Return + Order from retailer.json ----------------------------------
 
-BOL = _schemas("bol-retailer", "retailer.json")
+BOL = load_spec("bol-retailer", "retailer.json")
 
 
 def _bol(name: str) -> st.SearchStrategy[Any]:
@@ -182,14 +84,14 @@ def test_any_bol_return_that_fits_the_spec_maps(payload: tuple[dict[str, Any], d
                                                 with_detail: bool) -> None:
     entry, detail, orders = payload
     mapped = bol.map_return(entry, detail if with_detail else None, orders)
-    _check_return(mapped, entry["returnId"], len(entry["returnItems"]))
+    check_mapped_return(mapped, entry["returnId"], len(entry["returnItems"]))
     assert mapped.handled_by_channel is (entry["fulfilmentMethod"].strip().upper() == "FBB")
 
 
 @PROPERTY_SETTINGS
 @given(_bol("Order"))
 def test_any_bol_order_that_fits_the_spec_maps(order: dict[str, Any]) -> None:
-    _check_order(bol.map_order(order), order["orderId"])
+    check_mapped_order(bol.map_order(order), order["orderId"])
 
 
 @PROPERTY_SETTINGS
@@ -202,7 +104,7 @@ def test_a_bol_return_with_a_broken_date_is_refused_clearly(entry: dict[str, Any
 
 # --- Allegro: CustomerReturn + CheckoutForm from spec.yaml -----------------------------------
 
-ALLEGRO = _schemas("allegro", "spec.yaml")
+ALLEGRO = load_spec("allegro", "spec.yaml")
 
 
 def _allegro(name: str) -> st.SearchStrategy[Any]:
@@ -233,7 +135,7 @@ def allegro_return(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any] | No
 def test_any_allegro_return_that_fits_the_spec_maps(payload: tuple[dict[str, Any], dict[str, Any] | None]) -> None:
     entry, form = payload
     mapped = allegro.map_return(entry, form)
-    _check_return(mapped, entry["id"], len(entry.get("items", [])))
+    check_mapped_return(mapped, entry["id"], len(entry.get("items", [])))
     assert mapped.handled_by_channel is (entry.get("isFulfillment") is True)
 
 
@@ -250,7 +152,7 @@ def test_an_allegro_item_without_an_offer_is_refused_clearly(payload: tuple[dict
 @PROPERTY_SETTINGS
 @given(_allegro("CheckoutForm"))
 def test_any_allegro_checkout_form_that_fits_the_spec_maps(form: dict[str, Any]) -> None:
-    _check_order(allegro.map_order(form), form["id"])
+    check_mapped_order(allegro.map_order(form), form["id"])
 
 
 # --- WooCommerce: the order fields documented in woocommerce/NOTES.md ---------------------------
@@ -317,7 +219,7 @@ def woocommerce_order(draw: st.DrawFn) -> tuple[dict[str, Any], list[dict[str, A
 def test_any_documented_woocommerce_order_maps(payload: tuple[dict[str, Any], list[dict[str, Any]]],
                                                was_return: bool) -> None:
     order, refunds = payload
-    _check_order(woocommerce.map_order(order), str(order["id"]))
+    check_mapped_order(woocommerce.map_order(order), str(order["id"]))
     try:
         mapped = woocommerce.map_return(order, refunds, woocommerce.ReturnRules(), was_return=was_return)
     except OutOfRange as refused:  # a free-text qty such as "9e9": quarantined with this reason (test_hostile)
@@ -352,10 +254,10 @@ class Channel(ScriptedConnector):
 
     answer: ClassVar[PushStatus] = PushStatus.PUSHED
 
-    def push(self, request: DecisionRequest) -> PushResult:
-        type(self).pushes.append(request)
+    def act(self, act: DecisionAct) -> PushResult:
+        type(self).pushes.append(act)
         if self.answer is PushStatus.PENDING:
-            return PushResult(PushStatus.PENDING, "processing", reference=f"process-{request.decision_id}")
+            return PushResult(PushStatus.PENDING, "processing", reference=f"process-{act.decision_ids[0]}")
         return PushResult(self.answer, f"answer {self.answer.value}")
 
 
@@ -412,9 +314,10 @@ class OutboxMachine(RuleBasedStateMachine):
         Channel.answer = answer
         before = len(Channel.pushes)
         self.outbox.push_due()
-        for request in Channel.pushes[before:]:
-            assert request.decision_id not in self.pushed_at_push, f"decision {request.decision_id} pushed twice"
-            assert self.keys.setdefault(request.decision_id, request.idempotency_key) == request.idempotency_key
+        for act in Channel.pushes[before:]:
+            for decision_id in act.decision_ids:
+                assert decision_id not in self.pushed_at_push, f"decision {decision_id} pushed twice"
+                assert self.keys.setdefault(decision_id, act.key) == act.key
         for decision_id, state in self.states().items():
             if state == DecisionState.PUSHED.value:
                 self.pushed_at_push.setdefault(decision_id, len(Channel.pushes))
@@ -422,9 +325,9 @@ class OutboxMachine(RuleBasedStateMachine):
     @rule()
     def the_daemon_dies_after_claiming(self) -> None:
         """The claim is committed, the process is killed before the channel's answer is recorded."""
-        claimed = self.outbox._claim(["shop"], limit=2)
-        for _, request in claimed:
-            assert request.decision_id not in self.pushed_at_push, "a pushed decision was claimed again"
+        claimed, _ = self.outbox._claim(["shop"], limit=2)
+        for _, act in claimed:
+            assert not set(act.decision_ids) & set(self.pushed_at_push), "a pushed decision was claimed again"
 
     @rule(minutes=st.sampled_from([0.5, 6, 90, 60 * 24]))
     def time_passes(self, minutes: float) -> None:

@@ -19,12 +19,12 @@ from retsync.app.daemon import Runner
 from retsync.config import Config, Settings
 from retsync.kit.contract import Connector
 from retsync.kit.emulator import Emulator
+from retsync.testing.contract import FAST, SANDBOX_URL
 from retsync_connectors.allegro.connector import AllegroConnector
 from retsync_connectors.bol.connector import BolConnector
 from retsync_connectors.prestashop.connector import PrestaShopConnector
 from retsync_connectors.shoper.connector import ShoperConnector
 from retsync_connectors.woocommerce.connector import WooCommerceConnector
-from tests.contract import FAST, SANDBOX_URL
 from tests.prestashop.flavours import PrestaShop8, flavour
 
 CONNECTORS = [BolConnector, AllegroConnector, WooCommerceConnector, ShoperConnector, PrestaShopConnector, PrestaShop8]

@@ -165,8 +165,9 @@ def cmd_decide(args: argparse.Namespace) -> int:
     from retsync.outbox.decisions import record_decision
 
     config = _load(args)
+    chosen = {line: args.quantity for line in args.line} if args.line else None
     recorded = record_decision(_engine(config), args.ret, DecisionKind(args.decision), note=args.note,
-                               line=args.line, quantity=args.quantity, connector_for=registry.get,
+                               lines=chosen, quantity=None if chosen else args.quantity, connector_for=registry.get,
                                refuse_flagged=not args.force)
     ids = ", ".join(str(i) for i in recorded.decision_ids)
     if recorded.state is DecisionState.UNSUPPORTED:
@@ -448,8 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ret", metavar="RETURN", help="internal id or channel/external_id")
     p.add_argument("decision", choices=[k.value for k in DecisionKind])
     p.add_argument("--note", help="reason or message passed to the channel where it takes one")
-    p.add_argument("--line", help="only this line (line id or the channel's line id)")
-    p.add_argument("--quantity", type=int, help="only this many units of the line")
+    p.add_argument("--line", action="append", help="only this line (line id or the channel's line id); repeat it "
+                   "for several lines: they go to the channel as one act (one refund)")
+    p.add_argument("--quantity", type=int, help="only this many units of the line (of each --line given)")
     p.add_argument("--force", action="store_true",
                    help="record an accept or keep even on a return flagged double_refund or quantity_exceeds_ordered")
     p.set_defaults(func=cmd_decide)

@@ -1,10 +1,11 @@
 """The contract between the core and a channel.
 
-A connector pulls pages of unified records from a cursor and pushes one
-decision at a time. It owns the meaning of its cursor (a date, a page number,
-a phase of a multi-list walk); the engine owns *when* a cursor is saved: only
+A connector pulls pages of unified records from a cursor and carries out
+decision acts. It owns the meaning of its cursor (a date, a page number, a
+phase of a multi-list walk); the engine owns *when* a cursor is saved: only
 in the same transaction as the page it follows. So a connector can never make
-the daemon skip data, however it pages.
+the daemon skip data, however it pages. Likewise a connector says how to carry
+out one act; the outbox owns when, how often, and what a failure means.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import httpx
 
@@ -126,21 +127,46 @@ class PullContext:
 
 
 @dataclass(frozen=True)
-class DecisionRequest:
-    """One decision on one return line, as the outbox hands it to a connector."""
+class ActLine:
+    """One return line of a decision act, and how much of it is decided."""
 
     decision_id: int
-    idempotency_key: str
-    kind: DecisionKind
+    line_external_id: str
     quantity: int
+    order_external_id: str | None
+    """The order this line came from (the line's own where the channel names one per line, else the return's)."""
+    order_line_external_id: str | None
+
+
+@dataclass(frozen=True)
+class DecisionAct:
+    """Decisions the merchant recorded together (one `retsync decide`, or one decision read back from a shop),
+    handed to a connector as one request: it becomes ONE act at the channel (one refund with all its lines,
+    one credit slip, one state change), so the buyer sees one refund and one e-mail, not one per line.
+
+    `key` is fixed when the act is recorded and the same on every attempt: send it where the channel dedupes
+    (Allegro's commandId), or store it with what you create and look for it first on `attempt > 1` (a lost
+    answer), so a retry never does the act twice. `reference` is what an earlier attempt's result left behind
+    (a refund id, a process id to poll).
+    """
+
+    key: str
+    kind: DecisionKind
     note: str | None
     return_external_id: str
-    line_external_id: str
     order_external_id: str | None
-    order_line_external_id: str | None
+    lines: tuple[ActLine, ...]
     attempt: int
     reference: str | None = None
-    """What an earlier attempt left behind (a process id to poll), so a retry checks before it repeats."""
+
+    @property
+    def decision_ids(self) -> tuple[int, ...]:
+        return tuple(line.decision_id for line in self.lines)
+
+    @property
+    def quantity(self) -> int:
+        """Units decided across all lines."""
+        return sum(line.quantity for line in self.lines)
 
 
 @dataclass(frozen=True)
@@ -179,7 +205,7 @@ class HeldDecision:
 
 class PushStatus(StrEnum):
     PUSHED = "pushed"
-    """The channel confirmed the decision."""
+    """The channel confirmed the act (or had it already: see `AlreadyDone`)."""
     PENDING = "pending"
     """The channel accepted it for processing; check again later with `reference`."""
     RETRY = "retry"
@@ -198,6 +224,26 @@ class PushResult:
     """What the channel answered that the merchant may need later (refund id, amount, status); stored as JSON."""
 
 
+class AlreadyDone(Exception):
+    """Raise from `act` when the channel shows the act was carried out before (by an earlier attempt whose answer
+    was lost, or by someone in the channel's own panel): the outbox records it as pushed, with this message."""
+
+    def __init__(self, message: str, *, reference: str | None = None,
+                 result: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.reference = reference
+        self.result = result
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a failure raised by `act` means for the decision: its status, and the merchant-facing detail as a
+    template over `{title}` (the connector's), `{kind}` (the decision) and `{error}` (the exception's text)."""
+
+    status: PushStatus
+    detail: str = "{error}"
+
+
 @dataclass
 class Runtime:
     """What the daemon lends a connector: a stop signal, a place for state, and (in tests) a transport."""
@@ -208,17 +254,26 @@ class Runtime:
     sleep: Callable[[float], None] | None = None
 
 
-class Connector(ABC):
-    """Subclass per channel; register the class under `retsync.connectors`."""
+SettingsT = TypeVar("SettingsT", bound=ChannelSettings)
+
+
+class Connector(ABC, Generic[SettingsT]):
+    """Subclass per channel as `Connector[YourSettings]`; register the class under `retsync.connectors`."""
 
     name: ClassVar[str]
     title: ClassVar[str]
     settings_model: ClassVar[type[ChannelSettings]] = ChannelSettings
     capabilities: ClassVar[Capabilities]
+    outcomes: ClassVar[Mapping[type[BaseException], Outcome]] = {}
+    """Entries that replace the outbox's table from failure to outcome for this channel only (the table and
+    its defaults: README "What a failed push means"); an exception matches its nearest class here first."""
 
-    def __init__(self, channel: str, settings: ChannelSettings, runtime: Runtime) -> None:
+    def __init__(self, channel: str, settings: SettingsT, runtime: Runtime) -> None:
+        if not isinstance(settings, self.settings_model):
+            raise TypeError(f"the {self.name} connector needs {self.settings_model.__name__}, "
+                            f"got {type(settings).__name__}")
         self.channel = channel
-        self.settings = settings
+        self.settings: SettingsT = settings
         self.runtime = runtime
 
     @abstractmethod
@@ -230,8 +285,16 @@ class Connector(ABC):
         """Why this channel would refuse the decision as given (say, a rejection without a note), before it is recorded."""
         return None
 
-    def push(self, request: DecisionRequest) -> PushResult:
-        return PushResult(PushStatus.UNSUPPORTED, self.capabilities.why_unsupported(request.kind))
+    def act(self, act: DecisionAct) -> PushResult:
+        """Carry out one decision act of a kind `capabilities.decisions` names (the outbox never hands another).
+
+        Return PUSHED (with what the channel answered in `result`), PENDING with a `reference` to poll, or
+        raise: `ApiError` (refused: failed), `TransientError`/`BadPayload` (retried), `AuthError` (retried
+        until the credentials are fixed), `AlreadyDone` (pushed). The outbox's table turns the exception into
+        the decision's state; no try/except is needed here except to recover (say, to look up a refund that a
+        422 says exists).
+        """
+        raise NotImplementedError(f"the {self.name} connector declares decisions it does not carry out")
 
     def hold_return(self, request: HoldRequest) -> PushResult:
         """Create `request.ret` in this shop's back office once (PUSHED with `reference` = the shop's id for it).

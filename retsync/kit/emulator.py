@@ -70,6 +70,8 @@ class Fault:
     after: int = 0
 
     def matches(self, request: httpx.Request) -> bool:
+        if self.kind == "lost" and (request.method in ("GET", "HEAD") or "token" in request.url.path):
+            return False
         return request.url.path.startswith(self.path) and (self.method in (None, request.method))
 
 
@@ -90,12 +92,13 @@ class Emulator:
     """Subclass with `@route` methods; each gets the request and the path parameters as keywords."""
 
     FAULT_KINDS = ("status", "slow", "timeout", "malformed", "invalid_json", "wrong_shape", "truncated", "drop",
-                   "expire_tokens")
+                   "expire_tokens", "lost")
     """status: an error answer (`status`, optional `retry_after`); slow: answer after `delay` seconds;
     timeout: no answer within the client's read timeout (on loopback: silence for `delay` seconds, default 30);
     malformed: the emulator's JSON cut short; invalid_json: a 200 whose body is an HTML proxy page, not JSON;
     wrong_shape: valid JSON the spec does not describe; truncated: fewer bytes than announced; drop: the
-    connection refused or closed without an answer; expire_tokens: every issued token becomes invalid."""
+    connection refused or closed without an answer; expire_tokens: every issued token becomes invalid; lost: a
+    write (any method but GET and HEAD, token endpoints aside) is carried out and its answer never arrives."""
 
     seed: int = 1
     requests: list[LoggedRequest] = field(default_factory=list)
@@ -200,6 +203,13 @@ class Emulator:
         its channel."""
         raise NotImplementedError(f"{type(self).__name__} must implement add_poison_return()")
 
+    def acts_applied(self) -> list[tuple[str, ...]]:
+        """Every effect a decision act had on this channel, in order, one entry per refund, credit slip, state
+        change or handling, naming what it acted on (the kind of effect, the order or return, the line) and never
+        the id the channel gave it: an act carried out twice shows up as the same entry twice. The contract
+        suite asserts that a lost answer never doubles an entry."""
+        raise NotImplementedError(f"{type(self).__name__} must implement acts_applied()")
+
     def held_returns(self) -> dict[str, str]:
         """Shops only: key → shop reference of every record retsync created to hold another channel's return."""
         raise NotImplementedError(f"{type(self).__name__} cannot hold other channels' returns")
@@ -271,7 +281,8 @@ class Emulator:
                 if fault is not None and fault.kind == "wrong_shape":
                     return self.json_response(response.status_code, self.wrong_shape_body(),
                                               response.headers.get("content-type", "application/json"))
-                if fault is not None and fault.kind == "truncated":
+                if fault is not None and (fault.kind == "truncated"
+                                          or (fault.kind == "lost" and response.status_code < 400)):
                     raise TruncateBody(response)
                 return response
         return self.not_found(request)

@@ -454,6 +454,21 @@ class ChannelHttp:
             return response.reason_phrase or "no detail"
 
 
+def error_detail_from(read: Callable[[Mapping[str, Any]], str | None]) -> Callable[[httpx.Response], str]:
+    """A `ChannelHttp(error_detail=...)` from a reader of the channel's own error body (a JSON object): answers
+    that are not JSON, not an object, or hold nothing `read` knows are described the common way, so a connector
+    writes only what its API's errors look like."""
+    def detail(response: httpx.Response) -> str:
+        try:
+            body = response.json()
+        except ValueError:
+            return response.text[:300] or response.reason_phrase
+        found = read(body) if isinstance(body, Mapping) else None
+        return found or _default_error_detail(response)
+
+    return detail
+
+
 def _default_error_detail(response: httpx.Response) -> str:
     try:
         body = response.json()

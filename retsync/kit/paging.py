@@ -1,4 +1,12 @@
-"""A "changed since" walk: how a connector pages through a listing filtered by a date, and resumes it.
+"""Paging and cursors: how a connector walks a channel's listings and resumes them, without hand-rolling either.
+
+- `Cursor`: a connector's cursor as a typed model (its dates, page or offset, phase); read back leniently (an
+  unreadable cursor starts a fresh pass instead of skipping data) and with every date brought back to the pull's
+  start.
+- `walk_pages`: ask for page after page (page numbers or offsets) until the channel runs out.
+- `ChangedSinceWalk`: a listing filtered by "changed since" a date, whose start stays put mid-walk.
+
+A "changed since" walk, in detail:
 
 Own shops list orders (and refunds) changed since a date, page by page. Mid-walk
 the start date stays put, because a page number or offset only means something
@@ -13,12 +21,68 @@ year 9999 would otherwise silence the channel, and a cursor stored that far ahea
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Self, TypeVar
+
+import structlog
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from retsync.kit.payload import moment, not_after
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+
+class Cursor(BaseModel):
+    """Subclass with the fields your paging resumes from; the defaults are where a first pull (a backfill)
+    starts. `Page(cursor=walk.dump())` stores it with the page, `YourCursor.load(context.cursor, context.now)`
+    reads it back on the next pull.
+
+    Reading is lenient on purpose: a cursor that does not validate (written by an older version, or edited by
+    hand) answers a fresh cursor, because starting over costs a re-read while guessing can skip returns. Every
+    date in it is brought back to `now`, so a record dated in year 9999 stored as "newest seen" cannot silence
+    the channel.
+    """
+
+    model_config = ConfigDict(extra="ignore", validate_assignment=True)
+
+    @classmethod
+    def load(cls, stored: Mapping[str, Any] | None, now: datetime) -> Self:
+        try:
+            cursor = cls.model_validate(dict(stored or {}))
+        except ValidationError as exc:
+            log.warning("cursor_unreadable", cursor=cls.__name__, problems=exc.error_count(),
+                        detail="a fresh pass starts instead")
+            return cls()
+        for name, value in list(cursor):
+            if isinstance(value, datetime):
+                setattr(cursor, name, not_after(value if value.tzinfo else value.replace(tzinfo=timezone.utc), now))
+        return cursor
+
+    def dump(self) -> dict[str, Any]:
+        """The cursor as JSON-ready values, for `Page.cursor`."""
+        return self.model_dump(mode="json")
+
+
+def walk_pages(fetch: Callable[[int], Sequence[T]], start: int, *, size: int, stop: threading.Event,
+               by_offset: bool = False) -> Iterator[tuple[Sequence[T], int, bool]]:
+    """Ask `fetch(position)` for page after page from `start` until one comes back shorter than `size`.
+
+    Yields `(entries, next_position, last)`: store `next_position` in the cursor with the page, so a pass cut
+    short resumes at the page after the last one stored. Positions are page numbers (+1 a page) or, with
+    `by_offset`, offsets (+ the entries received). Stops between pages when the daemon is stopping.
+    """
+    position = start
+    while not stop.is_set():
+        entries = fetch(position)
+        position += len(entries) if by_offset else 1
+        last = len(entries) < size
+        yield entries, position, last
+        if last:
+            return
 
 
 @dataclass(frozen=True)

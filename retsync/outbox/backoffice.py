@@ -60,6 +60,11 @@ def hold_key(channel: str, external_id: str) -> str:
     return f"{channel}/{external_id}"
 
 
+def act_key(hold_key_: str, kind: str) -> str:
+    """Stable per held return and decision: the act the marketplace sees is the same however often it is read."""
+    return str(uuid.uuid5(KEY_NAMESPACE, f"{hold_key_}|{kind}"))
+
+
 def decision_key(hold_key_: str, line_id: int, kind: str) -> str:
     """Stable per held return, line and decision: the unique idempotency key makes a second read a no-op."""
     return str(uuid.uuid5(KEY_NAMESPACE, f"{hold_key_}|{line_id}|{kind}"))
@@ -278,15 +283,14 @@ class BackOffice:
             target = _return_ref(conn, row.return_id)
         try:
             with self.db.begin() as conn:
-                lines = decision.lines or {None: None}
-                ids: list[int] = []
-                for line, quantity in lines.items():
-                    recorded = record_decision_in(
-                        conn, target, decision.kind, note=decision.note, line=line, quantity=quantity,
-                        connector_for=self.connector_for, source=f"shop:{shop}", now=now, origin="shop",
-                        key_for=lambda line_id: decision_key(key, line_id, decision.kind.value),
-                    )
-                    ids += recorded.decision_ids
+                recorded = record_decision_in(
+                    conn, target, decision.kind, note=decision.note,
+                    lines=dict(decision.lines) if decision.lines else None,
+                    connector_for=self.connector_for, source=f"shop:{shop}", now=now, origin="shop",
+                    act_key=act_key(key, decision.kind.value),
+                    key_for=lambda line_id: decision_key(key, line_id, decision.kind.value),
+                )
+                ids = recorded.decision_ids
                 conn.execute(update(held_t).where(held_t.c.id == hold_id, held_t.c.state == HoldState.HELD.value)
                              .values(state=HoldState.DECIDED.value, decided_kind=decision.kind.value,
                                      decided_at=decision.decided_at or now, last_error=None, updated_at=now))

@@ -7,9 +7,10 @@ that is recorded is one the channel can be asked to carry out.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import structlog
 from sqlalchemy import Connection, Engine, insert, select
@@ -73,22 +74,30 @@ def record_decision(
     note: str | None = None,
     line: str | None = None,
     quantity: int | None = None,
+    lines: Mapping[str, int | None] | None = None,
     connector_for: Callable[[str], type[Connector] | None],
     source: str = "cli",
     now: datetime | None = None,
     refuse_flagged: bool = False,
 ) -> Recorded:
-    """Record a merchant decision on one line or, without `line`, on every line of the return.
+    """Record a merchant decision on one line (`line`, with `quantity` units), on several (`lines`: line →
+    units, None for all of it) or, with neither, on every line of the return: one act at the channel.
 
     `refuse_flagged`: refuse an accept or keep on a return flagged as a likely second refund (`retsync decide`
     without --force), in the same transaction that would record it.
     """
     now = now or utcnow()
+    if line is not None:
+        if lines is not None:
+            raise ValueError("give `line` or `lines`, not both")
+        lines = {line: quantity}
+    elif quantity is not None and lines is None:
+        lines = {"": quantity}  # every line, this many units: refused below unless the return has one line
     with db.begin() as conn:
         target = find_return(conn, ref)
         if refuse_flagged:
             _refuse_if_flagged(conn, target, kind)
-        return record_decision_in(conn, target, kind, note=note, line=line, quantity=quantity,
+        return record_decision_in(conn, target, kind, note=note, lines=lines,
                                   connector_for=connector_for, source=source, now=now)
 
 
@@ -110,16 +119,17 @@ def record_decision_in(
     kind: DecisionKind,
     *,
     note: str | None,
-    line: str | None,
-    quantity: int | None,
+    lines: Mapping[str, int | None] | None,
     connector_for: Callable[[str], type[Connector] | None],
     source: str,
     now: datetime,
     origin: str = "merchant",
+    act_key: str | None = None,
     key_for: Callable[[int], str] | None = None,
 ) -> Recorded:
-    """The same, inside the caller's transaction; `origin` and `key_for` (line id → idempotency key) let a
-    decision read back from a shop's back office be recorded once under a key derived from where it came from."""
+    """The same, inside the caller's transaction; `origin`, `act_key` and `key_for` (line id → idempotency key)
+    let a decision read back from a shop's back office be recorded once under keys derived from where it came
+    from. `lines` maps a line (its id or the channel's line id; "" for the only line) to units, None for all."""
     if target.handled_by_channel:
         raise DecisionRefused(
             f"return {target.channel}/{target.external_id} is handled by the channel itself "
@@ -131,25 +141,10 @@ def record_decision_in(
     problem = connector.decision_problem(kind, note)
     if problem:
         raise DecisionRefused(problem)
-    lines = conn.execute(
-        select(ReturnLine.id, ReturnLine.external_id, ReturnLine.quantity)
-        .where(ReturnLine.return_id == target.id)
-        .order_by(ReturnLine.id)
-    ).all()
-    if line is not None:
-        lines = [row for row in lines if str(row.id) == line or row.external_id == line]
-        if not lines:
-            raise DecisionRefused(f"return {target.channel}/{target.external_id} has no line {line!r}")
-    if not lines:
-        raise DecisionRefused(f"return {target.channel}/{target.external_id} has no lines to decide on")
-    if quantity is not None:
-        if line is None and len(lines) > 1:
-            raise DecisionRefused("--quantity needs --line when the return has several lines")
-        if not 1 <= quantity <= lines[0].quantity:
-            raise DecisionRefused(f"--quantity must be between 1 and {lines[0].quantity} for that line")
+    chosen = _chosen_lines(conn, target, lines)
     waiting = conn.execute(
         select(Decision.id, Decision.return_line_id).where(
-            Decision.return_line_id.in_([row.id for row in lines]),
+            Decision.return_line_id.in_([row.id for row, _ in chosen]),
             Decision.origin.in_(PUSHED_ORIGINS),
             Decision.state.in_(OPEN_STATES),
         )
@@ -164,13 +159,14 @@ def record_decision_in(
         state, detail = DecisionState.PENDING, None
     else:
         state, detail = DecisionState.UNSUPPORTED, capabilities.why_unsupported(kind)
+    act_key = act_key or str(uuid.uuid4())
     ids = []
-    for row in lines:
+    for row, units in chosen:
         decision_id = conn.execute(
             insert(decisions_t).values(
-                return_id=target.id, return_line_id=row.id, kind=kind.value,
-                quantity=quantity if quantity is not None else row.quantity, note=note, origin=origin,
-                state=state.value, idempotency_key=key_for(row.id) if key_for else str(uuid.uuid4()),
+                return_id=target.id, return_line_id=row.id, kind=kind.value, quantity=units, note=note,
+                origin=origin, state=state.value, act_key=act_key,
+                idempotency_key=key_for(row.id) if key_for else str(uuid.uuid4()),
                 attempts=0, next_attempt_at=None,
                 last_error=detail, reference=None, created_at=now, updated_at=now, pushed_at=None,
             )
@@ -181,3 +177,34 @@ def record_decision_in(
             new_value=kind.value, source=source, detail=note if state is DecisionState.PENDING else detail,
         ))
     return Recorded(ids, state, detail)
+
+
+def _chosen_lines(conn: Connection, target: ReturnRef, lines: Mapping[str, int | None] | None
+                  ) -> list[tuple[Any, int]]:
+    """The return's lines a decision covers, each with its units; refused when a line or quantity is wrong."""
+    rows = conn.execute(
+        select(ReturnLine.id, ReturnLine.external_id, ReturnLine.quantity)
+        .where(ReturnLine.return_id == target.id)
+        .order_by(ReturnLine.id)
+    ).all()
+    if not rows:
+        raise DecisionRefused(f"return {target.channel}/{target.external_id} has no lines to decide on")
+    if not lines:
+        return [(row, row.quantity) for row in rows]
+    chosen: dict[int, tuple[Any, int]] = {}
+    for ref, units in lines.items():
+        if ref == "":
+            if len(rows) > 1:
+                raise DecisionRefused("--quantity needs --line when the return has several lines")
+            found = rows
+        else:
+            found = [row for row in rows if str(row.id) == ref or row.external_id == ref]
+        if not found:
+            raise DecisionRefused(f"return {target.channel}/{target.external_id} has no line {ref!r}")
+        row = found[0]
+        if units is not None and not 1 <= units <= row.quantity:
+            raise DecisionRefused(f"--quantity must be between 1 and {row.quantity} for line {row.external_id}")
+        if row.id in chosen:
+            raise DecisionRefused(f"line {ref!r} is named twice")
+        chosen[row.id] = (row, row.quantity if units is None else units)
+    return list(chosen.values())

@@ -201,14 +201,16 @@ class ReturnLine(Base):
 class Decision(Base):
     """One decision on one return line, and its outbox state.
 
-    `idempotency_key` is fixed when the decision is recorded and sent on every
-    attempt, so a channel that dedupes on it can never apply it twice.
+    Decisions recorded together share `act_key`: the outbox carries them out as one act at the channel (one
+    refund for all the lines), under that key on every attempt, so a channel that dedupes on it can never
+    apply it twice; their states move together. `idempotency_key` is the line's own, unique.
     """
 
     __tablename__ = "decisions"
     __table_args__ = (
         Index("ix_decisions_due", "state", "next_attempt_at"),
         Index("ix_decisions_line", "return_line_id", "id"),
+        Index("ix_decisions_act", "act_key"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -220,6 +222,7 @@ class Decision(Base):
     origin: Mapped[str] = mapped_column(String(20))
     state: Mapped[str] = mapped_column(String(20))
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    act_key: Mapped[str] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)

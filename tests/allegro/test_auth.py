@@ -12,8 +12,8 @@ from retsync.kit.contract import Stream
 from retsync.kit.http import AuthError
 from retsync.kit.secrets import known_secrets
 from retsync.kit.tokens import TokenStore
+from retsync.testing.memory import InMemoryStore
 from retsync_connectors.allegro.emulator import DEVICE_GRANT, AllegroEmulator
-from tests.fakes import InMemoryStore
 
 from .conftest import FakeClock, MakeConnector
 

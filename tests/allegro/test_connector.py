@@ -9,10 +9,10 @@ import pytest
 
 from retsync.kit.contract import DecisionRequest, PushStatus
 from retsync.kit.model import DecisionKind, ReturnStatus
+from retsync.testing.memory import InMemoryStore
 from retsync_connectors.allegro.client import BETA, PUBLIC
 from retsync_connectors.allegro.connector import AllegroConnector
 from retsync_connectors.allegro.emulator import AllegroEmulator
-from tests.fakes import InMemoryStore
 
 from .conftest import NOW, MakeConnector
 

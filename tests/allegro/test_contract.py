@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from retsync.testing.contract import ConnectorContract
 from retsync_connectors.allegro.connector import AllegroConnector
-from tests.contract import ConnectorContract
 
 
 class TestAllegroContract(ConnectorContract):

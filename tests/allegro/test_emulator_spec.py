@@ -21,9 +21,9 @@ from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
+from retsync.testing.specs import spec_file, strict
 from retsync_connectors.allegro.client import BETA, PUBLIC
 from retsync_connectors.allegro.emulator import AllegroEmulator
-from tests.specs import spec_file, strict
 
 URI = "urn:allegro:spec"
 

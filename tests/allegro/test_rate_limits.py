@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from retsync.testing.memory import InMemoryStore
 from retsync_connectors.allegro.connector import AllegroSettings
 from retsync_connectors.allegro.emulator import AllegroEmulator
-from tests.fakes import InMemoryStore
 
 from .conftest import FakeClock, MakeConnector
 

@@ -13,9 +13,9 @@ import pytest
 from retsync.kit.contract import DecisionRequest, PushStatus, Runtime, Stream
 from retsync.kit.http import AuthError, BadPayload
 from retsync.kit.model import DecisionKind, ReturnStatus
+from retsync.testing.memory import InMemoryStore
 from retsync_connectors.bol.connector import BolConnector, BolSettings
 from retsync_connectors.bol.emulator import MEDIA_TYPE, BolEmulator
-from tests.fakes import InMemoryStore
 
 from .conftest import NOW, listed
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from retsync.testing.contract import ConnectorContract
 from retsync_connectors.bol.connector import BolConnector
-from tests.contract import ConnectorContract
 
 
 class TestBolContract(ConnectorContract):

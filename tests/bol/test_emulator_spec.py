@@ -18,8 +18,8 @@ from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
+from retsync.testing.specs import spec_file, strict
 from retsync_connectors.bol.emulator import MEDIA_TYPE, BolEmulator
-from tests.specs import spec_file, strict
 
 from .conftest import bearer
 

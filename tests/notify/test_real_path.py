@@ -15,7 +15,7 @@ from retsync.app.daemon import Runner
 from retsync.config import Config, Settings
 from retsync.kit.emulator import Emulator
 from retsync.store.models import Notification, Return
-from tests.contract import FAST, SANDBOX_URL
+from retsync.testing.contract import FAST, SANDBOX_URL
 from tests.notify.conftest import Mailbox, Receiver
 
 TEAM = "returns-team@example.com"

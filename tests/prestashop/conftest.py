@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from retsync.kit.contract import Runtime
+from retsync.testing.memory import decision_for
 from retsync_connectors.prestashop.connector import PrestaShopConnector, PrestaShopSettings
 from retsync_connectors.prestashop.emulator import HOLD_ORDER_ID, SANDBOX_KEY, PrestaShopEmulator
-from tests.fakes import decision_for
 
 
 @pytest.fixture

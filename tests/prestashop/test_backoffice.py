@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from retsync.testing.backoffice import BackOfficeContract
 from retsync_connectors.prestashop.connector import PrestaShopConnector
-from tests.backoffice import BackOfficeContract
 
 
 class TestPrestaShopBackOffice(BackOfficeContract):

@@ -11,9 +11,9 @@ import pytest
 from retsync.kit.contract import HoldRequest, Page, PushStatus, Stream
 from retsync.kit.http import ApiError, AuthError, BadPayload
 from retsync.kit.model import Customer, DecisionKind, Return, ReturnLine, ReturnStatus
+from retsync.testing.memory import InMemoryStore
 from retsync_connectors.prestashop.connector import PrestaShopConnector
 from retsync_connectors.prestashop.emulator import HOLD_CUSTOMER_ID, HOLD_ORDER_ID, PrestaShopEmulator
-from tests.fakes import InMemoryStore
 from tests.prestashop.conftest import decision
 
 Make = Callable[..., PrestaShopConnector]

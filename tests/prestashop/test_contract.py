@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from retsync.testing.contract import ConnectorContract
 from retsync_connectors.prestashop.connector import PrestaShopConnector
-from tests.contract import ConnectorContract
 
 
 class TestPrestaShopContract(ConnectorContract):

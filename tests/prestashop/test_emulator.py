@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from retsync.testing.specs import spec_file
 from retsync_connectors.prestashop.client import xml_body
 from retsync_connectors.prestashop.emulator import SANDBOX_KEY, PrestaShopEmulator
-from tests.specs import spec_file
 
 JSON = {"output_format": "JSON"}
 

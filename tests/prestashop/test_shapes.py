@@ -16,9 +16,9 @@ from retsync.app.daemon import Runner
 from retsync.config import Config, Settings
 from retsync.kit.contract import PushStatus, Runtime
 from retsync.kit.model import DecisionKind
+from retsync.testing.memory import InMemoryStore, decision_for
 from retsync_connectors.prestashop.connector import PrestaShopConnector, PrestaShopSettings
 from retsync_connectors.prestashop.emulator import SANDBOX_KEY, PrestaShopEmulator
-from tests.fakes import InMemoryStore, decision_for
 from tests.prestashop.recorded import RecordedShop
 from tests.prestashop.shapes import EMPTY_LIST, ERRORS, NODES, ErrorCase, one_object
 

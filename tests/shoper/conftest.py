@@ -13,9 +13,9 @@ import pytest
 
 from retsync.kit.contract import DecisionRequest, Runtime
 from retsync.kit.model import DecisionKind, Return
+from retsync.testing.memory import decision_for
 from retsync_connectors.shoper.connector import ShoperConnector, ShoperSettings
 from retsync_connectors.shoper.emulator import SANDBOX_CHANNEL, ShoperEmulator
-from tests.fakes import decision_for
 
 NOW = datetime.now(timezone.utc)
 

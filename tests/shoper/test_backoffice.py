@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from retsync.testing.backoffice import BackOfficeContract
 from retsync_connectors.shoper.connector import ShoperConnector
-from tests.backoffice import BackOfficeContract
 
 
 class TestShoperBackOffice(BackOfficeContract):

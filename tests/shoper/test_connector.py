@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from retsync.kit.contract import HoldRequest, PushStatus
 from retsync.kit.http import AuthError
 from retsync.kit.model import Customer, DecisionKind, Return, ReturnLine, ReturnStatus
+from retsync.testing.memory import InMemoryStore
 from retsync_connectors.shoper.connector import ShoperConnector, ShoperSettings
 from retsync_connectors.shoper.emulator import (
     ACCEPTED,
@@ -25,7 +26,6 @@ from retsync_connectors.shoper.emulator import (
     SANDBOX_CHANNEL,
     ShoperEmulator,
 )
-from tests.fakes import InMemoryStore
 from tests.shoper.conftest import NOW, FakeClock, decision
 
 Make = Callable[..., ShoperConnector]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from retsync.testing.contract import ConnectorContract
 from retsync_connectors.shoper.connector import ShoperConnector
-from tests.contract import ConnectorContract
 
 
 class TestShoperContract(ConnectorContract):

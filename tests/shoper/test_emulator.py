@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from retsync.kit.contract import Runtime
+from retsync.testing.memory import InMemoryStore
 from retsync_connectors.shoper.connector import ShoperConnector
 from retsync_connectors.shoper.emulator import PREFIX, SANDBOX_LOGIN, SANDBOX_PASSWORD, ShoperEmulator
-from tests.fakes import InMemoryStore
 from tests.shoper.conftest import FakeClock
 
 

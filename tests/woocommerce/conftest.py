@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from retsync.kit.contract import Runtime
+from retsync.testing.memory import decision_for
 from retsync_connectors.woocommerce.connector import WooCommerceConnector, WooCommerceSettings
 from retsync_connectors.woocommerce.emulator import SANDBOX_KEY, SANDBOX_SECRET, WooCommerceEmulator
-from tests.fakes import decision_for
 
 NOW = datetime.now(timezone.utc)
 

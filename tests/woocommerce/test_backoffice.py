@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from retsync.testing.backoffice import BackOfficeContract
 from retsync_connectors.woocommerce.connector import WooCommerceConnector
-from tests.backoffice import BackOfficeContract
 
 
 class TestWooCommerceBackOffice(BackOfficeContract):

@@ -11,9 +11,9 @@ import pytest
 
 from retsync.kit.contract import HoldRequest, PushStatus
 from retsync.kit.model import Customer, DecisionKind, Return, ReturnLine, ReturnStatus
+from retsync.testing.memory import InMemoryStore
 from retsync_connectors.woocommerce.connector import WooCommerceConnector
 from retsync_connectors.woocommerce.emulator import WooCommerceEmulator
-from tests.fakes import InMemoryStore
 from tests.woocommerce.conftest import NOW, decision
 
 Make = Callable[..., WooCommerceConnector]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from retsync.testing.contract import ConnectorContract
 from retsync_connectors.woocommerce.connector import WooCommerceConnector
-from tests.contract import ConnectorContract
 
 
 class TestWooCommerceContract(ConnectorContract):

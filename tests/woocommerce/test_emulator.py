@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from retsync.kit.contract import Runtime
+from retsync.testing.memory import InMemoryStore
 from retsync_connectors.woocommerce.connector import WooCommerceConnector, WooCommerceSettings
 from retsync_connectors.woocommerce.emulator import PREFIX, SANDBOX_KEY, SANDBOX_SECRET, WooCommerceEmulator
-from tests.fakes import InMemoryStore
 
 
 @pytest.fixture

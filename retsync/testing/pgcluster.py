@@ -1,7 +1,9 @@
 """A throwaway PostgreSQL cluster for the tests: temp dir, free port, loopback only, stopped at the end.
 
 PostgreSQL refuses to run as root (CI runs as root), so the server runs as
-the `postgres` (or `nobody`) user through runuser in that case.
+the `postgres` (or `nobody`) user through runuser in that case. Where
+`RETSYNC_TEST_POSTGRES_URL` names a server (a role that may create databases),
+the tests create their databases there instead and start nothing.
 """
 
 from __future__ import annotations
@@ -34,9 +36,19 @@ def _free_port() -> int:
 
 class PgCluster:
     def __init__(self) -> None:
+        self._counter = 0
+        self._template: str | None = None
+        given = os.environ.get("RETSYNC_TEST_POSTGRES_URL")
+        if given:
+            from sqlalchemy.engine import make_url
+
+            self.given = make_url(given).set(drivername="postgresql+psycopg")
+            return
+        self.given = None
         initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
         if not initdb or not pg_ctl:
-            message = "PostgreSQL 15 binaries (initdb, pg_ctl) are not installed"
+            message = ("PostgreSQL 15 binaries (initdb, pg_ctl) are not installed, and RETSYNC_TEST_POSTGRES_URL "
+                       "names no server")
             if os.environ.get("CI"):
                 pytest.fail(message + " — CI must have them")
             pytest.skip(message)
@@ -56,8 +68,6 @@ class PgCluster:
         options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
                    f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
         self._run([pg_ctl, "-D", str(self.data), "-o", options, "-l", str(self.root / "log"), "-w", "start"])
-        self._counter = 0
-        self._template: str | None = None
 
     def _run(self, command: list[str]) -> None:
         result = subprocess.run(self.prefix + command, capture_output=True, text=True, cwd=self.root)
@@ -65,12 +75,19 @@ class PgCluster:
             raise RuntimeError(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
 
     def url(self, database: str = "postgres") -> str:
+        if self.given is not None:
+            return self.given.set(database=database).render_as_string(hide_password=False)
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 
     def _admin(self, statement: str) -> None:
         import psycopg
 
-        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True) as c:
+        if self.given is not None:
+            dsn = self.given.set(drivername="postgresql", database=self.given.database or "postgres")
+            target = dsn.render_as_string(hide_password=False)
+        else:
+            target = f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
+        with psycopg.connect(target, autocommit=True) as c:
             c.execute(statement)
 
     def new_database(self, migrated: bool = False) -> str:
@@ -99,6 +116,8 @@ class PgCluster:
         return self._template
 
     def stop(self) -> None:
+        if self.given is not None:
+            return
         try:
             self._run([self.pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "stop"])
         finally:

@@ -29,7 +29,7 @@ from retsync.kit.model import DecisionKind, DecisionState, ReturnStatus
 from retsync.kit.secrets import known_secrets
 from retsync.kit.settings import ChannelSettings
 from retsync.outbox.decisions import record_decision
-from retsync.store.models import Base, Return, ReturnEvent
+from retsync.store.models import Base, Decision, Return, ReturnEvent
 
 SANDBOX_URL = "http://sandbox.invalid"
 FAST = {"max_retries": 4, "max_backoff": "0.05s", "max_retry_after": "0.05s", "timeout": "5s"}
@@ -315,6 +315,63 @@ class ConnectorContract:
         runner.push()
         assert len(_mutating(emulator)) == after, "nothing is sent again once pushed"
         assert len(sent) >= len(states)
+
+    def decided_return(self, db: Engine) -> str:
+        """An open return to decide on, one with several lines where the sandbox holds one."""
+        with db.connect() as conn:
+            found = conn.execute(text(
+                "SELECT channel || '/' || external_id FROM v_returns WHERE handled_by_channel = :no "
+                "AND decision IS NULL AND status IN ('requested', 'in_transit', 'received') "
+                "ORDER BY line_count DESC, return_id LIMIT 1"), {"no": False}).scalar()
+        assert found, "the sandbox must hold an open return to decide on"
+        return str(found)
+
+    def act_kind(self) -> DecisionKind:
+        """The decision the act tests record: accept where the channel takes it (a refund), else the first."""
+        supported = [k for k in DecisionKind if self.connector.capabilities.supports(k)]
+        return DecisionKind.ACCEPT if DecisionKind.ACCEPT in supported else supported[0]
+
+    @staticmethod
+    def make_due(db: Engine) -> None:
+        """As if the outbox's backoff had passed: every decision waiting for a retry is due now."""
+        with db.begin() as conn:
+            conn.execute(text("UPDATE decisions SET next_attempt_at = NULL WHERE state IN ('pending', 'sending')"))
+
+    def test_a_whole_return_decision_reaches_the_channel_as_one_act(self, runner: Runner, db: Engine) -> None:
+        assert runner.pull("main").ok
+        ref = self.decided_return(db)
+        recorded = record_decision(db, ref, self.act_kind(), note="decided in the contract suite",
+                                   connector_for=registry.get)
+        first = runner.push()
+        assert first.acts == 1, "every line of the return goes to the channel in one request"
+        for _ in range(3):  # let channels that confirm asynchronously confirm
+            self.make_due(db)
+            runner.push()
+        with db.connect() as conn:
+            rows = conn.execute(select(Decision.state, Decision.act_key)
+                                .where(Decision.id.in_(recorded.decision_ids))).all()
+        assert {row.state for row in rows} == {DecisionState.PUSHED.value}, rows
+        assert len({row.act_key for row in rows}) == 1
+
+    def test_an_act_whose_answer_was_lost_is_not_done_twice(self, runner: Runner, db: Engine,
+                                                             emulator: Emulator) -> None:
+        """The channel carries the act out but its answer never arrives; the retries find it instead of
+        doing it again (the key is the same on every attempt)."""
+        assert runner.pull("main").ok
+        recorded = record_decision(db, self.decided_return(db), self.act_kind(), note="decided in the contract "
+                                   "suite", connector_for=registry.get)
+        emulator.inject("lost", times=1)
+        runner.push()
+        for _ in range(4):
+            self.make_due(db)
+            runner.push()
+        with db.connect() as conn:
+            states = set(conn.execute(select(Decision.state).where(Decision.id.in_(recorded.decision_ids)))
+                         .scalars())
+        assert states == {DecisionState.PUSHED.value}, states
+        applied = emulator.acts_applied()
+        assert applied, "the act had an effect on the channel"
+        assert len(applied) == len(set(applied)), f"done twice: {applied}"
 
     def test_no_secret_reaches_the_database(self, runner: Runner, db: Engine) -> None:
         """Credentials from the config and tokens from the channel never end up in any table."""
