@@ -82,7 +82,7 @@ class Postgres:
 
     def new_database(self) -> str:
         if self.cluster is None:
-            from tests.pgcluster import PgCluster
+            from retsync.testing.pgcluster import PgCluster
 
             self.cluster = PgCluster()
         return str(self.cluster.new_database())

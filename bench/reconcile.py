@@ -148,7 +148,7 @@ def run(returns: int = 100_000, order_lines: int = 1_000_000, postgres: bool = T
     with tempfile.TemporaryDirectory(prefix="retsync-bench-reconcile-") as folder:
         results.append(reconcile_once(f"sqlite:///{Path(folder) / 'reconcile.db'}", returns, order_lines))
         if postgres:
-            from tests.pgcluster import PgCluster
+            from retsync.testing.pgcluster import PgCluster
 
             cluster = PgCluster()
             try:

@@ -27,7 +27,6 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, select, text
 
 from retsync.app.daemon import Runner
-from retsync.config import Config, Settings
 from retsync.kit.contract import Capabilities, Connector, Page, PullContext, Runtime, Stream
 from retsync.kit.model import Order, Return, ReturnLine, ReturnStatus
 from retsync.kit.paging import ChangedSinceWalk
@@ -39,6 +38,7 @@ from retsync.store.db import make_engine, upgrade
 from retsync.store.models import SyncCursor
 from retsync.store.pages import content_hash, refusal
 from retsync.sync.engine import SyncEngine
+from retsync.testing.config import config_for
 from retsync.testing.contract import FAST, SANDBOX_URL
 from retsync_connectors.allegro.connector import AllegroConnector
 from retsync_connectors.bol.connector import BolConnector
@@ -136,10 +136,7 @@ def _capture(connector: type[Connector], tmp_path: Path) -> Captured:
     assert emulator is not None
     table = {**connector.sandbox_channel(SANDBOX_URL), **FAST}
     db_url = f"sqlite:///{tmp_path / 'capture.db'}"
-    config = Config(path=tmp_path / "config.toml",
-                    settings=Settings(database={"url": db_url}, daemon={"state_dir": tmp_path},
-                                      channels={"main": table}),
-                    channels={"main": connector.settings_model(**table)})
+    config = config_for(tmp_path, db_url, {"main": table})
     db = make_engine(db_url)
     upgrade(db)
     runner = Runner(config, transports={"main": emulator.transport()}, db=db)

@@ -380,16 +380,13 @@ def test_a_hostile_answer_fails_only_its_page_and_the_channel_recovers(
     from sqlalchemy import text
 
     from retsync.app.daemon import Runner
-    from retsync.config import Config, Settings
-    from retsync_connectors.woocommerce.connector import WooCommerceConnector, WooCommerceSettings
+    from retsync.testing.config import config_for
+    from retsync_connectors.woocommerce.connector import WooCommerceConnector
     from retsync_connectors.woocommerce.emulator import WooCommerceEmulator
 
     table = {**WooCommerceConnector.sandbox_channel("http://sandbox.invalid"), "max_backoff": "0.05s",
              "max_retries": 1}
-    settings = Settings(database={"url": db_url}, daemon={"state_dir": tmp_path},
-                        channels={"shop": table, "other": table})
-    config = Config(path=tmp_path / "config.toml", settings=settings,
-                    channels={"shop": WooCommerceSettings(**table), "other": WooCommerceSettings(**table)})
+    config = config_for(tmp_path, db_url, {"shop": table, "other": table})
     hostile = HostileShop(WooCommerceEmulator(seed=21).transport(), answer)
     runner = Runner(config, transports={"shop": hostile, "other": WooCommerceEmulator(seed=22).transport()}, db=db)
     runner.open()

@@ -1,4 +1,6 @@
-"""The small base every sandbox emulator stands on: routing, tokens, fault switches, a request log.
+"""The routes half of a sandbox emulator: routing, tokens, fault switches, a request log.
+
+The records it serves come from its seeded half (`retsync.kit.sandbox.SeededData`).
 
 An emulator is a plain function from `httpx.Request` to `httpx.Response`, so
 tests run it in-process through `httpx.MockTransport`, and `serve()` puts
@@ -20,6 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+
+from retsync.kit.sandbox import POISON_PHONE, POISON_POSTCODE, POISON_QUANTITY  # noqa: F401  (moving to kit.sandbox)
 
 Handler = Callable[..., httpx.Response]
 
@@ -63,6 +67,9 @@ class Fault:
     kind: str
     times: int | None = 1
     path: str = ""
+    """Only requests whose path starts with this."""
+    path_suffix: str = ""
+    """Only requests whose path ends with this (`/refunds` of any order)."""
     method: str | None = None
     status: int = 503
     retry_after: str | None = None
@@ -72,7 +79,8 @@ class Fault:
     def matches(self, request: httpx.Request) -> bool:
         if self.kind == "lost" and (request.method in ("GET", "HEAD") or "token" in request.url.path):
             return False
-        return request.url.path.startswith(self.path) and (self.method in (None, request.method))
+        return (request.url.path.startswith(self.path) and request.url.path.endswith(self.path_suffix)
+                and self.method in (None, request.method))
 
 
 @dataclass
@@ -129,6 +137,11 @@ class Emulator:
         with self.lock:
             self.faults.append(fault)
         return fault
+
+    def lose_answer(self, method: str, path_suffix: str) -> Fault:
+        """The next `method` request to a path ending in `path_suffix` is carried out, and its answer never
+        arrives (a proxy timing out after the write): what an idempotency key is for."""
+        return self.inject("lost", method=method.upper(), path_suffix=path_suffix)
 
     def clear_faults(self) -> None:
         with self.lock:
@@ -367,7 +380,3 @@ class _EmulatorRequestHandler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
-
-POISON_QUANTITY = 1e30
-POISON_POSTCODE = "9" * 36
-POISON_PHONE = "+31" + "6" * 61

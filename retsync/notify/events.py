@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, String, and_, cast, exists, literal, null, or_, select, update
+from sqlalchemy import Connection, Engine, String, and_, cast, exists, func, literal, null, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import aliased
 
 from retsync.config import NotifySettings
 from retsync.kit.model import DecisionState, ReturnStatus
@@ -46,7 +47,7 @@ DROPPED = "dropped"
 QUARANTINED = "record_quarantined"
 NOT_SHIPPED = "not_shipped_by_customer"
 PUSH_FAILED_FLAG = "decision_push_failed"
-"""Told as its own event (push_failed, per decision), so not again as a new flag."""
+"""Told as its own event (push_failed, once per failed act), so not again as a new flag."""
 
 
 def customer_scope(channel: str) -> str:
@@ -235,12 +236,15 @@ class Deriver:
                 found.append(("new_flag", f"new_flag:{row.flag_id}", row,
                               {"flag_code": row.code, "flag_detail": row.detail or ""}))
         if "push_failed" in wanted:
-            for row in conn.execute(
+            same_act = aliased(Decision)
+            first_of_act = select(func.min(same_act.id)).where(same_act.act_key == Decision.act_key).scalar_subquery()
+            for row in conn.execute(  # one message per failed act (a whole return), named by its first decision
                     base.add_columns(Decision.id.label("decision_id"), Decision.kind, Decision.attempts,
                                      Decision.last_error)
                     .join(Decision, Decision.return_id == Return.id)
                     .where(Decision.state == DecisionState.FAILED.value, Decision.origin.in_(PUSHED_ORIGINS),
-                           Decision.updated_at >= since, _not_yet("push_failed", Decision.id))
+                           Decision.updated_at >= since, Decision.id == first_of_act,
+                           _not_yet("push_failed", Decision.id))
                     .order_by(Decision.id)):
                 found.append(("push_failed", f"push_failed:{row.decision_id}", row,
                               {"decision": row.kind, "attempts": row.attempts, "error": row.last_error or ""}))

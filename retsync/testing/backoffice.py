@@ -21,9 +21,9 @@ from sqlalchemy import Engine, text
 from retsync import registry
 from retsync.app.daemon import Runner
 from retsync.app.queries import return_story
-from retsync.config import Config, Settings
 from retsync.kit.contract import Connector
 from retsync.kit.emulator import Emulator
+from retsync.testing.config import config_for
 
 SANDBOX_URL = "http://sandbox.invalid"
 FAST = {"max_retries": 4, "max_backoff": "0.05s", "timeout": "5s"}
@@ -78,13 +78,7 @@ class BackOfficeContract:
             "market": {**marketplace.sandbox_channel(SANDBOX_URL), **FAST, "decisions_from": "shop"},
             "shop": {**self.shop.sandbox_channel(SANDBOX_URL), **FAST},
         }
-        parsed = {}
-        for name, table in tables.items():
-            model = registry.settings_model_for(table["connector"])
-            assert model is not None
-            parsed[name] = model(**table)
-        settings = Settings(database={"url": db_url}, daemon={"state_dir": tmp_path}, channels=tables)
-        config = Config(path=tmp_path / "config.toml", settings=settings, channels=parsed)
+        config = config_for(tmp_path, db_url, tables)
         market, shop = emulators
         runner = Runner(config, transports={"market": market.transport(), "shop": shop.transport()}, db=db)
         runner.open()

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, func, select, text
 
 from retsync import registry
 from retsync.app.daemon import Runner
-from retsync.config import Config, Settings
+from retsync.config import Config
 from retsync.kit.contract import Connector
 from retsync.kit.emulator import Emulator
 from retsync.kit.model import DecisionKind, DecisionState, ReturnStatus
@@ -30,6 +30,7 @@ from retsync.kit.secrets import known_secrets
 from retsync.kit.settings import ChannelSettings
 from retsync.outbox.decisions import record_decision
 from retsync.store.models import Base, Decision, Return, ReturnEvent
+from retsync.testing.config import config_for
 
 SANDBOX_URL = "http://sandbox.invalid"
 FAST = {"max_retries": 4, "max_backoff": "0.05s", "max_retry_after": "0.05s", "timeout": "5s"}
@@ -55,9 +56,7 @@ class ConnectorContract:
         return {**self.connector.sandbox_channel(SANDBOX_URL), **FAST, **overrides}
 
     def make_config(self, tmp_path: Path, db_url: str, channels: dict[str, dict[str, Any]]) -> Config:
-        settings = Settings(database={"url": db_url}, daemon={"state_dir": tmp_path}, channels=channels)
-        parsed = {name: self.connector.settings_model(**table) for name, table in channels.items()}
-        return Config(path=tmp_path / "config.toml", settings=settings, channels=parsed)
+        return config_for(tmp_path, db_url, channels)
 
     @pytest.fixture
     def runner(self, db: Engine, db_url: str, tmp_path: Path, emulator: Emulator) -> Iterator[Runner]:

@@ -52,6 +52,12 @@ class Shop:
             ).inserted_primary_key[0]
         return int(return_id), int(line_id)
 
+    def add_line(self, return_id: int, external_id: str = "L2") -> int:
+        with self.db.begin() as conn:
+            return int(conn.execute(insert(ReturnLine).values(
+                return_id=return_id, external_id=external_id, quantity=1, title="Red shirt", sku="SH-2")
+            ).inserted_primary_key[0])
+
     def change(self, return_id: int, **values: Any) -> None:
         with self.db.begin() as conn:
             conn.execute(update(Return).where(Return.id == return_id).values(updated_at=self.clock(), **values))
@@ -64,10 +70,11 @@ class Shop:
 
     def decision(self, return_id: int, line_id: int, kind: str, state: str, **values: Any) -> int:
         now = self.clock()
+        key = f"k{return_id}-{line_id}-{kind}-{state}"
         with self.db.begin() as conn:
             return int(conn.execute(insert(Decision).values(
                 return_id=return_id, return_line_id=line_id, kind=kind, quantity=1, origin="merchant", state=state,
-                idempotency_key=f"k{return_id}-{kind}-{state}", attempts=values.pop("attempts", 1),
+                idempotency_key=key, act_key=values.pop("act_key", key), attempts=values.pop("attempts", 1),
                 created_at=now, updated_at=now, **values)).inserted_primary_key[0])
 
 

@@ -95,3 +95,21 @@ def test_customer_emails_only_where_the_channel_asks_and_an_address_is_known(db:
     assert notifier(db, on, clock).run().sent == 1
     assert [e.rcpt_tos for e in smtp.envelopes] == [["piotr@example.com"]]
     assert "Hello Anna Nowak," in smtp.messages[0].get_content()
+
+
+def test_a_failed_act_on_a_two_line_return_is_told_once(db: Engine, db_url: str, tmp_path: Path,
+                                                          webhook: Receiver) -> None:
+    """A whole-return decision is one act at the channel; when the channel refuses it, the team hears it once,
+    not once per line."""
+    clock = Clock(T0)
+    config = make_config(tmp_path, db_url, {"enabled": True, "webhook_url": webhook.url,
+                                            "team_events": ["push_failed"]})
+    s = shop(db, clock)
+    notifier(db, config, clock).run()
+    clock.advance(minutes=1)
+    failing, first_line = s.add_return()
+    second_line = s.add_line(failing)
+    for line in (first_line, second_line):
+        s.decision(failing, line, "accept", "failed", act_key="act-1", last_error="HTTP 409: already refunded")
+    notifier(db, config, clock).run()
+    assert [(row.kind, row.transport) for row in outbox(db)] == [("push_failed", "webhook")]

@@ -12,9 +12,9 @@ from sqlalchemy import Engine, select, text
 
 from retsync import registry
 from retsync.app.daemon import Runner
-from retsync.config import Config, Settings
 from retsync.kit.emulator import Emulator
 from retsync.store.models import Notification, Return
+from retsync.testing.config import config_for
 from retsync.testing.contract import FAST, SANDBOX_URL
 from tests.notify.conftest import Mailbox, Receiver
 
@@ -32,9 +32,7 @@ def make_runner(db: Engine, db_url: str, tmp_path: Path, emulator: Emulator, not
     cls = registry.get("woocommerce")
     assert cls is not None
     table = {**cls.sandbox_channel(SANDBOX_URL), **FAST, "notify_customers": True}
-    settings = Settings(database={"url": db_url}, daemon={"state_dir": tmp_path}, notify=notify,
-                        channels={"shop": table})
-    config = Config(path=tmp_path / "config.toml", settings=settings, channels={"shop": cls.settings_model(**table)})
+    config = config_for(tmp_path, db_url, {"shop": table}, notify=notify)
     runner = Runner(config, transports={"shop": emulator.transport()}, db=db)
     runner.open()
     return runner

@@ -13,8 +13,8 @@ from sqlalchemy import Engine, text
 
 from retsync import registry
 from retsync.app.daemon import Runner
-from retsync.config import Config, Settings
 from retsync.kit.emulator import Emulator
+from retsync.testing.config import config_for
 
 SANDBOX_URL = "http://sandbox.invalid"
 FAST = {"max_retries": 2, "max_backoff": "0.01s", "timeout": "5s"}
@@ -59,14 +59,7 @@ class Fleet:
 
     def runner(self) -> Runner:
         if self._runner is None:
-            parsed = {}
-            for name, table in self.tables.items():
-                model = registry.settings_model_for(table["connector"])
-                assert model is not None
-                parsed[name] = model(**table)
-            settings = Settings(database={"url": self.db_url}, daemon={"state_dir": self.state_dir},
-                                channels=self.tables)
-            config = Config(path=self.state_dir / "config.toml", settings=settings, channels=parsed)
+            config = config_for(self.state_dir, self.db_url, self.tables)
             self._runner = Runner(config, transports={n: e.transport() for n, e in self.emulators.items()},
                                   db=self.db, clock=self.clock)
             self._runner.open()

@@ -1,0 +1,58 @@
+"""The kit's sandbox base: seeded records that stay put, and the "lost answer" fault every emulator has."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from retsync.kit.emulator import Emulator, route
+from retsync.kit.sandbox import SeededData, ean13
+
+
+class Counter(Emulator):
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.refunds = 0
+
+    @route("POST", "/orders/{order_id}/refunds")
+    def refund(self, request: httpx.Request, order_id: str) -> httpx.Response:
+        self.refunds += 1
+        return self.json_response(201, {"id": self.refunds, "order": order_id})
+
+    @route("GET", "/orders/{order_id}/refunds")
+    def refunds_of(self, request: httpx.Request, order_id: str) -> httpx.Response:
+        return self.json_response(200, {"count": self.refunds})
+
+
+def test_a_lost_answer_is_carried_out_and_never_arrives() -> None:
+    emulator = Counter()
+    emulator.lose_answer("POST", "/refunds")
+    with httpx.Client(transport=emulator.transport(), base_url="http://sandbox.invalid") as client:
+        assert client.get("/orders/7/refunds").json() == {"count": 0}, "reads are not lost"
+        with pytest.raises(httpx.RemoteProtocolError):
+            client.post("/orders/7/refunds")
+        assert client.get("/orders/7/refunds").json() == {"count": 1}, "the write happened"
+        assert client.post("/orders/7/refunds").status_code == 201, "only the next write is lost"
+
+
+def test_the_lost_fault_spares_token_endpoints_and_failed_writes() -> None:
+    emulator = Counter()
+    emulator.inject("lost")
+    with httpx.Client(transport=emulator.transport(), base_url="http://sandbox.invalid") as client:
+        assert client.post("/oauth/token").status_code == 404, "a token request is never the lost write"
+        with pytest.raises(httpx.RemoteProtocolError):
+            client.post("/orders/1/refunds")
+
+
+def test_seeded_records_depend_on_the_seed_and_on_nothing_else() -> None:
+    first, again, other = SeededData("shop", 3), SeededData("shop", 3), SeededData("shop", 4)
+    assert first.rng("return", 5).random() == again.rng("return", 5).random()
+    assert first.rng("return", 5).random() != other.rng("return", 5).random()
+    assert first.rng("return", 5).random() != first.rng("order", 5).random()
+    assert first.midnight.hour == 0 and first.midnight.tzinfo is not None
+
+
+def test_ean13_carries_a_valid_check_digit() -> None:
+    code = ean13(SeededData("shop").rng("product", 1))
+    digits = [int(d) for d in code]
+    assert len(code) == 13 and sum(d * (3 if i % 2 else 1) for i, d in enumerate(digits)) % 10 == 0
