@@ -8,12 +8,15 @@ keeps working while the daemon changes. The modules, in the order a connector me
 - `contract`  `Connector[SettingsT]` and what passes between it and the daemon: `Page`, `PullContext`,
               `DecisionAct`, `PushResult`, `HoldRequest`, `HeldDecision`, `Capabilities`, `Runtime`.
 - `http`      `ChannelHttp`: one client per channel with retries, Retry-After, pacing, response limits and the
-              errors (`TransientError`, `ApiError`, `AuthError`, `BadPayload`) the outbox turns into outcomes.
-- `payload`   bounded readers for what a channel sends (money, counts, dates, ids, free text, reasons).
+              errors (`TransientError`, `ApiError`, `AuthError`, `BadPayload`) the outbox turns into outcomes
+              (`retsync/outbox/outcomes.py`: raise, never translate them yourself).
+- `payload`   bounded readers for what a channel sends (money, counts, dates, ids, free text).
+- `reasons`   `reason_from_words`: a return reason the customer typed, read into the unified reason.
 - `records`   `RecordSieve`: one record that cannot be read is quarantined, never its page.
-- `paging`    cursor walks (changed-since with a typed cursor) so a connector never hand-rolls resumption.
+- `paging`    `Cursor` (a typed cursor model), `walk_pages`, `ChangedSinceWalk`: resuming, never hand-rolled.
 - `tokens`, `secrets`, `files`   rotating OAuth tokens, secret config values, private state files.
-- `emulator`  the sandbox base: a seeded in-process API that tests, the demo and benchmarks run against.
+- `sandbox`   the seeded half of a sandbox: `SeededData`, the same records for the same seed.
+- `emulator`  the routes half: an in-process API (with fault switches) that tests, the demo and benchmarks use.
 
 `retsync.testing` (a pytest plugin) holds the suites a connector passes; see README "Writing a connector".
 """
