@@ -21,7 +21,7 @@ from xml.etree import ElementTree
 import httpx
 
 from retsync.kit.contract import Runtime
-from retsync.kit.http import ApiError, BadPayload, ChannelHttp, OAuth2ClientCredentials
+from retsync.kit.http import ApiError, BadPayload, ChannelHttp, OAuth2ClientCredentials, error_detail_from
 
 if TYPE_CHECKING:
     from retsync_connectors.prestashop.connector import PrestaShopSettings
@@ -31,23 +31,33 @@ PAGE_SIZE = 100
 FAR_FUTURE = "2100-01-01 00:00:00"
 
 
-def error_detail(response: httpx.Response) -> str:
-    """`{"errors": [{"code": 17, "message": "…"}]}` as `message (code 17)`; XML errors as their message."""
+def _webservice_errors(body: Mapping[str, Any]) -> str | None:
+    """`{"errors": [{"code": 17, "message": "…"}]}` as `message (code 17)`."""
+    errors = body.get("errors")
+    if not isinstance(errors, list):
+        return None
+    parts = [f"{e.get('message')} (code {e.get('code')})" for e in errors if isinstance(e, Mapping)]
+    return "; ".join(parts)[:500] if parts else None
+
+
+_json_error_detail = error_detail_from(_webservice_errors)
+
+
+def _xml_error_detail(response: httpx.Response) -> str:
+    """`<prestashop><errors><error><code/><message/>` (asked for JSON, some errors still come as XML)."""
     try:
-        body = response.json()
-    except ValueError:
-        try:
-            root = ElementTree.fromstring(response.content)
-        except ElementTree.ParseError:
-            return response.text[:300] or response.reason_phrase
-        messages = [m.text.strip() for m in root.iter("message") if m.text and m.text.strip()]
-        return "; ".join(messages)[:300] or response.reason_phrase
-    errors = body.get("errors") if isinstance(body, Mapping) else None
-    if isinstance(errors, list):
-        parts = [f"{e.get('message')} (code {e.get('code')})" for e in errors if isinstance(e, Mapping)]
-        if parts:
-            return "; ".join(parts)[:500]
-    return str(body)[:300]
+        root = ElementTree.fromstring(response.content)
+    except ElementTree.ParseError:
+        return response.text[:300] or response.reason_phrase
+    messages = [m.text.strip() for m in root.iter("message") if m.text and m.text.strip()]
+    return "; ".join(messages)[:300] or response.reason_phrase
+
+
+def error_detail(response: httpx.Response) -> str:
+    """The webservice's error messages with their codes; an XML body's messages."""
+    if response.content.lstrip().startswith(b"<"):
+        return _xml_error_detail(response)
+    return _json_error_detail(response)
 
 
 NODE_NAMES: dict[str, tuple[str, str]] = {

@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,11 +20,13 @@ import structlog
 from pydantic import Field, field_validator, model_validator
 
 from retsync.kit.contract import (
+    AlreadyDone,
     Capabilities,
     Connector,
-    DecisionRequest,
+    DecisionAct,
     HeldDecision,
     HoldRequest,
+    Outcome,
     Page,
     PullContext,
     PushResult,
@@ -63,6 +65,7 @@ from retsync_connectors.prestashop.mapping import (
     recorded_decisions,
     recorded_keys,
     slip_body,
+    slip_quantities,
 )
 
 if TYPE_CHECKING:
@@ -88,6 +91,14 @@ def _as_sent(node: str, record: Mapping[str, Any], lookups: Lookups) -> dict[str
     order_id = text(record.get("id_order") if node == "order_return" else record.get("id")) or ""
     return {node: record, "order_details": list((lookups.details or {}).get(order_id, ())),
             "order_slips": list((lookups.slips or {}).get(order_id, ()))}
+
+
+@dataclass(frozen=True)
+class SlipPlan:
+    """An act's one credit slip: `found`, made by an earlier attempt whose answer was lost, or `body`, to make."""
+
+    found: Mapping[str, Any] | None = None
+    body: Mapping[str, Any] | None = None
 
 
 class PrestaShopSettings(ChannelSettings):
@@ -162,10 +173,10 @@ class PrestaShopSettings(ChannelSettings):
 def _decision_texts() -> dict[DecisionKind, str]:
     return {
         DecisionKind.ACCEPT: "PrestaShop 9: return state accept_state (2 Waiting for package; PUT order_returns, or "
-        "the Admin API's PATCH where configured); 1.7/8: a credit slip (order_slip) for the line; your note as a "
-        "customer message",
-        DecisionKind.KEEP: "a credit slip (order_slip) for the line, and on PrestaShop 9 state keep_state "
-        "(5 Return completed); the slip is the document, pay the customer in your payment module",
+        "the Admin API's PATCH where configured); 1.7/8: one credit slip (order_slip) for all the decided lines; "
+        "your note as a customer message",
+        DecisionKind.KEEP: "one credit slip (order_slip) for all the decided lines, and on PrestaShop 9 state "
+        "keep_state (5 Return completed); the slip is the document, pay the customer in your payment module",
         DecisionKind.REJECT: "return state reject_state (4 Return denied) + your note as a customer message",
         DecisionKind.CANCEL: "return state cancel_state (4) + a customer message",
         DecisionKind.REPAIR: "return state repair_state + a customer message (1.7/8: the message only)",
@@ -173,7 +184,7 @@ def _decision_texts() -> dict[DecisionKind, str]:
     }
 
 
-class PrestaShopConnector(Connector):
+class PrestaShopConnector(Connector[PrestaShopSettings]):
     """PrestaShop webservice: orders, merchandise returns and credit slips in; states, slips and messages out."""
 
     name = "prestashop"
@@ -186,11 +197,14 @@ class PrestaShopConnector(Connector):
         "decide by moving it to a state in held_decision_states (your newest reply on the thread is the note)",
     )
 
-    def __init__(self, channel: str, settings: ChannelSettings, runtime: Runtime) -> None:
-        if not isinstance(settings, PrestaShopSettings):
-            raise TypeError(f"the prestashop connector needs PrestaShopSettings, got {type(settings).__name__}")
+    outcomes = {AuthError: Outcome(PushStatus.RETRY, "{title} did not accept the webservice key ({error}); check "
+                                   "api_key and its permissions: the decision is retried, and goes out once they "
+                                   "are fixed")}
+    """The webservice answers a key without the permission a write needs like a wrong key (401): the merchant
+    is pointed at the key's permissions (Advanced parameters > Webservice) rather than at the credentials alone."""
+
+    def __init__(self, channel: str, settings: PrestaShopSettings, runtime: Runtime) -> None:
         super().__init__(channel, settings, runtime)
-        self.ps = settings
         self.zone = ZoneInfo(settings.shop_timezone)
         self.states = StateTable(settings.return_states)
         self.client = PrestaShopClient(channel, settings, runtime)
@@ -255,7 +269,7 @@ class PrestaShopConnector(Connector):
             "customers", "id", people, display="[id,email,firstname,lastname]")} if people else {}
         return Lookups(zone=self.zone, currencies=self.currencies(), customers=people_found,
                        orders={str(o["id"]): o for o in orders}, details=found_details, slips=found_slips,
-                       recorded=recorded, hold_order=self.ps.hold_order_id)
+                       recorded=recorded, hold_order=self.settings.hold_order_id)
 
     # --- pull ------------------------------------------------------------------------------
 
@@ -305,7 +319,7 @@ class PrestaShopConnector(Connector):
         Each order is mapped through `sieve`: one that cannot be read is set aside, with the details and slips
         its return was read from; the requests for those are made before any mapping, so a failed one fails
         the page instead."""
-        sales = [o for o in objs(entries) if not is_hold_order(o, self.ps.hold_order_id)]
+        sales = [o for o in objs(entries) if not is_hold_order(o, self.settings.hold_order_id)]
         slips_mode = self.source() == SLIPS
         lookups = self._lookups(sales, details=slips_mode)
         returns: list[Return] = []
@@ -328,7 +342,7 @@ class PrestaShopConnector(Connector):
         A merchandise return holding another channel's return (the back-office flow) is left out: that return
         is stored under its own channel, and its decision is read back by `held_decisions`. One that cannot be
         read is set aside in `sieve` with the order details and slips it was read from (its lines are there)."""
-        entries = [r for r in objs(entries) if not is_held_return(r, self.ps.hold_order_id)]
+        entries = [r for r in objs(entries) if not is_held_return(r, self.settings.hold_order_id)]
         if not entries:
             return [], []
         order_ids = [text(r.get("id_order")) or "" for r in entries]
@@ -344,7 +358,7 @@ class PrestaShopConnector(Connector):
         stored = context.stored_orders([text(o.get("id")) or "" for o in orders])
         fresh = [order for order in (sieve.map("order", o, map_order, o, lookups, external_id=o.get("id"))
                                      for o in orders if text(o.get("id")) not in stored
-                                     and not is_hold_order(o, self.ps.hold_order_id)) if order is not None]
+                                     and not is_hold_order(o, self.settings.hold_order_id)) if order is not None]
         return self._changed(returns, context), fresh
 
     def _slips_page(self, entries: list[dict[str, Any]], context: PullContext, sieve: RecordSieve
@@ -358,116 +372,133 @@ class PrestaShopConnector(Connector):
         orders = self.client.by_ids(ORDERS, "id", order_ids)
         return self._orders_page(orders, context, sieve, sales_too=False)
 
-    # --- push ------------------------------------------------------------------------------
+    # --- decision acts ---------------------------------------------------------------------
 
-    def push(self, request: DecisionRequest) -> PushResult:
-        where = f"return {request.return_external_id}"
-        try:
-            if request.return_external_id.startswith(SLIP_RETURN_PREFIX):
-                return self._push_order(request)
-            return self._push_order_return(request)
-        except ApiError as exc:
-            return PushResult(PushStatus.FAILED, f"PrestaShop refused the {request.kind} on {where}: {exc}")
-        except AuthError as exc:
-            return PushResult(PushStatus.FAILED, f"PrestaShop refused the webservice key of channel {self.channel}: "
-                              f"{exc}; check api_key and its permissions")
-        except (TransientError, BadPayload) as exc:
-            return PushResult(PushStatus.RETRY, str(exc))
-        except Stopped:
-            return PushResult(PushStatus.RETRY, "the daemon stopped before the shop was asked")
+    def act(self, act: DecisionAct) -> PushResult:
+        """One act on the shop for all the act's lines: one state change (PrestaShop 9) or one credit slip (1.7/8,
+        and keep on 9), one note to the customer, and one private record of the act with its key."""
+        if act.return_external_id.startswith(SLIP_RETURN_PREFIX):
+            return self._act_on_order(act)
+        return self._act_on_order_return(act)
 
     def _state_for(self, kind: DecisionKind) -> str:
-        return {DecisionKind.ACCEPT: self.ps.accept_state, DecisionKind.REJECT: self.ps.reject_state,
-                DecisionKind.CANCEL: self.ps.cancel_state, DecisionKind.KEEP: self.ps.keep_state,
-                DecisionKind.REPAIR: self.ps.repair_state, DecisionKind.EXCHANGE: self.ps.exchange_state}[kind]
+        return {DecisionKind.ACCEPT: self.settings.accept_state, DecisionKind.REJECT: self.settings.reject_state,
+                DecisionKind.CANCEL: self.settings.cancel_state, DecisionKind.KEEP: self.settings.keep_state,
+                DecisionKind.REPAIR: self.settings.repair_state,
+                DecisionKind.EXCHANGE: self.settings.exchange_state}[kind]
 
-    def _push_order_return(self, request: DecisionRequest) -> PushResult:
+    def _act_on_order_return(self, act: DecisionAct) -> PushResult:
         """Note, slip (keep), state, then retsync's record on the order's thread: the record makes it done, so a
-        retry that finds it stops, and the next pull reads the line's decision as the one retsync pushed."""
-        record = self.client.get(RETURNS, request.return_external_id)
+        retry that finds it stops, and the next pull reads each line's decision as the one retsync pushed."""
+        record = self.client.get(RETURNS, act.return_external_id)
         if record is None:
-            return PushResult(PushStatus.FAILED, f"the shop has no merchandise return {request.return_external_id}")
+            return PushResult(PushStatus.FAILED, f"the shop has no merchandise return {act.return_external_id}")
         order = self.client.get(ORDERS, str(record.get("id_order")))
         if order is None:
             return PushResult(PushStatus.FAILED, f"the shop has no order {record.get('id_order')} (deleted?)")
         thread, said = self._conversation(order)
-        if request.idempotency_key in recorded_keys(said):
-            return PushResult(PushStatus.PUSHED, f"already in the shop: {request.kind} on return {record['id']}",
-                              result={"state": str(record.get("state"))})
-        thread, told = self._tell(order, thread, said, request)
-        slip_text = ""
-        if request.kind is DecisionKind.KEEP:
-            slip = self._slip(order, request)
-            if isinstance(slip, PushResult):
-                return slip
-            slip_text = f"; credit slip {slip['id']}"
-        state = self._state_for(request.kind)
-        shown = str(record.get("state"))
-        if shown != state and self.admin is not None:
-            shown = str(self.admin.set_return_state(str(record["id"]), state).get("orderReturnStateId"))
-        elif shown != state:
-            fields = {k: record.get(k) for k in ("id_customer", "id_order", "question", "date_add")}
-            shown = str(self.client.update(RETURNS, str(record["id"]), {**fields, "state": state}).get("state"))
-        self._record(thread, request)
-        return PushResult(PushStatus.PUSHED, f"{request.kind}: return {record['id']} is in state {shown}"
-                          f"{slip_text}; {told}", result={"state": shown})
+        if act.key in recorded_keys(said):
+            raise AlreadyDone(f"{act.kind} on return {record['id']} is recorded in the shop (state "
+                              f"{record.get('state')})", result={"state": str(record.get("state"))})
+        slip = self._slip_plan(order, act) if act.kind is DecisionKind.KEEP else None
+        if isinstance(slip, PushResult):
+            return slip
+        thread, told = self._tell(order, thread, said, act)
+        slip_text = f"; credit slip {self._make_slip(slip)['id']}" if slip is not None else ""
+        shown = self._set_state(record, self._state_for(act.kind))
+        self._record(thread, act)
+        return PushResult(PushStatus.PUSHED, f"{act.kind}: return {record['id']} is in state {shown}{slip_text}; "
+                          f"{told}", result={"state": shown})
 
-    def _push_order(self, request: DecisionRequest) -> PushResult:
-        """PrestaShop 1.7/8 has no return to set a state on: a refund is a credit slip, the rest a message."""
-        order_id = request.order_external_id or request.return_external_id.removeprefix(SLIP_RETURN_PREFIX)
+    def _set_state(self, record: Mapping[str, Any], state: str) -> str:
+        """The return's state, set once (a retry finds it set): one PATCH where the Admin API is configured, else
+        a PUT of the whole object (PrestaShop replaces it)."""
+        shown = str(record.get("state"))
+        if shown == state:
+            return shown
+        if self.admin is not None:
+            return str(self.admin.set_return_state(str(record["id"]), state).get("orderReturnStateId"))
+        fields = {k: record.get(k) for k in ("id_customer", "id_order", "question", "date_add")}
+        return str(self.client.update(RETURNS, str(record["id"]), {**fields, "state": state}).get("state"))
+
+    def _act_on_order(self, act: DecisionAct) -> PushResult:
+        """PrestaShop 1.7/8 has no return to set a state on: a refund is one credit slip, the rest a message."""
+        order_id = act.order_external_id or act.return_external_id.removeprefix(SLIP_RETURN_PREFIX)
         order = self.client.get(ORDERS, order_id)
         if order is None:
             return PushResult(PushStatus.FAILED, f"the shop has no order {order_id} (deleted?)")
         thread, said = self._conversation(order)
-        if request.idempotency_key in recorded_keys(said):
-            return PushResult(PushStatus.PUSHED, f"already in the shop: {request.kind} on order {order_id}")
-        thread, told = self._tell(order, thread, said, request)
-        if request.kind in (DecisionKind.ACCEPT, DecisionKind.KEEP):
-            slip = self._slip(order, request)
-            if isinstance(slip, PushResult):
-                return slip
-            self._record(thread, request)
-            return PushResult(PushStatus.PUSHED, f"{request.kind}: credit slip {slip['id']} on order {order_id}; "
-                              f"{told}", reference=str(slip["id"]), result={"slip_id": str(slip["id"])})
-        self._record(thread, request)
-        return PushResult(PushStatus.PUSHED, f"{request.kind} on order {order_id}: {told}")
+        if act.key in recorded_keys(said):
+            raise AlreadyDone(f"{act.kind} on order {order_id} is recorded in the shop")
+        if act.kind not in (DecisionKind.ACCEPT, DecisionKind.KEEP):
+            thread, told = self._tell(order, thread, said, act)
+            self._record(thread, act)
+            return PushResult(PushStatus.PUSHED, f"{act.kind} on order {order_id}: {told}")
+        slip = self._slip_plan(order, act)
+        if isinstance(slip, PushResult):
+            return slip
+        thread, told = self._tell(order, thread, said, act)
+        made = self._make_slip(slip)
+        self._record(thread, act)
+        return PushResult(PushStatus.PUSHED, f"{act.kind}: credit slip {made['id']} on order {order_id}; {told}",
+                          reference=str(made["id"]), result={"slip_id": str(made["id"])})
 
-    def _slip(self, order: Mapping[str, Any], request: DecisionRequest) -> dict[str, Any] | PushResult:
-        """A credit slip for the line, unless an earlier attempt (its answer lost) made it already."""
-        detail_id = request.order_line_external_id or request.line_external_id
-        detail = self.client.get("order_details", detail_id)
-        if detail is None or str(detail.get("id_order")) != str(order["id"]):
-            return PushResult(PushStatus.FAILED, f"order {order['id']} has no line {detail_id} to refund")
-        if request.attempt > 1 or request.reference:
-            for slip in self.client.by_ids(SLIPS, "id_order", [str(order["id"])]):
-                for row in (slip.get("associations") or {}).get("order_slip_details") or []:
-                    if str(row.get("id_order_detail")) == detail_id and count(row.get("product_quantity")) == \
-                            request.quantity:
-                        return slip
-        left = count(detail.get("product_quantity")) - count(detail.get("product_quantity_refunded"))
-        if request.quantity > left:
-            return PushResult(PushStatus.FAILED, f"line {detail_id} of order {order['id']} has only {left} left to "
-                              f"refund, {request.quantity} asked: refunded in the shop already?")
-        return self.client.create(SLIPS, slip_body(order, detail, request.quantity))
+    def _refunds(self, act: DecisionAct) -> dict[str, int]:
+        """order detail id -> units the act refunds (a line without an order line is its own order detail)."""
+        wanted: dict[str, int] = {}
+        for line in act.lines:
+            detail_id = line.order_line_external_id or line.line_external_id
+            wanted[detail_id] = wanted.get(detail_id, 0) + line.quantity
+        return wanted
+
+    def _slip_plan(self, order: Mapping[str, Any], act: DecisionAct) -> SlipPlan | PushResult:
+        """The act's one credit slip: the slip an earlier attempt made (its answer lost), else the body of a new
+        one for every line; a line the order does not have, or has no units left to refund, refuses the act
+        before anything is written."""
+        order_id = str(order["id"])
+        wanted = self._refunds(act)
+        if not wanted:
+            return PushResult(PushStatus.FAILED, f"return {act.return_external_id} names no lines to refund")
+        if act.attempt > 1 or act.reference:
+            for slip in self.client.by_ids(SLIPS, "id_order", [order_id]):
+                if slip_quantities(slip) == wanted:
+                    return SlipPlan(found=slip)
+        details = {str(d.get("id")): d for d in self.client.by_ids("order_details", "id_order", [order_id])}
+        refunds: list[tuple[Mapping[str, Any], int]] = []
+        for detail_id, quantity in wanted.items():
+            detail = details.get(detail_id)
+            if detail is None:
+                return PushResult(PushStatus.FAILED, f"order {order_id} has no line {detail_id} to refund")
+            left = count(detail.get("product_quantity")) - count(detail.get("product_quantity_refunded"))
+            if quantity > left:
+                return PushResult(PushStatus.FAILED, f"line {detail_id} of order {order_id} has only {left} left "
+                                  f"to refund, {quantity} asked: refunded in the shop already?")
+            refunds.append((detail, quantity))
+        return SlipPlan(body=slip_body(order, refunds))
+
+    def _make_slip(self, plan: SlipPlan) -> Mapping[str, Any]:
+        return plan.found if plan.found is not None else self.client.create(SLIPS, plan.body or {})
 
     def _conversation(self, order: Mapping[str, Any]) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         """The order's customer-service thread (BO > Customer service) and its messages, if there is one."""
         threads = self.client.by_ids("customer_threads", "id_order", [str(order["id"])])
         if not threads:
             return None, []
-        return threads[0], self.client.by_ids("customer_messages", "id_customer_thread", [str(t["id"]) for t in threads])
+        said = self.client.by_ids("customer_messages", "id_customer_thread", [str(t["id"]) for t in threads])
+        return threads[0], said
 
     def _tell(self, order: Mapping[str, Any], thread: dict[str, Any] | None, said: Sequence[Mapping[str, Any]],
-              request: DecisionRequest) -> tuple[dict[str, Any], str]:
-        """Your note to the customer on the order's thread (once, however many lines the decision covers)."""
+              act: DecisionAct) -> tuple[dict[str, Any], str]:
+        """Your note to the customer on the order's thread: once per act, however many lines it covers, and not
+        again on a retry that finds it said."""
         if thread is None:
             customer = self.client.get("customers", str(order.get("id_customer"))) or {}
             thread = self.client.create("customer_threads", {
                 "id_lang": order.get("id_lang") or "1", "id_shop": order.get("id_shop") or "1",
-                "id_order": order["id"], "id_customer": order.get("id_customer"), "id_contact": self.ps.contact_id,
-                "email": customer.get("email") or "noreply@example.invalid", "token": secrets.token_hex(6),
-                "status": "open"})
-        note = (request.note or "").strip()
+                "id_order": order["id"], "id_customer": order.get("id_customer"),
+                "id_contact": self.settings.contact_id, "email": customer.get("email") or "noreply@example.invalid",
+                "token": secrets.token_hex(6), "status": "open"})
+        note = (act.note or "").strip()
         if not note:
             return thread, "a private message records it"
         if any(str(m.get("message") or "").strip() == note for m in said):
@@ -476,12 +507,12 @@ class PrestaShopConnector(Connector):
                                                  "message": note, "private": "0"})
         return thread, "the customer was told"
 
-    def _record(self, thread: Mapping[str, Any], request: DecisionRequest) -> None:
-        line = request.order_line_external_id or request.line_external_id
+    def _record(self, thread: Mapping[str, Any], act: DecisionAct) -> None:
+        """One private message for the whole act, written last: finding its key means the act is done."""
         self.client.create("customer_messages", {
             "id_customer_thread": thread["id"], "id_employee": "0", "private": "1",
-            "message": decision_record(request.kind, request.quantity, line, request.return_external_id,
-                                       request.idempotency_key)})
+            "message": decision_record(act.kind, list(self._refunds(act).items()), act.return_external_id,
+                                       act.key)})
 
     # --- the back-office flow --------------------------------------------------------------
 
@@ -492,7 +523,7 @@ class PrestaShopConnector(Connector):
         stock taken, the customer e-mailed), so a held return is a merchandise return instead, which changes
         nothing else in the shop. A retry looks for the return and the thread by the hold mark first.
         """
-        if self.ps.hold_order_id is None:
+        if self.settings.hold_order_id is None:
             return PushResult(PushStatus.FAILED, f"channel {self.channel} has no hold_order_id: create a customer "
                               "\"Marketplace returns\" and one order for them, and set hold_order_id to its id")
         try:
@@ -504,12 +535,12 @@ class PrestaShopConnector(Connector):
             if held is None:
                 holder = self._hold_order()
                 if holder is None:
-                    return PushResult(PushStatus.FAILED, f"the shop has no order {self.ps.hold_order_id} "
+                    return PushResult(PushStatus.FAILED, f"the shop has no order {self.settings.hold_order_id} "
                                       "(hold_order_id)")
                 held = self.client.create(RETURNS, {
                     "id_customer": holder.get("id_customer"), "id_order": holder["id"],
                     "question": hold_question(request.ret, request.key, request.source_title),
-                    "state": self.ps.hold_state})
+                    "state": self.settings.hold_state})
                 again = False
             self._hold_thread(request, held, look_first=again)
         except ApiError as exc:
@@ -523,10 +554,10 @@ class PrestaShopConnector(Connector):
         except Stopped:
             return PushResult(PushStatus.RETRY, "the daemon stopped before the shop was asked")
         return PushResult(PushStatus.PUSHED, f"merchandise return {held['id']} in state {held.get('state')} on "
-                          f"order {self.ps.hold_order_id}", reference=str(held["id"]))
+                          f"order {self.settings.hold_order_id}", reference=str(held["id"]))
 
     def _hold_order(self) -> dict[str, Any] | None:
-        return self.client.get(ORDERS, str(self.ps.hold_order_id))
+        return self.client.get(ORDERS, str(self.settings.hold_order_id))
 
     def _held_record(self, request: HoldRequest) -> dict[str, Any] | None:
         """The merchandise return an earlier attempt created for this return (its answer lost), if any."""
@@ -534,7 +565,7 @@ class PrestaShopConnector(Connector):
             record = self.client.get(RETURNS, request.reference)
             if record is not None and held_key(record) == request.key:
                 return record
-        found = self.client.list_all(RETURNS, {"filter[id_order]": f"[{self.ps.hold_order_id}]",
+        found = self.client.list_all(RETURNS, {"filter[id_order]": f"[{self.settings.hold_order_id}]",
                                                "filter[question]": f"%[{hold_mark(request.key)}]%"})
         return next((record for record in found if held_key(record) == request.key), None)
 
@@ -551,8 +582,8 @@ class PrestaShopConnector(Connector):
         customer = self.client.get("customers", str(holder.get("id_customer"))) or {}
         thread = self.client.create("customer_threads", {
             "id_lang": holder.get("id_lang") or "1", "id_shop": holder.get("id_shop") or "1",
-            "id_order": self.ps.hold_order_id, "id_customer": holder.get("id_customer"),
-            "id_contact": self.ps.contact_id, "email": customer.get("email") or "noreply@example.invalid",
+            "id_order": self.settings.hold_order_id, "id_customer": holder.get("id_customer"),
+            "id_contact": self.settings.contact_id, "email": customer.get("email") or "noreply@example.invalid",
             "token": secrets.token_hex(6), "status": "open"})
         self.client.create("customer_messages", {
             "id_customer_thread": thread["id"], "id_employee": "0", "private": "1",
@@ -565,7 +596,7 @@ class PrestaShopConnector(Connector):
         decided: dict[str, HeldDecision] = {}
         for record in self.client.by_ids(RETURNS, "id", list(references)):
             state = str(record.get("state") or "")
-            kind = self.ps.held_decision_states.get(state)
+            kind = self.settings.held_decision_states.get(state)
             key = held_key(record)
             if kind is None or key is None:
                 continue
@@ -585,7 +616,7 @@ class PrestaShopConnector(Connector):
         if not external_id.isdigit():
             return None
         order = self.client.get(ORDERS, external_id)
-        if order is None or is_hold_order(order, self.ps.hold_order_id):
+        if order is None or is_hold_order(order, self.settings.hold_order_id):
             return None
         return map_fetched("order", order, map_order, order, self._lookups([order]), external_id=external_id)
 

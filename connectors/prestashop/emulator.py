@@ -800,6 +800,27 @@ class PrestaShopEmulator(Emulator):
                     "private": "0", "date_add": moment, "date_upd": moment}
             self.set_return_state(int(reference), state)
 
+    def acts_applied(self) -> list[tuple[str, ...]]:
+        """Every write a decision act made, named by what it acted on, never by the id the shop gave it: one entry
+        per order detail of a credit slip, per merchandise-return or order state change, and per message to the
+        customer, so an act done twice shows the same entry twice."""
+        with self.lock:
+            return [entry for write in self.applied for entry in self._acted_on(write)]
+
+    def _acted_on(self, write: dict[str, Any]) -> list[tuple[str, ...]]:
+        if write["kind"] == "state":
+            return [("return state", f"order return {write['order_return']}", f"state {write['to']}")]
+        fields = write.get("fields") or {}
+        if write.get("resource") == "order_slip":
+            return [("credit slip", f"order {fields.get('id_order')}", f"order detail {row.get('id_order_detail')}")
+                    for row in (fields.get("associations") or {}).get("order_slip_details", [])]
+        if write.get("resource") == "order_histories":
+            return [("order state", f"order {fields.get('id_order')}", f"state {fields.get('id_order_state')}")]
+        if write.get("resource") == "customer_messages" and str(fields.get("private") or "0") == "0":
+            thread = self.tables["customer_threads"].get(int(fields.get("id_customer_thread") or 0), {})
+            return [("message to the customer", f"order {thread.get('id_order')}", str(fields.get("message")))]
+        return []
+
     def truth(self) -> dict[str, set[str]]:
         """What a full sync must store: every order but held ones, and the merchandise returns (PS 9)."""
         orders = {str(i) for i in self.tables["orders"] if i != HOLD_ORDER_ID}

@@ -30,6 +30,8 @@ from typing import Any
 from retsync.kit.http import BadPayload
 from retsync.kit.model import Customer, DecisionKind, Order, OrderLine, Return, ReturnLine, ReturnReason, ReturnStatus
 from retsync.kit.payload import count, decimal, items, minor_units, obj, text, when
+from retsync.kit.reasons import REASON_WORDS as KIT_REASON_WORDS
+from retsync.kit.reasons import reason_from_words
 
 STOCK_RETURN_STATES: dict[str, str] = {
     "1": "requested", "2": "in_transit", "3": "received", "4": "rejected", "5": "completed",
@@ -111,29 +113,18 @@ def order_details(lookups: Lookups, order_id: str) -> list[Mapping[str, Any]]:
 
 # --- reasons -------------------------------------------------------------------------------
 
-_REASON_WORDS: Sequence[tuple[tuple[str, ...], ReturnReason]] = (
-    (("size", "fit", "too small", "too big", "taille", "größe", "talla", "rozmiar"), ReturnReason.WRONG_SIZE),
-    (("defect", "broken", "not working", "does not work", "doesn't work", "faulty", "défectueux", "kaputt"),
-     ReturnReason.DEFECTIVE),
-    (("damaged", "damage", "abîmé", "beschädigt"), ReturnReason.DAMAGED),
-    (("wrong item", "wrong product", "not what i ordered"), ReturnReason.WRONG_ITEM),
-    (("by mistake", "ordered twice", "mistake"), ReturnReason.ORDERED_BY_MISTAKE),
-    (("cheaper", "better price"), ReturnReason.BETTER_PRICE),
-    (("late", "delivery", "never arrived"), ReturnReason.DELIVERY_PROBLEM),
-    (("changed my mind", "no longer", "not needed", "don't need"), ReturnReason.NO_LONGER_NEEDED),
-    (("not as described", "not as expected", "quality", "colour", "color"), ReturnReason.NOT_AS_EXPECTED),
-)
+SHOP_WORDS: Mapping[ReturnReason, tuple[str, ...]] = {
+    ReturnReason.WRONG_SIZE: ("taille", "talla"), ReturnReason.DEFECTIVE: ("défectueux", "kaputt"),
+    ReturnReason.DAMAGED: ("abîmé",),
+}
+"""French, Spanish and German words PrestaShop's customers write that the kit's table does not have yet."""
+REASON_WORDS: Sequence[tuple[tuple[str, ...], ReturnReason]] = tuple(
+    (keys + SHOP_WORDS.get(reason, ()), reason) for keys, reason in KIT_REASON_WORDS)
 
 
 def reason_for(words: str | None) -> ReturnReason:
     """The customer types the reason freely (`question`): a few common words give the coarse reason."""
-    if not words:
-        return ReturnReason.UNKNOWN
-    folded = words.casefold()
-    for keys, reason in _REASON_WORDS:
-        if any(key in folded for key in keys):
-            return reason
-    return ReturnReason.OTHER
+    return reason_from_words(words, table=REASON_WORDS)
 
 
 # --- lookups a page brings along -------------------------------------------------------------
@@ -170,11 +161,19 @@ class Lookups:
 
 # --- retsync's own record of a decision it pushed (a private customer message) -------------------
 
-_RECORD = re.compile(r"^\[retsync\] decision (\w+) × (\d+) on line (\S+) \(return (\S+), key (\S+)\)$")
+_RECORD = re.compile(r"^\[retsync\] decision (\w+) × (\d+) on (?:line (\S+)|lines ((?:\S+ × \d+, )*\S+ × \d+)) "
+                     r"\(return (\S+), key (\S+)\)$")
+"""One record per act: `on line 31` for one line (as every record before decision acts reads), `on lines
+31 × 2, 32 × 1` for several."""
 
 
-def decision_record(kind: DecisionKind, quantity: int, line: str, return_id: str, key: str) -> str:
-    return f"{HOLD_MARK}decision {kind.value} × {quantity} on line {line} (return {return_id}, key {key})"
+def decision_record(kind: DecisionKind, lines: Sequence[tuple[str, int]], return_id: str, key: str) -> str:
+    """retsync's private record of one act on the order's thread: its kind, the order details and quantities it
+    covered, and its key, so a retry after a lost answer finds it and the next pull reads each line back."""
+    total = sum(quantity for _, quantity in lines)
+    where = f"line {lines[0][0]}" if len(lines) == 1 else "lines " + ", ".join(f"{line} × {quantity}"
+                                                                               for line, quantity in lines)
+    return f"{HOLD_MARK}decision {kind.value} × {total} on {where} (return {return_id}, key {key})"
 
 
 def _records(messages: Iterable[Mapping[str, Any]]) -> Iterator[re.Match[str]]:
@@ -184,8 +183,14 @@ def _records(messages: Iterable[Mapping[str, Any]]) -> Iterator[re.Match[str]]:
             yield found
 
 
+def _recorded_lines(record: re.Match[str]) -> list[str]:
+    if record.group(3):
+        return [record.group(3)]
+    return [part.rpartition(" × ")[0] for part in record.group(4).split(", ")]
+
+
 def recorded_keys(messages: Iterable[Mapping[str, Any]]) -> set[str]:
-    return {found.group(5) for found in _records(messages)}
+    return {found.group(6) for found in _records(messages)}
 
 
 def recorded_decisions(messages: Iterable[Mapping[str, Any]]) -> dict[str, DecisionKind]:
@@ -193,9 +198,11 @@ def recorded_decisions(messages: Iterable[Mapping[str, Any]]) -> dict[str, Decis
     found: dict[str, DecisionKind] = {}
     for record in _records(messages):
         try:
-            found[record.group(3)] = DecisionKind(record.group(1))
+            kind = DecisionKind(record.group(1))
         except ValueError:
             continue
+        for line in _recorded_lines(record):
+            found[line] = kind
     return found
 
 
@@ -443,20 +450,34 @@ def map_order_as_return(order: Mapping[str, Any], lookups: Lookups) -> Return | 
 # --- writing: the webservice takes XML --------------------------------------------------------
 
 
-def slip_body(order: Mapping[str, Any], detail: Mapping[str, Any], quantity: int) -> dict[str, Any]:
-    """A credit slip for `quantity` of one order detail: the customer's price, tax included and excluded."""
-    incl = (decimal(detail.get("unit_price_tax_incl")) or Decimal(0)) * quantity
-    excl = (decimal(detail.get("unit_price_tax_excl")) or Decimal(0)) * quantity
+def slip_body(order: Mapping[str, Any], refunds: Sequence[tuple[Mapping[str, Any], int]]) -> dict[str, Any]:
+    """One credit slip for every (order detail, quantity) of an act: the customer's price, tax included and
+    excluded, per line and in total, so the buyer gets one document for one return."""
+    slipped, incl, excl = [], Decimal(0), Decimal(0)
+    for detail, quantity in refunds:
+        line_incl = (decimal(detail.get("unit_price_tax_incl")) or Decimal(0)) * quantity
+        line_excl = (decimal(detail.get("unit_price_tax_excl")) or Decimal(0)) * quantity
+        slipped.append({"id_order_detail": detail.get("id"), "product_quantity": quantity,
+                     "amount_tax_excl": money(line_excl), "amount_tax_incl": money(line_incl)})
+        incl, excl = incl + line_incl, excl + line_excl
     return {
         "id_customer": order.get("id_customer"), "id_order": order.get("id"),
         "conversion_rate": order.get("conversion_rate") or "1.000000",
         "total_products_tax_excl": money(excl), "total_products_tax_incl": money(incl),
         "total_shipping_tax_excl": "0.000000", "total_shipping_tax_incl": "0.000000",
         "amount": money(incl), "shipping_cost": "0", "shipping_cost_amount": "0.000000", "partial": "1",
-        "order_slip_type": "0",
-        "associations": {"order_slip_details": [{"id_order_detail": detail.get("id"), "product_quantity": quantity,
-                                                 "amount_tax_excl": money(excl), "amount_tax_incl": money(incl)}]},
+        "order_slip_type": "0", "associations": {"order_slip_details": slipped},
     }
+
+
+def slip_quantities(slip: Mapping[str, Any]) -> dict[str, int]:
+    """order detail id -> quantity a credit slip refunds: what a retry compares with its act."""
+    found: dict[str, int] = {}
+    for row in rows(slip, "order_slip_details"):
+        key = text(row.get("id_order_detail"))
+        if key is not None:
+            found[key] = found.get(key, 0) + count(row.get("product_quantity"))
+    return found
 
 
 def hold_question(ret: Return, key: str, source_title: str) -> str:

@@ -1,4 +1,4 @@
-"""PrestaShop test helpers: connector factories wired to the sandbox in-process, decision requests."""
+"""PrestaShop test helpers: connector factories wired to the sandbox in-process."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from retsync.kit.contract import Runtime
-from retsync.testing.memory import decision_for
 from retsync_connectors.prestashop.connector import PrestaShopConnector, PrestaShopSettings
 from retsync_connectors.prestashop.emulator import HOLD_ORDER_ID, SANDBOX_KEY, PrestaShopEmulator
 
@@ -31,7 +30,3 @@ def make_connector(tmp_path: Path) -> Iterator[Callable[..., PrestaShopConnector
     yield make
     for connector in made:
         connector.close()
-
-
-decision = decision_for
-"""The request the outbox would hand over for one line of a stored return."""

@@ -5,16 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timezone
+from decimal import Decimal
 
 import pytest
 
 from retsync.kit.contract import HoldRequest, Page, PushStatus, Stream
 from retsync.kit.http import ApiError, AuthError, BadPayload
 from retsync.kit.model import Customer, DecisionKind, Return, ReturnLine, ReturnStatus
-from retsync.testing.memory import InMemoryStore
+from retsync.testing.memory import InMemoryStore, act_for, carry_out
 from retsync_connectors.prestashop.connector import PrestaShopConnector
 from retsync_connectors.prestashop.emulator import HOLD_CUSTOMER_ID, HOLD_ORDER_ID, PrestaShopEmulator
-from tests.prestashop.conftest import decision
 
 Make = Callable[..., PrestaShopConnector]
 
@@ -192,12 +192,14 @@ def test_on_8_accept_is_a_credit_slip_and_reject_a_message(shop8: PrestaShopEmul
     connector, store = make_connector(shop8), InMemoryStore()
     store.run(connector)
     first, second = [r for r in store.returns.values() if r.status is ReturnStatus.RECEIVED][:2]
-    accepted = connector.push(decision(first, DecisionKind.ACCEPT, note=None))
+    accepted = carry_out(connector, act_for(first, DecisionKind.ACCEPT, note=None))
     assert accepted.status is PushStatus.PUSHED, accepted.detail
     [slip] = applied(shop8, "create", "order_slip")
     assert slip["fields"]["id_order"] == first.order_external_id
-    assert slip["fields"]["associations"]["order_slip_details"][0]["product_quantity"] == str(first.lines[0].quantity)
-    rejected = connector.push(decision(second, DecisionKind.REJECT, note="Worn, not returnable"))
+    assert [(row["id_order_detail"], row["product_quantity"]) for row in
+            slip["fields"]["associations"]["order_slip_details"]] == [
+        (line.order_line_external_id, str(line.quantity)) for line in first.lines], "one slip with every line"
+    rejected = carry_out(connector, act_for(second, DecisionKind.REJECT, note="Worn, not returnable"))
     assert rejected.status is PushStatus.PUSHED and len(applied(shop8, "create", "order_slip")) == 1
     assert "Worn, not returnable" in [m["fields"]["message"] for m in applied(shop8, "create", "customer_messages")]
     assert store.run(connector) and store.returns[first.external_id].status is ReturnStatus.REFUNDED
@@ -288,7 +290,7 @@ def test_state_decisions_put_the_whole_return_with_the_state_and_tell_the_custom
     connector, store = synced
     record = open_return(store)
     before = dict(shop.order_return(record.external_id))
-    result = connector.push(decision(record, kind, note="We will send you a prepaid label."))
+    result = carry_out(connector, act_for(record, kind, note="We will send you a prepaid label."))
     assert result.status is PushStatus.PUSHED, result.detail
     assert applied(shop, "state") == [{"kind": "state", "order_return": int(record.external_id), "from": 1,
                                        "to": state}]
@@ -307,9 +309,8 @@ def test_state_decisions_put_the_whole_return_with_the_state_and_tell_the_custom
     assert store.returns[record.external_id].lines[0].channel_decision is kind, \
         "retsync's own decision is read back as itself, not as what the state would suggest"
     writes = len(shop.applied)
-    again = connector.push(replace(decision(record, kind), idempotency_key=recorded["message"].split("key ")[1][:-1],
-                                   attempt=2))
-    assert again.status is PushStatus.PUSHED and "already in the shop" in (again.detail or "")
+    again = carry_out(connector, act_for(record, kind, key=recorded["message"].split("key ")[1][:-1], attempt=2))
+    assert again.status is PushStatus.PUSHED and "already applied" in (again.detail or ""), again.detail
     assert len(shop.applied) == writes
 
 
@@ -317,13 +318,13 @@ def test_keep_makes_a_credit_slip_and_completes_the_return(synced: tuple[PrestaS
                                                            shop: PrestaShopEmulator) -> None:
     connector, store = synced
     record = open_return(store)
-    line = record.lines[0]
-    result = connector.push(decision(record, DecisionKind.KEEP, note=None))
+    result = carry_out(connector, act_for(record, DecisionKind.KEEP, note=None))
     assert result.status is PushStatus.PUSHED, result.detail
     [slip] = applied(shop, "create", "order_slip")
-    detail = shop.tables["order_details"][int(line.external_id)]
-    assert detail["product_quantity_refunded"] == str(line.quantity)
-    assert slip["fields"]["amount"] == f"{float(detail['unit_price_tax_incl']) * line.quantity:.6f}"
+    details = [shop.tables["order_details"][int(line.external_id)] for line in record.lines]
+    assert [d["product_quantity_refunded"] for d in details] == [str(line.quantity) for line in record.lines]
+    total = sum(Decimal(d["unit_price_tax_incl"]) * line.quantity for d, line in zip(details, record.lines))
+    assert slip["fields"]["amount"] == f"{total:.6f}"
     assert shop.order_return(record.external_id)["state"] == 5
     [message] = applied(shop, "create", "customer_messages")
     assert message["fields"]["private"] == "1" and "keep" in message["fields"]["message"], \
@@ -337,8 +338,8 @@ def test_a_second_line_reuses_the_thread_and_sends_no_second_message(
     connector, store = synced
     record = next(r for r in store.returns.values() if r.status is ReturnStatus.REQUESTED and len(r.lines) > 1)
     for index in range(len(record.lines)):
-        assert connector.push(decision(record, DecisionKind.REJECT, line=index, note="Not in its box")).status \
-            is PushStatus.PUSHED
+        assert carry_out(connector, act_for(record, DecisionKind.REJECT, lines=[index], note="Not in its box")
+                         ).status is PushStatus.PUSHED
     assert len(applied(shop, "create", "customer_threads")) == 1
     said = [m["fields"]["message"] for m in applied(shop, "create", "customer_messages")]
     assert said.count("Not in its box") == 1 and len(said) == 1 + len(record.lines), "one note, a record per line"
@@ -348,11 +349,11 @@ def test_a_second_line_reuses_the_thread_and_sends_no_second_message(
 def test_a_credit_slip_whose_answer_was_lost_is_found_on_the_retry_not_made_twice(
         synced: tuple[PrestaShopConnector, InMemoryStore], shop: PrestaShopEmulator) -> None:
     connector, store = synced
-    request = decision(open_return(store), DecisionKind.KEEP)
+    act = act_for(open_return(store), DecisionKind.KEEP)
     shop.lose_answer("POST", "/order_slip")
-    first = connector.push(request)
+    first = carry_out(connector, act)
     assert first.status is PushStatus.RETRY and "may have been applied" in (first.detail or "")
-    retry = connector.push(replace(request, attempt=2))
+    retry = carry_out(connector, replace(act, attempt=2))
     assert retry.status is PushStatus.PUSHED, retry.detail
     assert len(applied(shop, "create", "order_slip")) == 1
     said = [m["fields"]["message"] for m in applied(shop, "create", "customer_messages")]
@@ -362,7 +363,7 @@ def test_a_credit_slip_whose_answer_was_lost_is_found_on_the_retry_not_made_twic
 def test_the_shops_error_body_reaches_the_merchant(shop: PrestaShopEmulator, make_connector: Make) -> None:
     connector, store = make_connector(shop, accept_state="99"), InMemoryStore()
     store.run(connector)
-    result = connector.push(decision(open_return(store), DecisionKind.ACCEPT))
+    result = carry_out(connector, act_for(open_return(store), DecisionKind.ACCEPT))
     assert result.status is PushStatus.FAILED
     assert 'HTTP 400: Validation error: "Property OrderReturn->state is not valid (99)" (code 85)' in (result.detail or "")
 
@@ -464,7 +465,7 @@ def test_where_the_admin_api_is_configured_a_state_is_one_patch(shop: PrestaShop
     store = InMemoryStore()
     store.run(connector)
     record = open_return(store)
-    result = connector.push(decision(record, DecisionKind.REJECT, note="Past the 30 days"))
+    result = carry_out(connector, act_for(record, DecisionKind.REJECT, note="Past the 30 days"))
     assert result.status is PushStatus.PUSHED, result.detail
     assert applied(shop, "state") == [{"kind": "state", "order_return": int(record.external_id), "from": 1, "to": 4,
                                        "via": "admin-api"}]
@@ -482,7 +483,7 @@ def test_the_admin_api_refusing_a_state_is_a_clear_failure(shop: PrestaShopEmula
                                admin_api_client_secret=SANDBOX_ADMIN_SECRET, accept_state="42")
     store = InMemoryStore()
     store.run(connector)
-    result = connector.push(decision(open_return(store), DecisionKind.ACCEPT))
+    result = carry_out(connector, act_for(open_return(store), DecisionKind.ACCEPT))
     assert result.status is PushStatus.FAILED
     assert "HTTP 422: orderReturnStateId: This value is not valid." in (result.detail or "")
 

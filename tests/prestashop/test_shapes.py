@@ -16,7 +16,7 @@ from retsync.app.daemon import Runner
 from retsync.config import Config, Settings
 from retsync.kit.contract import PushStatus, Runtime
 from retsync.kit.model import DecisionKind
-from retsync.testing.memory import InMemoryStore, decision_for
+from retsync.testing.memory import InMemoryStore, act_for, carry_out
 from retsync_connectors.prestashop.connector import PrestaShopConnector, PrestaShopSettings
 from retsync_connectors.prestashop.emulator import SANDBOX_KEY, PrestaShopEmulator
 from tests.prestashop.recorded import RecordedShop
@@ -229,7 +229,7 @@ def test_one_object_without_its_empty_fields_is_read_and_decisions_go_as_xml(
     order = connector.fetch_order("8")
     assert order is not None and [line.external_id for line in order.lines] == ["80"]
     assert order.total_amount == 1890 and order.customer.email == "ben@example.com"
-    result = connector.push(decision_for(store.returns["order-7"], DecisionKind.ACCEPT))
+    result = carry_out(connector, act_for(store.returns["order-7"], DecisionKind.ACCEPT))
     assert result.status is PushStatus.PUSHED, result.detail
     written = [(method, resource) for method, resource, _ in recorded.written]
     assert written == [("POST", "customer_messages"), ("POST", "order_slip"), ("POST", "customer_messages")], (
