@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from retsync.kit.contract import Runtime
-from retsync.kit.http import ApiError, AuthError, BadPayload, BearerTokenAuth, ChannelHttp, TransientError
+from retsync.kit.http import (
+    ApiError,
+    AuthError,
+    BadPayload,
+    BearerTokenAuth,
+    ChannelHttp,
+    TransientError,
+    error_detail_from,
+)
 from retsync.kit.tokens import TokenStore, TokenStoreError
 
 if TYPE_CHECKING:
@@ -29,27 +37,29 @@ REREAD_BATCH = 50
 """Return ids per `customerReturnId` re-read request: short enough for any URL length limit."""
 
 
-def errors_detail(response: httpx.Response) -> str:
-    """An ErrorsHolder (or AuthError) body as one line: `code: message (path)`; userMessage when there is no message."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:300] or response.reason_phrase
-    if isinstance(body, Mapping) and isinstance(body.get("errors"), list):
-        parts = []
-        for error in body["errors"]:
-            if not isinstance(error, Mapping):
-                continue
-            text = error.get("message") or error.get("userMessage") or "no message"
-            code = f"{error['code']}: " if error.get("code") else ""
-            where = f" ({error['path']})" if error.get("path") else ""
-            parts.append(f"{code}{text}{where}")
+def _allegro_error(body: Mapping[str, Any]) -> str:
+    """An ErrorsHolder (or AuthError) body as one line: `code: message (path)`; userMessage when there is no message.
+
+    Anything else Allegro may answer is shown as it came (cut at 300 characters), not guessed at."""
+    if isinstance(body.get("errors"), list):
+        parts = [_one_error(error) for error in body["errors"] if isinstance(error, Mapping)]
         if parts:
             return "; ".join(parts)
-    if isinstance(body, Mapping) and isinstance(body.get("error"), str):
+    if isinstance(body.get("error"), str):
         described = body.get("error_description")
         return f"{body['error']}: {described}" if described else body["error"]
     return str(body)[:300]
+
+
+def _one_error(error: Mapping[str, Any]) -> str:
+    text = error.get("message") or error.get("userMessage") or "no message"
+    code = f"{error['code']}: " if error.get("code") else ""
+    where = f" ({error['path']})" if error.get("path") else ""
+    return f"{code}{text}{where}"
+
+
+errors_detail = error_detail_from(_allegro_error)
+"""What an Allegro error answer says, for ChannelHttp and the sign-in messages."""
 
 
 class RefreshTokenAuth(BearerTokenAuth):

@@ -12,7 +12,8 @@ the merchant.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -20,9 +21,11 @@ import httpx
 from pydantic import Field
 
 from retsync.kit.contract import (
+    ActLine,
+    AlreadyDone,
     Capabilities,
     Connector,
-    DecisionRequest,
+    DecisionAct,
     Page,
     PullContext,
     PushResult,
@@ -32,6 +35,7 @@ from retsync.kit.contract import (
 )
 from retsync.kit.http import USER_AGENT, ApiError, AuthError, BadPayload, Stopped, TransientError
 from retsync.kit.model import DecisionKind, Order, Return, utc
+from retsync.kit.paging import Cursor, walk_pages
 from retsync.kit.payload import not_after, objs
 from retsync.kit.records import RecordSieve, map_fetched
 from retsync.kit.secrets import Secret, remember
@@ -111,19 +115,103 @@ class _FormCache:
             self._forms.popitem(last=False)
 
 
+class NewReturnsCursor(Cursor):
+    """Where the walk over new returns (by `createdAt`) resumes. The keys are the ones stored since the first
+    release, so an existing database resumes where it was."""
+
+    newest: datetime | None = None
+    """The newest `createdAt` seen; the next pass starts `overlap` before it, so a late-listed return is read."""
+    created_from: datetime | None = None
+    """`createdAt.gte` of the pass cut short at `offset` (an offset means something only for the same query)."""
+    offset: int = Field(default=0, ge=0)
+    last_pass: datetime | None = None
+    """When the last pass reached the end of the list."""
+
+    def resume(self, context: PullContext) -> tuple[datetime, int]:
+        """(createdAt.gte, offset) to go on from: inside a pass cut short, else from the newest return seen less
+        the overlap, else from the backfill date."""
+        if self.created_from is not None and self.offset > 0:
+            return utc(self.created_from), self.offset
+        if self.newest is not None:
+            return utc(self.newest) - context.overlap, 0
+        return utc(context.backfill_since), 0
+
+    def saw(self, created: datetime | None, now: datetime) -> None:
+        """A return created then was listed; none dated after the pull's start counts (a return dated 9999 must
+        not silence the channel)."""
+        if created is None:
+            return
+        created = not_after(utc(created), now)
+        if self.newest is None or created > self.newest:
+            self.newest = created
+
+    def finish(self, now: datetime) -> None:
+        """The list is read to its end: the next pass starts from the newest return seen."""
+        self.created_from, self.offset, self.last_pass = None, 0, now
+
+
+@dataclass(frozen=True)
+class _Refunding:
+    """The checkout-form line items one act refunds (Allegro refunds line items, retsync decides return lines)."""
+
+    form: Mapping[str, Any]
+    items: dict[str, Mapping[str, Any]]
+    """Line item id → the checkout form's line item."""
+    units: dict[str, int]
+    """Line item id → units to refund, in the act's order."""
+
+    @classmethod
+    def of(cls, form: Mapping[str, Any], act: DecisionAct) -> tuple[_Refunding, str | None]:
+        """The act's line items, and the first return line the order has no line item for (None: all found)."""
+        items: dict[str, Mapping[str, Any]] = {}
+        units: dict[str, int] = {}
+        for line in act.lines:
+            item = _line_item(form, line)
+            if item is None:
+                return cls(form, items, units), line.line_external_id
+            line_id = str(item["id"])
+            items[line_id] = item
+            units[line_id] = units.get(line_id, 0) + line.quantity
+        return cls(form, items, units), None
+
+
+def _line_item(form: Mapping[str, Any], line: ActLine) -> Mapping[str, Any] | None:
+    """The checkout form line item a return line came from: the one stored with it, else the one of its offer."""
+    if line.order_line_external_id:
+        found = next((item for item in objs(form.get("lineItems"))
+                      if text(item.get("id")) == line.order_line_external_id), None)
+        if found is not None:
+            return found
+    return line_item_for_offer(form, offer_of(line.line_external_id))
+
+
+def _distinct(first: list[dict[str, Any]], more: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Refunds once each, in order (one refund may cover several line items)."""
+    seen: dict[str, dict[str, Any]] = {}
+    for refund in [*first, *more]:
+        seen.setdefault(str(refund["id"]), refund)
+    return list(seen.values())
+
+
+def _claims_detail(claims: list[dict[str, Any]]) -> str:
+    named = [str(claim.get("claim_id") or claim.get("claim")) for claim in claims]
+    return f"commission claim{'s' if len(named) > 1 else ''} {', '.join(named)}"
+
+
 def _decision_texts() -> dict[DecisionKind, str]:
     texts = {
-        DecisionKind.ACCEPT: "POST /payments/refunds reason=REFUND (QUANTITY line items, commandId = the decision's "
-                             "key), then POST /order/refund-claims when commission_claims = true",
-        DecisionKind.KEEP: "a refund without return: POST /payments/refunds reason=REFUND for the kept quantity; "
-                           "the buyer keeps the item, no commission claim",
+        DecisionKind.ACCEPT: "one POST /payments/refunds reason=REFUND with every line decided together (QUANTITY "
+                             "line items, commandId = the decision's key), then POST /order/refund-claims per line "
+                             "item when commission_claims = true",
+        DecisionKind.KEEP: "a refund without return: one POST /payments/refunds reason=REFUND for the kept "
+                           "quantities; the buyer keeps the items, no commission claim",
     }
     for kind, code in DECISION_TO_REJECTION.items():
         texts[kind] = f"POST /order/customer-returns/{{id}}/rejection code={code}, the note as reason"
     return texts
 
 
-class AllegroConnector(Connector):
+class AllegroConnector(Connector[AllegroSettings]):
     """Allegro REST API: customer returns (BETA), checkout forms, refunds and commission refund claims."""
 
     name = "allegro"
@@ -136,11 +224,8 @@ class AllegroConnector(Connector):
         fetches_orders=True,
     )
 
-    def __init__(self, channel: str, settings: ChannelSettings, runtime: Runtime) -> None:
-        if not isinstance(settings, AllegroSettings):
-            raise TypeError(f"the allegro connector needs AllegroSettings, got {type(settings).__name__}")
+    def __init__(self, channel: str, settings: AllegroSettings, runtime: Runtime) -> None:
         super().__init__(channel, settings, runtime)
-        self.allegro = settings
         self.tokens = TokenStore(channel, runtime.state_dir, settings.token_store)
         self.auth = RefreshTokenAuth(
             channel, self.token_url, settings.client_id, settings.client_secret.get_secret_value(), self.tokens,
@@ -150,7 +235,7 @@ class AllegroConnector(Connector):
 
     @property
     def token_url(self) -> str:
-        return self.allegro.token_url or self.allegro.auth_url.rstrip("/") + "/auth/oauth/token"
+        return self.settings.token_url or self.settings.auth_url.rstrip("/") + "/auth/oauth/token"
 
     def close(self) -> None:
         self.client.close()
@@ -174,56 +259,35 @@ class AllegroConnector(Connector):
         if stream != Stream.RETURNS:
             raise ValueError(f"the allegro connector pulls returns only, not {stream}")
         forms = _FormCache()
-        created_from, offset, newest = self._start(context)
+        cursor = NewReturnsCursor.load(context.cursor, context.now)
+        created_from, offset = cursor.resume(context)
         if offset == 0:
             yield from self._reread_open(context, forms)
             if self.runtime.stop.is_set():
                 return
-        yield from self._walk_new(created_from, offset, newest, context, forms)
-
-    @staticmethod
-    def _start(context: PullContext) -> tuple[datetime, int, datetime | None]:
-        """(createdAt.gte, offset, newest createdAt seen); anything unreadable starts from the backfill date."""
-        cursor = context.cursor or {}
-        newest = parse_datetime(cursor.get("newest"))
-        newest = not_after(utc(newest), context.now) if newest is not None else None  # one stored before the bound
-        resume = parse_datetime(cursor.get("created_from"))
-        try:
-            offset = int(cursor.get("offset", 0))
-        except (TypeError, ValueError):
-            offset = 0
-        if resume is not None and offset > 0:
-            return utc(resume), offset, newest
-        if newest is not None:
-            return utc(newest) - context.overlap, 0, utc(newest)
-        return utc(context.backfill_since), 0, None
+        yield from self._walk_new(cursor, created_from, offset, context, forms)
 
     def _walk_new(
-        self, created_from: datetime, offset: int, newest: datetime | None, context: PullContext,
-        forms: _FormCache,
+        self, cursor: NewReturnsCursor, created_from: datetime, offset: int, context: PullContext, forms: _FormCache,
     ) -> Iterator[Page]:
-        size = self.allegro.page_size
+        """New returns by creation date, a page of `page_size` at a time; each page's cursor resumes after it."""
+        size = self.settings.page_size
         since = created_from.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        while not self.runtime.stop.is_set():
-            entries = self.client.list_returns({"createdAt.gte": since, "limit": size, "offset": offset})
+
+        def page_at(position: int) -> list[dict[str, Any]]:
+            return self.client.list_returns({"createdAt.gte": since, "limit": size, "offset": position})
+
+        for entries, next_offset, last in walk_pages(page_at, offset, size=size, stop=self.runtime.stop,
+                                                      by_offset=True):
             for entry in objs(entries):
-                created = parse_datetime(entry.get("createdAt"))
-                if created is not None:
-                    created = not_after(utc(created), context.now)  # a return dated 9999 must not silence the channel
-                    if newest is None or created > newest:
-                        newest = created
+                cursor.saw(parse_datetime(entry.get("createdAt")), context.now)
             sieve = RecordSieve()
-            returns, orders = self._read(entries, context, forms, sieve)
-            offset += len(entries)
-            last = len(entries) < size
-            cursor: dict[str, Any] = {"newest": newest.isoformat() if newest else None}
+            returns, orders = self._read(list(entries), context, forms, sieve)
             if last:
-                cursor["last_pass"] = context.now.isoformat()
+                cursor.finish(context.now)
             else:
-                cursor.update(created_from=created_from.isoformat(), offset=offset)
-            yield Page(returns=returns, orders=orders, cursor=cursor, quarantined=sieve.take())
-            if last:
-                return
+                cursor.created_from, cursor.offset = created_from, next_offset
+            yield Page(returns=returns, orders=orders, cursor=cursor.dump(), quarantined=sieve.take())
 
     def _reread_open(self, context: PullContext, forms: _FormCache) -> Iterator[Page]:
         """Returns stored as open, read again by id so their new status is learnt; the cursor stays as stored."""
@@ -283,122 +347,117 @@ class AllegroConnector(Connector):
         form = self.client.get_checkout_form(external_id)
         return map_fetched("order", form, map_order, form, external_id=external_id) if form is not None else None
 
-    # --- push ------------------------------------------------------------------------------
+    # --- decisions -------------------------------------------------------------------------
 
-    def push(self, request: DecisionRequest) -> PushResult:
-        if request.kind not in self.capabilities.decisions:
-            return PushResult(PushStatus.UNSUPPORTED, self.capabilities.why_unsupported(request.kind))
-        try:
-            if request.kind in DECISION_TO_REJECTION:
-                return self._reject(request, DECISION_TO_REJECTION[request.kind])
-            return self._refund(request)
-        except AuthError as exc:
-            return PushResult(PushStatus.RETRY, str(exc))
-        except ApiError as exc:
-            return PushResult(PushStatus.FAILED, f"Allegro refused the {request.kind} decision: {exc}")
-        except (TransientError, BadPayload) as exc:
-            return PushResult(PushStatus.RETRY, str(exc))
-        except Stopped:
-            return PushResult(PushStatus.RETRY, "the daemon stopped before Allegro was asked")
+    def act(self, act: DecisionAct) -> PushResult:
+        """One act at Allegro per decision act: one refund with every line (plus a commission claim per line item
+        on accept), or one rejection of the whole return."""
+        if act.kind in DECISION_TO_REJECTION:
+            return self._reject(act, DECISION_TO_REJECTION[act.kind])
+        return self._refund(act)
 
     # rejections -------------------------------------------------------------------------------
 
-    def _reject(self, request: DecisionRequest, code: str) -> PushResult:
-        """One rejection per return (Allegro rejects the whole return): a second line finds it already there."""
-        return_id = request.return_external_id
+    def _reject(self, act: DecisionAct, code: str) -> PushResult:
+        """One rejection per return (Allegro rejects the whole return); one already there means it was done."""
+        return_id = act.return_external_id
         current = self.client.get_return(return_id)
         if current is None:
             return PushResult(PushStatus.FAILED, f"Allegro does not know customer return {return_id}")
         if current.get("rejection"):
-            return self._already_rejected(current, code)
+            raise self._already_rejected(current, code)
         try:
-            updated = self.client.reject_return(return_id, code, (request.note or "").strip() or None)
+            updated = self.client.reject_return(return_id, code, (act.note or "").strip() or None)
         except ApiError as exc:
             if exc.status_code != 422:
                 raise
-            again = self.client.get_return(return_id)
+            again = self.client.get_return(return_id)  # a 422 may mean an earlier attempt's rejection is there
             if again is not None and again.get("rejection"):
-                return self._already_rejected(again, code)
-            return PushResult(PushStatus.FAILED, f"Allegro refused the rejection {code} of return {return_id}: "
-                                                 f"{exc.message}")
+                raise self._already_rejected(again, code) from None
+            raise
         return PushResult(PushStatus.PUSHED, f"Allegro rejected the refund of return {return_id} with {code}",
                           result={"rejection_code": code, "return_status": updated.get("status")})
 
     @staticmethod
-    def _already_rejected(current: Mapping[str, Any], code: str) -> PushResult:
+    def _already_rejected(current: Mapping[str, Any], code: str) -> AlreadyDone:
         existing = text(dict(current.get("rejection") or {}).get("code"))
-        detail = f"already applied on Allegro: the return's refund is rejected with {existing}"
+        detail = f"the return's refund is rejected with {existing}"
         if existing != code:
             detail += f" (not {code}: the earlier rejection stands)"
-        return PushResult(PushStatus.PUSHED, detail,
-                          result={"rejection_code": existing, "return_status": current.get("status")})
+        return AlreadyDone(detail, result={"rejection_code": existing, "return_status": current.get("status")})
 
     # refunds ----------------------------------------------------------------------------------
 
-    def _refund(self, request: DecisionRequest) -> PushResult:
-        order_id = request.order_external_id
+    def _refund(self, act: DecisionAct) -> PushResult:
+        """Refund the act's line items that no refund covers yet, in one refund, then claim the commissions.
+
+        Allegro's refunds are looked at first on every attempt: an earlier attempt's refund whose answer was
+        lost, or one the merchant made in Allegro, is found instead of being paid out twice."""
+        order_id = act.order_external_id or next((line.order_external_id for line in act.lines
+                                                  if line.order_external_id), None)
         form = self.client.get_checkout_form(order_id) if order_id else None
         if form is None:
             return PushResult(PushStatus.FAILED, f"Allegro does not know order {order_id} of return "
-                                                 f"{request.return_external_id}: nothing to refund")
-        line = self._line_item(form, request)
-        if line is None:
-            return PushResult(PushStatus.FAILED, f"order {order_id} has no line item for offer "
-                                                 f"{offer_of(request.line_external_id)}")
-        line_id = str(line["id"])
-        refund = self._refund_of_line(form, line_id)
-        already = refund is not None
-        if refund is None:
-            try:
-                refund = self.client.refund(self._refund_body(request, form, line_id))
-            except ApiError as exc:
-                if exc.status_code != 422:
-                    raise
-                refund = self._refund_of_line(form, line_id)
-                if refund is None:
-                    return PushResult(PushStatus.FAILED, f"Allegro refused the refund: {exc.message}")
-                already = True
-        refund = self._read_back(refund)
-        result = self._refund_result(refund)
-        detail = (f"already applied on Allegro: refund {refund['id']}" if already
-                  else f"Allegro refunded {result.get('refund_amount_text')} (refund {refund['id']}, {refund.get('status')})")
-        if request.kind is DecisionKind.ACCEPT and self.allegro.commission_claims:
-            claim = self._claim(line, request.quantity)
-            if claim is None:
-                return PushResult(PushStatus.RETRY, f"{detail}; the commission claim could not be sent yet")
-            result.update(claim)
-            detail += f"; commission claim {claim.get('claim_id') or claim.get('claim')}"
-        return PushResult(PushStatus.PUSHED, detail, reference=str(refund["id"]), result=result)
+                                                 f"{act.return_external_id}: nothing to refund")
+        refunding, missing = _Refunding.of(form, act)
+        if missing is not None:
+            return PushResult(PushStatus.FAILED, f"order {order_id} has no line item for offer {offer_of(missing)}")
+        made, before = self._refund_the_rest(act, refunding, self._refunds_of_lines(form, refunding.units))
+        if made is not None:
+            made = self._read_back(made)
+        refunds = _distinct([made] if made is not None else [], before.values())
+        result = self._refund_result(refunds[0])
+        detail = self._refund_detail(made, refunds)
+        if act.kind is DecisionKind.ACCEPT and self.settings.commission_claims:
+            claims = self._claims(refunding, detail)
+            result["claims"] = claims
+            detail += "; " + _claims_detail(claims)
+        if made is None:
+            raise AlreadyDone(detail, reference=str(refunds[0]["id"]), result=result)
+        return PushResult(PushStatus.PUSHED, detail, reference=str(made["id"]), result=result)
 
-    @staticmethod
-    def _line_item(form: Mapping[str, Any], request: DecisionRequest) -> Mapping[str, Any] | None:
-        if request.order_line_external_id:
-            found = next((item for item in objs(form.get("lineItems"))
-                          if text(item.get("id")) == request.order_line_external_id), None)
-            if found is not None:
-                return found
-        return line_item_for_offer(form, offer_of(request.line_external_id))
+    def _refund_the_rest(
+        self, act: DecisionAct, refunding: _Refunding, before: dict[str, dict[str, Any]],
+    ) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]:
+        """(the one refund of the line items no refund covers yet, or None when every one is covered already;
+        the refunds found covering line items before it)."""
+        due = {line_id: units for line_id, units in refunding.units.items() if line_id not in before}
+        if not due:
+            return None, before
+        try:
+            return self.client.refund(self._refund_body(act, refunding.form, due)), before
+        except ApiError as exc:
+            if exc.status_code != 422:
+                raise
+            covered = self._refunds_of_lines(refunding.form, refunding.units)  # a 422 may mean it exists by now
+            if any(line_id not in covered for line_id in refunding.units):
+                raise
+            return None, covered
 
-    def _refund_body(self, request: DecisionRequest, form: Mapping[str, Any], line_id: str) -> dict[str, Any]:
+    def _refund_body(self, act: DecisionAct, form: Mapping[str, Any], units: Mapping[str, int]) -> dict[str, Any]:
         body: dict[str, Any] = {
             "payment": {"id": dict(form.get("payment") or {}).get("id")},
             "order": {"id": form["id"]},
-            "commandId": request.idempotency_key,
+            "commandId": act.key,
             "reason": "REFUND",
-            "lineItems": [{"id": line_id, "type": "QUANTITY", "quantity": request.quantity}],
+            "lineItems": [{"id": line_id, "type": "QUANTITY", "quantity": quantity}
+                          for line_id, quantity in units.items()],
         }
-        if request.kind is DecisionKind.KEEP:
+        if act.kind is DecisionKind.KEEP:
             body["sellerComment"] = KEEP_COMMENT
         return body
 
-    def _refund_of_line(self, form: Mapping[str, Any], line_id: str) -> dict[str, Any] | None:
-        """A refund Allegro already holds for this line item (ours from a lost answer, or one made in Allegro)."""
+    def _refunds_of_lines(self, form: Mapping[str, Any], line_ids: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        """Line item id → a refund Allegro already holds for it (ours from a lost answer, or one made in Allegro)."""
+        covered: dict[str, dict[str, Any]] = {}
         for refund in self.client.refunds(order_id=str(form["id"])):
             if refund.get("status") in ("CANCELED", "VALIDATE_FAILED"):
                 continue
-            if any(text(item.get("id")) == line_id for item in objs(refund.get("lineItems"))):
-                return refund
-        return None
+            for item in objs(refund.get("lineItems")):
+                line_id = text(item.get("id"))
+                if line_id in line_ids and line_id not in covered:
+                    covered[line_id] = refund
+        return covered
 
     def _read_back(self, refund: dict[str, Any]) -> dict[str, Any]:
         """The refund as Allegro lists it now, so the stored status is Allegro's, not the POST's first word."""
@@ -413,26 +472,46 @@ class AllegroConnector(Connector):
                 "currency": currency,
                 "refund_amount_text": f"{total.get('amount')} {total.get('currency')}" if total else None}
 
-    def _claim(self, line: Mapping[str, Any], quantity: int) -> dict[str, Any] | None:
-        """Claim the commission back once per line item; None when Allegro could not be asked (try again later)."""
+    def _refund_detail(self, made: Mapping[str, Any] | None, refunds: list[dict[str, Any]]) -> str:
+        """What the merchant reads: the refund made now, and any that covered some of the lines before."""
+        earlier = [str(refund["id"]) for refund in refunds if made is None or refund["id"] != made["id"]]
+        if made is None:
+            return f"refund {', '.join(earlier)}"
+        total = dict(made.get("totalValue") or {})
+        detail = f"Allegro refunded {total.get('amount')} {total.get('currency')} (refund {made['id']}, " \
+                 f"{made.get('status')})"
+        if earlier:
+            detail += f"; the other line items were refunded before (refund {', '.join(earlier)})"
+        return detail
+
+    # commission claims ------------------------------------------------------------------------
+
+    def _claims(self, refunding: _Refunding, refund_detail: str) -> list[dict[str, Any]]:
+        """Claim the commission back once per line item (Allegro's claims are per line item); one that exists is
+        found, not claimed again. When Allegro cannot be asked, the act is retried and finds the refund made."""
+        try:
+            return [self._claim(refunding.items[line_id], units) for line_id, units in refunding.units.items()]
+        except (TransientError, BadPayload) as exc:
+            raise TransientError(f"{refund_detail}; the commission claim could not be sent yet ({exc})") from exc
+
+    def _claim(self, line: Mapping[str, Any], quantity: int) -> dict[str, Any]:
+        line_id = str(line["id"])
         offer_id = text(dict(line.get("offer") or {}).get("id")) or ""
         try:
             for claim in self.client.claims_for_offer(offer_id):
-                if text(dict(claim.get("lineItem") or {}).get("id")) == line["id"] and claim.get("status") != "CANCELLED":
-                    return {"claim_id": claim.get("id"), "claim_status": claim.get("status")}
-            created = self.client.claim_commission(str(line["id"]), quantity)
-        except ApiError as exc:
-            return {"claim": f"refused by Allegro: {exc.message}"}
-        except (TransientError, BadPayload):
-            return None
-        return {"claim_id": created.get("id"), "claim_status": "IN_PROGRESS"}
+                if text(dict(claim.get("lineItem") or {}).get("id")) == line_id and claim.get("status") != "CANCELLED":
+                    return {"line_item_id": line_id, "claim_id": claim.get("id"), "claim_status": claim.get("status")}
+            created = self.client.claim_commission(line_id, quantity)
+        except ApiError as exc:  # the refund went out; a refused claim is told, it does not undo the decision
+            return {"line_item_id": line_id, "claim": f"refused by Allegro: {exc.message}"}
+        return {"line_item_id": line_id, "claim_id": created.get("id"), "claim_status": "IN_PROGRESS"}
 
     # --- sign-in ---------------------------------------------------------------------------
 
     def authorize(self, say: Callable[[str], None]) -> None:
         """OAuth device flow: the merchant confirms a code on allegro.pl; the refresh token is then stored."""
         try:
-            with httpx.Client(transport=self.runtime.transport, timeout=self.allegro.timeout.total_seconds(),
+            with httpx.Client(transport=self.runtime.transport, timeout=self.settings.timeout.total_seconds(),
                               headers={"User-Agent": USER_AGENT, "Accept": "application/json"}) as http:
                 start = self._device_start(http)
                 say(f"Open {start.get('verification_uri_complete') or start.get('verification_uri')} and confirm "
@@ -441,7 +520,7 @@ class AllegroConnector(Connector):
                 say("Waiting for the confirmation…")
                 refresh = self._device_poll(http, str(start["device_code"]), start)
         except (httpx.HTTPError, BadPayload) as exc:
-            raise SignInFailed(f"the sign-in at {self.allegro.auth_url} failed: {exc}; nothing was stored") from None
+            raise SignInFailed(f"the sign-in at {self.settings.auth_url} failed: {exc}; nothing was stored") from None
         try:
             self.tokens.save(refresh)
         except TokenStoreError as exc:
@@ -449,11 +528,11 @@ class AllegroConnector(Connector):
         say(f"Signed in; the refresh token is kept in {self.tokens.location}.")
 
     def _basic(self) -> httpx.BasicAuth:
-        return httpx.BasicAuth(self.allegro.client_id, self.allegro.client_secret.get_secret_value())
+        return httpx.BasicAuth(self.settings.client_id, self.settings.client_secret.get_secret_value())
 
     def _device_start(self, http: httpx.Client) -> dict[str, Any]:
-        url = self.allegro.auth_url.rstrip("/") + "/auth/oauth/device"
-        response = http.post(url, data={"client_id": self.allegro.client_id}, auth=self._basic())
+        url = self.settings.auth_url.rstrip("/") + "/auth/oauth/device"
+        response = http.post(url, data={"client_id": self.settings.client_id}, auth=self._basic())
         if response.status_code != 200:
             raise SignInFailed(f"Allegro would not start the sign-in (HTTP {response.status_code}: "
                             f"{errors_detail(response)}); check client_id and client_secret, and that the app "

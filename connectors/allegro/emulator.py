@@ -362,6 +362,21 @@ class AllegroEmulator(Emulator):
             self._overrides[i] = {"poison": "quantity"}
             return return_id
 
+    def acts_applied(self) -> list[tuple[str, ...]]:
+        """Every effect a client's act had, in order, naming what it acted on and never the id Allegro gave it:
+        ("refund", order id, line item id, quantity) per refunded line item, ("claim", line item id, quantity) per
+        commission claim, ("rejection", return id) per rejected return. A repeat here is an act done twice."""
+        with self.lock:
+            return [self._act_of(entry) for entry in self.applied]
+
+    def _act_of(self, entry: tuple[str, ...]) -> tuple[str, ...]:
+        kind = entry[0]
+        if kind == "refund":
+            return ("refund", self._refunds[entry[1]]["order"]["id"], *entry[2:])
+        if kind == "claim":
+            return ("claim", *entry[2:])
+        return ("rejection", entry[1])
+
     def status_of(self, return_id: str) -> str | None:
         with self.lock:
             i = self._index(return_id, 1)

@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 
-from retsync.kit.contract import DecisionRequest, PushStatus
-from retsync.kit.model import DecisionKind, ReturnStatus
-from retsync.testing.memory import InMemoryStore
+from retsync.kit.contract import DecisionAct, PushStatus
+from retsync.kit.model import DecisionKind, Return, ReturnStatus
+from retsync.testing.memory import InMemoryStore, act_for, carry_out
 from retsync_connectors.allegro.client import BETA, PUBLIC
 from retsync_connectors.allegro.connector import AllegroConnector
 from retsync_connectors.allegro.emulator import AllegroEmulator
+from retsync_connectors.allegro.mapping import map_return
 
 from .conftest import NOW, MakeConnector
 
@@ -34,17 +35,19 @@ def writes(emu: AllegroEmulator) -> list[tuple[str, str, Any]]:
     return [(r.method, r.path, r.body) for r in emu.requests if r.method == "POST" and not r.path.startswith("/auth/")]
 
 
-def decision(emu: AllegroEmulator, return_id: str, kind: DecisionKind, *, note: str | None = None,
-             attempt: int = 1, item: int = 0, key: str = "5b0e3f4c-1d2a-4c8e-9f00-000000000001") -> DecisionRequest:
+KEY = "5b0e3f4c-1d2a-4c8e-9f00-000000000001"
+
+
+def stored(emu: AllegroEmulator, return_id: str) -> Return:
+    """The return as retsync stores it after a pull (its lines name the checkout form's line items)."""
     entry = emu.return_entry(return_id)
-    offer = entry["items"][item]["offerId"]
-    form = emu.checkout_form(entry["orderId"])
-    line = next(line for line in form["lineItems"] if line["offer"]["id"] == offer)
-    return DecisionRequest(
-        decision_id=1, idempotency_key=key, kind=kind, quantity=entry["items"][item]["quantity"], note=note,
-        return_external_id=return_id, line_external_id=offer, order_external_id=entry["orderId"],
-        order_line_external_id=line["id"], attempt=attempt,
-    )
+    return map_return(entry, emu.checkout_form(entry["orderId"]))
+
+
+def decision(emu: AllegroEmulator, return_id: str, kind: DecisionKind, *, note: str | None = None,
+             attempt: int = 1, lines: list[int] | None = None, key: str = KEY) -> DecisionAct:
+    """The act the outbox hands over for a decision on the whole return (or on the lines at `lines`)."""
+    return act_for(stored(emu, return_id), kind, lines=lines, note=note, attempt=attempt, key=key)
 
 
 # --- pull ----------------------------------------------------------------------------------
@@ -124,7 +127,7 @@ def test_a_pass_resumes_from_its_cursor(emu: AllegroEmulator, make_connector: Ma
     assert len(store.written) == len(emu.truth()["returns"]) - 100
 
 
-# --- push ----------------------------------------------------------------------------------
+# --- decisions -----------------------------------------------------------------------------
 
 
 def open_return(emu: AllegroEmulator, n: int = 0, *, items: int | None = None) -> str:
@@ -133,38 +136,110 @@ def open_return(emu: AllegroEmulator, n: int = 0, *, items: int | None = None) -
     return candidates[n]
 
 
+def line_ids(act: DecisionAct) -> list[str | None]:
+    return [line.order_line_external_id for line in act.lines]
+
+
 def test_accept_refunds_the_line_reads_it_back_and_claims_the_commission(emu: AllegroEmulator,
                                                                          make_connector: MakeConnector) -> None:
-    return_id = open_return(emu)
-    request = decision(emu, return_id, DecisionKind.ACCEPT)
-    result = make_connector(emu).push(request)
+    return_id = open_return(emu, items=1)
+    act = decision(emu, return_id, DecisionKind.ACCEPT)
+    result = carry_out(make_connector(emu), act)
 
     assert result.status is PushStatus.PUSHED, result.detail
     sent = writes(emu)
     assert [path for _, path, _ in sent] == ["/payments/refunds", "/order/refund-claims"]
     refund_body = sent[0][2]
-    assert refund_body["commandId"] == request.idempotency_key and refund_body["reason"] == "REFUND"
-    assert refund_body["lineItems"] == [{"id": request.order_line_external_id, "type": "QUANTITY",
-                                         "quantity": request.quantity}]
-    assert refund_body["order"]["id"] == request.order_external_id
-    assert sent[1][2] == {"lineItem": {"id": request.order_line_external_id}, "quantity": request.quantity}
+    assert refund_body["commandId"] == act.key and refund_body["reason"] == "REFUND"
+    assert refund_body["lineItems"] == [{"id": line_ids(act)[0], "type": "QUANTITY", "quantity": act.quantity}]
+    assert refund_body["order"]["id"] == act.order_external_id
+    assert sent[1][2] == {"lineItem": {"id": line_ids(act)[0]}, "quantity": act.quantity}
     assert ("GET", "/payments/refunds") in api_calls(emu, "GET")
     assert result.result is not None
     assert result.result["refund_status"] == "SUCCESS" and result.result["refund_amount"] > 0
-    assert result.result["currency"] == "PLN" and result.result["claim_id"]
+    assert result.result["currency"] == "PLN" and result.result["claims"][0]["claim_id"]
     assert result.reference == result.result["refund_id"]
     assert emu.status_of(return_id) == "FINISHED"
 
 
+def test_a_whole_return_accept_is_one_refund_with_every_line_and_a_claim_per_line(
+        emu: AllegroEmulator, make_connector: MakeConnector) -> None:
+    return_id = open_return(emu, items=2)
+    act = decision(emu, return_id, DecisionKind.ACCEPT)
+    assert len(act.lines) == 2
+    result = carry_out(make_connector(emu), act)
+
+    assert result.status is PushStatus.PUSHED, result.detail
+    sent = writes(emu)
+    assert [path for _, path, _ in sent] == ["/payments/refunds", "/order/refund-claims", "/order/refund-claims"]
+    assert sent[0][2]["commandId"] == act.key
+    assert sent[0][2]["lineItems"] == [{"id": line.order_line_external_id, "type": "QUANTITY",
+                                        "quantity": line.quantity} for line in act.lines]
+    assert [body["lineItem"]["id"] for _, _, body in sent[1:]] == line_ids(act)
+    refunds = [entry for entry in emu.acts_applied() if entry[0] == "refund"]
+    assert [entry[2] for entry in refunds] == line_ids(act), "one refund holding both line items"
+    assert len({entry[1] for entry in emu.applied if entry[0] == "refund"}) == 1, "one refund id for both lines"
+    assert result.result is not None and [c["line_item_id"] for c in result.result["claims"]] == line_ids(act)
+    assert "commission claims" in (result.detail or "")
+
+
+@pytest.mark.parametrize("fault", ["lost", "truncated"])
+def test_a_whole_return_refund_whose_answer_was_lost_is_found_on_the_retry(
+        emu: AllegroEmulator, make_connector: MakeConnector, fault: str) -> None:
+    connector = make_connector(emu)
+    return_id = open_return(emu, items=2)
+    emu.inject(fault, path="/payments/refunds", method="POST")
+    first = carry_out(connector, decision(emu, return_id, DecisionKind.ACCEPT))
+    assert first.status is PushStatus.RETRY, "the answer was lost: the outbox tries again later"
+
+    second = carry_out(connector, decision(emu, return_id, DecisionKind.ACCEPT, attempt=2))
+    assert second.status is PushStatus.PUSHED and "already applied" in (second.detail or ""), second.detail
+    assert [path for _, path, _ in writes(emu)].count("/payments/refunds") == 1
+    applied = emu.acts_applied()
+    assert len(applied) == len(set(applied)), applied
+    assert [entry[0] for entry in applied] == ["refund", "refund", "claim", "claim"]
+
+
+def test_a_claim_whose_answer_was_lost_is_found_not_claimed_again(emu: AllegroEmulator,
+                                                                  make_connector: MakeConnector) -> None:
+    connector = make_connector(emu)
+    return_id = open_return(emu, items=2)
+    emu.inject("lost", path="/order/refund-claims", method="POST", after=1)
+    first = carry_out(connector, decision(emu, return_id, DecisionKind.ACCEPT))
+    assert first.status is PushStatus.RETRY and "Allegro refunded" in (first.detail or ""), first.detail
+
+    second = carry_out(connector, decision(emu, return_id, DecisionKind.ACCEPT, attempt=2))
+    assert second.status is PushStatus.PUSHED, second.detail
+    applied = emu.acts_applied()
+    assert len(applied) == len(set(applied)), applied
+    assert [entry[0] for entry in applied].count("claim") == 2
+
+
+def test_only_the_lines_not_refunded_in_allegro_yet_are_refunded(emu: AllegroEmulator,
+                                                                 make_connector: MakeConnector) -> None:
+    return_id = open_return(emu, items=2)
+    connector = make_connector(emu)
+    kept = carry_out(connector, decision(emu, return_id, DecisionKind.KEEP, lines=[0],
+                                         key="00000000-0000-4000-8000-00000000000c"))
+    assert kept.status is PushStatus.PUSHED, kept.detail
+    emu.requests.clear()
+    act = decision(emu, return_id, DecisionKind.ACCEPT, key="00000000-0000-4000-8000-00000000000d")
+    result = carry_out(connector, act)
+    assert result.status is PushStatus.PUSHED, result.detail
+    refunds = [body for _, path, body in writes(emu) if path == "/payments/refunds"]
+    assert [[item["id"] for item in body["lineItems"]] for body in refunds] == [line_ids(act)[1:]]
+    assert f"refunded before (refund {kept.reference})" in (result.detail or "")
+
+
 def test_accept_without_commission_claims_only_refunds(emu: AllegroEmulator, make_connector: MakeConnector) -> None:
-    result = make_connector(emu, commission_claims=False).push(decision(emu, open_return(emu), DecisionKind.ACCEPT))
+    result = carry_out(make_connector(emu, commission_claims=False),
+                       decision(emu, open_return(emu), DecisionKind.ACCEPT))
     assert result.status is PushStatus.PUSHED
     assert [path for _, path, _ in writes(emu)] == ["/payments/refunds"]
 
 
 def test_keep_is_a_refund_without_return(emu: AllegroEmulator, make_connector: MakeConnector) -> None:
-    request = decision(emu, open_return(emu), DecisionKind.KEEP)
-    result = make_connector(emu).push(request)
+    result = carry_out(make_connector(emu), decision(emu, open_return(emu), DecisionKind.KEEP))
     assert result.status is PushStatus.PUSHED, result.detail
     sent = writes(emu)
     assert [path for _, path, _ in sent] == ["/payments/refunds"]
@@ -177,7 +252,7 @@ def test_keep_is_a_refund_without_return(emu: AllegroEmulator, make_connector: M
 def test_reject_repair_and_exchange_are_rejections_with_the_note(emu: AllegroEmulator, make_connector: MakeConnector,
                                                                  kind: DecisionKind, code: str) -> None:
     return_id = open_return(emu)
-    result = make_connector(emu).push(decision(emu, return_id, kind, note="  Towar nosi ślady użytkowania. "))
+    result = carry_out(make_connector(emu), decision(emu, return_id, kind, note="  Towar nosi ślady użytkowania. "))
     assert result.status is PushStatus.PUSHED, result.detail
     assert writes(emu) == [("POST", f"/order/customer-returns/{return_id}/rejection",
                             {"rejection": {"code": code, "reason": "Towar nosi ślady użytkowania."}})]
@@ -187,8 +262,16 @@ def test_reject_repair_and_exchange_are_rejections_with_the_note(emu: AllegroEmu
     assert result.result == {"rejection_code": code, "return_status": "REJECTED"}
 
 
+def test_a_whole_return_rejection_is_one_rejection(emu: AllegroEmulator, make_connector: MakeConnector) -> None:
+    return_id = open_return(emu, items=2)
+    result = carry_out(make_connector(emu), decision(emu, return_id, DecisionKind.REJECT, note="Brak metki."))
+    assert result.status is PushStatus.PUSHED, result.detail
+    assert [path for _, path, _ in writes(emu)] == [f"/order/customer-returns/{return_id}/rejection"]
+    assert emu.acts_applied() == [("rejection", return_id)]
+
+
 def test_cancel_is_unsupported_and_sends_nothing(emu: AllegroEmulator, make_connector: MakeConnector) -> None:
-    result = make_connector(emu).push(decision(emu, open_return(emu), DecisionKind.CANCEL))
+    result = carry_out(make_connector(emu), decision(emu, open_return(emu), DecisionKind.CANCEL))
     assert result.status is PushStatus.UNSUPPORTED and "cancel" in (result.detail or "")
     assert emu.requests == []
 
@@ -205,12 +288,12 @@ def test_a_rejection_needs_a_note_of_1_to_250_characters(kind: DecisionKind) -> 
 def test_a_refund_whose_answer_was_lost_is_found_not_repeated(emu: AllegroEmulator,
                                                               make_connector: MakeConnector) -> None:
     connector = make_connector(emu)
-    request = decision(emu, open_return(emu), DecisionKind.ACCEPT)
+    return_id = open_return(emu)
     emu.inject("truncated", path="/payments/refunds", method="POST")
-    first = connector.push(request)
+    first = carry_out(connector, decision(emu, return_id, DecisionKind.ACCEPT))
     assert first.status is PushStatus.RETRY, "the answer was lost: the outbox tries again later"
 
-    second = connector.push(DecisionRequest(**{**request.__dict__, "attempt": 2}))
+    second = carry_out(connector, decision(emu, return_id, DecisionKind.ACCEPT, attempt=2))
     assert second.status is PushStatus.PUSHED and "already applied" in (second.detail or "")
     refunds = [entry for entry in emu.applied if entry[0] == "refund"]
     assert len(refunds) == 1, emu.applied
@@ -218,22 +301,23 @@ def test_a_refund_whose_answer_was_lost_is_found_not_repeated(emu: AllegroEmulat
 
 
 def test_the_same_command_id_never_refunds_twice(emu: AllegroEmulator, make_connector: MakeConnector) -> None:
-    request = decision(emu, open_return(emu), DecisionKind.KEEP)
+    act = decision(emu, open_return(emu, items=2), DecisionKind.KEEP)
     connector = make_connector(emu)
-    body = connector._refund_body(request, emu.checkout_form(request.order_external_id or ""),
-                                  request.order_line_external_id or "")
+    units = {str(line.order_line_external_id): line.quantity for line in act.lines}
+    body = connector._refund_body(act, emu.checkout_form(act.order_external_id or ""), units)
     first, again = connector.client.refund(body), connector.client.refund(body)
     assert first["id"] == again["id"]
-    assert len([entry for entry in emu.applied if entry[0] == "refund"]) == 1
+    assert len([entry for entry in emu.applied if entry[0] == "refund"]) == 2, "one refund, two line items"
 
 
 def test_a_line_refunded_in_allegro_already_is_recognised(emu: AllegroEmulator, make_connector: MakeConnector) -> None:
     return_id = open_return(emu)
     connector = make_connector(emu)
-    assert connector.push(decision(emu, return_id, DecisionKind.KEEP, key="00000000-0000-4000-8000-00000000000a")
-                          ).status is PushStatus.PUSHED
+    assert carry_out(connector, decision(emu, return_id, DecisionKind.KEEP, key="00000000-0000-4000-8000-00000000000a")
+                     ).status is PushStatus.PUSHED
     emu.requests.clear()
-    again = connector.push(decision(emu, return_id, DecisionKind.ACCEPT, key="00000000-0000-4000-8000-00000000000b"))
+    again = carry_out(connector, decision(emu, return_id, DecisionKind.ACCEPT,
+                                          key="00000000-0000-4000-8000-00000000000b"))
     assert again.status is PushStatus.PUSHED and "already applied" in (again.detail or "")
     assert "/payments/refunds" not in [path for _, path, _ in writes(emu)]
     assert len([entry for entry in emu.applied if entry[0] == "refund"]) == 1
@@ -242,10 +326,10 @@ def test_a_line_refunded_in_allegro_already_is_recognised(emu: AllegroEmulator, 
 def test_an_already_rejected_return_is_recognised(emu: AllegroEmulator, make_connector: MakeConnector) -> None:
     return_id = open_return(emu)
     connector = make_connector(emu)
-    connector.push(decision(emu, return_id, DecisionKind.REJECT, note="Brak oryginalnego opakowania."))
+    carry_out(connector, decision(emu, return_id, DecisionKind.REJECT, note="Brak oryginalnego opakowania."))
     emu.requests.clear()
-    again = connector.push(decision(emu, return_id, DecisionKind.REJECT, note="Brak oryginalnego opakowania.",
-                                    attempt=2))
+    again = carry_out(connector, decision(emu, return_id, DecisionKind.REJECT, note="Brak oryginalnego opakowania.",
+                                          attempt=2))
     assert again.status is PushStatus.PUSHED and "already applied" in (again.detail or "")
     assert writes(emu) == []
     assert len([entry for entry in emu.applied if entry[0] == "rejection"]) == 1
@@ -253,7 +337,7 @@ def test_an_already_rejected_return_is_recognised(emu: AllegroEmulator, make_con
 
 def test_a_refused_rejection_fails_with_allegros_words(emu: AllegroEmulator, make_connector: MakeConnector) -> None:
     finished = next(r for r in emu.truth()["returns"] if emu.status_of(r) == "FINISHED")
-    result = make_connector(emu).push(decision(emu, finished, DecisionKind.REJECT, note="Za późno."))
+    result = carry_out(make_connector(emu), decision(emu, finished, DecisionKind.REJECT, note="Za późno."))
     assert result.status is PushStatus.FAILED
     assert "already been refunded" in (result.detail or "")
     assert len(writes(emu)) == 1, "a 422 is not retried"
@@ -261,9 +345,9 @@ def test_a_refused_rejection_fails_with_allegros_words(emu: AllegroEmulator, mak
 
 def test_a_decision_that_cannot_be_sent_now_is_retried_later(emu: AllegroEmulator,
                                                              make_connector: MakeConnector) -> None:
-    request = decision(emu, open_return(emu), DecisionKind.ACCEPT)
+    act = decision(emu, open_return(emu), DecisionKind.ACCEPT)
     emu.inject("status", status=503, times=None, path="/payments/refunds", method="POST")
-    result = make_connector(emu).push(request)
+    result = carry_out(make_connector(emu), act)
     assert result.status is PushStatus.RETRY
     assert emu.applied == []
     assert "not repeated" in (result.detail or ""), "a write that may have reached Allegro is checked, not resent"
