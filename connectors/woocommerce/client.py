@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from retsync.kit.contract import Runtime
-from retsync.kit.http import ApiError, BadPayload, ChannelHttp
+from retsync.kit.http import ApiError, BadPayload, ChannelHttp, error_detail_from
 
 if TYPE_CHECKING:
     from retsync_connectors.woocommerce.connector import WooCommerceSettings
@@ -26,21 +26,15 @@ PAGE_SIZE = 100
 """WordPress caps `per_page` at 100."""
 
 
-def error_detail(response: httpx.Response) -> str:
+def _wordpress_error(body: Mapping[str, Any]) -> str | None:
     """A WordPress REST error `{code, message, data.status}` as `message (code)`, so the merchant can search it."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:300] or response.reason_phrase
-    if not isinstance(body, Mapping):
-        return str(body)[:300]
     message, code = body.get("message"), body.get("code")
     if isinstance(message, str) and isinstance(code, str):
         return f"{message} ({code})"
-    for key in ("message", "detail", "code"):
-        if isinstance(body.get(key), str):
-            return body[key]
-    return str(body)[:300]
+    return next((body[key] for key in ("message", "detail", "code") if isinstance(body.get(key), str)), None)
+
+
+error_detail = error_detail_from(_wordpress_error)
 
 
 def _objects(body: Any, what: str) -> list[dict[str, Any]]:

@@ -19,11 +19,13 @@ import structlog
 from pydantic import Field, field_validator
 
 from retsync.kit.contract import (
+    AlreadyDone,
     Capabilities,
     Connector,
-    DecisionRequest,
+    DecisionAct,
     HeldDecision,
     HoldRequest,
+    Outcome,
     Page,
     PullContext,
     PushResult,
@@ -173,7 +175,7 @@ def _decision_texts() -> dict[DecisionKind, str]:
     }
 
 
-class WooCommerceConnector(Connector):
+class WooCommerceConnector(Connector[WooCommerceSettings]):
     """WooCommerce REST API v3: orders and returns in, refunds, statuses and notes out."""
 
     name = "woocommerce"
@@ -184,12 +186,16 @@ class WooCommerceConnector(Connector):
         holds_returns="an unpaid order in status hold_status with the returned items; you decide by moving it to "
         "a status in held_decision_statuses (your newest order note is the note)",
     )
+    outcomes = {
+        # retried like on every channel, but in the shop's words: WooCommerce answers 401 both for a wrong key
+        # and for a read-only one, and the merchant fixes either under Settings > Advanced > REST API
+        AuthError: Outcome(PushStatus.RETRY, "{title} refused the shop's keys ({error}); check consumer_key and "
+                           "consumer_secret (they need read/write permission): the {kind} decision is retried and "
+                           "goes out once they are fixed"),
+    }
 
-    def __init__(self, channel: str, settings: ChannelSettings, runtime: Runtime) -> None:
-        if not isinstance(settings, WooCommerceSettings):
-            raise TypeError(f"the woocommerce connector needs WooCommerceSettings, got {type(settings).__name__}")
+    def __init__(self, channel: str, settings: WooCommerceSettings, runtime: Runtime) -> None:
         super().__init__(channel, settings, runtime)
-        self.woo = settings
         self.rules = ReturnRules(
             requested_statuses=settings.requested_statuses,
             approved_statuses=settings.approved_statuses,
@@ -223,7 +229,7 @@ class WooCommerceConnector(Connector):
         cursor = dict(context.cursor or {})
         orders_walk = ChangedSinceWalk.load(cursor, "", context.backfill_since, WALK, now=context.now)
         refunds_walk = ChangedSinceWalk.load(cursor, "refunds_", context.backfill_since, WALK, now=context.now)
-        walk_refunds = self.woo.refunds_endpoint and not self._no_refunds_route
+        walk_refunds = self.settings.refunds_endpoint and not self._no_refunds_route
         if cursor.get("phase") != "refunds" or not walk_refunds:
             after_orders = "refunds" if walk_refunds else "orders"
             for listing, last in self._pages(orders_walk, context, self._list_orders):
@@ -293,34 +299,33 @@ class WooCommerceConnector(Connector):
     def _returns_of(self, orders: list[dict[str, Any]], context: PullContext, sieve: RecordSieve) -> list[Return]:
         """The returns these orders stand for, skipping those stored at this revision (no refund fetch then).
 
-        An order that cannot be read is set aside in `sieve` (and left out of `_orders_of`); the refund request
-        is made outside the mapping, so a failed request fails the page instead.
+        An order that cannot be read is set aside in `sieve` (and left out of `_orders_of`); its refunds are
+        fetched outside the mapping, so a failed request fails the page instead.
         """
-        readable = [(order_id, order) for order_id, order in ((_order_id(order), order) for order in orders)
-                    if order_id is not None]
+        readable: list[tuple[str, dict[str, Any]]] = []
         for order in orders:
-            if _order_id(order) is None:
+            order_id = _order_id(order)
+            if order_id is None:
                 sieve.set_aside("return", order, "the order has no id")
+            else:
+                readable.append((order_id, order))
         stored = context.stored_revisions([order_id for order_id, _ in readable])
         returns: list[Return] = []
-
-        def wanted(order_id: str, order: dict[str, Any]) -> tuple[bool, bool]:
-            """(is a return to read now, has refunds to fetch)"""
-            was_return = order_id in stored
-            if stored.get(order_id) == revision_of(order) or not (was_return or is_return(order, self.rules)):
-                return False, False
-            return True, bool(refund_ids(order))
-
         for order_id, order in readable:
-            plan = sieve.map("return", order, wanted, order_id, order, external_id=order_id)
-            if plan is None or not plan[0]:
+            was_return = order_id in stored
+            if not sieve.map("return", order, self._to_read, order, stored.get(order_id), was_return=was_return,
+                             external_id=order_id):
                 continue
-            refunds = self.client.order_refunds(order_id) if plan[1] else []
-            mapped = sieve.map("return", order, map_return, order, refunds, self.rules,
-                               was_return=order_id in stored, external_id=order_id)
+            refunds = self.client.order_refunds(order_id) if refund_ids(order) else []
+            mapped = sieve.map("return", order, map_return, order, refunds, self.rules, was_return=was_return,
+                               external_id=order_id)
             if mapped is not None:
                 returns.append(mapped)
         return returns
+
+    def _to_read(self, order: Mapping[str, Any], stored_revision: str | None, *, was_return: bool) -> bool:
+        """A return (or an order stored as one) that is not stored at this revision."""
+        return stored_revision != revision_of(order) and (was_return or is_return(order, self.rules))
 
     def _returns_of_refunds(self, refunds: list[dict[str, Any]], context: PullContext, sieve: RecordSieve,
                             ) -> tuple[list[Return], list[Order]]:
@@ -348,44 +353,43 @@ class WooCommerceConnector(Connector):
                 sales.append(sale)
         return sales
 
-    # --- push ------------------------------------------------------------------------------
+    # --- decisions -------------------------------------------------------------------------
 
-    def push(self, request: DecisionRequest) -> PushResult:
-        order_id = request.order_external_id or request.return_external_id
-        try:
-            if request.kind in REFUNDS:
-                return self._refund(request, order_id)
-            return self._set_status(request, order_id)
-        except ApiError as exc:
-            return PushResult(PushStatus.FAILED, f"WooCommerce refused the {request.kind} on order {order_id}: {exc}")
-        except AuthError as exc:
-            return PushResult(PushStatus.FAILED, f"WooCommerce refused the keys of channel {self.channel}: {exc}; "
-                              "check consumer_key and consumer_secret (they need read/write permission)")
-        except (TransientError, BadPayload) as exc:
-            return PushResult(PushStatus.RETRY, str(exc))
-        except Stopped:
-            return PushResult(PushStatus.RETRY, "the daemon stopped before the shop was asked")
+    def act(self, act: DecisionAct) -> PushResult:
+        """One refund carrying every line of the act (accept, keep), or one order update (the other kinds):
+        the customer sees one refund and one e-mail for one return, however many lines it has."""
+        order_id = act.order_external_id or act.return_external_id
+        if act.kind in REFUNDS:
+            return self._refund(act, order_id)
+        return self._set_status(act, order_id)
 
-    def _refund(self, request: DecisionRequest, order_id: str) -> PushResult:
-        if request.attempt > 1 or request.reference:
-            earlier = self._refund_with_key(order_id, request.idempotency_key)
+    def _refund(self, act: DecisionAct, order_id: str) -> PushResult:
+        """A retry looks for the refund an earlier attempt made (its key is in the refund's meta) before asking
+        for one, so an answer lost on the way back never refunds the customer twice."""
+        if act.attempt > 1 or act.reference:
+            earlier = self._refund_with_key(order_id, act.key)
             if earlier is not None:
-                return self._refunded(earlier, request, again=True)
+                raise AlreadyDone(_refund_text(earlier, act), reference=str(earlier["id"]),
+                                  result=_refund_result(earlier))
         order = self.client.get_order(order_id)
         if order is None:
             return PushResult(PushStatus.FAILED, f"the shop has no order {order_id} (deleted?)")
-        item_id = request.order_line_external_id or request.line_external_id
-        item = next((i for i in order.get("line_items") or [] if str(i.get("id")) == item_id), None)
-        if item is None:
-            return PushResult(PushStatus.FAILED, f"order {order_id} has no item {item_id} to refund; "
+        items = {str(item.get("id")): item for item in objs(order.get("line_items"))}
+        wanted = _quantities_by_item(act)
+        missing = [item_id for item_id in wanted if item_id not in items]
+        if missing:
+            return PushResult(PushStatus.FAILED, f"order {order_id} has no item {', '.join(missing)} to refund; "
                               "refund it in the shop's admin")
-        body = self._refund_body(request, item)
+        body = self._refund_body(act, [(items[item_id], quantity) for item_id, quantity in wanted.items()])
         left = self._left_to_refund(order)
         if left is not None and Decimal(body["amount"]) > left:
             return PushResult(PushStatus.FAILED, f"order {order_id} has only {money(left)} left to refund, "
                               f"{body['amount']} asked: was it refunded in the shop already?")
         refund = self.client.create_refund(order_id, body)
-        return self._refunded(refund, request, again=False)
+        detail = f"the shop recorded {_refund_text(refund, act)}"
+        if refund.get("refunded_payment") is False:
+            detail += " (a manual refund: pay the customer yourself)"
+        return PushResult(PushStatus.PUSHED, detail, reference=str(refund["id"]), result=_refund_result(refund))
 
     @staticmethod
     def _left_to_refund(order: Mapping[str, Any]) -> Decimal | None:
@@ -399,68 +403,46 @@ class WooCommerceConnector(Connector):
         return total - refunded if total.is_finite() else None
 
     def _refund_with_key(self, order_id: str, key: str) -> dict[str, Any] | None:
-        """A refund an earlier attempt created (its answer lost): found by the idempotency key in its meta."""
+        """A refund an earlier attempt created (its answer lost): found by the act's key in its meta."""
         return next((refund for refund in self.client.order_refunds(order_id)
                      if meta_value(refund.get("meta_data"), REFUND_KEY_META) == key), None)
 
-    def _refund_body(self, request: DecisionRequest, item: Mapping[str, Any]) -> dict[str, Any]:
-        """The returned quantity's share of what the customer paid for the item, tax by tax rate."""
-        ordered = Decimal(str(item.get("quantity") or 0))
-        share = Decimal(request.quantity) / ordered if ordered > 0 else Decimal(0)
-        line_total = Decimal(str(item.get("total") or 0)) * share
-        taxes = [{"id": tax["id"], "refund_total": float(money(Decimal(str(tax.get("total") or 0)) * share))}
-                 for tax in item.get("taxes") or [] if isinstance(tax, Mapping) and tax.get("id") is not None]
-        if taxes:
-            tax = sum((Decimal(str(t["refund_total"])) for t in taxes), Decimal(0))
-        else:  # no per-rate taxes to name: the item's tax share goes into the amount only
-            tax = Decimal(str(item.get("total_tax") or 0)) * share
-        amount = money(line_total + tax)
-        keep = request.kind is DecisionKind.KEEP
+    def _refund_body(self, act: DecisionAct, parts: Sequence[tuple[Mapping[str, Any], int]]) -> dict[str, Any]:
+        """One refund of every returned item: each line's share of what the customer paid, the amount their sum."""
+        lines = [_refund_line(item, quantity) for item, quantity in parts]
+        keep = act.kind is DecisionKind.KEEP
         default_reason = "Refund, customer keeps the item" if keep else "Return accepted"
         return {
-            "amount": amount,
-            "reason": (request.note or "").strip() or default_reason,
-            "api_refund": self.woo.api_refund,
+            "amount": money(sum((amount for _, amount in lines), Decimal(0))),
+            "reason": (act.note or "").strip() or default_reason,
+            "api_refund": self.settings.api_refund,
             "api_restock": not keep,
-            "line_items": [{"id": item["id"], "quantity": request.quantity,
-                            "refund_total": float(money(line_total)), "refund_tax": taxes}],
+            "line_items": [line for line, _ in lines],
             "meta_data": [
-                {"key": REFUND_KEY_META, "value": request.idempotency_key},
-                {"key": REFUND_DECISION_META, "value": request.kind.value},
-                {"key": REFUND_LINE_META, "value": str(item["id"])},
-                {"key": "retsync_return_id", "value": request.return_external_id},
+                {"key": REFUND_KEY_META, "value": act.key},
+                {"key": REFUND_DECISION_META, "value": act.kind.value},
+                {"key": REFUND_LINE_META, "value": ",".join(str(item["id"]) for item, _ in parts)},
+                {"key": "retsync_return_id", "value": act.return_external_id},
             ],
         }
 
-    @staticmethod
-    def _refunded(refund: Mapping[str, Any], request: DecisionRequest, *, again: bool) -> PushResult:
-        amount = str(refund.get("amount") or "?")
-        what = f"refund {refund['id']} of {amount} for {request.quantity} × item {request.order_line_external_id}"
-        detail = f"already in the shop: {what}" if again else f"the shop recorded {what}"
-        if refund.get("refunded_payment") is False and not again:
-            detail += " (a manual refund: pay the customer yourself)"
-        return PushResult(PushStatus.PUSHED, detail, reference=str(refund["id"]),
-                          result={"refund_id": str(refund["id"]), "amount": amount,
-                                  "refunded_payment": refund.get("refunded_payment")})
-
     def _status_for(self, kind: DecisionKind) -> str:
         return {
-            DecisionKind.REJECT: self.woo.reject_status,
-            DecisionKind.CANCEL: self.woo.cancel_status,
-            DecisionKind.REPAIR: self.woo.repair_status,
-            DecisionKind.EXCHANGE: self.woo.exchange_status,
+            DecisionKind.REJECT: self.settings.reject_status,
+            DecisionKind.CANCEL: self.settings.cancel_status,
+            DecisionKind.REPAIR: self.settings.repair_status,
+            DecisionKind.EXCHANGE: self.settings.exchange_status,
         }[kind].strip()
 
     @staticmethod
-    def _note_for(request: DecisionRequest) -> tuple[str, bool]:
+    def _note_for(act: DecisionAct) -> tuple[str, bool]:
         """Your note goes to the customer; without one, an internal note records the decision for the shop staff."""
-        note = (request.note or "").strip()
+        note = (act.note or "").strip()
         if note:
             return note, True
-        item = request.order_line_external_id or request.line_external_id
-        return f"Return decision (retsync): {request.kind.value}, {request.quantity} × item {item}", False
+        return f"Return decision (retsync): {act.kind.value}, {_items_text(act)}", False
 
-    def _set_status(self, request: DecisionRequest, order_id: str) -> PushResult:
+    def _set_status(self, act: DecisionAct, order_id: str) -> PushResult:
         """Note first, then status and our record in one order update: the update is what makes it done.
 
         A retry finds the record in the order's meta and stops; a note whose answer was lost is found by its text.
@@ -468,26 +450,22 @@ class WooCommerceConnector(Connector):
         order = self.client.get_order(order_id)
         if order is None:
             return PushResult(PushStatus.FAILED, f"the shop has no order {order_id} (deleted?)")
-        status = self._status_for(request.kind)
-        if request.idempotency_key in recorded_decisions(order.get("meta_data")):
-            return PushResult(PushStatus.PUSHED, f"already in the shop: {request.kind} on order {order_id}",
-                              result={"status": order.get("status")})
-        text, to_customer = self._note_for(request)
+        if act.key in recorded_decisions(order.get("meta_data")):
+            raise AlreadyDone(f"{act.kind} on order {order_id}", result={"status": order.get("status")})
+        text, to_customer = self._note_for(act)
         notes = self.client.order_notes(order_id)
         if not any(n.get("note") == text and bool(n.get("customer_note")) == to_customer for n in notes):
             self.client.add_note(order_id, text, to_customer=to_customer)
-        record = {"kind": request.kind.value, "line": request.order_line_external_id or request.line_external_id,
-                  "quantity": request.quantity, "return": request.return_external_id,
+        record = {"kind": act.kind.value, "lines": _quantities_by_item(act), "return": act.return_external_id,
                   "at": datetime.now(timezone.utc).replace(microsecond=0).isoformat()}
-        changes: dict[str, Any] = {"meta_data": [{"key": DECISION_META_PREFIX + request.idempotency_key,
-                                                   "value": record}]}
+        changes: dict[str, Any] = {"meta_data": [{"key": DECISION_META_PREFIX + act.key, "value": record}]}
+        status = self._status_for(act.kind)
         if status and status != order.get("status"):
             changes["status"] = status
-        updated = self.client.update_order(order_id, changes)
-        shown = updated.get("status")
+        shown = self.client.update_order(order_id, changes).get("status")
         where = f"order {order_id} is now {shown}" if status else f"order {order_id} keeps status {shown}"
         told = "the customer was told" if to_customer else "an internal note records it"
-        return PushResult(PushStatus.PUSHED, f"{request.kind}: {where}; {told}", result={"status": shown})
+        return PushResult(PushStatus.PUSHED, f"{act.kind}: {where}; {told}", result={"status": shown})
 
     # --- the back-office flow --------------------------------------------------------------
 
@@ -498,7 +476,7 @@ class WooCommerceConnector(Connector):
             if earlier is not None:
                 return PushResult(PushStatus.PUSHED, f"already in the shop as order {earlier['id']}",
                                   reference=str(earlier["id"]))
-            body = held_order(request.ret, request.key, request.source_title, self.woo.hold_status)
+            body = held_order(request.ret, request.key, request.source_title, self.settings.hold_status)
             created = self.client.create_order(body)
         except ApiError as exc:
             return PushResult(PushStatus.FAILED, f"WooCommerce refused the order for return {request.key}: {exc}")
@@ -519,7 +497,7 @@ class WooCommerceConnector(Connector):
                 return order
         if request.attempt <= 1:
             return None
-        since = request.requested_at - self.woo.overlap
+        since = request.requested_at - self.settings.overlap
         page = 1
         while True:
             listing = self.client.list_orders({"modified_after": gmt_text(since), "dates_are_gmt": "true",
@@ -541,7 +519,7 @@ class WooCommerceConnector(Connector):
         decided: dict[str, HeldDecision] = {}
         for order in orders:
             status = str(order.get("status") or "")
-            kind = self.woo.held_decision_statuses.get(status)
+            kind = self.settings.held_decision_statuses.get(status)
             if kind is None or not held_key(order):
                 continue
             reference = str(order["id"])
@@ -583,3 +561,43 @@ def _order_id(order: Any) -> str | None:
 def _sale(order: Mapping[str, Any]) -> Order | None:
     """The order as a sale of this shop; None for one holding another channel's return."""
     return None if held_key(order) else map_order(order)
+
+
+def _quantities_by_item(act: DecisionAct) -> dict[str, int]:
+    """Units decided per order item: WooCommerce keys a refund's items by order item, so two lines of one item
+    are one entry."""
+    quantities: dict[str, int] = {}
+    for line in act.lines:
+        item_id = line.order_line_external_id or line.line_external_id
+        quantities[item_id] = quantities.get(item_id, 0) + line.quantity
+    return quantities
+
+
+def _items_text(act: DecisionAct) -> str:
+    return ", ".join(f"{quantity} × item {item_id}" for item_id, quantity in _quantities_by_item(act).items())
+
+
+def _refund_line(item: Mapping[str, Any], quantity: int) -> tuple[dict[str, Any], Decimal]:
+    """One refund line (the returned quantity's share of what the customer paid for the item, tax by tax rate)
+    and what it gives back, tax included."""
+    ordered = Decimal(str(item.get("quantity") or 0))
+    share = Decimal(quantity) / ordered if ordered > 0 else Decimal(0)
+    line_total = Decimal(str(item.get("total") or 0)) * share
+    taxes = [{"id": tax["id"], "refund_total": float(money(Decimal(str(tax.get("total") or 0)) * share))}
+             for tax in item.get("taxes") or [] if isinstance(tax, Mapping) and tax.get("id") is not None]
+    if taxes:
+        tax = sum((Decimal(str(t["refund_total"])) for t in taxes), Decimal(0))
+    else:  # no per-rate taxes to name: the item's tax share goes into the amount only
+        tax = Decimal(str(item.get("total_tax") or 0)) * share
+    line = {"id": item["id"], "quantity": quantity, "refund_total": float(money(line_total)), "refund_tax": taxes}
+    return line, Decimal(money(line_total + tax))
+
+
+def _refund_text(refund: Mapping[str, Any], act: DecisionAct) -> str:
+    return f"refund {refund['id']} of {refund.get('amount') or '?'} for {_items_text(act)}"
+
+
+def _refund_result(refund: Mapping[str, Any]) -> dict[str, Any]:
+    """What the merchant may need later: which refund, how much, and whether the gateway paid it."""
+    return {"refund_id": str(refund["id"]), "amount": str(refund.get("amount") or "?"),
+            "refunded_payment": refund.get("refunded_payment")}

@@ -496,6 +496,12 @@ class WooCommerceEmulator(Emulator):
         with self.lock:
             self._lose.append((method.upper(), path_suffix))
 
+    def acts_applied(self) -> list[tuple[str, ...]]:
+        """One entry per refunded order item, status change and note retsync made, naming the order and the item
+        (or the status, or the note's text), never the refund's id: a refund made twice shows twice."""
+        with self.lock:
+            return [entry for applied in self.applied for entry in _effects(applied)]
+
     def held_returns(self) -> dict[str, str]:
         with self.lock:
             return {str(value): str(order["id"]) for order in self.orders.values()
@@ -796,3 +802,16 @@ class WooCommerceEmulator(Emulator):
             return self.json_response(201, self._add_note(order, body["note"], to_customer is True))
 
         return self._guarded(act)
+
+
+def _effects(applied: dict[str, Any]) -> list[tuple[str, ...]]:
+    """What one logged change did to the shop, as `acts_applied` names it (an order created to hold another
+    channel's return is no decision act and is left out)."""
+    order = str(applied["order"])
+    if applied["kind"] == "refund":
+        return [("refund", order, str(item)) for item in applied["items"]]
+    if applied["kind"] == "status":
+        return [("status", order, str(applied["to"]))]
+    if applied["kind"] == "note":
+        return [("note", order, str(applied["note"]))]
+    return []

@@ -28,8 +28,7 @@ from retsync.kit.payload import items as payload_items
 from retsync.kit.payload import obj as _obj
 from retsync.kit.payload import objs as _objs
 from retsync.kit.payload import text as _text
-
-"""Amounts from this size up are unreadable, not money: quantizing them would overflow Decimal's precision."""
+from retsync.kit.reasons import reason_from_words
 
 DECISION_META_PREFIX = "retsync_decision_"
 """Order meta written with every status decision: `retsync_decision_<idempotency key>` -> what was applied."""
@@ -239,29 +238,9 @@ def rma_request(meta_data: Any, rules: ReturnRules) -> RmaRequest | None:
 
 # --- reasons -------------------------------------------------------------------------------
 
-_REASON_WORDS: Sequence[tuple[tuple[str, ...], ReturnReason]] = (
-    (("size", "fit", "too small", "too big", "maat", "größe", "rozmiar"), ReturnReason.WRONG_SIZE),
-    (("defect", "broken", "not working", "doesn't work", "does not work", "faulty", "kapot", "defekt"),
-     ReturnReason.DEFECTIVE),
-    (("damaged", "damage", "beschadigd", "beschädigt", "uszkodz"), ReturnReason.DAMAGED),
-    (("wrong item", "wrong product", "different item", "not what i ordered"), ReturnReason.WRONG_ITEM),
-    (("by mistake", "ordered twice", "duplicate", "mistake"), ReturnReason.ORDERED_BY_MISTAKE),
-    (("cheaper", "better price", "price"), ReturnReason.BETTER_PRICE),
-    (("late", "delivery", "shipping", "never arrived"), ReturnReason.DELIVERY_PROBLEM),
-    (("changed my mind", "no longer", "not needed", "don't need", "do not need"), ReturnReason.NO_LONGER_NEEDED),
-    (("not as described", "not as expected", "quality", "colour", "color"), ReturnReason.NOT_AS_EXPECTED),
-)
-
-
 def reason_for(text: str | None, fallback: ReturnReason = ReturnReason.OTHER) -> ReturnReason:
-    """Shop customers type their reason freely; a few common words give the coarse reason, else `fallback`."""
-    if not text:
-        return ReturnReason.UNKNOWN
-    folded = text.casefold()
-    for words, reason in _REASON_WORDS:
-        if any(word in folded for word in words):
-            return reason
-    return fallback
+    """Shop customers type their reason freely; the kit's words give the coarse reason, else `fallback`."""
+    return reason_from_words(text, fallback)
 
 
 # --- refunds -------------------------------------------------------------------------------
@@ -274,7 +253,9 @@ class RefundFacts:
     amount: int
     reason: str | None
     decision: DecisionKind | None
-    line: str | None
+    lines: frozenset[str]
+    """The order items retsync's refund was for (its `retsync_line` meta: one item id, or several joined by
+    commas since one refund carries a whole return)."""
     quantities: Mapping[str, int]
 
 
@@ -313,9 +294,13 @@ def refund_facts(refund: Mapping[str, Any], items: Mapping[tuple[str, str], str]
         amount=abs(amount),
         reason=_text(refund.get("reason")),
         decision=decision,
-        line=_text(meta_value(refund.get("meta_data"), REFUND_LINE_META)),
+        lines=_item_ids(meta_value(refund.get("meta_data"), REFUND_LINE_META)),
         quantities=quantities,
     )
+
+
+def _item_ids(value: Any) -> frozenset[str]:
+    return frozenset(part.strip() for part in (_text(value) or "").split(",") if part.strip())
 
 
 def refund_ids(order: Mapping[str, Any]) -> list[str]:
@@ -422,6 +407,15 @@ def _returned_quantities(
     return {}
 
 
+def _decided_items(decision: Mapping[str, Any]) -> set[str]:
+    """The order items a status decision retsync recorded was for: `lines` (item id -> quantity) since one
+    decision act covers a whole return, `line` in records written before."""
+    lines = decision.get("lines")
+    if isinstance(lines, Mapping):
+        return {str(item_id) for item_id in lines}
+    return {str(decision.get("line"))}
+
+
 def _line_decision(
     item_id: str,
     shop: DecisionKind | None,
@@ -431,15 +425,15 @@ def _line_decision(
     """What the shop says was decided on this line: retsync's own record first, so a pushed decision is not
     read back as a different one; then a refund of it; then the status the merchant set in the panel."""
     for decision in decisions.values():
-        if str(decision.get("line")) == item_id:
+        if item_id in _decided_items(decision):
             try:
                 return DecisionKind(str(decision.get("kind")))
             except ValueError:
                 break
     for refund in refunds:
-        if refund.line == item_id or item_id in refund.quantities:
+        if item_id in refund.lines or item_id in refund.quantities:
             return refund.decision or DecisionKind.ACCEPT
-    if shop is None and any(refund.amount and not refund.quantities and not refund.line for refund in refunds):
+    if shop is None and any(refund.amount and not refund.quantities and not refund.lines for refund in refunds):
         return DecisionKind.ACCEPT
     return shop
 

@@ -1,4 +1,4 @@
-"""WooCommerce test helpers: an in-memory stand-in for the engine's store, connector factories, decision requests."""
+"""WooCommerce test helpers: connector factories wired to the sandbox in-process."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from retsync.kit.contract import Runtime
-from retsync.testing.memory import decision_for
 from retsync_connectors.woocommerce.connector import WooCommerceConnector, WooCommerceSettings
 from retsync_connectors.woocommerce.emulator import SANDBOX_KEY, SANDBOX_SECRET, WooCommerceEmulator
 
@@ -40,7 +39,3 @@ def make_connector(tmp_path: Path, sleeps: list[float]) -> Iterator[Callable[...
     yield make
     for connector in made:
         connector.close()
-
-
-decision = decision_for
-"""The request the outbox would hand over for one line of a stored return."""

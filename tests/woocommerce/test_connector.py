@@ -11,10 +11,10 @@ import pytest
 
 from retsync.kit.contract import HoldRequest, PushStatus
 from retsync.kit.model import Customer, DecisionKind, Return, ReturnLine, ReturnStatus
-from retsync.testing.memory import InMemoryStore
+from retsync.testing.memory import InMemoryStore, act_for, carry_out
 from retsync_connectors.woocommerce.connector import WooCommerceConnector
-from retsync_connectors.woocommerce.emulator import WooCommerceEmulator
-from tests.woocommerce.conftest import NOW, decision
+from retsync_connectors.woocommerce.emulator import PREFIX, WooCommerceEmulator
+from tests.woocommerce.conftest import NOW
 
 Make = Callable[..., WooCommerceConnector]
 
@@ -141,14 +141,14 @@ def test_configured_return_statuses_are_the_merchants_words(shop: WooCommerceEmu
     assert {line.external_id for line in record.lines} == {str(i["id"]) for i in order["line_items"]}
 
 
-# --- pushing -----------------------------------------------------------------------------------
+# --- decisions ---------------------------------------------------------------------------------
 
 
 def test_accept_refunds_the_returned_quantity_through_the_gateway_and_restocks(
         synced: tuple[WooCommerceConnector, InMemoryStore], shop: WooCommerceEmulator) -> None:
     connector, store = synced
     record = open_return(store)
-    result = connector.push(decision(record, DecisionKind.ACCEPT, note=None))
+    result = carry_out(connector, act_for(record, DecisionKind.ACCEPT, lines=[0], note=None))
     assert result.status is PushStatus.PUSHED, result.detail
     [refund] = mutations(shop, "refund")
     line = record.lines[0]
@@ -162,11 +162,56 @@ def test_accept_refunds_the_returned_quantity_through_the_gateway_and_restocks(
     assert store.returns[record.external_id].status is ReturnStatus.REFUNDED
 
 
+def test_a_whole_return_accept_is_one_refund_carrying_every_line(
+        synced: tuple[WooCommerceConnector, InMemoryStore], shop: WooCommerceEmulator) -> None:
+    connector, store = synced
+    record = open_return(store, lines=2)
+    before = len(shop.requests)
+    result = carry_out(connector, act_for(record, DecisionKind.ACCEPT))
+    assert result.status is PushStatus.PUSHED, result.detail
+    posts = [r for r in shop.requests[before:] if r.method == "POST"]
+    assert [r.path for r in posts] == [f"/wp-json/wc/v3/orders/{record.external_id}/refunds"], "one request"
+    [refund] = mutations(shop, "refund")
+    items = {str(i["id"]): i for i in shop.order(record.external_id)["line_items"]}
+    assert {str(item): quantity for item, quantity in refund["items"].items()} == {
+        line.external_id: line.quantity for line in record.lines}
+    sent = posts[0].body["line_items"]
+    assert [line["id"] for line in sent] == [int(line.external_id) for line in record.lines]
+    paid = {str(line["id"]): Decimal(str(line["refund_total"])) + sum(Decimal(str(t["refund_total"]))
+                                                                     for t in line["refund_tax"]) for line in sent}
+    assert Decimal(refund["amount"]) == sum(paid.values()), "the amount is what the lines give back"
+    for line in record.lines:  # each line's share of what the customer paid for its item, to the cent
+        item = items[line.external_id]
+        share = (Decimal(item["total"]) + Decimal(item["total_tax"])) * line.quantity / item["quantity"]
+        assert abs(paid[line.external_id] - share) <= Decimal("0.01")
+    assert shop.acts_applied() == [("refund", record.external_id, line.external_id) for line in record.lines]
+    store.run(connector)
+    stored = store.returns[record.external_id]
+    assert stored.status is ReturnStatus.REFUNDED
+    assert {line.channel_decision for line in stored.lines} == {DecisionKind.ACCEPT}
+
+
+def test_a_whole_return_refund_whose_answer_was_lost_is_one_refund_after_the_retry(
+        synced: tuple[WooCommerceConnector, InMemoryStore], shop: WooCommerceEmulator) -> None:
+    connector, store = synced
+    record = open_return(store, lines=2)
+    shop.inject("lost", method="POST", path=f"{PREFIX}/orders/{record.external_id}/refunds")
+    act = act_for(record, DecisionKind.ACCEPT)
+    first = carry_out(connector, act)
+    assert first.status is PushStatus.RETRY, first.detail
+    retry = carry_out(connector, replace(act, attempt=2))
+    assert retry.status is PushStatus.PUSHED and "already applied" in (retry.detail or ""), retry.detail
+    [refund] = mutations(shop, "refund")
+    assert retry.reference == str(refund["refund"])
+    applied = shop.acts_applied()
+    assert len(applied) == len(record.lines) == len(set(applied))
+
+
 def test_keep_refunds_without_restocking_and_api_refund_can_be_switched_off(
         shop: WooCommerceEmulator, make_connector: Make) -> None:
     connector, store = make_connector(shop, api_refund=False), InMemoryStore()
     store.run(connector)
-    result = connector.push(decision(open_return(store), DecisionKind.KEEP))
+    result = carry_out(connector, act_for(open_return(store), DecisionKind.KEEP))
     assert result.status is PushStatus.PUSHED and "manual refund" in (result.detail or "")
     [refund] = mutations(shop, "refund")
     assert refund["api_restock"] is False and refund["api_refund"] is False
@@ -183,8 +228,8 @@ def test_status_decisions_set_the_configured_status_and_leave_a_note(
         synced: tuple[WooCommerceConnector, InMemoryStore], shop: WooCommerceEmulator,
         kind: DecisionKind, status: str | None, to_customer: bool) -> None:
     connector, store = synced
-    record = open_return(store)
-    result = connector.push(decision(record, kind, note="We will send you a prepaid label."))
+    record = open_return(store, lines=2)
+    result = carry_out(connector, act_for(record, kind, note="We will send you a prepaid label."))
     assert result.status is PushStatus.PUSHED, result.detail
     assert mutations(shop, "note") == [{"kind": "note", "order": int(record.external_id),
                                         "note": "We will send you a prepaid label.", "customer_note": to_customer}]
@@ -195,14 +240,14 @@ def test_status_decisions_set_the_configured_status_and_leave_a_note(
     store.run(connector)
     stored = store.returns[record.external_id]
     assert stored.status is (ReturnStatus.CANCELLED if kind is DecisionKind.CANCEL else ReturnStatus.DECIDED)
-    assert stored.lines[0].channel_decision is kind, "retsync's own decision is read back as itself"
+    assert {line.channel_decision for line in stored.lines} == {kind}, "retsync's own decision is read back as itself"
 
 
 def test_repair_and_exchange_statuses_are_configurable(shop: WooCommerceEmulator, make_connector: Make) -> None:
     connector, store = make_connector(shop, repair_status="on-hold"), InMemoryStore()
     store.run(connector)
     record = open_return(store)
-    assert connector.push(decision(record, DecisionKind.REPAIR, note=None)).status is PushStatus.PUSHED
+    assert carry_out(connector, act_for(record, DecisionKind.REPAIR, note=None)).status is PushStatus.PUSHED
     assert shop.order(record.external_id)["status"] == "on-hold"
     [note] = mutations(shop, "note")
     assert note["customer_note"] is False and "repair" in note["note"], "without your note, staff get an internal one"
@@ -214,13 +259,14 @@ def test_a_rejection_needs_a_note_for_the_customer() -> None:
     assert WooCommerceConnector.decision_problem(DecisionKind.CANCEL, None) is None
 
 
-def test_every_line_of_a_return_gets_its_decision_but_the_customer_one_note(
-        shop: WooCommerceEmulator, make_connector: Make) -> None:
+def test_lines_decided_one_at_a_time_tell_the_customer_once(shop: WooCommerceEmulator, make_connector: Make) -> None:
+    """Two `retsync decide --line` runs are two acts: each line gets its decision, the customer one note."""
     connector, store = make_connector(shop), InMemoryStore()
     store.run(connector)
     record = open_return(store, lines=2)
     for index in range(len(record.lines)):
-        result = connector.push(decision(record, DecisionKind.REJECT, line=index, note="Not in its original box."))
+        result = carry_out(connector, act_for(record, DecisionKind.REJECT, lines=[index],
+                                              note="Not in its original box."))
         assert result.status is PushStatus.PUSHED
     assert len(mutations(shop, "note")) == 1
     assert len(mutations(shop, "status")) == 1
@@ -229,24 +275,24 @@ def test_every_line_of_a_return_gets_its_decision_but_the_customer_one_note(
 def test_a_refund_whose_answer_was_lost_is_found_on_the_retry_not_made_twice(
         synced: tuple[WooCommerceConnector, InMemoryStore], shop: WooCommerceEmulator) -> None:
     connector, store = synced
-    request = decision(open_return(store), DecisionKind.ACCEPT)
+    act = act_for(open_return(store), DecisionKind.ACCEPT)
     shop.lose_answer("POST", "/refunds")
-    first = connector.push(request)
+    first = carry_out(connector, act)
     assert first.status is PushStatus.RETRY and "may have been applied" in (first.detail or "")
-    retry = connector.push(replace(request, attempt=2))
-    assert retry.status is PushStatus.PUSHED and "already in the shop" in (retry.detail or "")
+    retry = carry_out(connector, replace(act, attempt=2))
+    assert retry.status is PushStatus.PUSHED and "already applied" in (retry.detail or "")
     assert len(mutations(shop, "refund")) == 1
-    again = connector.push(replace(request, attempt=3))
+    again = carry_out(connector, replace(act, attempt=3))
     assert again.status is PushStatus.PUSHED and len(mutations(shop, "refund")) == 1
 
 
 def test_a_status_decision_whose_answer_was_lost_is_not_applied_twice(
         synced: tuple[WooCommerceConnector, InMemoryStore], shop: WooCommerceEmulator) -> None:
     connector, store = synced
-    request = decision(open_return(store), DecisionKind.REJECT, note="Past the 30 days.")
-    shop.lose_answer("PUT", f"/orders/{request.order_external_id}")
-    assert connector.push(request).status is PushStatus.RETRY
-    retry = connector.push(replace(request, attempt=2))
+    act = act_for(open_return(store), DecisionKind.REJECT, note="Past the 30 days.")
+    shop.lose_answer("PUT", f"/orders/{act.order_external_id}")
+    assert carry_out(connector, act).status is PushStatus.RETRY
+    retry = carry_out(connector, replace(act, attempt=2))
     assert retry.status is PushStatus.PUSHED
     assert len(mutations(shop, "note")) == 1 and len(mutations(shop, "status")) == 1
 
@@ -254,10 +300,10 @@ def test_a_status_decision_whose_answer_was_lost_is_not_applied_twice(
 def test_a_lost_note_answer_does_not_tell_the_customer_twice(
         synced: tuple[WooCommerceConnector, InMemoryStore], shop: WooCommerceEmulator) -> None:
     connector, store = synced
-    request = decision(open_return(store), DecisionKind.CANCEL, note="Cancelled at your request.")
+    act = act_for(open_return(store), DecisionKind.CANCEL, note="Cancelled at your request.")
     shop.lose_answer("POST", "/notes")
-    assert connector.push(request).status is PushStatus.RETRY
-    assert connector.push(replace(request, attempt=2)).status is PushStatus.PUSHED
+    assert carry_out(connector, act).status is PushStatus.RETRY
+    assert carry_out(connector, replace(act, attempt=2)).status is PushStatus.PUSHED
     assert len(mutations(shop, "note")) == 1 and len(mutations(shop, "status")) == 1
 
 
@@ -265,8 +311,8 @@ def test_the_gateways_refusal_reaches_the_merchant_in_woocommerces_words(make_co
     shop = WooCommerceEmulator(seed=11, gateway_error="Stripe: the charge was disputed and cannot be refunded.")
     connector, store = make_connector(shop), InMemoryStore()
     store.run(connector)
-    result = connector.push(decision(open_return(store), DecisionKind.ACCEPT))
-    assert result.status is PushStatus.RETRY  # a 500 may have been applied: the outbox checks before resending
+    result = carry_out(connector, act_for(open_return(store), DecisionKind.ACCEPT))
+    assert result.status is PushStatus.RETRY  # a 500 may have been applied: the retry looks before resending
     assert ("Stripe: the charge was disputed and cannot be refunded. (woocommerce_rest_cannot_create_order_refund)"
             in (result.detail or ""))
     assert not mutations(shop, "refund")
@@ -278,7 +324,7 @@ def test_a_refund_already_made_in_the_shop_is_not_asked_for_again(
     record = open_return(store)
     shop.refund_in_admin(int(record.external_id), amount=shop.order(record.external_id)["total"])
     before = len(shop.requests)
-    result = connector.push(decision(record, DecisionKind.ACCEPT))
+    result = carry_out(connector, act_for(record, DecisionKind.ACCEPT))
     assert result.status is PushStatus.FAILED and "left to refund" in (result.detail or "")
     assert not [r for r in shop.requests[before:] if r.method == "POST"]
 
@@ -287,19 +333,20 @@ def test_an_unknown_status_setting_is_refused_with_woocommerces_words(
         shop: WooCommerceEmulator, make_connector: Make) -> None:
     connector, store = make_connector(shop, reject_status="declined"), InMemoryStore()
     store.run(connector)
-    result = connector.push(decision(open_return(store), DecisionKind.REJECT))
+    result = carry_out(connector, act_for(open_return(store), DecisionKind.REJECT))
     assert result.status is PushStatus.FAILED
     assert "Invalid parameter(s): status (rest_invalid_param)" in (result.detail or "")
     assert "HTTP 400" in (result.detail or "")
 
 
-def test_wrong_keys_fail_the_push_with_a_hint(shop: WooCommerceEmulator, make_connector: Make) -> None:
+def test_wrong_keys_hold_the_decision_with_a_hint(shop: WooCommerceEmulator, make_connector: Make) -> None:
     good, store = make_connector(shop), InMemoryStore()
     store.run(good)
     bad = make_connector(shop, consumer_secret="cs_wrong")
-    result = bad.push(decision(open_return(store), DecisionKind.ACCEPT))
-    assert result.status is PushStatus.FAILED
+    result = carry_out(bad, act_for(open_return(store), DecisionKind.ACCEPT))
+    assert result.status is PushStatus.RETRY, "retried until the keys are fixed, like on every channel"
     assert "Consumer secret is invalid" in (result.detail or "") and "consumer_secret" in (result.detail or "")
+    assert not mutations(shop)
 
 
 # --- the refunds walk --------------------------------------------------------------------------
@@ -424,7 +471,7 @@ def test_a_decision_taken_on_the_held_order_is_read_back_with_the_merchants_note
 
 def test_statuses_may_be_written_with_the_wc_prefix(shop: WooCommerceEmulator, make_connector: Make) -> None:
     connector = make_connector(shop, requested_statuses=["wc-return-requested"], reject_status="wc-completed")
-    assert connector.woo.requested_statuses == ("return-requested",) and connector.woo.reject_status == "completed"
+    assert connector.settings.requested_statuses == ("return-requested",) and connector.settings.reject_status == "completed"
 
 
 def test_the_sandbox_size_knob() -> None:
