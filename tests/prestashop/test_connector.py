@@ -206,6 +206,78 @@ def test_on_8_accept_is_a_credit_slip_and_reject_a_message(shop8: PrestaShopEmul
     assert store.returns[first.external_id].lines[0].channel_decision is DecisionKind.ACCEPT
 
 
+def two_line_return(store: InMemoryStore) -> Return:
+    return next(r for r in store.returns.values() if r.status is ReturnStatus.RECEIVED and len(r.lines) == 2)
+
+
+def test_on_8_a_whole_return_accept_is_one_credit_slip_with_both_lines(shop8: PrestaShopEmulator,
+                                                                      make_connector: Make) -> None:
+    connector, store = make_connector(shop8), InMemoryStore()
+    store.run(connector)
+    record = two_line_return(store)
+    order = record.order_external_id
+    act = act_for(record, DecisionKind.ACCEPT, note="Both items are refunded")
+
+    result = carry_out(connector, act)
+
+    assert result.status is PushStatus.PUSHED, result.detail
+    [slip] = applied(shop8, "create", "order_slip")
+    assert result.reference == str(slip["id"])
+    rows = slip["fields"]["associations"]["order_slip_details"]
+    assert [(row["id_order_detail"], row["product_quantity"]) for row in rows] == [
+        (line.order_line_external_id, str(line.quantity)) for line in record.lines]
+    assert shop8.acts_applied() == [("message to the customer", f"order {order}", "Both items are refunded")] + [
+        ("credit slip", f"order {order}", f"order detail {line.order_line_external_id}") for line in record.lines]
+    [note, recorded] = [m["fields"] for m in applied(shop8, "create", "customer_messages")]
+    first, second = record.lines
+    assert note["private"] == "0" and recorded["private"] == "1"
+    assert recorded["message"] == (
+        f"[retsync] decision accept × {first.quantity + second.quantity} on lines {first.order_line_external_id} × "
+        f"{first.quantity}, {second.order_line_external_id} × {second.quantity} (return {record.external_id}, key "
+        f"{act.key})"), "one record for the act, naming every line"
+    store.run(connector)
+    again = store.returns[record.external_id]
+    assert again.status is ReturnStatus.REFUNDED
+    assert [line.channel_decision for line in again.lines] == [DecisionKind.ACCEPT] * 2
+
+
+@pytest.mark.parametrize("lose", ["the slip", "the slip (injected)", "the record"])
+def test_on_8_an_act_whose_answer_was_lost_leaves_one_slip_after_the_retry_with_the_same_key(
+        shop8: PrestaShopEmulator, make_connector: Make, lose: str) -> None:
+    connector, store = make_connector(shop8), InMemoryStore()
+    store.run(connector)
+    act = act_for(two_line_return(store), DecisionKind.ACCEPT)
+    if lose == "the slip":
+        shop8.lose_answer("POST", "/order_slip")
+    elif lose == "the slip (injected)":
+        shop8.inject("lost", path="/api/order_slip")
+    else:  # the note is the first message, retsync's record the second
+        shop8.inject("lost", path="/api/customer_messages", after=1)
+
+    first = carry_out(connector, act)
+    retry = carry_out(connector, replace(act, attempt=2))
+
+    assert first.status is PushStatus.RETRY, first.detail
+    assert retry.status is PushStatus.PUSHED, retry.detail
+    [slip] = applied(shop8, "create", "order_slip")
+    assert len(slip["fields"]["associations"]["order_slip_details"]) == 2
+    acts = shop8.acts_applied()
+    assert len(acts) == len(set(acts)) == 3, acts
+    third = carry_out(connector, replace(act, attempt=3))
+    assert third.status is PushStatus.PUSHED and "already applied" in (third.detail or ""), third.detail
+    assert len(applied(shop8, "create", "order_slip")) == 1
+
+
+def test_on_8_an_act_the_order_cannot_refund_is_refused_before_anything_is_written(
+        shop8: PrestaShopEmulator, make_connector: Make) -> None:
+    connector, store = make_connector(shop8), InMemoryStore()
+    store.run(connector)
+    record = two_line_return(store)
+    result = carry_out(connector, act_for(record, DecisionKind.ACCEPT, quantities=[1, 99]))
+    assert result.status is PushStatus.FAILED and "99 asked" in (result.detail or ""), result.detail
+    assert not applied(shop8, "create"), "no slip, and no message telling the customer of a refund"
+
+
 # --- one record that cannot be read ---------------------------------------------------------------
 
 
@@ -366,6 +438,26 @@ def test_the_shops_error_body_reaches_the_merchant(shop: PrestaShopEmulator, mak
     result = carry_out(connector, act_for(open_return(store), DecisionKind.ACCEPT))
     assert result.status is PushStatus.FAILED
     assert 'HTTP 400: Validation error: "Property OrderReturn->state is not valid (99)" (code 85)' in (result.detail or "")
+
+
+def test_a_key_the_shop_refuses_is_retried_with_the_hint_to_check_its_permissions(
+        shop: PrestaShopEmulator, make_connector: Make, synced: tuple[PrestaShopConnector, InMemoryStore]) -> None:
+    _, store = synced
+    connector = make_connector(shop, api_key="X" * 32)
+    result = carry_out(connector, act_for(open_return(store), DecisionKind.ACCEPT))
+    assert result.status is PushStatus.RETRY and "check api_key and its permissions" in (result.detail or "")
+    assert not shop.applied
+
+
+def test_on_9_a_whole_return_keep_is_one_slip_and_one_state_change(
+        synced: tuple[PrestaShopConnector, InMemoryStore], shop: PrestaShopEmulator) -> None:
+    connector, store = synced
+    record = next(r for r in store.returns.values() if r.status is ReturnStatus.REQUESTED and len(r.lines) > 1)
+    result = carry_out(connector, act_for(record, DecisionKind.KEEP, note=None))
+    assert result.status is PushStatus.PUSHED, result.detail
+    order = record.order_external_id
+    slips = [("credit slip", f"order {order}", f"order detail {line.external_id}") for line in record.lines]
+    assert shop.acts_applied() == [*slips, ("return state", f"order return {record.external_id}", "state 5")]
 
 
 def test_a_rejection_needs_a_note_for_the_customer() -> None:

@@ -14,6 +14,7 @@ from retsync_connectors.prestashop.mapping import (
     STOCK_RETURN_STATES,
     Lookups,
     StateTable,
+    decision_record,
     held_key,
     hold_question,
     is_held_return,
@@ -25,6 +26,9 @@ from retsync_connectors.prestashop.mapping import (
     minor_units,
     parse_date,
     plain_text,
+    reason_for,
+    recorded_decisions,
+    recorded_keys,
 )
 
 STATES = StateTable(STOCK_RETURN_STATES)
@@ -199,3 +203,25 @@ def test_the_merchants_note_is_the_newest_staff_reply_on_the_thread() -> None:
               {"id": 9, "id_employee": "1", "message": "[retsync] decision reject × 1 on line 3 (return 1, key k)"}]
     assert merchant_note(thread) == "Washed and worn; not returnable"
     assert merchant_note(thread[:1]) is None and merchant_note([]) is None
+
+
+def test_one_record_per_act_names_every_line_and_records_before_acts_still_read() -> None:
+    several = decision_record(DecisionKind.ACCEPT, [("31", 2), ("32", 1)], "order-7", "act-9")
+    assert several == "[retsync] decision accept × 3 on lines 31 × 2, 32 × 1 (return order-7, key act-9)"
+    one = decision_record(DecisionKind.REJECT, [("33", 1)], "order-7", "act-10")
+    assert one == "[retsync] decision reject × 1 on line 33 (return order-7, key act-10)", "as records were before"
+    thread = [{"id": 1, "message": one}, {"id": 2, "message": several},
+              {"id": 3, "message": "[retsync] decision keep × 1 on line 34 (return 12, key old-key)"}]
+    assert recorded_keys(thread) == {"act-9", "act-10", "old-key"}
+    assert recorded_decisions(thread) == {"31": DecisionKind.ACCEPT, "32": DecisionKind.ACCEPT,
+                                          "33": DecisionKind.REJECT, "34": DecisionKind.KEEP}
+
+
+@pytest.mark.parametrize("words, reason", [
+    ("Too small, I need one size up", ReturnReason.WRONG_SIZE), ("La taille ne va pas", ReturnReason.WRONG_SIZE),
+    ("Produit défectueux", ReturnReason.DEFECTIVE), ("Colis abîmé", ReturnReason.DAMAGED),
+    ("Gift & not needed", ReturnReason.NO_LONGER_NEEDED), ("te klein, verkeerde maat", ReturnReason.WRONG_SIZE),
+    ("Whatever", ReturnReason.OTHER), (None, ReturnReason.UNKNOWN),
+])
+def test_reasons_are_the_kits_words_and_the_shops_customers_own(words: str | None, reason: ReturnReason) -> None:
+    assert reason_for(words) is reason
