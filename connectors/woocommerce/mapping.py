@@ -236,13 +236,6 @@ def rma_request(meta_data: Any, rules: ReturnRules) -> RmaRequest | None:
     return request
 
 
-# --- reasons -------------------------------------------------------------------------------
-
-def reason_for(text: str | None, fallback: ReturnReason = ReturnReason.OTHER) -> ReturnReason:
-    """Shop customers type their reason freely; the kit's words give the coarse reason, else `fallback`."""
-    return reason_from_words(text, fallback)
-
-
 # --- refunds -------------------------------------------------------------------------------
 
 
@@ -464,7 +457,7 @@ def _return_lines(
             sku=_text(item.get("sku")),
             title=_text(item.get("name")),
             quantity=quantity,
-            reason=reason_for(reason),
+            reason=reason_from_words(reason),
             channel_reason=reason,
             channel_status=(requested.states[-1] if requested and requested.states else _text(order.get("status"))),
             unit_price=unit_price(item) if item else None,
@@ -526,10 +519,10 @@ def map_return(
         raise BadPayload(f"order {order_id}: a return without any date (no date_created_gmt)")
     status = _status(status_text, rules, request, facts, decisions)
     reason = request.reason if request else None
-    coarse = reason_for(reason)
+    coarse = reason_from_words(reason)
     if reason is None:  # the shop's refund reason is the staff's words, not the customer's: no coarse reason
         reason = next((fact.reason for fact in facts if fact.reason), None)
-        coarse = reason_for(reason, fallback=ReturnReason.UNKNOWN)
+        coarse = reason_from_words(reason, fallback=ReturnReason.UNKNOWN)
     extra: dict[str, Any] = {"order_number": _text(order.get("number")) or order_id}
     if facts:
         extra["refund_ids"] = [fact.refund_id for fact in facts]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -105,6 +106,7 @@ def test_refunds_follow_core_rules(api: httpx.Client, shop: WooCommerceEmulator)
     listed = api.get(f"/orders/{order['id']}").json()
     assert listed["refunds"][0] == {"id": refund["id"], "reason": "RMA 1", "total": "-12.10"}
     assert listed["date_modified_gmt"] > order["date_created_gmt"]
+    assert shop.acts_applied() == [("refund", str(order["id"]), str(item["id"]))], "named by item, not refund id"
     everywhere = api.get("/refunds", params={"per_page": 100}).json()
     assert any(r["id"] == refund["id"] and r["parent_id"] == order["id"] for r in everywhere)
     missing = api.post("/orders/1/refunds", json={"amount": "1.00"})
@@ -121,6 +123,28 @@ def test_notes_and_statuses(api: httpx.Client, shop: WooCommerceEmulator) -> Non
                                                    "meta_data": [{"key": "x", "value": 1}]}).json()
     assert updated["status"] == "return-approved" and {"key": "x"}.items() <= updated["meta_data"][-1].items()
     assert [e["kind"] for e in shop.applied] == ["note", "status"]
+    assert shop.acts_applied() == [("note", str(order_id), "Label sent"), ("status", str(order_id), "return-approved")]
+
+
+def test_a_refund_made_twice_shows_twice_in_the_acts_applied(api: httpx.Client, shop: WooCommerceEmulator) -> None:
+    order = next(o for o in shop.orders.values() if o["status"] == "completed" and not o["refunds"]
+                 and len([i for i in o["line_items"] if i["quantity"] >= 2]) >= 2)
+    first, second = [item for item in order["line_items"] if item["quantity"] >= 2][:2]
+    body = {"line_items": [{"id": item["id"], "quantity": 1, "refund_total": 1} for item in (first, second)]}
+    for _ in range(2):
+        assert api.post(f"/orders/{order['id']}/refunds", json=body).status_code == 201
+    once = [("refund", str(order["id"]), str(first["id"])), ("refund", str(order["id"]), str(second["id"]))]
+    assert shop.acts_applied() == once * 2
+
+
+def test_the_contract_sandbox_holds_an_open_return_of_several_lines() -> None:
+    """The contract suite decides a whole return on the seed-7 shop; it must have one of two lines or more,
+    requested within the default 90 days of backfill."""
+    shop = WooCommerceConnector.sandbox(seed=7)
+    recent = (shop.now - timedelta(days=89)).replace(tzinfo=None).isoformat()
+    assert any(o["status"] == "return-requested" and not o["refunds"] and o["date_modified_gmt"] > recent
+               and len(next((m["value"] for m in o["meta_data"] if m["key"] == "wps_rma_request_made"), {})) >= 2
+               for o in shop.orders.values())
 
 
 def test_a_big_shop_is_walked_completely(tmp_path: Path) -> None:

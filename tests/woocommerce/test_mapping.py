@@ -15,7 +15,6 @@ from retsync_connectors.woocommerce.mapping import (
     map_order,
     map_return,
     parse_gmt,
-    reason_for,
     revision_of,
     to_minor_units,
 )
@@ -182,6 +181,28 @@ def test_retsyncs_own_refund_is_read_back_as_the_decision_it_was() -> None:
     assert record is not None and record.lines[0].channel_decision is DecisionKind.KEEP
 
 
+def test_one_refund_for_a_whole_return_is_read_back_on_every_line() -> None:
+    both = rma({"item_id": 111, "product_id": 201, "qty": 1, "price": 41.32},
+               {"item_id": 112, "product_id": 202, "qty": 1, "price": 41.32})
+    keep = refund(meta_data=[{"key": "retsync_decision", "value": "keep"}, {"key": "retsync_line", "value": "111,112"}])
+    record = map_return(order(meta_data=both, refunds=[{"id": 900001}]), [keep], RULES)
+    assert record is not None and [line.channel_decision for line in record.lines] == [DecisionKind.KEEP] * 2
+
+
+@pytest.mark.parametrize("recorded, decided", [
+    ({"kind": "repair", "lines": {"111": 1, "112": 1}, "return": "1234"}, [DecisionKind.REPAIR, DecisionKind.REPAIR]),
+    ({"kind": "repair", "line": "112", "quantity": 1, "return": "1234"}, [None, DecisionKind.REPAIR]),
+])
+def test_retsyncs_status_decision_is_read_back_on_the_lines_it_was_for(
+        recorded: dict[str, Any], decided: list[DecisionKind | None]) -> None:
+    """One record per act names every line since an act covers a whole return; records of one line each, as
+    written before, still read back."""
+    meta = [{"id": 11, "key": "retsync_decision_act-1", "value": recorded}]
+    record = map_return(order("processing", meta_data=meta), [], RULES)
+    assert record is not None and record.status is ReturnStatus.DECIDED
+    assert [line.channel_decision for line in record.lines] == decided
+
+
 def test_an_order_moved_out_of_every_return_status_is_closed_not_left_open() -> None:
     record = map_return(order("completed"), [], RULES, was_return=True)
     assert record is not None and record.status is ReturnStatus.CLOSED and len(record.lines) == 2
@@ -203,9 +224,11 @@ def test_odd_meta_never_crashes() -> None:
 
 @pytest.mark.parametrize("text, reason", [("Too small", ReturnReason.WRONG_SIZE), ("It arrived broken",
                                           ReturnReason.DEFECTIVE), ("Changed my mind", ReturnReason.NO_LONGER_NEEDED),
-                                          ("Meh", ReturnReason.OTHER), (None, ReturnReason.UNKNOWN)])
+                                          ("Nie działa", ReturnReason.DEFECTIVE), ("Meh", ReturnReason.OTHER),
+                                          (None, ReturnReason.UNKNOWN)])
 def test_free_text_reasons(text: str | None, reason: ReturnReason) -> None:
-    assert reason_for(text) is reason
+    record = map_return(order(meta_data=rma(subject=text or "", reason="")), [], RULES)
+    assert record is not None and record.reason is reason and record.lines[0].reason is reason
 
 
 def test_an_earlier_goodwill_refund_does_not_settle_a_later_request() -> None:
