@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from retsync.kit.contract import Runtime
-from retsync.kit.http import AuthError, BadPayload, BearerTokenAuth, ChannelHttp, TransientError
+from retsync.kit.http import AuthError, BadPayload, BearerTokenAuth, ChannelHttp, TransientError, error_detail_from
 
 if TYPE_CHECKING:
     from retsync_connectors.shoper.connector import ShoperSettings
@@ -33,14 +33,8 @@ IN_CHUNK = 50
 """Ids per `in` filter, so a filter never outgrows a sensible URL."""
 
 
-def error_detail(response: httpx.Response) -> str:
+def _shoper_error(body: Mapping[str, Any]) -> str:
     """Shoper's `{error, error_description}` as `description (error)`, so the merchant can search the key."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:300] or response.reason_phrase
-    if not isinstance(body, Mapping):
-        return str(body)[:300]
     key, description = body.get("error"), body.get("error_description")
     if isinstance(key, str) and isinstance(description, str) and description:
         return f"{description} ({key})"
@@ -48,6 +42,10 @@ def error_detail(response: httpx.Response) -> str:
         if isinstance(body.get(field), str):
             return body[field]
     return str(body)[:300]
+
+
+error_detail = error_detail_from(_shoper_error)
+"""How a Shoper error answer reads in the merchant's log; answers that are not a JSON object read the common way."""
 
 
 def bucket_wait(response: httpx.Response) -> float | None:

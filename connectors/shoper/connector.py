@@ -12,6 +12,7 @@ in the panel does not touch its order's `status_date`, so a second walk over
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -20,9 +21,10 @@ import structlog
 from pydantic import BeforeValidator, Field, field_validator
 
 from retsync.kit.contract import (
+    AlreadyDone,
     Capabilities,
     Connector,
-    DecisionRequest,
+    DecisionAct,
     HeldDecision,
     HoldRequest,
     Page,
@@ -41,7 +43,6 @@ from retsync.kit.secrets import Secret
 from retsync.kit.settings import ChannelSettings
 from retsync_connectors.shoper.client import IN_CHUNK, ShoperClient
 from retsync_connectors.shoper.mapping import (
-    COMMENT_LIMIT,
     REFUND_FINISHED,
     REFUND_PENDING,
     ReturnRules,
@@ -58,6 +59,7 @@ from retsync_connectors.shoper.mapping import (
     money,
     parse_local,
     recorded_decisions,
+    refund_comment,
     refund_facts,
     revision_of,
     status_id,
@@ -195,7 +197,7 @@ def _decision_texts() -> dict[DecisionKind, str]:
     }
 
 
-class ShoperConnector(Connector):
+class ShoperConnector(Connector[ShoperSettings]):
     """Shoper REST (webapi/rest): orders and returns in, order refunds and statuses out."""
 
     name = "shoper"
@@ -208,11 +210,8 @@ class ShoperConnector(Connector):
         "status in held_decision_statuses (your words in the private notes are the note)",
     )
 
-    def __init__(self, channel: str, settings: ChannelSettings, runtime: Runtime) -> None:
-        if not isinstance(settings, ShoperSettings):
-            raise TypeError(f"the shoper connector needs ShoperSettings, got {type(settings).__name__}")
+    def __init__(self, channel: str, settings: ShoperSettings, runtime: Runtime) -> None:
         super().__init__(channel, settings, runtime)
-        self.shop = settings
         self.zone = ZoneInfo(settings.timezone)
         self.rules = ReturnRules(
             requested_statuses=settings.requested_statuses, received_statuses=settings.received_statuses,
@@ -336,81 +335,80 @@ class ShoperConnector(Connector):
                 sales.append(sale)
         return returns, sales
 
-    # --- push ------------------------------------------------------------------------------
+    # --- decisions -------------------------------------------------------------------------
 
-    def push(self, request: DecisionRequest) -> PushResult:
-        order_id = request.order_external_id or request.return_external_id
-        try:
-            order = self.client.get("/orders", order_id)
-            if order is None:
-                return PushResult(PushStatus.FAILED, f"the shop has no order {order_id} (deleted?)")
-            if held_key(order):
-                return PushResult(PushStatus.FAILED, f"order {order_id} holds another channel's return; "
-                                  "decide it in the panel")
-            refund: PushResult | None = None
-            if request.kind in REFUNDS:
-                refund = self._refund(request, order)
-                if refund.status is not PushStatus.PUSHED or (request.kind is DecisionKind.KEEP
-                                                              and not self.shop.keep_status):
-                    return refund
-            return self._set_status(request, order, refund)
-        except ApiError as exc:
-            return PushResult(PushStatus.FAILED, f"Shoper refused the {request.kind} on order {order_id}: {exc}")
-        except AuthError as exc:
-            return PushResult(PushStatus.FAILED, f"Shoper refused the sign-in of channel {self.channel}: {exc}")
-        except (TransientError, BadPayload) as exc:
-            return PushResult(PushStatus.RETRY, str(exc))
-        except Stopped:
-            return PushResult(PushStatus.RETRY, "the daemon stopped before the shop was asked")
+    def act(self, act: DecisionAct) -> PushResult:
+        """One act, one change in the shop: accept and keep are ONE order refund covering every line of the act,
+        then one order update (status, your note and our record), so the buyer sees one refund and one e-mail."""
+        order_id = act.order_external_id or act.return_external_id
+        order = self.client.get("/orders", order_id)
+        if order is None:
+            return PushResult(PushStatus.FAILED, f"the shop has no order {order_id} (deleted?)")
+        if held_key(order):
+            return PushResult(PushStatus.FAILED, f"order {order_id} holds another channel's return; "
+                              "decide it in the panel")
+        if act.kind not in REFUNDS:
+            return self._set_status(act, order, None)
+        refund = self._refund(act, order)
+        if isinstance(refund, PushResult):
+            return refund
+        if act.kind is DecisionKind.KEEP and not self.settings.keep_status:
+            if refund.again:
+                raise AlreadyDone(f"{refund.what} is in the shop", reference=refund.refund_id, result=refund.result)
+            return PushResult(PushStatus.PUSHED, f"the shop recorded {refund.what}", reference=refund.refund_id,
+                              result=refund.result)
+        return self._set_status(act, order, refund)
 
-    def _refund(self, request: DecisionRequest, order: Mapping[str, Any]) -> PushResult:
-        """One order refund per decision, its comment carrying the idempotency key: a retry finds it first."""
+    def _refund(self, act: DecisionAct, order: Mapping[str, Any]) -> _Refund | PushResult:
+        """The act's one order refund, its comment carrying the act's key: a retry finds it before making one.
+
+        FAILED when the shop cannot take it as asked (a product gone from the order, too little left to refund,
+        no payment transaction); checked here because Shoper would record a refund of more than was paid.
+        """
         order_id = id_of(order, "order_id", "GET /orders")
         refunds = self.client.of_orders("/order-refunds", [order_id]).get(order_id, [])
-        if request.attempt > 1 or request.reference:
-            for refund in refunds:
-                if request.idempotency_key in recorded_decisions(refund.get("comment")):
-                    return self._refunded(refund, request, again=True)
-        line_id = request.order_line_external_id or request.line_external_id
-        products = self.client.of_orders("/order-products", [order_id]).get(order_id, [])
-        product = next((p for p in products if str(p.get("id")) == line_id), None)
-        if product is None:
-            return PushResult(PushStatus.FAILED, f"order {order_id} has no product {line_id} to refund; "
+        if act.attempt > 1 or act.reference:
+            earlier = next((r for r in refunds if act.key in recorded_decisions(r.get("comment"))), None)
+            if earlier is not None:
+                return _Refund.of(earlier, _lines(act), again=True)
+        products = {str(p.get("id")): p for p in
+                    self.client.of_orders("/order-products", [order_id]).get(order_id, [])}
+        lines = _lines(act)
+        missing = [line for line, _ in lines if line not in products]
+        if missing:
+            return PushResult(PushStatus.FAILED, f"order {order_id} has no product {', '.join(missing)} to refund; "
                               "refund it in the panel")
-        amount = self._amount(product, request.quantity)
+        amount = sum((_amount(products[line], quantity) for line, quantity in lines), Decimal(0))
         left = self._left_to_refund(order, refunds)
         if left is not None and amount > left:
             return PushResult(PushStatus.FAILED, f"order {order_id} has only {money(left)} left to refund, "
                               f"{money(amount)} asked: was it refunded in the panel already?")
-        transactions = list(self.client.every("/order-transactions", {"order_id": int(order_id)
-                                                                      if order_id.isdigit() else order_id}))
-        transaction = next((t for t in transactions if t.get("transaction_id")), None)
+        transaction = self._transaction(order_id)
         if transaction is None:
             return PushResult(PushStatus.FAILED, f"order {order_id} has no payment transaction to refund against "
                               "(an unpaid or cash-on-delivery order?); refund it in the panel")
-        words = (request.note or "").strip() or ("Refund, the customer keeps the item"
-                                                 if request.kind is DecisionKind.KEEP else "Return accepted")
-        marker = decision_marker(request.idempotency_key, request.kind, request.quantity, line_id)
+        words = (act.note or "").strip() or ("Refund, the customer keeps the item"
+                                             if act.kind is DecisionKind.KEEP else "Return accepted")
         currency_id = str(transaction.get("currency_id") or order.get("currency_id") or "")
         body = {
             "transaction_id": int(str(transaction["transaction_id"])),
             "currency_id": int(currency_id) if currency_id.isdigit() else currency_id,
             "currency_value": float(money(amount)),
-            "status": int(REFUND_FINISHED if self.shop.refund_status == "finished" else REFUND_PENDING),
+            "status": int(REFUND_FINISHED if self.settings.refund_status == "finished" else REFUND_PENDING),
             "status_description": "Refund recorded by retsync",
-            "comment": f"{marker} {words}"[:COMMENT_LIMIT],
+            "comment": refund_comment(act.key, act.kind, lines, words),
         }
         refund_id = self.client.insert("/order-refunds", body)
-        return self._refunded({"refund_id": refund_id, **body}, request, again=False)
+        return _Refund.of({"refund_id": refund_id, **body}, lines, again=False)
 
-    @staticmethod
-    def _amount(product: Mapping[str, Any], quantity: int) -> Decimal:
-        price = Decimal(str(product.get("price") or 0))
-        discount = Decimal(str(product.get("discount_perc") or 0))
-        return price * (Decimal(100) - discount) / 100 * quantity
+    def _transaction(self, order_id: str) -> dict[str, Any] | None:
+        """The order's payment transaction, which Shoper refunds against."""
+        wanted = int(order_id) if order_id.isdigit() else order_id
+        return next((t for t in self.client.every("/order-transactions", {"order_id": wanted})
+                     if t.get("transaction_id")), None)
 
     def _left_to_refund(self, order: Mapping[str, Any], refunds: list[dict[str, Any]]) -> Decimal | None:
-        """Checked here: Shoper would record a refund of more than was paid without a word."""
+        """What the buyer paid less what was refunded (canceled and failed refunds gave nothing back)."""
         try:
             total = Decimal(str(order.get("sum")))
         except ArithmeticError:
@@ -420,55 +418,44 @@ class ShoperConnector(Connector):
         facts = [f for f in (refund_facts(r, self.zone) for r in refunds) if f is not None and f.counts]
         return total - Decimal(sum(f.amount for f in facts)) / 100
 
-    @staticmethod
-    def _refunded(refund: Mapping[str, Any], request: DecisionRequest, *, again: bool) -> PushResult:
-        amount = str(refund.get("currency_value") or "?")
-        what = (f"order refund {refund['refund_id']} of {amount} for {request.quantity} × product "
-                f"{request.order_line_external_id or request.line_external_id}")
-        detail = f"already in the shop: {what}" if again else f"the shop recorded {what}"
-        return PushResult(PushStatus.PUSHED, detail, reference=str(refund["refund_id"]),
-                          result={"refund_id": str(refund["refund_id"]), "amount": amount,
-                                  "refund_status": str(refund.get("status"))})
-
     def _status_for(self, kind: DecisionKind) -> str:
         return {
-            DecisionKind.ACCEPT: self.shop.accept_status,
-            DecisionKind.REJECT: self.shop.reject_status,
-            DecisionKind.CANCEL: self.shop.cancel_status,
-            DecisionKind.REPAIR: self.shop.repair_status,
-            DecisionKind.EXCHANGE: self.shop.exchange_status,
-            DecisionKind.KEEP: self.shop.keep_status,
+            DecisionKind.ACCEPT: self.settings.accept_status,
+            DecisionKind.REJECT: self.settings.reject_status,
+            DecisionKind.CANCEL: self.settings.cancel_status,
+            DecisionKind.REPAIR: self.settings.repair_status,
+            DecisionKind.EXCHANGE: self.settings.exchange_status,
+            DecisionKind.KEEP: self.settings.keep_status,
         }[kind]
 
-    def _set_status(self, request: DecisionRequest, order: Mapping[str, Any], refund: PushResult | None,
-                    ) -> PushResult:
-        """Status, your note and our record in one order update: the update is what makes it done, so a retry
-        that finds the record stops."""
+    def _set_status(self, act: DecisionAct, order: Mapping[str, Any], refund: _Refund | None) -> PushResult:
+        """Status, your note and our record in one order update: the update is what makes the act done, so a
+        retry that finds the record stops there."""
         order_id = id_of(order, "order_id", "GET /orders")
-        result = dict(refund.result or {}) if refund else {}
-        if request.idempotency_key in recorded_decisions(order.get("notes_priv")):
-            return PushResult(PushStatus.PUSHED, f"already in the shop: {request.kind} on order {order_id}",
-                              reference=refund.reference if refund else None,
+        result = dict(refund.result) if refund else {}
+        reference = refund.refund_id if refund else None
+        if act.key in recorded_decisions(order.get("notes_priv")):
+            done = f"{refund.what}; " if refund else ""
+            raise AlreadyDone(f"{done}{act.kind} on order {order_id}", reference=reference,
                               result={**result, "status_id": status_id(order)})
-        if request.kind is DecisionKind.CANCEL:
+        if act.kind is DecisionKind.CANCEL:
             self._cancel_pending_refunds(order_id)
-        line = request.order_line_external_id or request.line_external_id
-        changes: dict[str, Any] = {"notes_priv": with_line(order.get("notes_priv"), decision_marker(
-            request.idempotency_key, request.kind, request.quantity, line))}
-        status = self._status_for(request.kind)
+        changes: dict[str, Any] = {"notes_priv": with_line(order.get("notes_priv"),
+                                                           decision_marker(act.key, act.kind, _lines(act)))}
+        status = self._status_for(act.kind)
         if status and status != status_id(order):
             changes["status_id"] = status
-        note = (request.note or "").strip()
+        note = (act.note or "").strip()
         if note and note not in str(order.get("notes_pub") or ""):
             changes["notes_pub"] = with_line(order.get("notes_pub"), note)
         self.client.update("/orders", order_id, changes)
         where = f"order {order_id} is now in status {status}" if "status_id" in changes \
             else f"order {order_id} keeps status {status_id(order)}"
         told = "your note is in its public notes" if note else "its private notes record it"
-        detail = f"{request.kind}: {where}; {told}"
+        detail = f"{act.kind}: {where}; {told}"
         if refund is not None:
-            detail = f"{refund.detail}; {detail}"
-        return PushResult(PushStatus.PUSHED, detail, reference=refund.reference if refund else None,
+            detail = f"{'already in the shop' if refund.again else 'the shop recorded'} {refund.what}; {detail}"
+        return PushResult(PushStatus.PUSHED, detail, reference=reference,
                           result={**result, "status_id": changes.get("status_id", status_id(order))})
 
     def _cancel_pending_refunds(self, order_id: str) -> None:
@@ -480,7 +467,7 @@ class ShoperConnector(Connector):
 
     def hold_return(self, request: HoldRequest) -> PushResult:
         """One order per marketplace return: a retry first looks for the order an earlier attempt made."""
-        missing = [key for key in ("hold_status", "hold_payment_id", "hold_shipping_id") if not getattr(self.shop, key)]
+        missing = [key for key in ("hold_status", "hold_payment_id", "hold_shipping_id") if not getattr(self.settings, key)]
         if missing:
             return PushResult(PushStatus.FAILED, f"set {', '.join(missing)} in [channels.{self.channel}] to hold "
                               "other channels' returns in this shop")
@@ -490,8 +477,8 @@ class ShoperConnector(Connector):
             if earlier is None:
                 currency_id = next((cid for cid, code in self.client.currencies().items()
                                     if code == (request.ret.currency or "").upper()), None)
-                body = held_order(request.ret, request.key, request.source_title, status=self.shop.hold_status,
-                                  payment_id=self.shop.hold_payment_id, shipping_id=self.shop.hold_shipping_id,
+                body = held_order(request.ret, request.key, request.source_title, status=self.settings.hold_status,
+                                  payment_id=self.settings.hold_payment_id, shipping_id=self.settings.hold_shipping_id,
                                   currency_id=currency_id)
                 order_id = self.client.insert("/orders", body)
                 existing: list[dict[str, Any]] = []
@@ -516,7 +503,7 @@ class ShoperConnector(Connector):
         except Stopped:
             return PushResult(PushStatus.RETRY, "the daemon stopped before the shop was asked", reference=order_id)
         again = "already in the shop as" if earlier is not None else "created"
-        return PushResult(PushStatus.PUSHED, f"{again} order {order_id} in status {self.shop.hold_status}",
+        return PushResult(PushStatus.PUSHED, f"{again} order {order_id} in status {self.settings.hold_status}",
                           reference=order_id)
 
     def _held_order(self, request: HoldRequest) -> dict[str, Any] | None:
@@ -527,7 +514,7 @@ class ShoperConnector(Connector):
                 return order
         if request.attempt <= 1:
             return None
-        since = local_text(request.requested_at - self.shop.overlap, self.zone)
+        since = local_text(request.requested_at - self.settings.overlap, self.zone)
         for order in self.client.every("/orders", {"date": {">=": since}}):
             if held_key(order) == request.key:
                 return order
@@ -539,7 +526,7 @@ class ShoperConnector(Connector):
         decided: dict[str, HeldDecision] = {}
         for order in self._orders(wanted):
             status = status_id(order) or ""
-            kind = self.shop.held_decision_statuses.get(status)
+            kind = self.settings.held_decision_statuses.get(status)
             if kind is None or not held_key(order):
                 continue
             reference = id_of(order, "order_id", "GET /orders")
@@ -582,3 +569,38 @@ def _raw_id(entry: Any) -> Any:
 def _sale_id(entry: Mapping[str, Any]) -> str | None:
     """The order's id, or None for an order holding another channel's return (not a sale of this shop)."""
     return None if held_key(entry) else id_of(entry, "order_id", "GET /orders")
+
+
+def _lines(act: DecisionAct) -> list[tuple[str, int]]:
+    """The order products an act decides, with the units of each (a Shoper return line is an order product)."""
+    return [(line.order_line_external_id or line.line_external_id, line.quantity) for line in act.lines]
+
+
+def _amount(product: Mapping[str, Any], quantity: int) -> Decimal:
+    """What `quantity` units of an order product cost the buyer: its price less the line's discount."""
+    price = Decimal(str(product.get("price") or 0))
+    discount = Decimal(str(product.get("discount_perc") or 0))
+    return price * (Decimal(100) - discount) / 100 * quantity
+
+
+@dataclass(frozen=True)
+class _Refund:
+    """An act's order refund: made by this attempt, or found where an earlier attempt made it (`again`)."""
+
+    refund_id: str
+    amount: str
+    status: str
+    what: str
+    again: bool
+
+    @classmethod
+    def of(cls, refund: Mapping[str, Any], lines: Sequence[tuple[str, int]], *, again: bool) -> _Refund:
+        amount = str(refund.get("currency_value") or "?")
+        products = ", ".join(f"{quantity} × product {line}" for line, quantity in lines)
+        return cls(refund_id=str(refund["refund_id"]), amount=amount, status=str(refund.get("status")),
+                   what=f"order refund {refund['refund_id']} of {amount} for {products}", again=again)
+
+    @property
+    def result(self) -> dict[str, str]:
+        """What the merchant may need later: which refund, how much, in what state."""
+        return {"refund_id": self.refund_id, "amount": self.amount, "refund_status": self.status}

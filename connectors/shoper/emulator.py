@@ -42,7 +42,8 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from retsync.kit.emulator import Emulator, TruncateBody, route
+from retsync.kit.emulator import Emulator, route
+from retsync.kit.sandbox import POISON_PHONE, POISON_POSTCODE, POISON_QUANTITY
 
 SANDBOX_LOGIN = "retsync-sandbox"
 SANDBOX_PASSWORD = "sandbox-Pa55-7f3c91e2"
@@ -186,7 +187,6 @@ class ShoperEmulator(Emulator):
         self.refunds: dict[int, dict[str, Any]] = {}
         self._next = {"product": PRODUCT_BASE, "transaction": TRANSACTION_BASE, "refund": REFUND_BASE}
         self._latest = _local(self.now - timedelta(days=self.days + 1))
-        self._lose: list[tuple[str, str]] = []
         self._fill = 0.0
         self._drained = False
         self._leaked_at = self.clock()
@@ -327,11 +327,6 @@ class ShoperEmulator(Emulator):
             tid = next(int(t) for t, tr in self.transactions.items() if tr["order_id"] == str(order_id))
             return int(self._add_refund(tid, Decimal(amount), status, comment="Zwrot w panelu")["refund_id"])
 
-    def lose_answer(self, method: str, path_suffix: str) -> None:
-        """The next matching request is applied but its answer never arrives (a proxy timeout after the write)."""
-        with self.lock:
-            self._lose.append((method.upper(), path_suffix))
-
     def drain_bucket(self) -> None:
         """Another integration of the same application uses up the bucket (fills it to the brim) just before
         the next call arrives, so that call is the one that finds it full, however long the caller takes."""
@@ -358,8 +353,6 @@ class ShoperEmulator(Emulator):
     def add_poison_return(self, poison: str = "quantity") -> str:
         """A refunded order (see add_odd_return) of 1e30 items (`quantity`), or whose buyer typed a 36-character
         postcode and a 64-character phone (`postcode`)."""
-        from retsync.kit.emulator import POISON_PHONE, POISON_POSTCODE, POISON_QUANTITY
-
         if poison not in self.POISONS:
             raise ValueError(f"unknown poison {poison!r}: one of {self.POISONS}")
         with self.lock:
@@ -370,6 +363,25 @@ class ShoperEmulator(Emulator):
                 self.orders[order_id]["billing_address"] = {"firstname": "Ann", "lastname": "Poison",
                                                             "postcode": POISON_POSTCODE, "phone": POISON_PHONE}
             return str(order_id)
+
+    def acts_applied(self) -> list[tuple[str, ...]]:
+        """Refunds, status changes, notes and refund cancellations made through the API, in order; the orders and
+        products a hold creates are no decision's effect and left out.
+
+        A Shoper refund names no products (its insert takes a transaction, an amount, a status and a comment), so
+        its entry names the order, the transaction, the amount and the comment written with it; a note names the
+        order, the field and the text added; a cancelled refund, the refund it cancelled. Never the id the shop
+        gave a new refund, so a refund made twice shows as the same entry twice.
+        """
+        entries: dict[str, Callable[[dict[str, Any]], tuple[str, ...]]] = {
+            "refund": lambda e: ("refund", f"order {e['order']}", f"transaction {e['transaction']}", e["amount"],
+                                 e["comment"]),
+            "status": lambda e: ("status", f"order {e['order']}", e["to"]),
+            "notes": lambda e: ("notes", f"order {e['order']}", e["field"], e["added"]),
+            "refund_status": lambda e: ("refund_status", f"order {e['order']}", f"refund {e['refund']}", e["to"]),
+        }
+        with self.lock:
+            return [entries[entry["kind"]](entry) for entry in self.applied if entry["kind"] in entries]
 
     def held_returns(self) -> dict[str, str]:
         with self.lock:
@@ -421,19 +433,6 @@ class ShoperEmulator(Emulator):
                 "X-Shop-Api-Calls": str(math.ceil(self._fill))}
 
     # --- HTTP ------------------------------------------------------------------------------
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        lost = None
-        with self.lock:
-            for entry in self._lose:
-                if request.method == entry[0] and request.url.path.endswith(entry[1]):
-                    lost = entry
-                    self._lose.remove(entry)
-                    break
-            response = super().handle(request)
-        if lost is not None and response.status_code < 400:
-            raise TruncateBody(response)
-        return response
 
     def _dispatch(self, request: httpx.Request) -> httpx.Response:
         with self.lock:
@@ -687,8 +686,8 @@ class ShoperEmulator(Emulator):
                 if status not in ("1", "2", "3", "4"):
                     raise _ShoperError(400, "invalid_request", "status: one of 1, 2, 3, 4")
                 if status != refund["status"]:
-                    self.applied.append({"kind": "refund_status", "refund": int(refund_id), "from": refund["status"],
-                                         "to": status})
+                    self.applied.append({"kind": "refund_status", "refund": int(refund_id),
+                                         "order": int(refund["order_id"]), "from": refund["status"], "to": status})
                     refund["status"] = status
             return self.json_response(200, 1)
 

@@ -19,8 +19,9 @@ status): a return that moves from "requested" to "received" therefore moves
 its `created_at` once, to the later moment.
 
 What retsync writes into a shop is marked so it can be recognised on a retry
-and read back as itself: `[retsync:<key>] <kind> <quantity> x <line>` lines
-in the order's private notes (`notes_priv`) and refund comments, and
+and read back as itself: one `[retsync:<key>] <kind> <quantity> x <line>, ...`
+line per decision act (every line it decided) in the order's private notes
+(`notes_priv`) and refund comments, and
 `[retsync-hold:<channel>/<id>]` in the private notes of an order that holds
 another channel's return (the back-office flow).
 """
@@ -28,7 +29,7 @@ another channel's return (the back-office flow).
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
@@ -40,13 +41,16 @@ from retsync.kit.payload import count, decimal, minor_units, when
 from retsync.kit.payload import obj as _obj
 from retsync.kit.payload import objs as _objs
 from retsync.kit.payload import text as _text
+from retsync.kit.reasons import reason_from_words
 
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 REFUND_PENDING, REFUND_CANCELED, REFUND_FINISHED, REFUND_FAILED = "1", "2", "3", "4"
 COMMENT_LIMIT = 256
 """Shoper's limit on an order refund's `comment`."""
 
-_DECISION = re.compile(r"\[retsync:(?P<key>[^\]\s]+)\] (?P<kind>[a-z]+)(?: (?P<quantity>\d+) x (?P<line>\S+))?")
+_DECISION = re.compile(r"\[retsync:(?P<key>[^\]\s]+)\] (?P<kind>[a-z]+)"
+                       r"(?P<lines> \d+ x [^\s,]+(?:, \d+ x [^\s,]+)*)?")
+_LINE = re.compile(r"(?P<quantity>\d+) x (?P<line>[^\s,]+)")
 _HOLD = re.compile(r"\[retsync-hold:(?P<key>[^\]\s]+)\]")
 
 
@@ -125,20 +129,32 @@ def status_name(order: Mapping[str, Any]) -> str | None:
 
 @dataclass(frozen=True)
 class Recorded:
-    """A decision retsync applied, read back from a private note or a refund comment."""
+    """A decision act retsync applied, read back from a private note or a refund comment."""
 
     key: str
     kind: DecisionKind | None
-    quantity: int | None
-    line: str | None
+    lines: Mapping[str, int]
+    """Line (order product) id -> units decided; one entry per line of the act."""
 
 
-def decision_marker(key: str, kind: DecisionKind, quantity: int, line: str) -> str:
-    return f"[retsync:{key}] {kind.value} {quantity} x {line}"
+def decision_marker(key: str, kind: DecisionKind, lines: Iterable[tuple[str, int]]) -> str:
+    """`[retsync:<key>] <kind> 1 x 5001, 2 x 5002`: the act's key and every line it decided. A one-line act
+    reads as the markers written before acts had several lines, so those are read back the same way."""
+    decided = ", ".join(f"{quantity} x {line}" for line, quantity in lines)
+    return f"[retsync:{key}] {kind.value}" + (f" {decided}" if decided else "")
+
+
+def refund_comment(key: str, kind: DecisionKind, lines: Sequence[tuple[str, int]], words: str) -> str:
+    """An order refund's comment (at most COMMENT_LIMIT characters): the marker, then the words. Lines that do
+    not fit are left out whole, never cut inside an id, so the key (what a retry looks for) always stays."""
+    kept = list(lines)
+    while kept and len(decision_marker(key, kind, kept)) > COMMENT_LIMIT:
+        kept.pop()
+    return f"{decision_marker(key, kind, kept)} {words}"[:COMMENT_LIMIT]
 
 
 def recorded_decisions(notes: Any) -> dict[str, Recorded]:
-    """Decisions retsync wrote into a note or comment, by idempotency key."""
+    """Decision acts retsync wrote into a note or comment, by idempotency key."""
     found: dict[str, Recorded] = {}
     text = notes if isinstance(notes, str) else ""
     for match in _DECISION.finditer(text):
@@ -146,8 +162,8 @@ def recorded_decisions(notes: Any) -> dict[str, Recorded]:
             kind: DecisionKind | None = DecisionKind(match["kind"])
         except ValueError:
             kind = None
-        found[match["key"]] = Recorded(match["key"], kind, int(match["quantity"]) if match["quantity"] else None,
-                                       match["line"])
+        lines = {line["line"]: int(line["quantity"]) for line in _LINE.finditer(match["lines"] or "")}
+        found[match["key"]] = Recorded(match["key"], kind, lines)
     return found
 
 
@@ -279,32 +295,6 @@ def refund_signature(refunds: Iterable[Mapping[str, Any]]) -> list[str]:
 
 # --- reasons -------------------------------------------------------------------------------
 
-_REASON_WORDS: tuple[tuple[tuple[str, ...], ReturnReason], ...] = (
-    (("size", "fit", "too small", "too big", "rozmiar", "za mał", "za duż"), ReturnReason.WRONG_SIZE),
-    (("defect", "broken", "not working", "faulty", "wadliw", "zepsut", "nie działa", "usterk"),
-     ReturnReason.DEFECTIVE),
-    (("damaged", "damage", "uszkodz"), ReturnReason.DAMAGED),
-    (("wrong item", "wrong product", "inny produkt", "zły produkt", "pomyłka w zamówieniu"), ReturnReason.WRONG_ITEM),
-    (("by mistake", "mistake", "przez pomyłkę", "omyłkowo"), ReturnReason.ORDERED_BY_MISTAKE),
-    (("cheaper", "better price", "taniej", "cena"), ReturnReason.BETTER_PRICE),
-    (("late", "delivery", "never arrived", "dostaw", "opóźn"), ReturnReason.DELIVERY_PROBLEM),
-    (("changed my mind", "no longer", "not needed", "rozmyśli", "niepotrzebn", "nie potrzebuj"),
-     ReturnReason.NO_LONGER_NEEDED),
-    (("not as described", "not as expected", "quality", "colour", "color", "kolor", "jakość", "niezgodn"),
-     ReturnReason.NOT_AS_EXPECTED),
-)
-
-
-def reason_for(text: str | None, fallback: ReturnReason = ReturnReason.OTHER) -> ReturnReason:
-    """Customers type their reason freely (often in Polish); a few words give the coarse reason, else `fallback`."""
-    if not text:
-        return ReturnReason.UNKNOWN
-    folded = text.casefold()
-    for words, reason in _REASON_WORDS:
-        if any(word in folded for word in words):
-            return reason
-    return fallback
-
 
 def additional_field(order: Mapping[str, Any], field_id: str) -> str | None:
     """The value of one of the order's additional fields (e.g. a returns form's "reason"), by its field id."""
@@ -368,10 +358,10 @@ def _line_decision(line_id: str, status: DecisionKind | None, refunds: list[Refu
     """retsync's own record first, so a pushed decision is read back as itself; then its refund; then the
     status the merchant set in the panel; then a refund made in the panel (Shoper refunds name no lines)."""
     for record in recorded.values():
-        if record.line == line_id and record.kind is not None:
+        if line_id in record.lines and record.kind is not None:
             return record.kind
     for refund in refunds:
-        if refund.recorded and refund.recorded.line == line_id and refund.recorded.kind is not None:
+        if refund.recorded and line_id in refund.recorded.lines and refund.recorded.kind is not None:
             return refund.recorded.kind
     if status is not None:
         return status
@@ -439,10 +429,10 @@ def map_return(
     finished = [fact for fact in facts if fact.finished]
     finished_dates = [fact.created_at for fact in finished if fact.created_at is not None]
     reason = additional_field(order, rules.reason_field_id)
-    coarse = reason_for(reason)
+    coarse = reason_from_words(reason)
     if reason is None:  # the staff's words on a refund are not the customer's: no coarse reason from them
         reason = next((fact.words for fact in facts if fact.words), None)
-        coarse = reason_for(reason, fallback=ReturnReason.UNKNOWN)
+        coarse = reason_from_words(reason, fallback=ReturnReason.UNKNOWN)
     extra: dict[str, Any] = {}
     if status_name(order):
         extra["status_name"] = status_name(order)

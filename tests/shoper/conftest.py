@@ -1,5 +1,5 @@
-"""Shoper test helpers: a fake clock the emulator's bucket leaks by and the connector's waits advance,
-connector factories, decision requests."""
+"""Shoper test helpers: a fake clock the emulator's bucket leaks by and the connector's waits advance, and
+connector factories."""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ from typing import Any
 
 import pytest
 
-from retsync.kit.contract import DecisionRequest, Runtime
-from retsync.kit.model import DecisionKind, Return
-from retsync.testing.memory import decision_for
+from retsync.kit.contract import Runtime
 from retsync_connectors.shoper.connector import ShoperConnector, ShoperSettings
 from retsync_connectors.shoper.emulator import SANDBOX_CHANNEL, ShoperEmulator
 
@@ -67,7 +65,3 @@ def make_connector(tmp_path: Path, clock: FakeClock) -> Iterator[Callable[..., S
     for connector in made:
         connector.close()
 
-
-def decision(record: Return, kind: DecisionKind, **given: Any) -> DecisionRequest:
-    """The request the outbox would hand over; Shoper's keys are written into notes, so they look like ours."""
-    return decision_for(record, kind, key_format="0b7c{n:04d}-key", **given)

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from retsync.kit.contract import HoldRequest, PushStatus
 from retsync.kit.http import AuthError
 from retsync.kit.model import Customer, DecisionKind, Return, ReturnLine, ReturnStatus
-from retsync.testing.memory import InMemoryStore
+from retsync.testing.memory import InMemoryStore, act_for, carry_out
 from retsync_connectors.shoper.connector import ShoperConnector, ShoperSettings
 from retsync_connectors.shoper.emulator import (
     ACCEPTED,
@@ -26,7 +26,7 @@ from retsync_connectors.shoper.emulator import (
     SANDBOX_CHANNEL,
     ShoperEmulator,
 )
-from tests.shoper.conftest import NOW, FakeClock, decision
+from tests.shoper.conftest import NOW, FakeClock
 
 Make = Callable[..., ShoperConnector]
 
@@ -41,6 +41,15 @@ def synced(shop: ShoperEmulator, make_connector: Make) -> tuple[ShoperConnector,
 def open_return(store: InMemoryStore, *, lines: int = 1) -> Return:
     return next(r for r in store.returns.values()
                 if r.status is ReturnStatus.REQUESTED and len(r.lines) >= lines and r.lines[0].order_line_external_id)
+
+
+def worth(shop: ShoperEmulator, record: Return) -> Decimal:
+    """What the buyer paid for every unit of the return's lines (price less the line's discount)."""
+    total = Decimal(0)
+    for line in record.lines:
+        product = next(p for p in shop.products[int(record.external_id)] if p["id"] == line.external_id)
+        total += Decimal(product["price"]) * (100 - Decimal(product["discount_perc"])) / 100 * line.quantity
+    return total.quantize(Decimal("0.01"))
 
 
 def applied(shop: ShoperEmulator, kind: str | None = None) -> list[dict]:
@@ -198,27 +207,25 @@ def test_a_429_that_outlasts_the_retries_fails_the_pull_with_a_clear_error(
         InMemoryStore().run(make_connector(shop, max_retries=2))
 
 
-# --- pushing -----------------------------------------------------------------------------------
+# --- decision acts -----------------------------------------------------------------------------
 
 
 def test_accept_refunds_the_returned_quantity_against_the_payment_and_sets_the_status(
         synced: tuple[ShoperConnector, InMemoryStore], shop: ShoperEmulator) -> None:
     connector, store = synced
     record = open_return(store)
-    request = decision(record, DecisionKind.ACCEPT, note="Zwrot przyjęty, dziękujemy.")
-    result = connector.push(request)
+    act = act_for(record, DecisionKind.ACCEPT, note="Zwrot przyjęty, dziękujemy.")
+    result = carry_out(connector, act)
     assert result.status is PushStatus.PUSHED, result.detail
     [refund] = applied(shop, "refund")
-    product = next(p for p in shop.products[int(record.external_id)] if p["id"] == record.lines[0].external_id)
-    unit = Decimal(product["price"]) * (100 - Decimal(product["discount_perc"])) / 100
-    assert Decimal(refund["amount"]) == (unit * record.lines[0].quantity).quantize(Decimal("0.01"))
+    assert Decimal(refund["amount"]) == worth(shop, record)
     transaction = next(t for t in shop.transactions.values() if t["order_id"] == record.external_id)
     assert refund["transaction"] == int(transaction["transaction_id"]) and refund["status"] == "3"
-    assert refund["comment"].startswith(f"[retsync:{request.idempotency_key}] accept")
+    assert refund["comment"].startswith(f"[retsync:{act.key}] accept")
     assert applied(shop, "status") == [{"kind": "status", "order": int(record.external_id), "from": REQUESTED,
                                         "to": ACCEPTED}]
     order = shop.order(record.external_id)
-    assert "Zwrot przyjęty, dziękujemy." in order["notes_pub"] and request.idempotency_key in order["notes_priv"]
+    assert "Zwrot przyjęty, dziękujemy." in order["notes_pub"] and act.key in order["notes_priv"]
     assert result.result and result.result["refund_id"] == str(refund["refund"])
 
     store.run(connector)
@@ -226,15 +233,57 @@ def test_accept_refunds_the_returned_quantity_against_the_payment_and_sets_the_s
     assert stored.status is ReturnStatus.REFUNDED and stored.lines[0].channel_decision is DecisionKind.ACCEPT
 
 
+def test_a_whole_return_accept_is_one_refund_of_every_product_and_one_status_change(
+        shop: ShoperEmulator, make_connector: Make) -> None:
+    connector, store = make_connector(shop), InMemoryStore()
+    store.run(connector)
+    record = open_return(store, lines=2)
+    act = act_for(record, DecisionKind.ACCEPT, note="Zwrot przyjęty.")
+    result = carry_out(connector, act)
+    assert result.status is PushStatus.PUSHED, result.detail
+    [refund] = applied(shop, "refund")
+    assert Decimal(refund["amount"]) == worth(shop, record), "one amount for every product of the return"
+    products = ", ".join(f"{line.quantity} x {line.external_id}" for line in record.lines)
+    assert refund["comment"].startswith(f"[retsync:{act.key}] accept {products} ")
+    assert len(applied(shop, "status")) == 1 and len(applied(shop, "notes")) == 2  # notes_priv, notes_pub
+    assert shop.order(record.external_id)["notes_priv"].count("[retsync:") == 1
+    assert all(f"{line.quantity} × product {line.external_id}" in (result.detail or "") for line in record.lines)
+
+    store.run(connector)
+    stored = store.returns[record.external_id]
+    assert {line.channel_decision for line in stored.lines} == {DecisionKind.ACCEPT}, "every line read back"
+
+
+def test_a_whole_return_refund_whose_answer_was_lost_is_made_once_on_the_retry(
+        shop: ShoperEmulator, make_connector: Make) -> None:
+    connector, store = make_connector(shop), InMemoryStore()
+    store.run(connector)
+    record = open_return(store, lines=2)
+    act = act_for(record, DecisionKind.ACCEPT)
+    shop.inject("lost", times=1)  # the next write: the refund is made, its answer never arrives
+    first = carry_out(connector, act)
+    assert first.status is PushStatus.RETRY and "may have been applied" in (first.detail or "")
+    assert len(applied(shop, "refund")) == 1 and not applied(shop, "status")
+    retry = carry_out(connector, replace(act, attempt=2))
+    assert retry.status is PushStatus.PUSHED and "already in the shop" in (retry.detail or "")
+    assert len(applied(shop, "refund")) == 1 and len(applied(shop, "status")) == 1
+    acts = shop.acts_applied()
+    assert len(acts) == len(set(acts)) and [entry[0] for entry in acts].count("refund") == 1
+
+
 def test_keep_is_a_refund_only_read_back_as_keep(synced: tuple[ShoperConnector, InMemoryStore],
                                                  shop: ShoperEmulator) -> None:
     connector, store = synced
     record = open_return(store)
-    result = connector.push(decision(record, DecisionKind.KEEP, note=None))
+    act = act_for(record, DecisionKind.KEEP, note=None)
+    result = carry_out(connector, act)
     assert result.status is PushStatus.PUSHED, result.detail
     [refund] = applied(shop, "refund")
     assert " keep " in refund["comment"] and "the customer keeps the item" in refund["comment"]
     assert not applied(shop, "status") and not applied(shop, "notes")
+    again = carry_out(connector, replace(act, attempt=2))
+    assert again.status is PushStatus.PUSHED and "already applied on" in (again.detail or "")
+    assert again.reference == result.reference and len(applied(shop, "refund")) == 1
     store.run(connector)
     assert store.returns[record.external_id].lines[0].channel_decision is DecisionKind.KEEP
 
@@ -243,7 +292,7 @@ def test_keep_can_also_set_a_status(shop: ShoperEmulator, make_connector: Make) 
     connector, store = make_connector(shop, keep_status="5"), InMemoryStore()
     store.run(connector)
     record = open_return(store)
-    result = connector.push(decision(record, DecisionKind.KEEP))
+    result = carry_out(connector, act_for(record, DecisionKind.KEEP))
     assert result.status is PushStatus.PUSHED and len(applied(shop, "refund")) == 1
     assert applied(shop, "status") == [{"kind": "status", "order": int(record.external_id), "from": REQUESTED,
                                         "to": "5"}]
@@ -255,7 +304,7 @@ def test_a_pending_refund_can_be_left_for_the_panel(shop: ShoperEmulator, make_c
     connector, store = make_connector(shop, refund_status="pending"), InMemoryStore()
     store.run(connector)
     record = open_return(store)
-    assert connector.push(decision(record, DecisionKind.KEEP)).status is PushStatus.PUSHED
+    assert carry_out(connector, act_for(record, DecisionKind.KEEP)).status is PushStatus.PUSHED
     assert applied(shop, "refund")[0]["status"] == "1"
     store.run(connector)
     assert store.returns[record.external_id].status is ReturnStatus.DECIDED
@@ -270,14 +319,14 @@ def test_status_decisions_set_the_configured_status_and_tell_the_customer(
         status: str) -> None:
     connector, store = synced
     record = open_return(store)
-    request = decision(record, kind, note="Wyślemy etykietę zwrotną.")
-    result = connector.push(request)
+    act = act_for(record, kind, note="Wyślemy etykietę zwrotną.")
+    result = carry_out(connector, act)
     assert result.status is PushStatus.PUSHED, result.detail
     assert applied(shop, "status") == [{"kind": "status", "order": int(record.external_id), "from": REQUESTED,
                                         "to": status}]
     notes = {entry["field"]: entry["added"] for entry in applied(shop, "notes")}
     assert notes["notes_pub"] == "Wyślemy etykietę zwrotną."
-    assert notes["notes_priv"].startswith(f"[retsync:{request.idempotency_key}] {kind.value} ")
+    assert notes["notes_priv"].startswith(f"[retsync:{act.key}] {kind.value} ")
     assert not applied(shop, "refund")
     store.run(connector)
     stored = store.returns[record.external_id]
@@ -290,8 +339,9 @@ def test_cancel_cancels_the_orders_pending_refunds(synced: tuple[ShoperConnector
     connector, store = synced
     record = open_return(store)
     pending = shop.refund_in_panel(int(record.external_id), "10.00", status="1")
-    assert connector.push(decision(record, DecisionKind.CANCEL)).status is PushStatus.PUSHED
-    assert applied(shop, "refund_status") == [{"kind": "refund_status", "refund": pending, "from": "1", "to": "2"}]
+    assert carry_out(connector, act_for(record, DecisionKind.CANCEL)).status is PushStatus.PUSHED
+    assert applied(shop, "refund_status") == [{"kind": "refund_status", "refund": pending,
+                                               "order": int(record.external_id), "from": "1", "to": "2"}]
 
 
 def test_an_empty_status_setting_keeps_the_status_and_writes_only_the_record(
@@ -299,49 +349,52 @@ def test_an_empty_status_setting_keeps_the_status_and_writes_only_the_record(
     connector, store = make_connector(shop, repair_status=""), InMemoryStore()
     store.run(connector)
     record = open_return(store)
-    assert connector.push(decision(record, DecisionKind.REPAIR, note=None)).status is PushStatus.PUSHED
+    assert carry_out(connector, act_for(record, DecisionKind.REPAIR, note=None)).status is PushStatus.PUSHED
     assert not applied(shop, "status")
     assert [entry["field"] for entry in applied(shop, "notes")] == ["notes_priv"], "no note: nothing for the customer"
 
 
-def test_every_line_of_a_return_gets_its_decision_but_one_status_change_and_one_note(
+def test_lines_decided_one_at_a_time_get_one_status_change_and_one_note(
         shop: ShoperEmulator, make_connector: Make) -> None:
     connector, store = make_connector(shop), InMemoryStore()
     store.run(connector)
     record = open_return(store, lines=2)
     for index in range(len(record.lines)):
-        result = connector.push(decision(record, DecisionKind.REJECT, line=index, note="Brak oryginalnego pudełka."))
-        assert result.status is PushStatus.PUSHED
+        act = act_for(record, DecisionKind.REJECT, lines=[index], note="Brak oryginalnego pudełka.")
+        assert carry_out(connector, act).status is PushStatus.PUSHED
     assert len(applied(shop, "status")) == 1
     assert shop.order(record.external_id)["notes_pub"].count("Brak oryginalnego pudełka.") == 1
     assert shop.order(record.external_id)["notes_priv"].count("[retsync:") == len(record.lines)
+    store.run(connector)
+    assert {line.channel_decision for line in store.returns[record.external_id].lines} == {DecisionKind.REJECT}
 
 
 def test_a_refund_whose_answer_was_lost_is_found_on_the_retry_not_made_twice(
         synced: tuple[ShoperConnector, InMemoryStore], shop: ShoperEmulator) -> None:
     connector, store = synced
-    request = decision(open_return(store), DecisionKind.ACCEPT)
+    act = act_for(open_return(store), DecisionKind.ACCEPT)
     shop.lose_answer("POST", "/order-refunds")
-    first = connector.push(request)
+    first = carry_out(connector, act)
     assert first.status is PushStatus.RETRY and "may have been applied" in (first.detail or "")
-    retry = connector.push(replace(request, attempt=2))
+    retry = carry_out(connector, replace(act, attempt=2))
     assert retry.status is PushStatus.PUSHED and "already in the shop" in (retry.detail or "")
     assert len(applied(shop, "refund")) == 1 and len(applied(shop, "status")) == 1
-    again = connector.push(replace(request, attempt=3))
-    assert again.status is PushStatus.PUSHED and len(applied(shop, "refund")) == 1
-    assert len(applied(shop, "status")) == 1
+    again = carry_out(connector, replace(act, attempt=3))
+    assert again.status is PushStatus.PUSHED and "already applied on" in (again.detail or "")
+    assert again.result and again.result["refund_id"] == retry.reference
+    assert len(applied(shop, "refund")) == 1 and len(applied(shop, "status")) == 1
 
 
 def test_a_status_decision_whose_answer_was_lost_is_not_applied_twice(
         synced: tuple[ShoperConnector, InMemoryStore], shop: ShoperEmulator) -> None:
     connector, store = synced
-    request = decision(open_return(store), DecisionKind.REJECT, note="Po terminie 14 dni.")
-    shop.lose_answer("PUT", f"/orders/{request.order_external_id}")
-    assert connector.push(request).status is PushStatus.RETRY
-    retry = connector.push(replace(request, attempt=2))
-    assert retry.status is PushStatus.PUSHED and "already in the shop" in (retry.detail or "")
+    act = act_for(open_return(store), DecisionKind.REJECT, note="Po terminie 14 dni.")
+    shop.lose_answer("PUT", f"/orders/{act.order_external_id}")
+    assert carry_out(connector, act).status is PushStatus.RETRY
+    retry = carry_out(connector, replace(act, attempt=2))
+    assert retry.status is PushStatus.PUSHED and "already applied on" in (retry.detail or "")
     assert len(applied(shop, "status")) == 1
-    assert shop.order(request.order_external_id)["notes_pub"].count("Po terminie 14 dni.") == 1
+    assert shop.order(act.order_external_id)["notes_pub"].count("Po terminie 14 dni.") == 1
 
 
 def test_a_refund_already_made_in_the_panel_is_not_asked_for_again(
@@ -350,25 +403,40 @@ def test_a_refund_already_made_in_the_panel_is_not_asked_for_again(
     record = open_return(store)
     shop.refund_in_panel(int(record.external_id), shop.order(record.external_id)["sum"])
     before = len(shop.requests)
-    result = connector.push(decision(record, DecisionKind.ACCEPT))
+    result = carry_out(connector, act_for(record, DecisionKind.ACCEPT))
     assert result.status is PushStatus.FAILED and "left to refund" in (result.detail or "")
     assert not [r for r in shop.requests[before:] if r.method != "GET"]
+
+
+def test_an_order_gone_from_the_shop_or_holding_a_marketplace_return_is_refused(
+        synced: tuple[ShoperConnector, InMemoryStore]) -> None:
+    connector, store = synced
+    record = open_return(store)
+    gone = carry_out(connector, act_for(record.model_copy(update={"external_id": "999999", "order_external_id": "999999"}),
+                                        DecisionKind.REJECT))
+    assert gone.status is PushStatus.FAILED and "no order 999999" in (gone.detail or "")
+    held = connector.hold_return(_hold(_marketplace_return("8"))).reference
+    assert held
+    refused = carry_out(connector, act_for(record.model_copy(update={"external_id": held, "order_external_id": held}),
+                                           DecisionKind.REJECT))
+    assert refused.status is PushStatus.FAILED and "holds another channel's return" in (refused.detail or "")
 
 
 def test_an_unknown_status_setting_is_refused_in_shopers_words(shop: ShoperEmulator, make_connector: Make) -> None:
     connector, store = make_connector(shop, reject_status="99"), InMemoryStore()
     store.run(connector)
-    result = connector.push(decision(open_return(store), DecisionKind.REJECT))
+    result = carry_out(connector, act_for(open_return(store), DecisionKind.REJECT))
     assert result.status is PushStatus.FAILED
     assert "HTTP 400: status_id: status 99 does not exist (invalid_request)" in (result.detail or "")
 
 
-def test_a_wrong_password_says_what_to_check(shop: ShoperEmulator, make_connector: Make) -> None:
+def test_a_wrong_password_says_what_to_check_and_the_decision_waits(
+        shop: ShoperEmulator, make_connector: Make) -> None:
     good, store = make_connector(shop), InMemoryStore()
     store.run(good)
     bad = make_connector(shop, password="wrong-password")
-    result = bad.push(decision(open_return(store), DecisionKind.ACCEPT))
-    assert result.status is PushStatus.FAILED
+    result = carry_out(bad, act_for(open_return(store), DecisionKind.ACCEPT))
+    assert result.status is PushStatus.RETRY, "fixed credentials let the decision go out"
     assert "Invalid user credentials" in (result.detail or "") and "check login and password" in (result.detail or "")
     with pytest.raises(AuthError, match="auth_failure"):
         InMemoryStore().run(bad)

@@ -131,7 +131,24 @@ def test_refunds_follow_the_insert_rules(api: httpx.Client, roomy: ShoperEmulato
     assert listed["order_id"] == transaction["order_id"] and listed["currency_value"] == "1.50"
     assert listed["status"] == "3"
     assert api.put(f"/order-refunds/{refund_id}", json={"status": 2}).json() == 1
-    assert roomy.applied[-1] == {"kind": "refund_status", "refund": refund_id, "from": "3", "to": "2"}
+    assert roomy.applied[-1] == {"kind": "refund_status", "refund": refund_id, "order": int(transaction["order_id"]),
+                                 "from": "3", "to": "2"}
+
+
+def test_acts_applied_name_what_was_acted_on_never_the_new_refunds_id(api: httpx.Client,
+                                                                      roomy: ShoperEmulator) -> None:
+    """A refund made twice is the same entry twice; a hold's order and products are no decision's effect."""
+    transaction = next(t for t in roomy.transactions.values()
+                       if not any(r["transaction_id"] == t["transaction_id"] for r in roomy.refunds.values()))
+    order_id, body = transaction["order_id"], {"transaction_id": int(transaction["transaction_id"]),
+                                               "currency_id": 1, "status": 3, "currency_value": 2.5, "comment": "R"}
+    first, second = api.post("/order-refunds", json=body).json(), api.post("/order-refunds", json=body).json()
+    assert first != second
+    api.put(f"/orders/{order_id}", json={"status_id": "16", "notes_pub": "Przyjęty"})
+    api.post("/orders", json={"status_id": "20", "payment_id": "1", "shipping_id": "1"})
+    refund = ("refund", f"order {order_id}", f"transaction {transaction['transaction_id']}", "2.50", "R")
+    assert roomy.acts_applied() == [refund, refund, ("notes", f"order {order_id}", "notes_pub", "Przyjęty"),
+                                    ("status", f"order {order_id}", "16")]
 
 
 def test_a_status_change_moves_the_status_date(api: httpx.Client, roomy: ShoperEmulator) -> None:

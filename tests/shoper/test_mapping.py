@@ -13,6 +13,7 @@ from retsync.kit.http import BadPayload
 from retsync.kit.model import Customer, DecisionKind, Return, ReturnLine, ReturnReason, ReturnStatus
 from retsync_connectors.shoper.client import bucket_wait, error_detail
 from retsync_connectors.shoper.mapping import (
+    COMMENT_LIMIT,
     ReturnRules,
     decision_marker,
     held_key,
@@ -24,8 +25,8 @@ from retsync_connectors.shoper.mapping import (
     map_return,
     merchant_words,
     parse_local,
-    reason_for,
     recorded_decisions,
+    refund_comment,
     revision_of,
     to_minor_units,
 )
@@ -144,9 +145,11 @@ def test_configured_statuses_carry_their_meaning(status: str, unified: ReturnSta
 def test_the_reason_comes_from_the_configured_additional_field() -> None:
     result = mapped(order(additional_fields=[{"field_id": "3", "value": "Za mały rozmiar"}]))
     assert result.reason is ReturnReason.WRONG_SIZE and result.channel_reason == "Za mały rozmiar"
-    assert reason_for("Produkt uszkodzony w transporcie") is ReturnReason.DAMAGED
-    assert reason_for("Rozmyśliłam się") is ReturnReason.NO_LONGER_NEEDED
-    assert reason_for("cokolwiek") is ReturnReason.OTHER and reason_for(None) is ReturnReason.UNKNOWN
+    reasons = {text: mapped(order(additional_fields=[{"field_id": "3", "value": text}])).reason
+               for text in ("Produkt uszkodzony w transporcie", "Rozmyśliłam się", "cokolwiek")}
+    assert reasons == {"Produkt uszkodzony w transporcie": ReturnReason.DAMAGED,
+                       "Rozmyśliłam się": ReturnReason.NO_LONGER_NEEDED, "cokolwiek": ReturnReason.OTHER}
+    assert mapped(order(additional_fields=[])).reason is ReturnReason.UNKNOWN
 
 
 def test_a_finished_refund_made_in_the_panel_refunds_the_return() -> None:
@@ -177,14 +180,14 @@ def test_an_unknown_refund_status_and_order_status_are_kept_verbatim() -> None:
 
 
 def test_retsyncs_own_records_are_read_back_as_themselves() -> None:
-    notes = "Klientka dzwoniła.\n" + decision_marker("k-1", DecisionKind.REPAIR, 2, "5001")
+    notes = "Klientka dzwoniła.\n" + decision_marker("k-1", DecisionKind.REPAIR, [("5001", 2)])
     result = mapped(order("5", notes_priv=notes), products=[product(), product("5002")])
     assert result.status is ReturnStatus.DECIDED
     assert [line.channel_decision for line in result.lines] == [DecisionKind.REPAIR, None]
-    keep = refund(comment=decision_marker("k-2", DecisionKind.KEEP, 1, "5002") + " Klient zatrzymuje")
+    keep = refund(comment=decision_marker("k-2", DecisionKind.KEEP, [("5002", 1)]) + " Klient zatrzymuje")
     result = mapped(order("5"), [keep], products=[product(), product("5002")])
     assert [line.channel_decision for line in result.lines] == [None, DecisionKind.KEEP]
-    cancelled = mapped(order("5", notes_priv=decision_marker("k-3", DecisionKind.CANCEL, 2, "5001")))
+    cancelled = mapped(order("5", notes_priv=decision_marker("k-3", DecisionKind.CANCEL, [("5001", 2)])))
     assert cancelled.status is ReturnStatus.CANCELLED
 
 
@@ -203,16 +206,36 @@ def test_the_revision_moves_with_status_refunds_and_records() -> None:
     assert revision_of(order(), []) == base
     assert revision_of(order(status_date="2026-07-11 08:00:00"), []) != base
     assert revision_of(order(), [refund()]) != revision_of(order(), [refund(status="1")])
-    assert revision_of(order(notes_priv=decision_marker("k", DecisionKind.REJECT, 1, "1")), []) != base
+    assert revision_of(order(notes_priv=decision_marker("k", DecisionKind.REJECT, [("1", 1)])), []) != base
 
 
 def test_markers_parse_and_merchant_words_leave_them_out() -> None:
     notes = "[retsync-hold:bol/123] Bol.com return 123\n[retsync:abc] reject 1 x 77\nZa późno, odrzucam"
     assert held_key({"notes_priv": notes}) == "bol/123" and held_key({"notes_priv": None}) is None
     recorded = recorded_decisions(notes)
-    assert recorded["abc"].kind is DecisionKind.REJECT and recorded["abc"].line == "77"
+    assert recorded["abc"].kind is DecisionKind.REJECT and recorded["abc"].lines == {"77": 1}
     assert recorded_decisions("[retsync:x] nonsense 1 x 2")["x"].kind is None, "an unknown kind is no crash"
     assert merchant_words(notes) == "Za późno, odrzucam" and merchant_words(None) is None
+
+
+def test_an_act_of_several_lines_is_one_marker_read_back_on_every_line() -> None:
+    marker = decision_marker("k-9", DecisionKind.ACCEPT, [("5001", 1), ("5002", 3)])
+    assert marker == "[retsync:k-9] accept 1 x 5001, 3 x 5002"
+    assert recorded_decisions(f"{marker} Zwrot przyjęty, 2 x taniej")["k-9"].lines == {"5001": 1, "5002": 3}
+    result = mapped(order("5", notes_priv=marker), products=[product(), product("5002"), product("5003")])
+    assert [line.channel_decision for line in result.lines] == [DecisionKind.ACCEPT, DecisionKind.ACCEPT, None]
+    assert recorded_decisions("[retsync:old] reject 1 x 77 Za późno")["old"].lines == {"77": 1}, "older markers"
+
+
+def test_a_refund_comment_keeps_its_key_and_whole_lines_within_256_characters() -> None:
+    lines = [(str(6000 + n), 1) for n in range(40)]
+    comment = refund_comment("0b7c0001-4f5e-4d4a-9c1e-8a2b3c4d5e6f", DecisionKind.ACCEPT, lines, "Zwrot przyjęty")
+    assert len(comment) <= COMMENT_LIMIT
+    recorded = recorded_decisions(comment)["0b7c0001-4f5e-4d4a-9c1e-8a2b3c4d5e6f"]
+    assert recorded.kind is DecisionKind.ACCEPT and 10 < len(recorded.lines) < 40
+    assert set(recorded.lines) <= {line for line, _ in lines}, "no id cut short"
+    assert refund_comment("k", DecisionKind.KEEP, [("5001", 2)], "Klient zatrzymuje") == \
+        "[retsync:k] keep 2 x 5001 Klient zatrzymuje"
 
 
 def test_a_held_order_is_neither_a_sale_nor_a_return() -> None:
@@ -259,3 +282,5 @@ def test_error_bodies_surface_in_shopers_words() -> None:
     assert error_detail(_response(400, body)) == "This order cannot be modified (object_readonly)"
     assert error_detail(_response(400, {"error": "server_error"})) == "server_error"
     assert error_detail(httpx.Response(502, text="<html>Bad gateway</html>")) == "<html>Bad gateway</html>"
+    assert error_detail(_response(400, ["not", "an", "object"])) == "['not', 'an', 'object']"
+    assert error_detail(_response(400, {"code": 7})) == "{'code': 7}"
