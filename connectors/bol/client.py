@@ -11,10 +11,8 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from retsync.kit.contract import Runtime
-from retsync.kit.http import ApiError, BadPayload, ChannelHttp, OAuth2ClientCredentials
+from retsync.kit.http import ApiError, BadPayload, ChannelHttp, OAuth2ClientCredentials, error_detail_from
 
 if TYPE_CHECKING:
     from retsync_connectors.bol.connector import BolSettings
@@ -24,14 +22,8 @@ PAGE_SIZE = 50
 """bol's fixed page size; a shorter page is the last one."""
 
 
-def problem_detail(response: httpx.Response) -> str:
-    """A bol Problem body as one line: `detail (name: reason; name: reason)`."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:300] or response.reason_phrase
-    if not isinstance(body, Mapping):
-        return str(body)[:300]
+def _problem_text(body: Mapping[str, Any]) -> str | None:
+    """A bol Problem body as one line: `detail (name: reason; name: reason)`; None when it says nothing."""
     detail = next(
         (body[key] for key in ("detail", "error_description", "title", "error") if isinstance(body.get(key), str)),
         None,
@@ -45,7 +37,12 @@ def problem_detail(response: httpx.Response) -> str:
     if reasons:
         joined = "; ".join(reasons)
         return f"{detail} ({joined})" if detail else joined
-    return detail or response.reason_phrase or "no detail"
+    return detail
+
+
+problem_detail = error_detail_from(_problem_text)
+"""How a bol error answer reads in a log line or a decision's error; bodies that are not a Problem read as
+every channel's do."""
 
 
 def _require_object(body: Any, what: str) -> dict[str, Any]:

@@ -9,17 +9,20 @@ handled list, so it is fetched by id instead of paging the whole history.
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from collections.abc import Collection, Iterable, Iterator, Mapping
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
+from pydantic import Field, field_serializer
 
 from retsync.kit.contract import (
+    AlreadyDone,
     Capabilities,
     Connector,
-    DecisionRequest,
+    DecisionAct,
     Page,
     PullContext,
     PushResult,
@@ -27,8 +30,9 @@ from retsync.kit.contract import (
     Runtime,
     Stream,
 )
-from retsync.kit.http import ApiError, AuthError, BadPayload, ChannelError, Stopped, TransientError
+from retsync.kit.http import ApiError, ChannelError, Stopped
 from retsync.kit.model import DecisionKind, Order, Return, utc
+from retsync.kit.paging import Cursor
 from retsync.kit.payload import objs, text
 from retsync.kit.records import RecordSieve, map_fetched
 from retsync.kit.secrets import Secret
@@ -52,6 +56,10 @@ PHASES: tuple[tuple[str, bool], ...] = (("FBR", False), ("FBB", False), ("FBR", 
 
 FIRST_HANDLED_PHASE = 2
 HANDLE_RETURN_ITEM = "HANDLE_RETURN_ITEM"
+FINISHED = frozenset({"SUCCESS", "FAILURE", "TIMEOUT"})
+"""Process statuses bol is done with; any other (PENDING, or one bol adds) is still running."""
+REFERENCE_LENGTH = 200
+"""Room for an act's reference in the database (decisions.reference is a varchar(200))."""
 ORDER_CACHE_SIZE = 5_000
 CANCEL_UNSUPPORTED = "bol has no handling result that cancels a return; cancel it in the bol seller dashboard"
 
@@ -69,6 +77,31 @@ class BolSettings(ChannelSettings):
     process_poll_delay: Duration = Field(
         default=timedelta(seconds=1), description="pause between process status checks"
     )
+
+
+class BolCursor(Cursor):
+    """Where a pass over the four lists stands: the phase (index into PHASES) and its next page.
+
+    `last_pass` is when the last full pass ended; it is written only once a pass is done, so a cursor
+    mid-pass holds `phase` and `page` alone (the keys retsync has always stored).
+    """
+
+    phase: int = Field(default=0, ge=0, lt=len(PHASES))
+    page: int = Field(default=1, ge=1)
+    last_pass: datetime | None = None
+
+    @field_serializer("last_pass")
+    def _iso(self, value: datetime | None) -> str | None:
+        """ISO 8601 with `+00:00`, as stored before the cursor was typed."""
+        return value.isoformat() if value is not None else None
+
+    @property
+    def fresh(self) -> bool:
+        """At the start of a pass: the one moment the open lists are complete in this pass."""
+        return (self.phase, self.page) == (0, 1)
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
 
 
 class _OrderCache:
@@ -100,7 +133,7 @@ def _decision_texts() -> dict[DecisionKind, str]:
     }
 
 
-class BolConnector(Connector):
+class BolConnector(Connector[BolSettings]):
     """bol.com Retailer API v10: returns in, handling results out."""
 
     name = "bol"
@@ -113,12 +146,9 @@ class BolConnector(Connector):
         fetches_orders=True,
     )
 
-    def __init__(self, channel: str, settings: ChannelSettings, runtime: Runtime) -> None:
-        if not isinstance(settings, BolSettings):
-            raise TypeError(f"the bol connector needs BolSettings, got {type(settings).__name__}")
+    def __init__(self, channel: str, settings: BolSettings, runtime: Runtime) -> None:
         super().__init__(channel, settings, runtime)
-        self.bol_settings = settings
-        self.client = BolClient(channel, settings, runtime)
+        self.client = BolClient(channel, self.settings, runtime)
 
     def close(self) -> None:
         self.client.close()
@@ -128,32 +158,18 @@ class BolConnector(Connector):
     def pull(self, stream: Stream, context: PullContext) -> Iterator[Page]:
         if stream != Stream.RETURNS:
             raise ValueError(f"the bol connector pulls returns only, not {stream}")
-        phase, page = self._start(context.cursor)
+        start = BolCursor.load(context.cursor, context.now)  # anything unreadable starts a fresh pass
         orders = _OrderCache()
-        full_pass = (phase, page) == (0, 1)
         open_now: set[str] = set()
-        for index in range(phase, len(PHASES)):
-            if index == FIRST_HANDLED_PHASE and full_pass:
+        for index in range(start.phase, len(PHASES)):
+            if index == FIRST_HANDLED_PHASE and start.fresh:
                 left = set(context.open_returns()) - open_now
                 yield from self._left_open_lists(left, context, orders)
                 if self.runtime.stop.is_set():
                     return
-            yield from self._walk_phase(index, page if index == phase else 1, context, orders, open_now)
+            yield from self._walk_phase(index, start.page if index == start.phase else 1, context, orders, open_now)
             if self.runtime.stop.is_set():
                 return
-
-    @staticmethod
-    def _start(cursor: Mapping[str, Any] | None) -> tuple[int, int]:
-        """Where to resume; anything unreadable starts a fresh pass rather than skipping data."""
-        if not cursor:
-            return 0, 1
-        try:
-            phase, page = int(cursor.get("phase", 0)), int(cursor.get("page", 1))
-        except (TypeError, ValueError):
-            return 0, 1
-        if not 0 <= phase < len(PHASES) or page < 1:
-            return 0, 1
-        return phase, page
 
     def _walk_phase(
         self, index: int, page: int, context: PullContext, orders: _OrderCache, open_now: set[str]
@@ -174,11 +190,12 @@ class BolConnector(Connector):
 
     @staticmethod
     def _cursor_after(index: int, page: int, last: bool, context: PullContext) -> dict[str, Any]:
+        """The next page of this list, else the next list, else a new pass (noting when this one ended)."""
         if not last:
-            return {"phase": index, "page": page + 1}
+            return BolCursor(phase=index, page=page + 1).dump()
         if index + 1 < len(PHASES):
-            return {"phase": index + 1, "page": 1}
-        return {"phase": 0, "page": 1, "last_pass": context.now.isoformat()}
+            return BolCursor(phase=index + 1, page=1).dump()
+        return BolCursor(last_pass=context.now).dump()
 
     def _read_entries(
         self, entries: list[dict[str, Any]], context: PullContext, orders: _OrderCache, sieve: RecordSieve, *,
@@ -264,7 +281,7 @@ class BolConnector(Connector):
         list, past where paging stops; asking for it by id is how its new state is learnt.
         """
         pending = sorted(return_ids)
-        cursor = {"phase": FIRST_HANDLED_PHASE, "page": 1}
+        cursor = BolCursor(phase=FIRST_HANDLED_PHASE, page=1).dump()
         for start in range(0, len(pending), PAGE_SIZE):
             if self.runtime.stop.is_set():
                 return
@@ -290,87 +307,103 @@ class BolConnector(Connector):
                     returns.append(mapped)
             yield Page(returns=returns, orders=new_orders, cursor=cursor, quarantined=sieve.take())
 
-    # --- push ------------------------------------------------------------------------------
+    # --- decisions -------------------------------------------------------------------------
 
-    def push(self, request: DecisionRequest) -> PushResult:
-        handling = DECISION_TO_HANDLING.get(request.kind)
-        if handling is None:
-            return PushResult(PushStatus.UNSUPPORTED, self.capabilities.why_unsupported(request.kind))
-        if not request.line_external_id.isdigit():
-            return PushResult(PushStatus.FAILED, f"{request.line_external_id!r} is not a bol rmaId (digits only)")
-        try:
-            return self._push(request, handling)
-        except ApiError as exc:
-            return PushResult(PushStatus.FAILED, f"bol refused handlingResult={handling}: {exc}")
-        except AuthError as exc:
-            hint = "" if "client_secret" in str(exc) else "; check client_id and client_secret"
-            return PushResult(PushStatus.FAILED, f"bol refused the credentials of channel {self.channel}: {exc}{hint}")
-        except (TransientError, BadPayload) as exc:
-            return PushResult(PushStatus.RETRY, str(exc))
-        except Stopped:
-            return PushResult(PushStatus.RETRY, "the daemon stopped before bol was asked")
+    def act(self, act: DecisionAct) -> PushResult:
+        """One handling result for every item of the act: one PUT per rmaId, followed until bol is done.
 
-    def _push(self, request: DecisionRequest, handling: str) -> PushResult:
-        attempts = self.bol_settings.process_poll_attempts
-        if request.reference:
-            status = self.client.get_process_status(request.reference)
-            if status is not None:
-                return self._follow(status, handling, request, polls=attempts - 1)
-            # bol purged the process status: check the return itself before asking again
-        if request.attempt > 1 or request.reference:
-            if self._already_applied(request, handling):
-                return PushResult(PushStatus.PUSHED, f"already applied on bol: handlingResult={handling}")
-            in_flight = self._handling_in_flight(request.line_external_id)
-            if in_flight is not None:
-                return self._follow(in_flight, handling, request, polls=attempts)
-        status = self.client.handle_return(request.line_external_id, handling, request.quantity)
-        return self._follow(status, handling, request, polls=attempts)
+        A retry (a later attempt, or one following an earlier reference) first asks bol what it already did:
+        an item whose process the reference names is followed; one bol shows handled with our result, or is
+        still handling, is not sent again; only the rest is PUT.
+        """
+        handling = DECISION_TO_HANDLING[act.kind]
+        items = _items_of(act)
+        not_rmas = [rma_id for rma_id in items if not rma_id.isdigit()]
+        if not_rmas:  # refused before anything is sent, so no item is handled without the others
+            return PushResult(PushStatus.FAILED, f"not a bol rmaId (digits only): {', '.join(map(repr, not_rmas))}")
+        handlings = [_Handling(rma_id, quantity) for rma_id, quantity in items.items()]
+        known = _processes_in(act.reference, list(items))
+        for item in handlings:
+            if item.rma_id in known:
+                item.status = self.client.get_process_status(known[item.rma_id])  # None: bol purged it
+        unknown = [item for item in handlings if item.status is None]
+        if unknown and (act.attempt > 1 or act.reference):
+            self._recall(act.return_external_id, handling, unknown)
+        self._send(handling, handlings)
+        attempts = self.settings.process_poll_attempts
+        self._follow(handlings, polls=attempts if any(item.fresh for item in handlings) else attempts - 1)
+        return self._outcome(handling, handlings)
+
+    def _send(self, handling: str, handlings: list[_Handling]) -> None:
+        """PUT every item bol has not got yet. A refusal names its rma, and the items that did go through, so
+        a merchant whose act failed halfway knows what bol holds."""
+        for item in handlings:
+            if item.status is not None or item.done_before:
+                continue
+            try:
+                item.status = self.client.handle_return(item.rma_id, handling, item.quantity)
+            except ApiError as exc:
+                through = [other for other in handlings if other.status is not None or other.done_before]
+                also = f"; {_rmas(through)} went through" if through else ""
+                raise ApiError(exc.status_code, f"rma {item.rma_id}: {exc.message}{also}") from exc
+            item.fresh = True
+
+    def _recall(self, return_id: str, handling: str, handlings: list[_Handling]) -> None:
+        """What bol did with these items on an earlier attempt whose answer we never saw: an item shows our
+        handling result as its latest (done before), or bol is still processing one (followed from here)."""
+        detail = self.client.get_return(return_id)
+        items = detail["returnItems"] if detail is not None else []
+        latest = {str(item.get("rmaId")): latest_processing_result(item) for item in items}
+        for item in handlings:
+            result = latest.get(item.rma_id)
+            if result is not None and result.get("handlingResult") == handling:
+                item.done_before = True
+            else:
+                item.status = self._handling_in_flight(item.rma_id)
+                item.fresh = item.status is not None
 
     def _handling_in_flight(self, rma_id: str) -> dict[str, Any] | None:
         """A handling of this item bol is still working on: an earlier attempt whose answer we never saw."""
         statuses = self.client.process_statuses(rma_id, HANDLE_RETURN_ITEM)
         return next((status for status in statuses if status.get("status") == "PENDING"), None)
 
-    def _already_applied(self, request: DecisionRequest, handling: str) -> bool:
-        """True when bol already shows our handling result as the item's latest one (a lost answer)."""
-        detail = self.client.get_return(request.return_external_id)
-        if detail is None:
-            return False
-        for item in detail["returnItems"]:
-            if str(item.get("rmaId")) == request.line_external_id:
-                latest = latest_processing_result(item)
-                return latest is not None and latest.get("handlingResult") == handling
-        return False
-
-    def _follow(self, status: dict[str, Any], handling: str, request: DecisionRequest, *, polls: int) -> PushResult:
-        """Check the process status until it leaves PENDING or the polls run out."""
-        process_id = str(status["processStatusId"])
-        while status.get("status") == "PENDING" and polls > 0 and self._pause():
+    def _follow(self, handlings: list[_Handling], *, polls: int) -> None:
+        """Check the running processes until bol is done with them all or the polls run out."""
+        while polls > 0 and any(item.running for item in handlings) and self._pause():
             polls -= 1
-            try:
-                fresh = self.client.get_process_status(process_id)
-            except (ChannelError, Stopped):
-                break  # the handling is with bol now; the next attempt follows the same process id
-            if fresh is None:
-                break
-            status = fresh
-        return self._outcome(status, process_id, handling, request)
+            for item in [item for item in handlings if item.running]:
+                try:
+                    fresh = self.client.get_process_status(item.process_id)
+                except (ChannelError, Stopped):
+                    return  # the handlings are with bol now; the next attempt follows the same processes
+                if fresh is not None:
+                    item.status = fresh
 
-    def _outcome(
-        self, status: Mapping[str, Any], process_id: str, handling: str, request: DecisionRequest
-    ) -> PushResult:
-        state = status.get("status")
-        what = f"handlingResult={handling} quantityReturned={request.quantity} on rma {request.line_external_id}"
-        if state == "SUCCESS":
-            return PushResult(PushStatus.PUSHED, f"bol applied {what}", reference=process_id)
-        if state in ("FAILURE", "TIMEOUT"):
-            message = status.get("errorMessage") or status.get("description") or "no message"
-            return PushResult(PushStatus.FAILED, f"bol reported {state} for {what}: {message}", reference=process_id)
-        return PushResult(PushStatus.PENDING, f"bol is still processing {what}", reference=process_id)
+    @staticmethod
+    def _outcome(handling: str, handlings: list[_Handling]) -> PushResult:
+        """Pushed once bol handled every item, pending while it still processes any, failed if it refused one."""
+        reference = _reference(handlings)
+        if all(item.done_before for item in handlings):
+            raise AlreadyDone(_what(handling, handlings), reference=reference)
+        running = [item for item in handlings if item.running]
+        if running:
+            return PushResult(PushStatus.PENDING, f"bol is still processing {_what(handling, running)}",
+                              reference=reference)
+        refused = [item for item in handlings if not item.done_before and item.state != "SUCCESS"]
+        done = [item for item in handlings if item not in refused]
+        if refused:
+            reports = "; ".join(f"bol reported {item.state} for {_what(handling, [item])}: {item.message}"
+                                for item in refused)
+            applied = f" (applied on {_rmas(done)})" if done else ""
+            return PushResult(PushStatus.FAILED, reports + applied, reference=reference)
+        applied = [item for item in handlings if not item.done_before]
+        before = [item for item in handlings if item.done_before]
+        earlier = f"; {_rmas(before)} had it already" if before else ""
+        return PushResult(PushStatus.PUSHED, f"bol applied {_what(handling, applied)}{earlier}", reference=reference)
 
     def _pause(self) -> bool:
         """Wait between process checks the way ChannelHttp waits; False when the daemon is stopping."""
-        seconds = self.bol_settings.process_poll_delay.total_seconds()
+        seconds = self.settings.process_poll_delay.total_seconds()
         if self.runtime.sleep is not None:
             self.runtime.sleep(seconds)
             return not self.runtime.stop.is_set()
@@ -381,7 +414,6 @@ class BolConnector(Connector):
     def fetch_order(self, external_id: str) -> Order | None:
         body = self.client.get_order(external_id)
         return map_fetched("order", body, map_order, body, external_id=external_id) if body is not None else None
-
 
     # --- sandbox ---------------------------------------------------------------------------
 
@@ -406,3 +438,82 @@ class BolConnector(Connector):
 
 def _return_id(entry: Mapping[str, Any]) -> str | None:
     return text(entry.get("returnId")) if isinstance(entry, Mapping) else None
+
+
+@dataclass
+class _Handling:
+    """One rmaId of an act: what bol is asked, and what bol last said about it."""
+
+    rma_id: str
+    quantity: int
+    status: Mapping[str, Any] | None = None
+    """The process bol handles the item in, as last reported; None: not sent yet, or lost track of."""
+    done_before: bool = False
+    """bol showed our handling result on the item before this attempt sent anything."""
+    fresh: bool = False
+    """Its process was started or found in this attempt, not followed from the act's reference."""
+
+    @property
+    def process_id(self) -> str:
+        return str(self.status["processStatusId"]) if self.status is not None else ""
+
+    @property
+    def state(self) -> str | None:
+        return str(self.status.get("status")) if self.status is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self.status is not None and self.state not in FINISHED
+
+    @property
+    def message(self) -> str:
+        status = self.status or {}
+        return str(status.get("errorMessage") or status.get("description") or "no message")
+
+
+def _items_of(act: DecisionAct) -> dict[str, int]:
+    """rmaId -> units, in the act's order: an item named twice is asked for once, never PUT twice."""
+    items: dict[str, int] = {}
+    for line in act.lines:
+        items[line.line_external_id] = items.get(line.line_external_id, 0) + line.quantity
+    return items
+
+
+def _processes_in(reference: str | None, rma_ids: list[str]) -> dict[str, str]:
+    """rmaId -> processStatusId an earlier attempt left in the act's reference."""
+    if not reference:
+        return {}
+    try:
+        parsed = json.loads(reference)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        return {str(rma_id): process_id for rma_id, process_id in parsed.items()
+                if str(rma_id) in rma_ids and isinstance(process_id, str)}
+    # a decision pending since before acts holds its one item's process id as it is
+    return {rma_ids[0]: reference} if len(rma_ids) == 1 else {}
+
+
+def _reference(handlings: list[_Handling]) -> str | None:
+    """The processes to follow as a JSON object rmaId -> processStatusId, running ones first. Whatever does
+    not fit in the reference column is left out: a retry finds those items by asking bol (`_recall`)."""
+    entries = {item.rma_id: item.process_id for item in sorted(handlings, key=lambda item: not item.running)
+               if item.status is not None}
+    while entries:
+        encoded = json.dumps(entries, separators=(",", ":"))
+        if len(encoded) <= REFERENCE_LENGTH:
+            return encoded
+        entries.popitem()
+    return None
+
+
+def _what(handling: str, handlings: list[_Handling]) -> str:
+    """`handlingResult=X quantityReturned=N on rma R` for one item, the quantity per rma for several."""
+    if len(handlings) == 1:
+        return f"handlingResult={handling} quantityReturned={handlings[0].quantity} on rma {handlings[0].rma_id}"
+    items = ", ".join(f"rma {item.rma_id} (quantityReturned={item.quantity})" for item in handlings)
+    return f"handlingResult={handling} on {items}"
+
+
+def _rmas(handlings: list[_Handling]) -> str:
+    return "rma " + ", ".join(item.rma_id for item in handlings)

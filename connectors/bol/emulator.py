@@ -221,6 +221,7 @@ class BolEmulator(Emulator):
         self._processes: dict[str, _Process] = {}
         self._unfinished: deque[_Process] = deque()
         self._windows: dict[str, tuple[float, int]] = {}
+        self._acts: list[tuple[str, ...]] = []
 
     # --- generation ------------------------------------------------------------------------
 
@@ -520,6 +521,9 @@ class BolEmulator(Emulator):
         self._apply(process.rma_id, process.handling_result, process.quantity,
                     _processing_result_for(process.handling_result))
         self.handled_log.setdefault(process.rma_id, []).append(process.handling_result)
+        located = self._locate_rma(process.rma_id)
+        return_id = str(RETURN_ID_BASE + located[0]) if located is not None else "?"
+        self._acts.append(("handling", return_id, process.rma_id, process.handling_result))
         process.body["status"] = "SUCCESS"
 
     # --- test helpers ----------------------------------------------------------------------
@@ -594,6 +598,13 @@ class BolEmulator(Emulator):
             else:
                 raise ValueError(f"unknown poison {poison!r}: one of {self.POISONS}")
             return str(detail["returnId"])
+
+    def acts_applied(self) -> list[tuple[str, ...]]:
+        """Every handling bol applied through the API, in order: ("handling", returnId, rmaId, handlingResult).
+        An item handled twice with the same result (a PUT sent again after a lost answer) is a duplicate entry;
+        handlings from the seller dashboard (`handle_externally`) are not acts of retsync and are left out."""
+        with self.lock:
+            return list(self._acts)
 
     def handle_externally(self, rma_id: str, handling_result: str, processing_result: str | None = None) -> None:
         """Something happened on bol's side (the seller dashboard, bol's warehouse); not logged in handled_log."""

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
-from retsync.kit.contract import DecisionRequest, PushStatus, Runtime, Stream
+from retsync.kit.contract import PushStatus, Runtime, Stream
 from retsync.kit.http import AuthError, BadPayload
-from retsync.kit.model import DecisionKind, ReturnStatus
-from retsync.testing.memory import InMemoryStore
-from retsync_connectors.bol.connector import BolConnector, BolSettings
+from retsync.kit.model import DecisionKind, Return, ReturnLine, ReturnStatus
+from retsync.testing.memory import InMemoryStore, act_for, carry_out
+from retsync_connectors.bol.connector import BolConnector, BolSettings, _Handling, _reference
 from retsync_connectors.bol.emulator import MEDIA_TYPE, BolEmulator
+from retsync_connectors.bol.mapping import map_return, reduced_from_detail
 
-from .conftest import NOW, listed
+from .conftest import NOW, bearer, listed
 
 MakeConnector = Callable[..., BolConnector]
 
@@ -42,30 +45,26 @@ def puts(emu: BolEmulator) -> list[dict[str, object]]:
     return [r.body for r in emu.requests if r.method == "PUT"]
 
 
-def decision(rma_id: str, return_id: str, kind: DecisionKind, quantity: int = 1, **extra: object) -> DecisionRequest:
-    fields: dict[str, object] = dict(
-        decision_id=1,
-        idempotency_key=f"{rma_id}:{kind}",
-        kind=kind,
-        quantity=quantity,
-        note=None,
-        return_external_id=return_id,
-        line_external_id=rma_id,
-        order_external_id=None,
-        order_line_external_id=None,
-        attempt=1,
-    )
-    fields.update(extra)
-    return DecisionRequest(**fields)  # type: ignore[arg-type]
-
-
-def open_fbr_item(emu: BolEmulator) -> tuple[str, str, int]:
-    """(returnId, rmaId, expectedQuantity) of the oldest open FBR return item."""
-    return_id = listed(emu, "FBR", handled=False)[0]
-    rma_id = rma_of(return_id)
-    quantity = emu.item(rma_id)["expectedQuantity"]
+def stored_return(emu: BolEmulator, return_id: str) -> Return:
+    """The return as retsync stores it, read from bol's detail: what a decision is recorded on."""
+    with httpx.Client(base_url="https://api.bol.com", transport=emu.transport()) as client:
+        detail = client.get(f"/retailer/returns/{return_id}", headers=bearer(emu)).json()
     emu.requests.clear()
-    return return_id, rma_id, quantity
+    return map_return(reduced_from_detail(detail), detail, {})
+
+
+def unknown_return(return_id: str, *rma_ids: str) -> Return:
+    """A return bol does not know (or with items that are no rmaIds), one unit per item."""
+    return Return(external_id=return_id, status=ReturnStatus.REQUESTED, created_at=NOW,
+                  lines=tuple(ReturnLine(external_id=rma_id, quantity=1) for rma_id in rma_ids))
+
+
+def open_fbr_item(emu: BolEmulator) -> tuple[Return, str, int]:
+    """(the return, rmaId, expectedQuantity) of the oldest open FBR return, which has one item."""
+    record = stored_return(emu, listed(emu, "FBR", handled=False)[0])
+    assert len(record.lines) == 1
+    emu.requests.clear()
+    return record, record.lines[0].external_id, record.lines[0].quantity
 
 
 # --- pull ----------------------------------------------------------------------------------
@@ -144,7 +143,8 @@ def test_a_return_handled_on_bol_between_passes_is_updated_although_it_sits_deep
     connector = make_connector(emu)
     store = InMemoryStore()
     store.run(connector)
-    return_id, rma_id, _ = open_fbr_item(emu)
+    record, rma_id, _ = open_fbr_item(emu)
+    return_id = record.external_id
     assert store.returns[return_id].status in (ReturnStatus.REQUESTED, ReturnStatus.IN_TRANSIT)
     emu.handle_externally(rma_id, "RETURN_DOES_NOT_MEET_CONDITIONS")
     assert listed(emu, "FBR", handled=True).index(return_id) >= 50, "precondition: beyond the first handled page"
@@ -352,13 +352,13 @@ def test_wrong_credentials_are_reported_as_an_auth_problem(emu: BolEmulator, mak
 
     with pytest.raises(AuthError, match="client_id and client_secret"):
         InMemoryStore().run(connector)
-    result = connector.push(decision("60000001", "10000000", DecisionKind.ACCEPT))
-    assert result.status is PushStatus.FAILED
+    result = carry_out(connector, act_for(unknown_return("10000000", "60000001"), DecisionKind.ACCEPT))
+    assert result.status is PushStatus.RETRY, "the decision waits until the credentials are fixed"
     assert "client_id and client_secret" in (result.detail or "")
     assert not puts(emu)
 
 
-# --- push ----------------------------------------------------------------------------------
+# --- decisions -----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -374,12 +374,13 @@ def test_wrong_credentials_are_reported_as_an_auth_problem(emu: BolEmulator, mak
 def test_each_decision_is_one_put_that_changes_bol(
     emu: BolEmulator, make_connector: MakeConnector, kind: DecisionKind, handling: str
 ) -> None:
-    return_id, rma_id, quantity = open_fbr_item(emu)
+    record, rma_id, quantity = open_fbr_item(emu)
     connector = make_connector(emu)
 
-    result = connector.push(decision(rma_id, return_id, kind, quantity))
+    result = carry_out(connector, act_for(record, kind))
 
     assert result.status is PushStatus.PUSHED, result.detail
+    assert result.detail == f"bol applied handlingResult={handling} quantityReturned={quantity} on rma {rma_id}"
     assert puts(emu) == [{"handlingResult": handling, "quantityReturned": quantity}]
     put = next(r for r in emu.requests if r.method == "PUT")
     assert put.path == f"/retailer/returns/{rma_id}"
@@ -388,7 +389,8 @@ def test_each_decision_is_one_put_that_changes_bol(
     assert item["handled"] is True
     assert item["processingResults"][-1]["handlingResult"] == handling
     assert emu.handled_log == {rma_id: [handling]}
-    assert result.reference == put_reference(emu)
+    assert emu.acts_applied() == [("handling", record.external_id, rma_id, handling)]
+    assert json.loads(result.reference or "") == {rma_id: put_reference(emu)}
 
 
 def put_reference(emu: BolEmulator) -> str:
@@ -396,10 +398,105 @@ def put_reference(emu: BolEmulator) -> str:
     return polls[-1].rsplit("/", 1)[1]
 
 
+def two_item_return(emu: BolEmulator) -> Return:
+    """The oldest open FBR return with two items (two rmaIds)."""
+    for return_id in listed(emu, "FBR", handled=False):
+        record = stored_return(emu, return_id)
+        if len(record.lines) == 2:
+            return record
+    raise AssertionError("the sandbox holds an open FBR return with two items")
+
+
+def test_a_whole_return_act_is_one_put_per_rma_and_pushed_once_bol_handled_both(
+    emu: BolEmulator, make_connector: MakeConnector
+) -> None:
+    record = two_item_return(emu)
+    rmas = [line.external_id for line in record.lines]
+
+    result = carry_out(make_connector(emu), act_for(record, DecisionKind.ACCEPT))
+
+    assert result.status is PushStatus.PUSHED, result.detail
+    assert sorted(r.path for r in emu.requests if r.method == "PUT") == sorted(f"/retailer/returns/{rma}" for rma in rmas)
+    assert emu.handled_log == {rma: ["RETURN_RECEIVED"] for rma in rmas}
+    assert sorted(emu.acts_applied()) == sorted(("handling", record.external_id, rma, "RETURN_RECEIVED") for rma in rmas)
+    assert set(json.loads(result.reference or "")) == set(rmas)
+    assert all(f"rma {rma} (quantityReturned=" in (result.detail or "") for rma in rmas)
+
+
+def test_a_slow_whole_return_act_stays_pending_until_every_process_is_done(
+    make_connector: MakeConnector, sleeps: list[float]
+) -> None:
+    emu = BolEmulator(seed=SEED, n_returns=SIZE, process_polls_until_done=2, process_seconds=None)
+    record = two_item_return(emu)
+    rmas = [line.external_id for line in record.lines]
+    connector = make_connector(emu, process_poll_attempts=1)
+    act = act_for(record, DecisionKind.REPAIR)
+
+    pending = carry_out(connector, act)
+
+    assert pending.status is PushStatus.PENDING
+    assert set(json.loads(pending.reference or "")) == set(rmas), "the reference follows every item's process"
+    assert sleeps == [0.25], "one pause, then both processes are checked"
+    done = carry_out(connector, act_for(record, DecisionKind.REPAIR, key=act.key, attempt=2,
+                                        reference=pending.reference))
+
+    assert done.status is PushStatus.PUSHED, done.detail
+    assert len(puts(emu)) == 2
+    assert emu.handled_log == {rma: ["REPAIR_PRODUCT"] for rma in rmas}
+    assert not [r for r in emu.requests if r.path in ("/shared/process-status", f"/retailer/returns/{record.external_id}")], \
+        "followed by the reference, bol need not be asked what it did"
+
+
+@pytest.mark.parametrize("lost_put", [0, 1])
+def test_a_lost_answer_on_one_put_of_a_whole_return_act_never_handles_an_rma_twice(
+    emu: BolEmulator, make_connector: MakeConnector, lost_put: int
+) -> None:
+    record = two_item_return(emu)
+    rmas = [line.external_id for line in record.lines]
+    connector = make_connector(emu)
+    act = act_for(record, DecisionKind.ACCEPT)
+    emu.inject("lost", method="PUT", after=lost_put)
+
+    lost = carry_out(connector, act)
+    assert lost.status is PushStatus.RETRY, lost.detail
+    retry = carry_out(connector, act_for(record, DecisionKind.ACCEPT, key=act.key, attempt=2))
+
+    assert retry.status is PushStatus.PUSHED, retry.detail
+    put_paths = [r.path for r in emu.requests if r.method == "PUT"]
+    assert sorted(put_paths) == sorted(f"/retailer/returns/{rma}" for rma in rmas), "one PUT per rmaId, ever"
+    assert emu.handled_log == {rma: ["RETURN_RECEIVED"] for rma in rmas}
+    applied = emu.acts_applied()
+    assert len(applied) == len(set(applied)) == 2
+
+
+def test_a_refusal_on_the_second_item_names_it_and_what_went_through(
+    emu: BolEmulator, make_connector: MakeConnector
+) -> None:
+    record = two_item_return(emu)
+    first, second = (line.external_id for line in record.lines)
+    too_many = record.lines[1].quantity + 1
+
+    result = carry_out(make_connector(emu), act_for(record, DecisionKind.ACCEPT,
+                                                    quantities=[record.lines[0].quantity, too_many]))
+
+    assert result.status is PushStatus.FAILED
+    assert f"rma {second}: " in (result.detail or "") and "exceeds the expected quantity" in (result.detail or "")
+    assert f"rma {first} went through" in (result.detail or "")
+
+
+def test_an_act_naming_something_that_is_no_rma_sends_nothing(emu: BolEmulator, make_connector: MakeConnector) -> None:
+    result = carry_out(make_connector(emu), act_for(unknown_return("10000000", "60000001", "shop-line-7"),
+                                                    DecisionKind.ACCEPT))
+
+    assert result.status is PushStatus.FAILED
+    assert "'shop-line-7'" in (result.detail or "")
+    assert emu.requests == []
+
+
 def test_cancel_is_unsupported_and_bol_is_not_asked(emu: BolEmulator, make_connector: MakeConnector) -> None:
     connector = make_connector(emu)
 
-    result = connector.push(decision("60000001", "10000000", DecisionKind.CANCEL))
+    result = carry_out(connector, act_for(unknown_return("10000000", "60000001"), DecisionKind.CANCEL))
 
     assert result.status is PushStatus.UNSUPPORTED
     assert "seller dashboard" in (result.detail or "")
@@ -408,12 +505,13 @@ def test_cancel_is_unsupported_and_bol_is_not_asked(emu: BolEmulator, make_conne
 
 
 def test_a_retry_after_a_lost_answer_does_not_handle_twice(emu: BolEmulator, make_connector: MakeConnector) -> None:
-    return_id, rma_id, quantity = open_fbr_item(emu)
+    record, rma_id, _ = open_fbr_item(emu)
     connector = make_connector(emu)
-    first = connector.push(decision(rma_id, return_id, DecisionKind.ACCEPT, quantity))
+    act = act_for(record, DecisionKind.ACCEPT)
+    first = carry_out(connector, act)
     assert first.status is PushStatus.PUSHED
 
-    retry = connector.push(decision(rma_id, return_id, DecisionKind.ACCEPT, quantity, attempt=2))
+    retry = carry_out(connector, act_for(record, DecisionKind.ACCEPT, key=act.key, attempt=2))
 
     assert retry.status is PushStatus.PUSHED
     assert "already applied" in (retry.detail or "")
@@ -422,13 +520,14 @@ def test_a_retry_after_a_lost_answer_does_not_handle_twice(emu: BolEmulator, mak
 
 
 def test_a_retry_that_bol_never_saw_is_sent(emu: BolEmulator, make_connector: MakeConnector) -> None:
-    return_id, rma_id, quantity = open_fbr_item(emu)
+    record, rma_id, _ = open_fbr_item(emu)
 
-    result = make_connector(emu).push(decision(rma_id, return_id, DecisionKind.ACCEPT, quantity, attempt=3))
+    result = carry_out(make_connector(emu), act_for(record, DecisionKind.ACCEPT, attempt=3))
 
     assert result.status is PushStatus.PUSHED
     assert [(r.method, r.path) for r in emu.requests if r.path != "/token"][:3] == [
-        ("GET", f"/retailer/returns/{return_id}"), ("GET", "/shared/process-status"), ("PUT", f"/retailer/returns/{rma_id}"),
+        ("GET", f"/retailer/returns/{record.external_id}"), ("GET", "/shared/process-status"),
+        ("PUT", f"/retailer/returns/{rma_id}"),
     ]
     assert emu.handled_log == {rma_id: ["RETURN_RECEIVED"]}
 
@@ -437,43 +536,61 @@ def test_a_slow_process_is_left_pending_then_followed_by_its_reference(
     make_connector: MakeConnector, sleeps: list[float]
 ) -> None:
     emu = BolEmulator(seed=SEED, n_returns=SIZE, process_polls_until_done=3)
-    return_id, rma_id, quantity = open_fbr_item(emu)
+    record, rma_id, _ = open_fbr_item(emu)
     connector = make_connector(emu, process_poll_attempts=2)
+    act = act_for(record, DecisionKind.REPAIR)
 
-    pending = connector.push(decision(rma_id, return_id, DecisionKind.REPAIR, quantity))
+    pending = carry_out(connector, act)
 
     assert pending.status is PushStatus.PENDING
     assert pending.reference
     assert emu.item(rma_id)["handled"] is False
     assert sleeps == [0.25, 0.25]
 
-    done = connector.push(decision(rma_id, return_id, DecisionKind.REPAIR, quantity, attempt=2, reference=pending.reference))
+    done = carry_out(connector, act_for(record, DecisionKind.REPAIR, key=act.key, attempt=2,
+                                        reference=pending.reference))
 
     assert done.status is PushStatus.PUSHED
     assert len(puts(emu)) == 1
     assert emu.handled_log == {rma_id: ["REPAIR_PRODUCT"]}
 
 
+def test_a_reference_from_before_acts_is_still_followed(make_connector: MakeConnector) -> None:
+    """A decision left pending by an older retsync holds its one process id, not an object."""
+    emu = BolEmulator(seed=SEED, n_returns=SIZE, process_polls_until_done=2, process_seconds=None)
+    record, rma_id, _ = open_fbr_item(emu)
+    connector = make_connector(emu, process_poll_attempts=1)
+    pending = carry_out(connector, act_for(record, DecisionKind.ACCEPT))
+    assert pending.status is PushStatus.PENDING
+    bare = json.loads(pending.reference or "")[rma_id]
+    emu.requests.clear()
+
+    done = carry_out(connector, act_for(record, DecisionKind.ACCEPT, attempt=2, reference=bare))
+
+    assert done.status is PushStatus.PUSHED, done.detail
+    assert [r.path for r in emu.requests if r.path != "/token"] == [f"/shared/process-status/{bare}"]
+
+
+@pytest.mark.parametrize("reference", ["00000000-gone", '{"%s": "00000000-gone"}'])
 def test_a_purged_process_status_is_checked_against_the_return_before_sending_again(
-    emu: BolEmulator, make_connector: MakeConnector
+    emu: BolEmulator, make_connector: MakeConnector, reference: str
 ) -> None:
-    return_id, rma_id, quantity = open_fbr_item(emu)
+    record, rma_id, _ = open_fbr_item(emu)
     connector = make_connector(emu)
 
-    result = connector.push(
-        decision(rma_id, return_id, DecisionKind.ACCEPT, quantity, attempt=2, reference="00000000-gone")
-    )
+    result = carry_out(connector, act_for(record, DecisionKind.ACCEPT, attempt=2,
+                                          reference=reference.replace("%s", rma_id)))
 
     assert result.status is PushStatus.PUSHED
+    assert f"/retailer/returns/{record.external_id}" in [r.path for r in emu.requests]
     assert len(puts(emu)) == 1
 
 
 def test_a_process_failure_is_a_failed_push_with_bols_message(emu: BolEmulator, make_connector: MakeConnector) -> None:
-    return_id = listed(emu, "FBB", handled=False)[0]
-    rma_id = rma_of(return_id)
-    emu.requests.clear()
+    record = stored_return(emu, listed(emu, "FBB", handled=False)[0])
+    rma_id = record.lines[0].external_id
 
-    result = make_connector(emu).push(decision(rma_id, return_id, DecisionKind.ACCEPT))
+    result = carry_out(make_connector(emu), act_for(record, DecisionKind.ACCEPT, lines=[0], quantities=[1]))
 
     assert result.status is PushStatus.FAILED
     assert "FAILURE" in (result.detail or "") and "FBB" in (result.detail or "")
@@ -482,9 +599,9 @@ def test_a_process_failure_is_a_failed_push_with_bols_message(emu: BolEmulator, 
 
 
 def test_a_400_problem_is_a_failed_push_naming_the_violation(emu: BolEmulator, make_connector: MakeConnector) -> None:
-    return_id, rma_id, quantity = open_fbr_item(emu)
+    record, rma_id, quantity = open_fbr_item(emu)
 
-    result = make_connector(emu).push(decision(rma_id, return_id, DecisionKind.ACCEPT, quantity + 1))
+    result = carry_out(make_connector(emu), act_for(record, DecisionKind.ACCEPT, quantities=[quantity + 1]))
 
     assert result.status is PushStatus.FAILED
     assert f"quantityReturned: Quantity returned ({quantity + 1}) exceeds the expected quantity ({quantity})" in (
@@ -495,7 +612,7 @@ def test_a_400_problem_is_a_failed_push_naming_the_violation(emu: BolEmulator, m
 
 
 def test_an_unknown_rma_is_a_failed_push(emu: BolEmulator, make_connector: MakeConnector) -> None:
-    result = make_connector(emu).push(decision("69999999", "19999999", DecisionKind.ACCEPT))
+    result = carry_out(make_connector(emu), act_for(unknown_return("19999999", "69999999"), DecisionKind.ACCEPT))
 
     assert result.status is PushStatus.FAILED
     assert "HTTP 404" in (result.detail or "")
@@ -504,10 +621,10 @@ def test_an_unknown_rma_is_a_failed_push(emu: BolEmulator, make_connector: MakeC
 def test_a_server_error_on_put_is_retried_by_the_outbox_not_by_the_transport(
     emu: BolEmulator, make_connector: MakeConnector
 ) -> None:
-    return_id, rma_id, quantity = open_fbr_item(emu)
+    record, _, _ = open_fbr_item(emu)
     emu.inject("status", status=503, method="PUT")
 
-    result = make_connector(emu).push(decision(rma_id, return_id, DecisionKind.ACCEPT, quantity))
+    result = carry_out(make_connector(emu), act_for(record, DecisionKind.ACCEPT))
 
     assert result.status is PushStatus.RETRY
     assert len([r for r in emu.requests if r.method == "PUT"]) == 1
@@ -517,14 +634,15 @@ def test_a_server_error_on_put_is_retried_by_the_outbox_not_by_the_transport(
 def test_a_put_whose_answer_is_lost_is_not_resent_by_the_transport(
     emu: BolEmulator, make_connector: MakeConnector
 ) -> None:
-    return_id, rma_id, quantity = open_fbr_item(emu)
+    record, rma_id, _ = open_fbr_item(emu)
     emu.inject("truncated", method="PUT")
     connector = make_connector(emu)
+    act = act_for(record, DecisionKind.ACCEPT)
 
-    lost = connector.push(decision(rma_id, return_id, DecisionKind.ACCEPT, quantity))
+    lost = carry_out(connector, act)
     assert lost.status is PushStatus.RETRY
     emu.settle()  # bol processed it anyway
-    retry = connector.push(decision(rma_id, return_id, DecisionKind.ACCEPT, quantity, attempt=2))
+    retry = carry_out(connector, act_for(record, DecisionKind.ACCEPT, key=act.key, attempt=2))
 
     assert retry.status is PushStatus.PUSHED
     assert len(puts(emu)) == 1
@@ -535,19 +653,19 @@ def test_a_retry_while_the_lost_put_is_still_processing_follows_it_instead_of_se
     make_connector: MakeConnector,
 ) -> None:
     emu = BolEmulator(seed=SEED, n_returns=SIZE, process_seconds=None)  # finishes only when polled
-    return_id, rma_id, quantity = open_fbr_item(emu)
+    record, rma_id, _ = open_fbr_item(emu)
     emu.inject("truncated", method="PUT")
     connector = make_connector(emu)
-    assert connector.push(decision(rma_id, return_id, DecisionKind.EXCHANGE, quantity)).status is PushStatus.RETRY
+    act = act_for(record, DecisionKind.EXCHANGE)
+    assert carry_out(connector, act).status is PushStatus.RETRY
 
-    retry = connector.push(decision(rma_id, return_id, DecisionKind.EXCHANGE, quantity, attempt=2))
+    retry = carry_out(connector, act_for(record, DecisionKind.EXCHANGE, key=act.key, attempt=2))
 
     assert retry.status is PushStatus.PUSHED, retry.detail
     assert len(puts(emu)) == 1
     assert emu.handled_log == {rma_id: ["EXCHANGE_PRODUCT"]}
     lookups = [r.query for r in emu.requests if r.path == "/shared/process-status"]
     assert lookups == [{"entity-id": rma_id, "event-type": "HANDLE_RETURN_ITEM"}]
-
 
 # --- orders and sandbox --------------------------------------------------------------------
 
@@ -572,11 +690,26 @@ def test_the_sandbox_channel_table_talks_to_the_sandbox_over_loopback(tmp_path: 
         try:
             store = InMemoryStore()
             store.run(connector)
-            return_id, rma_id, quantity = open_fbr_item(emu)
-            result = connector.push(decision(rma_id, return_id, DecisionKind.ACCEPT, quantity))
+            record, rma_id, _ = open_fbr_item(emu)
+            result = carry_out(connector, act_for(record, DecisionKind.ACCEPT))
         finally:
             connector.close()
 
     assert store.ids() == emu.truth()
     assert result.status is PushStatus.PUSHED
     assert emu.item(rma_id)["handled"] is True
+
+
+def test_the_reference_of_a_many_item_act_fits_its_column_running_processes_first() -> None:
+    """bol returns rarely hold more than three items, but a reference over 200 characters would not be stored;
+    the items left out are found on the next attempt by asking bol (its return and its process list)."""
+    handlings = [_Handling(str(60_000_000 + n), 1, status={"processStatusId": f"{n:08d}-0000-4000-8000-000000000000",
+                                                           "status": "SUCCESS" if n < 3 else "PENDING"})
+                 for n in range(6)]
+
+    reference = _reference(handlings)
+
+    assert reference is not None and len(reference) <= 200
+    kept = json.loads(reference)
+    assert 1 <= len(kept) < 6
+    assert list(kept) == [str(60_000_000 + n) for n in range(3, 3 + len(kept))], "the running ones come first"
