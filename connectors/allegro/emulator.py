@@ -2,9 +2,9 @@
 
 Bodies, media types and error bodies follow Allegro's OpenAPI spec
 (`spec.yaml`), so the connector is tested against what Allegro promises.
-Records are generated lazily per index from the seed, so 200,000 returns
-start in well under a second; only what changed (a refund, a rejection, a
-claim) is kept. Time is virtual: it starts at today's UTC midnight and moves
+The seeded records come from `sandbox_data` (lazily per index, so 200,000
+returns start in well under a second); only what clients changed (a refund,
+a rejection, a claim) is kept here. Time is virtual: it starts at today's UTC midnight and moves
 only when a test calls `advance()`, so returns travel through their statuses
 (and new ones appear) deterministically.
 """
@@ -29,6 +29,7 @@ from urllib.parse import parse_qs
 import httpx
 
 from retsync.kit.emulator import Emulator, route
+from retsync_connectors.allegro.sandbox_data import REJECTION_CODES, SellerData, iso, money
 
 SANDBOX_CLIENT_ID = "sandbox-allegro-client"
 SANDBOX_CLIENT_SECRET = "sandbox-allegro-secret"
@@ -39,42 +40,11 @@ PUBLIC = "application/vnd.allegro.public.v1+json"
 BETA = "application/vnd.allegro.beta.v1+json"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
-DAY = 86400.0
 REFRESH_GRACE = 60.0
 """Seconds an already used refresh token keeps working (Allegro: about a minute)."""
-
-REASON_TYPES = ("NONE", "MISTAKE", "TRANSPORT", "DAMAGED", "NOT_AS_DESCRIBED", "DONT_LIKE_IT", "OVERDUE_DELIVERY",
-                "INCOMPLETE", "HIDDEN_FLAW", "OTHER_FLAW", "DIFFERENT", "COUNTERFEIT", "NOT_NEW", "TOO_LARGE",
-                "TOO_SMALL", "NOT_AS_EXPECTED", "ORDERED_FOR_COMPARISON")
-REJECTION_CODES = ("REFUND_REJECTED", "NEW_ITEM_SENT", "ITEM_FIXED", "MISSING_PART_SENT", "ITEM_MISMATCH",
-                   "BUSINESS_PURCHASE", "NO_RETURN_RIGHT")
 REFUND_REASONS = ("REFUND", "COMPLAINT", "PRODUCT_NOT_AVAILABLE", "PAID_VALUE_TOO_LOW", "OVERPAID",
                   "CANCELLED_BY_BUYER", "NOT_COLLECTED")
 FINAL = frozenset({"FINISHED", "FINISHED_APT", "COMMISSION_REFUND_CLAIMED", "COMMISSION_REFUNDED", "REJECTED"})
-COMMENTS = ("", "", "Za mały rozmiar.", "Paczka była uszkodzona.", "Kupiłem przez pomyłkę.", "Nie działa po tygodniu.")
-PRODUCTS = (("Buty do biegania", "249.99"), ("Słuchawki bezprzewodowe", "199.00"), ("Kurtka zimowa", "389.90"),
-            ("Blender kielichowy", "159.50"), ("Lampka biurkowa LED", "79.99"), ("Plecak 25 l", "129.00"),
-            ("Smartwatch", "549.00"), ("Zestaw garnków", "299.95"), ("Puzzle 1000 el.", "49.99"),
-            ("Ekspres do kawy", "899.00"), ("Bluza z kapturem", "119.00"), ("Etui na laptopa", "69.90"))
-VARIANTS = ("czarny", "biały", "niebieski", "rozmiar 42", "rozmiar M", "rozmiar L")
-CARRIERS = (("ALLEGRO", None), ("INPOST", None), ("DPD", None), ("ALLEGRO", "ORLEN"), ("POCZTA_POLSKA", None))
-LOGINS = ("kasia_88", "tomek.k", "ania-zakupy", "piotr1990", "ola_w", "marek_s", "zosia.b", "jan_kowal")
-CITIES = (("Warszawa", "00-950"), ("Kraków", "30-001"), ("Gdańsk", "80-001"), ("Poznań", "60-001"),
-          ("Wrocław", "50-001"))
-
-# (final status, weight) of a return the seller handles; None: it still waits for the seller
-OUTCOMES: tuple[tuple[str | None, int], ...] = (
-    ("FINISHED", 62), ("REJECTED", 8), ("FINISHED_APT", 4), ("COMMISSION_REFUND_CLAIMED", 3),
-    ("COMMISSION_REFUNDED", 5), (None, 18),
-)
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _money(value: Decimal) -> str:
-    return f"{value.quantize(Decimal('0.01'))}"
 
 
 @dataclass
@@ -124,19 +94,9 @@ class AllegroEmulator(Emulator):
         now = datetime.now(timezone.utc)
         self._midnight = now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
         self._offset = 0.0
-        self._prefix = f"{self.seed % 0x10000:04x}"
-        rng = random.Random(f"allegro:{self.seed}:skeleton")
-        self._catalogue: list[tuple[str, str, str]] = []
-        for n, (name, price) in enumerate(PRODUCTS):
-            for m, variant in enumerate(rng.sample(VARIANTS, 3)):
-                offer_id = str(7_600_000_000 + n * 1000 + m * 100 + rng.randrange(100))
-                self._catalogue.append((offer_id, f"{name} {variant}", price))
-        n_new = int(self.n_returns * self.new_share)
-        n_old = self.n_returns - n_new
-        start = self._midnight - self.history_days * DAY
-        span = self.history_days * DAY - 3600
-        self._created = [start + (i + rng.random()) * span / max(n_old, 1) for i in range(n_old)]
-        self._created += [self._midnight + (i + rng.random()) * 2 * DAY / max(n_new, 1) for i in range(n_new)]
+        self.data = SellerData(self.seed, self.n_returns, self.history_days, self.fulfillment_share, self.new_share,
+                               self._midnight)
+        self._created = self.data.created  # the same list: add_odd_return moves a return's date in it
         self._generated: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
         self._overrides: dict[int, dict[str, Any]] = {}
         self._refunds: dict[str, dict[str, Any]] = {}
@@ -161,17 +121,10 @@ class AllegroEmulator(Emulator):
     # --- ids -------------------------------------------------------------------------------
 
     def _id(self, kind: int, index: int, sub: int = 0) -> str:
-        return f"{self._prefix}{kind:04x}-b01c-4357-{0x9000 + sub:04x}-{index:012x}"
+        return self.data.id(kind, index, sub)
 
     def _index(self, value: str, kind: int) -> int | None:
-        parts = value.split("-")
-        if len(parts) != 5 or parts[0] != f"{self._prefix}{kind:04x}" or len(parts[4]) != 12:
-            return None
-        try:
-            index = int(parts[4], 16)
-        except ValueError:
-            return None
-        return index if 0 <= index < len(self._created) else None
+        return self.data.index(value, kind)
 
     def return_id(self, index: int) -> str:
         return self._id(1, index)
@@ -194,108 +147,11 @@ class AllegroEmulator(Emulator):
                 self._generated.popitem(last=False)
         return found
 
-    def _build_order(self, i: int) -> dict[str, Any]:
-        rng = random.Random(f"allegro:{self.seed}:order:{i}")
-        bought = self._created[i] - rng.uniform(3, 20) * DAY
-        offers = rng.sample(self._catalogue, 1 if rng.random() < 0.6 else rng.randint(2, 3))
-        login = rng.choice(LOGINS) + str(rng.randint(1, 999))
-        city, post_code = rng.choice(CITIES)
-        lines, total = [], Decimal(0)
-        for k, (offer_id, name, price) in enumerate(offers):
-            quantity = 1 if rng.random() < 0.8 else 2
-            total += Decimal(price) * quantity
-            lines.append({
-                "id": self._id(4, i, k),
-                "offer": {"id": offer_id, "name": name, "external": {"id": f"SKU-{offer_id[-5:]}"}},
-                "quantity": quantity,
-                "originalPrice": {"amount": price, "currency": "PLN"},
-                "price": {"amount": price, "currency": "PLN"},
-                "boughtAt": _iso(bought),
-            })
-        payment_type = "CASH_ON_DELIVERY" if rng.random() < 0.1 else "ONLINE"
-        return {
-            "id": self.order_id(i),
-            "buyer": {"id": str(40_000_000 + i), "email": f"{login}@allegromail.pl", "login": login,
-                      "firstName": login.split("_")[0].split(".")[0].split("-")[0].capitalize(),
-                      "lastName": "Kowalski", "guest": False, "phoneNumber": f"5{rng.randrange(10**8):08d}",
-                      "address": {"street": "Jasna 1", "city": city, "postCode": post_code, "countryCode": "PL"}},
-            "payment": {"id": self._id(3, i), "type": payment_type,
-                        "provider": "OFFLINE" if payment_type == "CASH_ON_DELIVERY" else "P24",
-                        "finishedAt": _iso(bought + 60), "paidAmount": {"amount": _money(total), "currency": "PLN"}},
-            "status": "READY_FOR_PROCESSING",
-            "fulfillment": {"status": "SENT", "shipmentSummary": {"lineItemsSent": "ALL"}},
-            "lineItems": lines,
-            "surcharges": [],
-            "marketplace": {"id": "allegro-pl"},
-            "summary": {"totalToPay": {"amount": _money(total), "currency": "PLN"}},
-            "updatedAt": _iso(bought + DAY),
-            "revision": f"{i:08x}",
-        }
-
     def _order(self, i: int) -> dict[str, Any]:
-        return self._cached("order", i, self._build_order)
-
-    def _timeline(self, i: int) -> tuple[list[tuple[float, str]], random.Random, bool]:
-        """(when, status) milestones of return i, its rng for the rest, and whether One Fulfillment handles it."""
-        rng = random.Random(f"allegro:{self.seed}:return:{i}")
-        fulfillment = rng.random() < self.fulfillment_share
-        t = self._created[i]
-        steps = [(t, "CREATED")]
-        t += rng.uniform(0.2, 2) * DAY
-        steps.append((t, "DISPATCHED"))
-        t += rng.uniform(0.2, 1) * DAY
-        steps.append((t, "IN_TRANSIT"))
-        t += rng.uniform(1, 3) * DAY
-        if fulfillment:
-            steps.append((t, "WAREHOUSE_DELIVERED"))
-            t += rng.uniform(0.5, 2) * DAY
-            steps.append((t, "WAREHOUSE_VERIFICATION"))
-            steps.append((t + rng.uniform(1, 3) * DAY, "FINISHED"))
-            return steps, rng, True
-        steps.append((t, "DELIVERED"))
-        final = rng.choices([o for o, _ in OUTCOMES], weights=[w for _, w in OUTCOMES])[0]
-        if final is not None:
-            steps.append((t + rng.uniform(2, 10) * DAY, final))
-        return steps, rng, False
+        return self._cached("order", i, self.data.order)
 
     def _build_return(self, i: int) -> dict[str, Any]:
-        """Everything about return i except its status, which depends on the time it is looked at."""
-        steps, rng, fulfillment = self._timeline(i)
-        order = self._order(i)
-        lines = order["lineItems"]
-        returned = lines if len(lines) == 1 or rng.random() < 0.3 else rng.sample(lines, 1)
-        items = []
-        for line in returned:
-            reason: dict[str, Any] = {"type": rng.choice(REASON_TYPES)}
-            comment = rng.choice(COMMENTS)
-            if comment:
-                reason["userComment"] = comment
-            items.append({
-                "offerId": line["offer"]["id"], "quantity": line["quantity"] if rng.random() < 0.8 else 1,
-                "name": line["offer"]["name"], "price": dict(line["price"]),
-                "url": f"https://allegro.pl/oferta/{line['offer']['id']}", "reason": reason,
-            })
-        carrier, transporting = rng.choice(CARRIERS)
-        parcel = {"createdAt": _iso(steps[1][0]), "waybill": f"AD{rng.randrange(10**8):08d}",
-                  "transportingWaybill": f"{rng.randrange(10**13):013d}" if transporting else None,
-                  "carrierId": carrier, "transportingCarrierId": transporting,
-                  "sender": {"phoneNumber": order["buyer"]["phoneNumber"]}}
-        body: dict[str, Any] = {
-            "id": self.return_id(i), "isFulfillment": fulfillment, "createdAt": _iso(self._created[i]),
-            "referenceNumber": f"{1000 + i % 9000}/Z{rng.randrange(100):02d}A", "orderId": order["id"],
-            "buyer": {"email": order["buyer"]["email"], "login": order["buyer"]["login"]}, "items": items,
-            "marketplaceId": "allegro-pl", "_steps": steps, "_parcel": parcel,
-        }
-        if order["payment"]["type"] == "CASH_ON_DELIVERY":
-            body["refund"] = {"bankAccount": {"owner": order["buyer"]["login"],
-                                              "accountNumber": "40114000003382916456018050",
-                                              "iban": "PL40114000003382916456018050", "swift": "BREXPLPW"}}
-        if steps[-1][1] == "REJECTED":
-            code = rng.choice(REJECTION_CODES)
-            body["_rejection"] = {"code": code, "createdAt": _iso(steps[-1][0])}
-            if code == "REFUND_REJECTED":
-                body["_rejection"]["reason"] = "Zwrócony towar nosi ślady użytkowania."
-        return body
+        return self.data.customer_return(i, self._order(i))
 
     def _return(self, i: int) -> dict[str, Any]:
         """Return i as Allegro shows it now."""
@@ -654,7 +510,7 @@ class AllegroEmulator(Emulator):
             if current["status"] in FINAL:
                 return self._errors(request, 422, "CustomerReturnAlreadyRefunded",
                                     f"Customer return {customerReturnId} has already been refunded")
-            stored: dict[str, Any] = {"code": code, "createdAt": _iso(self.now())}
+            stored: dict[str, Any] = {"code": code, "createdAt": iso(self.now())}
             if reason:
                 stored["reason"] = reason
             self._overrides[i] = {"status": "REJECTED", "rejection": stored}
@@ -724,8 +580,8 @@ class AllegroEmulator(Emulator):
                                   .getrandbits(128), version=4))
         refund = {
             "id": refund_id, "payment": {"id": order["payment"]["id"]}, "order": {"id": order["id"]},
-            "reason": body["reason"], "status": "SUCCESS", "createdAt": _iso(self.now()),
-            "totalValue": {"amount": _money(total), "currency": "PLN"},
+            "reason": body["reason"], "status": "SUCCESS", "createdAt": iso(self.now()),
+            "totalValue": {"amount": money(total), "currency": "PLN"},
             "lineItems": [{"id": line["id"], "type": "QUANTITY", "quantity": line["quantity"]} for line in lines],
         }
         if isinstance(body.get("sellerComment"), str):
@@ -780,7 +636,7 @@ class AllegroEmulator(Emulator):
                 "id": claim_id, "status": "IN_PROGRESS", "quantity": quantity,
                 "commission": {"amount": float((Decimal(line["price"]["amount"]) * quantity * Decimal("0.1"))
                                                .quantize(Decimal("0.01"))), "currency": "PLN"},
-                "buyer": {"id": order["buyer"]["id"]}, "createdAt": _iso(self.now()),  # type: ignore[index]
+                "buyer": {"id": order["buyer"]["id"]}, "createdAt": iso(self.now()),  # type: ignore[index]
                 "lineItem": {"id": line_id, "quantity": line["quantity"], "boughtAt": line["boughtAt"],
                              "offer": {"id": line["offer"]["id"]}},
                 "type": "MANUAL",
