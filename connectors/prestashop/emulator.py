@@ -10,24 +10,31 @@ has `order_returns`; 8 answers it with "resource does not exist". Merchandise-re
 1–5 plus one the merchant added (6), which retsync has no meaning for. Order 1 (customer 41 "Marketplace
 Returns") is the order the merchant made for held marketplace returns (`hold_order_id`). An order POST runs
 through a payment module with a real cart, as `Order::addWs` does, so one without is refused. Every write is
-logged in `applied`.
+logged in `applied`, and `acts_applied` names what each decision act did. The seeded data is `sandbox_data`'s.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import random
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from xml.etree import ElementTree
 
 import httpx
 
 from retsync.kit.emulator import Emulator, TruncateBody, route
+from retsync_connectors.prestashop.sandbox_data import (
+    HOLD_ORDER_ID,
+    ORDER_STATES,
+    PAYMENT_MODULES,
+    RESOURCES_9,
+    seeded_shop,
+    shop_time,
+)
 
 SANDBOX_KEY = "PSWSKEY7Q2M9X4C8V1B6N3Z5L0K2J8H4"
 """32 characters, as the back office generates them."""
@@ -37,9 +44,6 @@ ADMIN_PREFIX = "/admin-api"
 DATE_FIELDS = {"date_add", "date_upd", "delivery_date", "invoice_date"}
 STAMPS = {"date_add", "date_upd"}
 """`manageFilters` takes these two as filters only with `date=1`."""
-RESOURCES_9 = ("addresses", "carriers", "carts", "currencies", "customers", "customer_messages", "customer_threads",
-               "order_details", "order_histories", "order_returns", "order_slip", "order_states", "orders",
-               "products")
 NODE_NAMES: dict[str, tuple[str, str]] = {
     "addresses": ("address", "addresses"),  # Address::$webserviceParameters objectsNodeName
     "carriers": ("carrier", "carriers"),  # table carrier
@@ -59,37 +63,11 @@ NODE_NAMES: dict[str, tuple[str, str]] = {
 """Resource -> (objectNodeName, objectsNodeName): the class's `$webserviceParameters`, else
 `ObjectModel::getWebserviceParameters`'s defaults (the table name, and the table name + "s")."""
 ASSOCIATION_ITEMS = {"order_slip_details": "order_slip_detail", "order_rows": "order_row"}
-ORDER_STATES = {1: "Awaiting check payment", 2: "Payment accepted", 3: "Processing in progress", 4: "Shipped",
-                5: "Delivered", 6: "Canceled", 7: "Refunded", 8: "Payment error", 9: "On backorder (paid)",
-                10: "Awaiting bank wire payment", 11: "Remote payment accepted", 12: "On backorder (not paid)",
-                13: "Awaiting Cash On Delivery validation"}
 RETURN_STATES = {1: "Waiting for confirmation", 2: "Waiting for package", 3: "Package received",
                  4: "Return denied", 5: "Return completed", 6: "Exchange offered"}
 """1–5 as installed; 6 a state the merchant added in BO → Orders → Statuses."""
 PANEL_RETURN_STATES = {"accept": 2, "reject": 4}
 """What the held_decision_states default maps back: Waiting for package = accept, Return denied = reject."""
-HOLD_ORDER_ID = 1
-"""The order the merchant made once for held marketplace returns (`hold_order_id`), for customer HOLD_CUSTOMER_ID."""
-HOLD_CUSTOMER_ID = 41
-PAYMENT_MODULES = ("ps_checkpayment", "ps_wirepayment", "stripe_official")
-"""Installed payment modules: an order POST runs through one of them (validateOrder) with a real cart."""
-PRODUCTS = (("Merino beanie", "demo_1", "12.500000"), ("Linen shirt", "demo_2", "41.000000"),
-            ("Canvas tote", "demo_3", "15.750000"), ("Ceramic mug", "", "9.900000"),
-            ("Trail socks", "demo_5", "13.200000"), ("Rain jacket", "demo_6", "98.000000"),
-            ("Wool scarf", "demo_7", "28.900000"), ("Desk lamp", "demo_8", "45.450000"))
-QUESTIONS = ("<p>Too small, I need one size up</p>", "The parcel arrived damaged", "<p>Colour is not as described"
-             "</p>", "Changed my mind", "It does not work at all", "Gift &amp; not needed")
-FIRST = ("Anna", "Ben", "Chloé", "David", "Eva", "Felix", "Greta", "Hugo")
-LAST = ("Meyer", "Jansen", "Dubois", "Rossi", "Novak", "Peeters")
-VAT = Decimal("1.2")
-
-
-def _m(value: Decimal) -> str:
-    return str(value.quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP))
-
-
-def _d(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).replace(tzinfo=None, microsecond=0).isoformat(sep=" ")
 
 
 class PsError(Exception):
@@ -118,158 +96,16 @@ class PrestaShopEmulator(Emulator):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.now = datetime.now(timezone.utc).replace(microsecond=0)
-        self.tables: dict[str, dict[int, dict[str, Any]]] = {name: {} for name in RESOURCES_9}
-        self._top_ids: dict[str, int] = {}
-        self._details_of: dict[int, list[int]] = {}  # order id -> its order_details ids, in order
-        self.tables["currencies"] = {1: {"id": 1, "name": "Euro", "iso_code": "EUR", "conversion_rate": "1.000000"}}
-        self.tables["order_states"] = {i: {"id": i, "name": n} for i, n in ORDER_STATES.items()}
+        self.shop = seeded_shop(self.seed, self.n_orders, self.days, self.now)
+        self.tables = self.shop.tables
         self._clock = self.now - timedelta(days=self.days)
         self._lose: list[tuple[str, str]] = []
-        rng = random.Random(self.seed)
-        for n in range(1, 41):
-            self.tables["customers"][n] = {"id": n, "firstname": rng.choice(FIRST), "lastname": rng.choice(LAST),
-                                           "email": f"customer{n}@example.com", "id_lang": 1, "active": "1",
-                                           "date_add": _d(self._clock), "date_upd": _d(self._clock)}
-        self.tables["customers"][HOLD_CUSTOMER_ID] = {
-            "id": HOLD_CUSTOMER_ID, "firstname": "Marketplace", "lastname": "Returns",
-            "email": "marketplace-returns@shop.example.com", "id_lang": 1, "active": "1",
-            "date_add": _d(self._clock), "date_upd": _d(self._clock)}
-        holder = self._new_order(random.Random(0), self._clock, 6, customer=HOLD_CUSTOMER_ID)
-        assert holder["id"] == HOLD_ORDER_ID
-        for _ in range(self.n_orders):
-            self._seed_order(rng)
-
-    # --- seeding ---------------------------------------------------------------------------
-
-    def _next_id(self, table: str) -> int:
-        """One more than the highest id so far, without a pass over the table (seeding a big shop was
-        quadratic): ids are handed out here in increasing order, so the newest key is the highest."""
-        rows = self.tables[table]
-        top = max(self._top_ids.get(table, 0), next(reversed(rows), 0) if rows else 0)
-        while top + 1 in rows:
-            top += 1
-        self._top_ids[table] = top + 1
-        return top + 1
 
     def _tick(self, moment: datetime | None = None) -> str:
         """Live changes are stamped strictly after every earlier one, as a shop's clock would."""
         moment = moment or max(datetime.now(timezone.utc), self._clock + timedelta(seconds=1))
         self._clock = max(self._clock, moment)
-        return _d(moment)
-
-    def _seed_order(self, rng: random.Random) -> None:
-        placed = self.now - timedelta(seconds=rng.uniform(16 * 86400, self.days * 86400))
-        state = rng.choices([5, 4, 2, 3, 6, 10, 9, 12], [55, 10, 8, 6, 5, 6, 3, 2])[0]
-        order = self._new_order(rng, placed, state, customer=rng.randint(1, 40))
-        delivered = placed + timedelta(days=rng.uniform(1, 4))
-        updated = placed + timedelta(hours=rng.uniform(1, 48))
-        if state == 5:
-            order["delivery_date"] = _d(delivered)
-            updated = delivered
-        order["date_upd"] = _d(min(updated, self.now - timedelta(minutes=5)))
-        if state == 5 and rng.random() < 0.3:
-            asked = min(delivered + timedelta(days=rng.uniform(1, 10)), self.now - timedelta(minutes=4))
-            return_state = rng.choices([1, 2, 3, 4, 5, 6], [30, 15, 10, 8, 10, 3])[0]
-            refund = return_state == 5 and rng.random() < 0.7
-            self._seed_return(rng, order, asked, return_state, refund)
-        elif state == 5 and rng.random() < 0.08:  # refunded in the back office without a merchandise return
-            when = min(delivered + timedelta(days=2), self.now - timedelta(minutes=3))
-            detail = self._details(order["id"])[0]
-            detail["product_quantity_refunded"] = "1"
-            self._slip(order, [(detail, 1)], when)
-
-    def _new_order(self, rng: random.Random, placed: datetime, state: int, customer: int) -> dict[str, Any]:
-        order_id = self._next_id("orders")
-        rows, total = [], Decimal(0)
-        for product in rng.sample(range(len(PRODUCTS)), rng.randint(1, 3)):
-            name, reference, price = PRODUCTS[product]
-            quantity = rng.choice((1, 1, 2, 3))
-            detail_id = self._next_id("order_details")
-            incl = Decimal(price) * VAT
-            self._details_of.setdefault(order_id, []).append(detail_id)
-            self.tables["order_details"][detail_id] = {
-                "id": detail_id, "id_order": order_id, "product_id": 10 + product, "product_attribute_id": 0,
-                "product_name": name, "product_quantity": quantity, "product_quantity_in_stock": quantity,
-                "product_quantity_return": "0", "product_quantity_refunded": "0",
-                "product_quantity_reinjected": "0", "product_price": price, "unit_price_tax_incl": _m(incl),
-                "unit_price_tax_excl": price, "total_price_tax_incl": _m(incl * quantity),
-                "total_price_tax_excl": _m(Decimal(price) * quantity), "total_refunded_tax_incl": "0.000000",
-                "total_refunded_tax_excl": "0.000000", "product_reference": reference,
-                "product_ean13": f"40012345{product:04d}{order_id % 10}" if product % 3 else "",
-                "product_upc": "", "product_isbn": "", "product_mpn": "", "id_order_invoice": order_id,
-                "id_warehouse": 0, "id_shop": 1, "id_customization": 0,
-            }
-            rows.append(detail_id)
-            total += incl * quantity
-        shipping = Decimal("4.950000") if rng.random() < 0.6 else Decimal(0)
-        order = {
-            "id": order_id, "id_address_delivery": customer, "id_address_invoice": customer, "id_cart": order_id,
-            "id_currency": 1, "id_lang": 1, "id_customer": customer, "id_carrier": 2, "current_state": state,
-            "module": rng.choice(("ps_checkpayment", "ps_wirepayment", "stripe_official")),
-            "invoice_number": order_id, "invoice_date": _d(placed), "delivery_number": 0,
-            "delivery_date": "0000-00-00 00:00:00", "valid": "1" if state not in (6, 8) else "0",
-            "date_add": _d(placed), "date_upd": _d(placed), "shipping_number": "", "note": "", "id_shop_group": 1,
-            "id_shop": 1, "secure_key": f"{order_id:032x}", "payment": "Payments by check", "recyclable": "0",
-            "gift": "0", "gift_message": "", "mobile_theme": "0", "total_discounts": "0.000000",
-            "total_paid": _m(total + shipping), "total_paid_tax_incl": _m(total + shipping),
-            "total_paid_tax_excl": _m((total + shipping) / VAT), "total_paid_real": _m(total + shipping),
-            "total_products": _m(total / VAT), "total_products_wt": _m(total), "total_shipping": _m(shipping),
-            "carrier_tax_rate": "20.000", "conversion_rate": "1.000000", "round_mode": 2, "round_type": 2,
-            "reference": f"{order_id:09X}"[-9:],
-            "associations": {"order_rows": [self._order_row(self.tables["order_details"][i]) for i in rows]},
-        }
-        self.tables["orders"][order_id] = order
-        return order
-
-    @staticmethod
-    def _order_row(detail: dict[str, Any]) -> dict[str, Any]:
-        """An order's `associations.order_rows` entry (`Order::$webserviceParameters`, getWsOrderRows)."""
-        return {"id": detail["id"], "product_id": detail["product_id"],
-                "product_attribute_id": detail["product_attribute_id"],
-                "product_quantity": detail["product_quantity"], "product_name": detail["product_name"],
-                "product_reference": detail["product_reference"], "product_ean13": detail["product_ean13"],
-                "product_isbn": detail["product_isbn"], "product_upc": detail["product_upc"],
-                "product_price": detail["product_price"], "id_customization": detail["id_customization"],
-                "unit_price_tax_incl": detail["unit_price_tax_incl"],
-                "unit_price_tax_excl": detail["unit_price_tax_excl"]}
-
-    def _details(self, order_id: int) -> list[dict[str, Any]]:
-        table = self.tables["order_details"]
-        return [table[i] for i in self._details_of.get(order_id, ()) if i in table]
-
-    def _seed_return(self, rng: random.Random, order: dict[str, Any], asked: datetime, state: int,
-                     refund: bool) -> int:
-        details = self._details(order["id"])
-        picked = rng.sample(details, rng.randint(1, len(details)))
-        return_id = self._next_id("order_returns")
-        self.tables["order_returns"][return_id] = {
-            "id": return_id, "id_customer": order["id_customer"], "id_order": order["id"],
-            "question": rng.choice(QUESTIONS), "state": state, "date_add": _d(asked), "date_upd": _d(asked)}
-        for detail in picked:
-            detail["product_quantity_return"] = str(rng.randint(1, int(detail["product_quantity"])))
-        if refund:
-            when = min(asked + timedelta(days=3), self.now - timedelta(minutes=2))
-            self.tables["order_returns"][return_id]["date_upd"] = _d(when)
-            self._slip(order, [(d, int(d["product_quantity_return"])) for d in picked], when)
-        return return_id
-
-    def _slip(self, order: dict[str, Any], lines: list[tuple[dict[str, Any], int]], when: datetime) -> dict[str, Any]:
-        slip_id = self._next_id("order_slip")
-        details, incl, excl = [], Decimal(0), Decimal(0)
-        for detail, quantity in lines:
-            line_incl = Decimal(detail["unit_price_tax_incl"]) * quantity
-            line_excl = Decimal(detail["unit_price_tax_excl"]) * quantity
-            details.append({"id": detail["id"], "id_order_detail": detail["id"], "product_quantity": quantity,
-                            "amount_tax_excl": _m(line_excl), "amount_tax_incl": _m(line_incl)})
-            incl, excl = incl + line_incl, excl + line_excl
-        slip = {"id": slip_id, "id_customer": order["id_customer"], "id_order": order["id"],
-                "conversion_rate": "1.000000", "total_products_tax_excl": _m(excl),
-                "total_products_tax_incl": _m(incl), "total_shipping_tax_excl": "0.000000",
-                "total_shipping_tax_incl": "0.000000", "amount": _m(incl), "shipping_cost": "0",
-                "shipping_cost_amount": "0.000000", "partial": "1", "date_add": _d(when), "date_upd": _d(when),
-                "order_slip_type": "0", "associations": {"order_slip_details": details}}
-        self.tables["order_slip"][slip_id] = slip
-        return slip
+        return shop_time(moment)
 
     # --- HTTP plumbing ---------------------------------------------------------------------
 
@@ -568,7 +404,7 @@ class PrestaShopEmulator(Emulator):
         order = self.tables["orders"].get(int(fields["id_order"]))
         if order is None:
             raise _invalid(f"Property OrderSlip->id_order is not valid ({fields['id_order']})")
-        details = {d["id"]: d for d in self._details(order["id"])}
+        details = {d["id"]: d for d in self.shop.details(order["id"])}
         lines = []
         for row in (fields.get("associations") or {}).get("order_slip_details", []):
             detail = details.get(int(row.get("id_order_detail") or 0))
@@ -582,7 +418,7 @@ class PrestaShopEmulator(Emulator):
         for detail, quantity in lines:
             detail["product_quantity_refunded"] = str(int(detail["product_quantity_refunded"]) + quantity)
         moment = datetime.fromisoformat(self._tick()).replace(tzinfo=timezone.utc)
-        return self._slip(order, lines, moment)
+        return self.shop.slip(order, lines, moment)
 
     def _create_order_histories(self, fields: dict[str, Any]) -> dict[str, Any]:
         self._require(fields, ("id_order", "id_order_state"), "order_histories")
@@ -591,7 +427,7 @@ class PrestaShopEmulator(Emulator):
             raise _invalid("Property OrderHistory->id_order or id_order_state is not valid")
         order["current_state"] = int(fields["id_order_state"])
         order["date_upd"] = self._tick()
-        return {"id": self._next_id("order_histories"), "id_order": order["id"], "id_employee": 0,
+        return {"id": self.shop.next_id("order_histories"), "id_order": order["id"], "id_employee": 0,
                 "id_order_state": order["current_state"], "date_add": order["date_upd"]}
 
     def _create_orders(self, fields: dict[str, Any]) -> dict[str, Any]:
@@ -614,13 +450,13 @@ class PrestaShopEmulator(Emulator):
         if state not in RETURN_STATES:
             raise _invalid(f"Property OrderReturn->state is not valid ({fields.get('state')})")
         moment = self._tick()
-        return {"id": self._next_id("order_returns"), "id_customer": order["id_customer"], "id_order": order["id"],
+        return {"id": self.shop.next_id("order_returns"), "id_customer": order["id_customer"], "id_order": order["id"],
                 "question": fields.get("question", ""), "state": state, "date_add": moment, "date_upd": moment}
 
     def _create_customer_threads(self, fields: dict[str, Any]) -> dict[str, Any]:
         self._require(fields, ("id_lang", "id_contact", "email", "token"), "customer_threads")
         moment = self._tick()
-        return {"id": self._next_id("customer_threads"), "id_lang": fields["id_lang"], "id_shop": 1,
+        return {"id": self.shop.next_id("customer_threads"), "id_lang": fields["id_lang"], "id_shop": 1,
                 "id_order": int(fields.get("id_order") or 0), "id_customer": int(fields.get("id_customer") or 0),
                 "id_contact": fields["id_contact"], "email": fields["email"], "token": fields["token"],
                 "status": fields.get("status") or "open", "date_add": moment, "date_upd": moment}
@@ -630,7 +466,7 @@ class PrestaShopEmulator(Emulator):
         if int(fields["id_customer_thread"]) not in self.tables["customer_threads"]:
             raise _invalid("Property CustomerMessage->id_customer_thread is not valid")
         moment = self._tick()
-        return {"id": self._next_id("customer_messages"), "id_employee": int(fields.get("id_employee") or 0),
+        return {"id": self.shop.next_id("customer_messages"), "id_employee": int(fields.get("id_employee") or 0),
                 "id_customer_thread": int(fields["id_customer_thread"]), "message": fields["message"],
                 "private": fields.get("private") or "0", "date_add": moment, "date_upd": moment}
 
@@ -703,10 +539,10 @@ class PrestaShopEmulator(Emulator):
                                 and not any(r["id_order"] == o["id"] for r in self.tables["order_returns"].values())
                                 and not any(s["id_order"] == o["id"] for s in self.tables["order_slip"].values()))
             order = self.order(order_id)
-            detail = self._details(order["id"])[0]
+            detail = self.shop.details(order["id"])[0]
             detail["product_quantity_return"] = "1"
             moment = self._tick()
-            return_id = self._next_id("order_returns")
+            return_id = self.shop.next_id("order_returns")
             self.tables["order_returns"][return_id] = {
                 "id": return_id, "id_customer": order["id_customer"], "id_order": order["id"], "question": question,
                 "state": 1, "date_add": moment, "date_upd": moment}
@@ -721,10 +557,10 @@ class PrestaShopEmulator(Emulator):
         """The merchant makes a partial refund of the first item: a credit slip, the order untouched."""
         with self.lock:
             order = self.order(order_id)
-            detail = self._details(order["id"])[0]
+            detail = self.shop.details(order["id"])[0]
             detail["product_quantity_refunded"] = str(int(detail["product_quantity_refunded"]) + quantity)
             moment = datetime.fromisoformat(self._tick()).replace(tzinfo=timezone.utc)
-            return int(self._slip(order, [(detail, quantity)], moment)["id"])
+            return int(self.shop.slip(order, [(detail, quantity)], moment)["id"])
 
     def add_odd_return(self) -> str:
         """A return in a state id nobody mapped (a merchant's own state 6), with no question at all; on 1.7/8 an
@@ -748,10 +584,10 @@ class PrestaShopEmulator(Emulator):
             return_id = self.request_return()
             order = self.order(self.order_return(return_id)["id_order"])
             if poison == "quantity":
-                self._details(order["id"])[0]["product_quantity_return"] = POISON_QUANTITY
+                self.shop.details(order["id"])[0]["product_quantity_return"] = POISON_QUANTITY
             else:
                 customer = self.tables["customers"][order["id_customer"]]
-                address_id = self._next_id("addresses")
+                address_id = self.shop.next_id("addresses")
                 moment = self._tick()
                 self.tables["addresses"][address_id] = {
                     "id": address_id, "id_customer": order["id_customer"], "id_manufacturer": 0, "id_supplier": 0,
@@ -794,7 +630,7 @@ class PrestaShopEmulator(Emulator):
                 thread = next(m["id_customer_thread"] for m in self.tables["customer_messages"].values()
                               if mark.group(0) in str(m.get("message")))
                 moment = self._tick()
-                message_id = self._next_id("customer_messages")
+                message_id = self.shop.next_id("customer_messages")
                 self.tables["customer_messages"][message_id] = {
                     "id": message_id, "id_employee": 1, "id_customer_thread": thread, "message": note,
                     "private": "0", "date_add": moment, "date_upd": moment}

@@ -14,7 +14,8 @@ from retsync.kit.http import ApiError, AuthError, BadPayload
 from retsync.kit.model import Customer, DecisionKind, Return, ReturnLine, ReturnStatus
 from retsync.testing.memory import InMemoryStore, act_for, carry_out
 from retsync_connectors.prestashop.connector import PrestaShopConnector
-from retsync_connectors.prestashop.emulator import HOLD_CUSTOMER_ID, HOLD_ORDER_ID, PrestaShopEmulator
+from retsync_connectors.prestashop.emulator import HOLD_ORDER_ID, PrestaShopEmulator
+from retsync_connectors.prestashop.sandbox_data import HOLD_CUSTOMER_ID
 
 Make = Callable[..., PrestaShopConnector]
 
