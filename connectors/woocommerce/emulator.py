@@ -7,7 +7,8 @@ order is completed, as WooCommerce records them. Refunds behave as in core: nega
 item quantities and totals, the order's `date_modified` bumped, the order
 set to `refunded` once fully refunded, and a refund larger than what is left
 refused. Every refund, status change and note applied is logged in `applied`
-so tests can prove nothing was applied twice.
+(and named in `acts_applied`) so tests can prove nothing was applied twice. The seeded shop itself (customers,
+orders, return requests, the shop's own refunds) is drawn in sandbox_data.py; this module holds the routes.
 """
 
 from __future__ import annotations
@@ -18,24 +19,26 @@ import json
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import httpx
 
 from retsync.kit.emulator import Emulator, TruncateBody, route
+from retsync_connectors.woocommerce.sandbox_data import ITEM_BASE, TAX_RATE_ID, new_order, seeded_orders
+from retsync_connectors.woocommerce.sandbox_data import cents as _cents
+from retsync_connectors.woocommerce.sandbox_data import from_cents as _from_cents
+from retsync_connectors.woocommerce.sandbox_data import gmt as _gmt
+from retsync_connectors.woocommerce.sandbox_data import local as _local
+from retsync_connectors.woocommerce.sandbox_data import money as _money
+from retsync_connectors.woocommerce.sandbox_data import set_meta as _set_meta
 
 SANDBOX_KEY = "ck_sandbox_5f2d8c0b1e7a4d9c"
 SANDBOX_SECRET = "cs_sandbox_9a41e6b27d3c0f58"
 PREFIX = "/wp-json/wc/v3"
-ORDER_BASE = 1000
-ITEM_BASE = 5000
 REFUND_BASE = 900_000
 NOTE_BASE = 70_000
-TAX_RATE_ID = 1
-TAX = Decimal("0.21")
 MAX_PER_PAGE = 100
-CURRENCY = "EUR"
 
 STOCK_STATUSES = ("pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed", "trash",
                   "checkout-draft")
@@ -43,47 +46,8 @@ RETURN_STATUSES = ("return-requested", "return-approved", "return-cancelled")
 PLUGIN_STATUSES = ("exchange-request", "partially-shipped")
 """Statuses other plugins register; retsync has no word for them and must store them verbatim."""
 
-STATUS_WEIGHTS = (
-    ("completed", 46), ("processing", 9), ("on-hold", 3), ("pending", 3), ("cancelled", 4), ("failed", 2),
-    ("refunded", 4), ("return-requested", 14), ("return-approved", 5), ("return-cancelled", 4),
-    ("exchange-request", 2), ("partially-shipped", 2), ("checkout-draft", 1), ("trash", 1),
-)
 PANEL_DECISION_STATUSES = {"accept": "return-approved", "reject": "return-cancelled"}
 """What the held_decision_statuses default maps back: the statuses a merchant picks in WP Swings' panel."""
-UNPAID = ("pending", "failed", "on-hold", "checkout-draft", "cancelled")
-"""Orders that never reached payment_complete(): WooCommerce leaves their `date_paid` null."""
-REQUEST_STATE = {"return-requested": "pending", "return-approved": "complete", "return-cancelled": "cancel",
-                 "exchange-request": "pending"}
-
-FIRST_NAMES = ("Anna", "Ben", "Chloé", "David", "Eva", "Felix", "Greta", "Hugo", "Ida", "Jonas", "Klara", "Lena")
-LAST_NAMES = ("Meyer", "Jansen", "Kowalska", "Dubois", "Rossi", "Novak", "Schmidt", "Peeters", "Larsen", "Silva")
-CITIES = (("Berlin", "10115", "DE"), ("Utrecht", "3511 AB", "NL"), ("Lyon", "69001", "FR"), ("Gent", "9000", "BE"),
-          ("Wien", "1010", "AT"), ("Kraków", "30-001", "PL"))
-PRODUCTS = (("Merino beanie", "12.40"), ("Linen shirt", "41.32"), ("Canvas tote", "15.70"),
-            ("Ceramic mug", "9.92"), ("Trail socks (3 pairs)", "13.22"), ("Rain jacket", "98.35"),
-            ("Wool scarf", "28.93"), ("Leather belt", "33.06"), ("Desk lamp", "45.45"), ("Yoga mat", "24.79"))
-REASONS = (("Wrong size", "Too small, I need one size up"), ("Damaged", "The box was crushed and it is damaged"),
-           ("Not as described", "The colour is different from the photos"), ("Changed my mind", ""),
-           ("Defective", "It does not work"), ("Other", "Gift, not needed"))
-GATEWAYS = (("stripe", "Credit card (Stripe)"), ("ppcp-gateway", "PayPal"), ("mollie_wc_gateway_ideal", "iDEAL"))
-
-
-def _money(value: Decimal) -> str:
-    return str(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
-
-
-def _cents(text: str) -> int:
-    whole, _, fraction = text.partition(".")
-    return int(whole) * 100 + int((fraction + "00")[:2])
-
-
-def _from_cents(cents: int) -> str:
-    return f"{cents // 100}.{cents % 100:02d}"
-
-
-def _cents_tax(cents: int) -> int:
-    """21 % VAT, rounded half up to the cent like WooCommerce's default rounding."""
-    return (cents * 21 + 50) // 100
 
 
 def _dec(value: Any) -> Decimal | None:
@@ -94,15 +58,6 @@ def _dec(value: Any) -> Decimal | None:
     except InvalidOperation:
         return None
     return amount if amount.is_finite() else None
-
-
-def _gmt(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).replace(tzinfo=None, microsecond=0).isoformat()
-
-
-def _local(moment: datetime) -> str:
-    """The shop's own time (Europe, +1h), as WooCommerce shows it beside the _gmt field."""
-    return (moment.astimezone(timezone.utc) + timedelta(hours=1)).replace(tzinfo=None, microsecond=0).isoformat()
 
 
 def _parse_date(value: str, gmt: bool) -> str | None:
@@ -133,9 +88,9 @@ class WooCommerceEmulator(Emulator):
     refund_touches_order: bool = True
     """False: a shop where a refund leaves the order's `date_modified` as it was."""
     orderby_modified: bool = True
+    """False: an older core whose orders list cannot be sorted by `modified`."""
     gateway_error: str | None = None
     """Set: the payment gateway refuses refunds with this message (only `api_refund: true` refunds reach it)."""
-    """False: an older core whose orders list cannot be sorted by `modified`."""
     applied: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
@@ -158,111 +113,19 @@ class WooCommerceEmulator(Emulator):
         self._lose: list[tuple[str, str]] = []
         self._version = 0
         self._selected: tuple[Any, list[int]] | None = None
-        rng = random.Random(self.seed)
-        for n in range(self.n_orders):
-            self._seed_order(rng, ORDER_BASE + n)
+        for seeded in seeded_orders(random.Random(self.seed), self.now, self.n_orders, self.days, self._take_item_id):
+            self.orders[seeded.order["id"]] = seeded.order
+            if seeded.refund is not None:
+                self._refund(seeded.order, seeded.refund, seeded.refunded_at, by_retsync=False)
+            self._stamp(seeded.order, seeded.modified)
         self._index = sorted((order["date_modified_gmt"], order_id) for order_id, order in self.orders.items())
 
-    # --- seeding ---------------------------------------------------------------------------
-
-    def _seed_order(self, rng: random.Random, order_id: int) -> None:
-        created = self.now - timedelta(seconds=rng.uniform(600, self.days * 86400))
-        status = rng.choices([s for s, _ in STATUS_WEIGHTS], [w for _, w in STATUS_WEIGHTS])[0]
-        order = self._new_order(rng, order_id, created, "completed" if status in REQUEST_STATE else status)
-        modified = created + timedelta(seconds=rng.uniform(60, 3 * 86400))
-        self.orders[order_id] = order
-        if order["status"] == "completed":  # set by WC_Order::status_transition when an order is completed
-            order["date_completed"], order["date_completed_gmt"] = _local(modified), _gmt(modified)
-        if status in REQUEST_STATE and rng.random() < 0.9:
-            asked = min(modified + timedelta(days=rng.uniform(1, 12)), self.now - timedelta(seconds=120))
-            self._add_request(rng, order, asked, REQUEST_STATE[status])
-            modified = asked
-        order["status"] = status
-        if status in ("refunded", "return-approved") or (status == "completed" and rng.random() < 0.08):
-            full = status == "refunded"
-            when = min(modified + timedelta(days=rng.uniform(0.5, 5)), self.now - timedelta(seconds=60))
-            if status == "return-approved" and rng.random() < 0.5:
-                pass  # approved, the goods are still on their way: no refund yet
-            else:
-                self._refund(order, self._seeded_refund_body(rng, order, full), when, by_retsync=False)
-                modified = when
-        self._stamp(order, min(modified, self.now - timedelta(seconds=60)))
-
-    def _new_order(self, rng: random.Random, order_id: int, created: datetime, status: str) -> dict[str, Any]:
-        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-        city, postcode, country = rng.choice(CITIES)
-        gateway, gateway_title = rng.choice(GATEWAYS)
-        items = [self._line_item(rng, product) for product in rng.sample(range(len(PRODUCTS)), rng.randint(1, 3))]
-        shipping = 495 if rng.random() < 0.6 else 0  # cents: summing strings as Decimals is what made 20k slow
-        shipping_tax = _cents_tax(shipping)
-        items_tax = sum(_cents(i["total_tax"]) for i in items)
-        total = sum(_cents(i["total"]) for i in items) + shipping + items_tax + shipping_tax
-        email = f"{first.lower()}.{last.lower().replace(' ', '')}{order_id % 97}@example.com"
-        address = {"first_name": first, "last_name": last, "company": "", "address_1": f"Hauptstraße {order_id % 80}",
-                   "address_2": "", "city": city, "state": "", "postcode": postcode, "country": country}
-        billing = {**address, "email": email if rng.random() < 0.97 else "",
-                   "phone": f"+49 30 {order_id:07d}" if rng.random() < 0.7 else ""}
-        created_local, created_gmt = _local(created), _gmt(created)
-        return {
-            "id": order_id, "parent_id": 0, "number": str(order_id), "order_key": f"wc_order_{order_id:x}",
-            "created_via": "checkout", "version": "9.4.2", "status": status, "currency": CURRENCY,
-            "date_created": created_local, "date_created_gmt": created_gmt,
-            "date_modified": created_local, "date_modified_gmt": created_gmt,
-            "discount_total": "0.00", "discount_tax": "0.00", "shipping_total": _from_cents(shipping),
-            "shipping_tax": _from_cents(shipping_tax), "cart_tax": _from_cents(items_tax),
-            "total": _from_cents(total), "total_tax": _from_cents(items_tax + shipping_tax),
-            "prices_include_tax": False, "customer_id": rng.choice((0, order_id % 400 + 2)),
-            "customer_ip_address": "203.0.113.7", "customer_user_agent": "Mozilla/5.0", "customer_note": "",
-            "billing": billing, "shipping": {**address, "phone": ""}, "payment_method": gateway,
-            "payment_method_title": gateway_title, "transaction_id": f"tx_{order_id}",
-            "date_paid": created_local if status not in UNPAID else None,
-            "date_paid_gmt": created_gmt if status not in UNPAID else None, "date_completed": None,
-            "date_completed_gmt": None, "cart_hash": "", "meta_data": [], "line_items": items,
-            "tax_lines": [{"id": order_id * 10, "rate_code": "VAT-21", "rate_id": TAX_RATE_ID, "label": "VAT",
-                           "compound": False, "tax_total": _from_cents(items_tax),
-                           "shipping_tax_total": _from_cents(shipping_tax), "rate_percent": 21, "meta_data": []}],
-            "shipping_lines": [], "fee_lines": [], "coupon_lines": [], "refunds": [],
-        }
-
-    def _line_item(self, rng: random.Random, product: int) -> dict[str, Any]:
-        name, price = PRODUCTS[product]
-        quantity = rng.choice((1, 1, 1, 2, 3))
-        total = _cents(price) * quantity
-        tax = _from_cents(_cents_tax(total))
-        self._next_item += 1
-        return {
-            "id": self._next_item, "name": name, "product_id": 200 + product, "variation_id": 0,
-            "quantity": quantity, "tax_class": "", "subtotal": _from_cents(total), "subtotal_tax": tax,
-            "total": _from_cents(total), "total_tax": tax,
-            "taxes": [{"id": TAX_RATE_ID, "total": tax, "subtotal": tax}], "meta_data": [],
-            "sku": f"SKU-{200 + product}" if product != 3 else "", "price": float(price),
-        }
-
-    def _add_request(self, rng: random.Random, order: dict[str, Any], asked: datetime, state: str) -> None:
-        subject, reason = rng.choice(REASONS)
-        items = rng.sample(order["line_items"], rng.randint(1, len(order["line_items"])))
-        products = [{"item_id": item["id"], "product_id": item["product_id"], "variation_id": item["variation_id"],
-                     "qty": rng.randint(1, item["quantity"]), "price": item["price"]} for item in items]
-        amount = sum(Decimal(str(p["price"])) * p["qty"] for p in products)
-        request = {"products": products, "amount": _money(amount), "subject": subject, "reason": reason,
-                   "status": state, "auto_amount": "no"}
-        self._set_meta(order, "wps_rma_return_product", {str(int(asked.timestamp())): request})
-        line_state = "completed" if state == "complete" else state
-        self._set_meta(order, "wps_rma_request_made", {str(p["item_id"]): line_state for p in products})
-
-    def _seeded_refund_body(self, rng: random.Random, order: dict[str, Any], full: bool) -> dict[str, Any]:
-        if full:
-            return {"amount": order["total"], "reason": "Refunded in the shop", "line_items": []}
-        if rng.random() < 0.3:  # a goodwill refund of an amount only
-            return {"amount": _money(Decimal(order["total"]) * Decimal("0.1")), "reason": "Goodwill", "line_items": []}
-        item = rng.choice(order["line_items"])
-        tax = Decimal(item["total_tax"]) / item["quantity"]
-        unit = Decimal(item["total"]) / item["quantity"]
-        return {"amount": _money(unit + tax), "reason": rng.choice(("Returned", "", "Item damaged")),
-                "line_items": [{"id": item["id"], "quantity": 1, "refund_total": float(_money(unit)),
-                                "refund_tax": [{"id": TAX_RATE_ID, "refund_total": float(_money(tax))}]}]}
-
     # --- state changes ---------------------------------------------------------------------
+
+    def _take_item_id(self) -> int:
+        """Order items and refund items share one counter, as WooCommerce's order item table does."""
+        self._next_item += 1
+        return self._next_item
 
     def _stamp(self, order: dict[str, Any], moment: datetime | None = None) -> None:
         """Bump `date_modified`, keeping the modified index sorted.
@@ -284,15 +147,6 @@ class WooCommerceEmulator(Emulator):
         order["date_modified_gmt"] = new
         order["date_modified"] = _local(moment)
         self._version += 1
-
-    @staticmethod
-    def _set_meta(order: dict[str, Any], key: str, value: Any) -> None:
-        """WordPress `update_meta_data`: replace the value under `key`, or add it with a fresh id."""
-        for entry in order["meta_data"]:
-            if entry["key"] == key:
-                entry["value"] = value
-                return
-        order["meta_data"].append({"id": order["id"] * 100 + len(order["meta_data"]) + 1, "key": key, "value": value})
 
     def _refunded_so_far(self, order_id: int) -> tuple[Decimal, dict[int, int]]:
         amount, quantities = Decimal(0), {}
@@ -364,10 +218,10 @@ class WooCommerceEmulator(Emulator):
         total = _dec(line.get("refund_total")) or Decimal(0)
         taxes = [t for t in line.get("refund_tax") or [] if isinstance(t, dict)]
         tax = sum((_dec(t.get("refund_total")) or Decimal(0) for t in taxes), Decimal(0))
-        self._next_item += 1
-        self.hidden_refund_items[self._next_item] = item["id"]
+        item_id = self._take_item_id()
+        self.hidden_refund_items[item_id] = item["id"]
         return {
-            "id": self._next_item, "name": item["name"], "product_id": item["product_id"],
+            "id": item_id, "name": item["name"], "product_id": item["product_id"],
             "variation_id": item["variation_id"], "quantity": -quantity, "tax_class": "",
             "subtotal": _money(-total), "subtotal_tax": _money(-tax), "total": _money(-total),
             "total_tax": _money(-tax), "taxes": [{"id": t.get("id"), "total": _money(-(_dec(t.get("refund_total"))
@@ -394,7 +248,7 @@ class WooCommerceEmulator(Emulator):
                            params={"status": f"status is not one of {', '.join(sorted(self.statuses))}."})
         for entry in body.get("meta_data") or []:
             if isinstance(entry, dict) and isinstance(entry.get("key"), str):
-                self._set_meta(order, entry["key"], entry.get("value"))
+                _set_meta(order, entry["key"], entry.get("value"))
         if status is not None and status != order["status"]:
             if by_retsync:
                 self.applied.append({"kind": "status", "order": order["id"], "from": order["status"], "to": status})
@@ -411,16 +265,17 @@ class WooCommerceEmulator(Emulator):
         with self.lock:
             if order_id is None:
                 order_id = max(self.orders) + 1
-                self.orders[order_id] = self._new_order(random.Random(order_id), order_id,
-                                                        datetime.now(timezone.utc) - timedelta(days=3), "completed")
+                self.orders[order_id] = new_order(random.Random(order_id), order_id,
+                                                  datetime.now(timezone.utc) - timedelta(days=3), "completed",
+                                                  self._take_item_id)
                 bisect.insort(self._index, (self.orders[order_id]["date_modified_gmt"], order_id))
             order = self.orders[order_id]
             item = order["line_items"][0]
             request = {"products": [{"item_id": item["id"], "product_id": item["product_id"], "variation_id": 0,
                                      "qty": quantity, "price": item["price"]}], "amount": _money(
                 Decimal(str(item["price"])) * quantity), "subject": reason, "reason": "", "status": "pending"}
-            self._set_meta(order, "wps_rma_return_product", {str(int(datetime.now(timezone.utc).timestamp())): request})
-            self._set_meta(order, "wps_rma_request_made", {str(item["id"]): "pending"})
+            _set_meta(order, "wps_rma_return_product", {str(int(datetime.now(timezone.utc).timestamp())): request})
+            _set_meta(order, "wps_rma_request_made", {str(item["id"]): "pending"})
             order["status"] = "return-requested"
             self._stamp(order)
             return order_id
@@ -698,7 +553,8 @@ class WooCommerceEmulator(Emulator):
             if status not in self.statuses - {"trash"}:
                 raise _WpError(400, "rest_invalid_param", "Invalid parameter(s): status")
             order_id = max(self.orders) + 1
-            order = self._new_order(random.Random(order_id), order_id, datetime.now(timezone.utc), status)
+            order = new_order(random.Random(order_id), order_id, datetime.now(timezone.utc), status,
+                              self._take_item_id)
             order["created_via"] = "rest-api"
             order["line_items"] = [self._posted_item(line) for line in body.get("line_items") or []
                                    if isinstance(line, dict)]
@@ -720,8 +576,7 @@ class WooCommerceEmulator(Emulator):
     def _posted_item(self, line: dict[str, Any]) -> dict[str, Any]:
         quantity = int(_dec(line.get("quantity")) or 1)
         total = _dec(line.get("total")) or Decimal(0)
-        self._next_item += 1
-        return {"id": self._next_item, "name": str(line.get("name") or "Item"),
+        return {"id": self._take_item_id(), "name": str(line.get("name") or "Item"),
                 "product_id": int(_dec(line.get("product_id")) or 0), "variation_id": 0, "quantity": quantity,
                 "tax_class": "", "subtotal": _money(total), "subtotal_tax": "0.00", "total": _money(total),
                 "total_tax": "0.00", "taxes": [],
