@@ -472,14 +472,15 @@ class AllegroConnector(Connector[AllegroSettings]):
                 "currency": currency,
                 "refund_amount_text": f"{total.get('amount')} {total.get('currency')}" if total else None}
 
-    def _refund_detail(self, made: Mapping[str, Any] | None, refunds: list[dict[str, Any]]) -> str:
+    @staticmethod
+    def _refund_detail(made: Mapping[str, Any] | None, refunds: list[dict[str, Any]]) -> str:
         """What the merchant reads: the refund made now, and any that covered some of the lines before."""
         earlier = [str(refund["id"]) for refund in refunds if made is None or refund["id"] != made["id"]]
         if made is None:
             return f"refund {', '.join(earlier)}"
         total = dict(made.get("totalValue") or {})
-        detail = f"Allegro refunded {total.get('amount')} {total.get('currency')} (refund {made['id']}, " \
-                 f"{made.get('status')})"
+        detail = (f"Allegro refunded {total.get('amount')} {total.get('currency')} "
+                  f"(refund {made['id']}, {made.get('status')})")
         if earlier:
             detail += f"; the other line items were refunded before (refund {', '.join(earlier)})"
         return detail

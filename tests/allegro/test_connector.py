@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -125,6 +125,57 @@ def test_a_pass_resumes_from_its_cursor(emu: AllegroEmulator, make_connector: Ma
     store.run(connector)
     assert set(store.returns) == emu.truth()["returns"]
     assert len(store.written) == len(emu.truth()["returns"]) - 100
+
+
+def listings(emu: AllegroEmulator) -> list[dict[str, str]]:
+    return [r.query for r in emu.requests if r.path == "/order/customer-returns" and "customerReturnId" not in r.query]
+
+
+def test_a_cursor_stored_by_an_earlier_release_resumes_where_it_was(emu: AllegroEmulator,
+                                                                   make_connector: MakeConnector) -> None:
+    """Cursors stored before the typed cursor (`+00:00` dates, keys left out) are read with the same keys."""
+    created_from = NOW - timedelta(days=200)
+    store = InMemoryStore(cursor={"newest": (NOW - timedelta(days=100)).isoformat(),
+                                  "created_from": created_from.isoformat(), "offset": 100})
+    store.run(make_connector(emu, page_size=50))
+    first = listings(emu)[0]
+    assert first["offset"] == "100"
+    assert first["createdAt.gte"] == created_from.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    assert store.cursor is not None and store.cursor["offset"] == 0 and store.cursor["last_pass"]
+    assert set(store.cursor) == {"newest", "created_from", "offset", "last_pass"}
+
+
+def test_after_a_whole_pass_the_next_starts_an_overlap_before_the_newest_return(
+        emu: AllegroEmulator, make_connector: MakeConnector) -> None:
+    store = InMemoryStore()
+    connector = make_connector(emu)
+    store.run(connector)
+    newest = max(r.created_at for r in store.returns.values())
+    emu.requests.clear()
+    store.run(connector)
+    since = datetime.fromisoformat(listings(emu)[0]["createdAt.gte"])
+    assert abs(since - (newest - timedelta(hours=1))) < timedelta(milliseconds=1)
+    assert listings(emu)[0]["offset"] == "0"
+
+
+@pytest.mark.parametrize("cursor", [{"offset": "many", "newest": "2026-01-01T00:00:00Z"},
+                                    {"newest": "not a date"}, {"created_from": 17, "offset": -3}])
+def test_an_unreadable_cursor_starts_from_the_backfill_date(emu: AllegroEmulator, make_connector: MakeConnector,
+                                                            cursor: dict[str, object]) -> None:
+    backfill = NOW - timedelta(days=30)
+    store = InMemoryStore(cursor=dict(cursor))
+    store.run(make_connector(emu), backfill_since=backfill)
+    assert listings(emu)[0]["createdAt.gte"] == backfill.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    assert listings(emu)[0]["offset"] == "0"
+
+
+def test_a_cursor_dated_in_year_9999_is_brought_back_to_now(emu: AllegroEmulator,
+                                                            make_connector: MakeConnector) -> None:
+    store = InMemoryStore(cursor={"newest": "9999-12-31T00:00:00+00:00"})
+    store.run(make_connector(emu))
+    since = datetime.fromisoformat(listings(emu)[0]["createdAt.gte"])
+    assert since <= store.now - timedelta(hours=1)
+    assert store.cursor is not None and datetime.fromisoformat(store.cursor["newest"]) <= store.now
 
 
 # --- decisions -----------------------------------------------------------------------------
