@@ -21,8 +21,11 @@ ids and a date); an insert answers the new id, an update answers `1`; lists
 come in id order. The shop has the merchant's own return statuses (14-17)
 beside the stock ones, and one (21) retsync is not told about.
 
-Every refund, status change, note and insert retsync makes is logged in
-`applied`, so tests can prove nothing was applied twice.
+The seeded records come from `sandbox_data` (the same shop for the same
+seed); this module holds the routes and what clients change. Every refund,
+status change, note and insert retsync makes is logged in `applied`, and
+`acts_applied()` names the effects of decision acts, so tests can prove
+nothing was applied twice.
 """
 
 from __future__ import annotations
@@ -36,40 +39,36 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 
 from retsync.kit.emulator import Emulator, route
 from retsync.kit.sandbox import POISON_PHONE, POISON_POSTCODE, POISON_QUANTITY
+from retsync_connectors.shoper.sandbox_data import (
+    ACCEPTED,
+    CURRENCIES,
+    EXCHANGE,
+    HOLD,
+    REASON_FIELD,
+    RECEIVED,
+    REJECTED,
+    REPAIR,
+    REQUESTED,
+    RETURN_STATUSES,
+    ZONE,
+    ShopData,
+    local,
+    money,
+)
 
 SANDBOX_LOGIN = "retsync-sandbox"
 SANDBOX_PASSWORD = "sandbox-Pa55-7f3c91e2"
 PREFIX = "/webapi/rest"
-ZONE = ZoneInfo("Europe/Warsaw")
-ORDER_BASE = 1000
-PRODUCT_BASE = 5000
-TRANSACTION_BASE = 300
-REFUND_BASE = 70
 MAX_LIMIT = 50
 TOKEN_TTL = 30 * 86400
-REASON_FIELD = "3"
-
-# (status_id, type, name): Shoper's stock statuses, then the merchant's own
-STATUSES: tuple[tuple[str, str, str], ...] = (
-    ("1", "1", "Złożone"), ("2", "2", "Oczekuje na płatność"), ("3", "2", "W realizacji"), ("4", "3", "Wysłane"),
-    ("5", "3", "Zrealizowane"), ("6", "4", "Anulowane"), ("7", "4", "Nieodebrane"),
-    ("14", "2", "Zwrot zgłoszony"), ("15", "2", "Zwrot dostarczony"), ("16", "3", "Zwrot przyjęty"),
-    ("17", "3", "Zwrot odrzucony"), ("18", "2", "Reklamacja: naprawa"), ("19", "2", "Wymiana"),
-    ("20", "2", "Zwrot z marketplace"), ("21", "2", "Do wyjaśnienia z kurierem"),
-)
-REQUESTED, RECEIVED, ACCEPTED, REJECTED, REPAIR, EXCHANGE, HOLD = "14", "15", "16", "17", "18", "19", "20"
-RETURN_STATUSES = (REQUESTED, RECEIVED, ACCEPTED, REJECTED)
 ODD_STATUS = ("42", "9", "Status, którego retsync nie zna")
-STATUS_WEIGHTS = (("5", 40), ("4", 10), ("3", 8), ("1", 4), ("2", 3), ("6", 4), ("7", 2), (REQUESTED, 14),
-                  (RECEIVED, 5), (ACCEPTED, 5), (REJECTED, 3), (REPAIR, 1), (EXCHANGE, 1), ("21", 2))
 PANEL_DECISION_STATUSES = {"accept": ACCEPTED, "reject": REJECTED}
 
 SANDBOX_CHANNEL: dict[str, Any] = {
@@ -81,27 +80,6 @@ SANDBOX_CHANNEL: dict[str, Any] = {
     "cancel_status": "5", "hold_status": HOLD, "hold_payment_id": "1", "hold_shipping_id": "1",
     "held_decision_statuses": f"{ACCEPTED}=accept,{REJECTED}=reject",
 }
-
-CURRENCIES = ({"currency_id": "1", "name": "PLN", "rate": "1.0000", "default": "1", "active": "1"},
-              {"currency_id": "2", "name": "EUR", "rate": "4.2800", "default": "0", "active": "1"})
-FIRST_NAMES = ("Anna", "Piotr", "Katarzyna", "Tomasz", "Magdalena", "Michał", "Agnieszka", "Paweł", "Zofia", "Jan")
-LAST_NAMES = ("Nowak", "Kowalska", "Wiśniewski", "Wójcik", "Kamińska", "Lewandowski", "Zielińska", "Szymański")
-CITIES = (("Warszawa", "00-001"), ("Kraków", "30-001"), ("Gdańsk", "80-001"), ("Poznań", "60-001"),
-          ("Wrocław", "50-001"), ("Łódź", "90-001"))
-PRODUCTS = (("Kurtka przeciwdeszczowa", "KURT-01", "349.00"), ("Koszula lniana", "KOSZ-02", "159.00"),
-            ("Czapka wełniana", "CZAP-03", "59.90"), ("Kubek ceramiczny", "KUB-04", "39.00"),
-            ("Skarpety trekkingowe", "SKAR-05", "49.99"), ("Plecak miejski", "PLEC-06", "229.00"),
-            ("Szalik", "SZAL-07", "89.00"), ("Pasek skórzany", "PAS-08", "119.00"))
-REASONS = ("Za mały rozmiar", "Produkt uszkodzony w transporcie", "Kolor inny niż na zdjęciu",
-           "Rozmyśliłam się", "Nie działa zamek", "")
-
-
-def _money(value: Decimal) -> str:
-    return str(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
-
-
-def _local(moment: datetime) -> str:
-    return moment.astimezone(ZONE).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _number(value: Any) -> Decimal | None:
@@ -175,117 +153,22 @@ class ShoperEmulator(Emulator):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.now = datetime.now(timezone.utc).replace(microsecond=0)
-        self.statuses = {sid: {"status_id": sid, "active": "1", "default": "1" if sid == "1" else "0",
-                               "color": "#%06x" % (int(sid) * 1234567 % 0xFFFFFF), "type": kind,
-                               "order": str(n), "email_change": "0",
-                               "translations": {"pl_PL": {"name": name, "message": ""}}}
-                         for n, (sid, kind, name) in enumerate(STATUSES, start=1)}
-        self.orders: dict[int, dict[str, Any]] = {}
-        self.products: dict[int, list[dict[str, Any]]] = {}
-        self.transactions: dict[int, dict[str, Any]] = {}
-        self.refunds: dict[int, dict[str, Any]] = {}
-        self._next = {"product": PRODUCT_BASE, "transaction": TRANSACTION_BASE, "refund": REFUND_BASE}
-        self._latest = _local(self.now - timedelta(days=self.days + 1))
+        self.data = ShopData.seeded(self.seed, self.n_orders, self.days)
+        self.now = self.data.now
+        self.statuses, self.orders, self.products = self.data.statuses, self.data.orders, self.data.products
+        self.transactions, self.refunds = self.data.transactions, self.data.refunds
         self._fill = 0.0
         self._drained = False
         self._leaked_at = self.clock()
-        rng = random.Random(self.seed)
-        for n in range(self.n_orders):
-            self._seed_order(rng, ORDER_BASE + n)
-
-    # --- seeding ---------------------------------------------------------------------------
-
-    def _id(self, kind: str) -> int:
-        self._next[kind] += 1
-        return self._next[kind]
-
-    def _seed_order(self, rng: random.Random, order_id: int) -> None:
-        placed = self.now - timedelta(seconds=rng.uniform(3600, self.days * 86400))
-        status = rng.choices([s for s, _ in STATUS_WEIGHTS], [w for _, w in STATUS_WEIGHTS])[0]
-        changed = min(placed + timedelta(seconds=rng.uniform(600, 12 * 86400)), self.now - timedelta(seconds=120))
-        order = self._new_order(rng, order_id, placed, status)
-        order["status_date"] = _local(changed)
-        self._latest = max(self._latest, order["status_date"])
-        self.orders[order_id] = order
-        self.products[order_id] = [self._product(rng, order_id, p) for p in
-                                   rng.sample(range(len(PRODUCTS)), rng.randint(1, 3))]
-        self._total(order)
-        if status in RETURN_STATUSES and rng.random() < 0.7:
-            order["additional_fields"] = [{"field_id": REASON_FIELD, "type": "1", "locate": "2", "req": "0",
-                                           "value": rng.choice(REASONS)}]
-        if status not in ("1", "2", "6"):
-            order["paid"], order["is_paid"] = order["sum"], True
-            tid = self._id("transaction")
-            self.transactions[tid] = {"transaction_id": str(tid), "order_id": str(order_id),
-                                      "payment_id": order["payment_id"], "currency_id": order["currency_id"],
-                                      "currency_value": order["sum"], "status": "3", "date": order["date"]}
-            refund_chance = {ACCEPTED: 0.5, "5": 0.06, RECEIVED: 0.1}.get(status, 0.0)
-            if rng.random() < refund_chance:
-                full = status == ACCEPTED and rng.random() < 0.6
-                amount = Decimal(order["sum"]) if full else (Decimal(order["sum"]) * Decimal("0.2"))
-                state = rng.choice(("3", "3", "3", "1", "2"))
-                self._add_refund(tid, amount, state, when=min(changed + timedelta(hours=rng.uniform(1, 48)),
-                                                               self.now - timedelta(seconds=60)),
-                                 comment=rng.choice(("", "Zwrot środków", "Rabat za opóźnienie")))
-
-    def _new_order(self, rng: random.Random, order_id: int, placed: datetime, status: str) -> dict[str, Any]:
-        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-        city, postcode = rng.choice(CITIES)
-        address = {"address_id": str(order_id * 2), "order_id": str(order_id), "type": "1", "firstname": first,
-                   "lastname": last, "company": "", "tax_id": "", "pesel": "", "city": city, "postcode": postcode,
-                   "street1": f"ul. Długa {order_id % 90 + 1}", "street2": "", "state": "", "country": "Polska",
-                   "phone": f"+48 600 {order_id:06d}" if rng.random() < 0.8 else "", "country_code": "PL"}
-        currency = "2" if rng.random() < 0.1 else "1"
-        return {
-            "order_id": str(order_id), "user_id": str(order_id % 300 + 1), "date": _local(placed),
-            "status_date": _local(placed), "confirm_date": _local(placed), "delivery_date": "",
-            "status_id": status, "status": self.statuses[status], "sum": "0.00", "paid": "0.00", "is_paid": False,
-            "shipping_tax_id": "1", "lang_id": "1",
-            "is_underpayment": False, "is_overpayment": False, "is_cash_on_delivery": False, "payment_id": "1",
-            "shipping_id": "1", "shipping_cost": "14.99" if rng.random() < 0.6 else "0.00",
-            "email": f"{first.lower()}.{last.lower()}{order_id % 97}@example.pl" if rng.random() < 0.97 else "",
-            "billing_address": address, "delivery_address": {**address, "type": "2"}, "pickup_point": "",
-            "notes": "", "notes_priv": "", "notes_pub": "", "origin": "0", "currency_id": currency,
-            "currency_rate": "1.0000" if currency == "1" else "4.2800", "code": f"{order_id:x}", "promo_code": "",
-            "total_products": 0, "total_parcels": 1, "additional_fields": [],
-        }
-
-    def _product(self, rng: random.Random, order_id: int, index: int) -> dict[str, Any]:
-        name, code, price = PRODUCTS[index]
-        pid = self._id("product")
-        return {"id": str(pid), "order_id": str(order_id), "product_id": str(100 + index), "stock_id": str(200 + index),
-                "price": price, "discount_perc": "10.00" if rng.random() < 0.15 else "0.00",
-                "quantity": str(rng.choice((1, 1, 1, 2, 3))), "delivery_time": "1", "name": name,
-                "ean": f"590{order_id % 1000:04d}{index:06d}" if index % 4 else "",
-                "code": code, "pkwiu": "", "tax": "23%", "tax_value": "23.00", "unit": "szt.",
-                "option": "rozmiar: M" if index in (0, 1) else "", "unit_fp": "0", "weight": "0.50"}
-
-    def _total(self, order: dict[str, Any]) -> None:
-        items = sum((Decimal(p["price"]) * (100 - Decimal(p["discount_perc"])) / 100 * Decimal(p["quantity"])
-                     for p in self.products.get(int(order["order_id"]), [])), Decimal(0))
-        order["sum"] = _money(items + Decimal(order.get("shipping_cost") or 0))
-        order["total_products"] = len(self.products.get(int(order["order_id"]), []))
-
-    def _add_refund(self, transaction_id: int, amount: Decimal, status: str, *, when: datetime | None = None,
-                    comment: str = "", description: str = "") -> dict[str, Any]:
-        transaction = self.transactions[transaction_id]
-        rid = self._id("refund")
-        refund = {"refund_id": str(rid), "order_id": transaction["order_id"], "transaction_id": str(transaction_id),
-                  "date": _local(when or datetime.now(timezone.utc)), "currency_id": transaction.get("currency_id"),
-                  "currency_value": _money(amount), "status": status, "status_description": description,
-                  "comment": comment}
-        self.refunds[rid] = refund
-        return refund
 
     # --- state changes ---------------------------------------------------------------------
 
     def _stamp(self, order: dict[str, Any]) -> None:
         """A status change now, strictly after every one before it, as a real shop's clock would, so a
         "changed since" listing always sees it however fast a test acts."""
-        floor = datetime.strptime(self._latest, "%Y-%m-%d %H:%M:%S").replace(tzinfo=ZONE) + timedelta(seconds=1)
-        order["status_date"] = _local(max(datetime.now(timezone.utc), floor))
-        self._latest = order["status_date"]
+        floor = datetime.strptime(self.data.latest, "%Y-%m-%d %H:%M:%S").replace(tzinfo=ZONE) + timedelta(seconds=1)
+        order["status_date"] = local(max(datetime.now(timezone.utc), floor))
+        self.data.latest = order["status_date"]
 
     def _set_status(self, order: dict[str, Any], status: str, *, by_retsync: bool) -> None:
         if status not in self.statuses:
@@ -325,7 +208,7 @@ class ShoperEmulator(Emulator):
         """The merchant records a refund in the panel (an order's status_date does not move)."""
         with self.lock:
             tid = next(int(t) for t, tr in self.transactions.items() if tr["order_id"] == str(order_id))
-            return int(self._add_refund(tid, Decimal(amount), status, comment="Zwrot w panelu")["refund_id"])
+            return int(self.data.add_refund(tid, Decimal(amount), status, comment="Zwrot w panelu")["refund_id"])
 
     def drain_bucket(self) -> None:
         """Another integration of the same application uses up the bucket (fills it to the brim) just before
@@ -338,16 +221,16 @@ class ShoperEmulator(Emulator):
             sid, kind, name = ODD_STATUS
             self.statuses.setdefault(sid, {"status_id": sid, "type": kind, "translations": {"xx_XX": {"name": name}}})
             order_id = max(self.orders) + 1
-            order = {"order_id": str(order_id), "date": _local(datetime.now(timezone.utc)), "status_id": sid,
+            order = {"order_id": str(order_id), "date": local(datetime.now(timezone.utc)), "status_id": sid,
                      "status": self.statuses[sid], "sum": "5.00", "email": ""}
             self._stamp(order)
             self.orders[order_id] = order
-            self.products[order_id] = [{"id": str(self._id("product")), "order_id": str(order_id),
+            self.products[order_id] = [{"id": str(self.data.next_id("product")), "order_id": str(order_id),
                                         "quantity": "1"}]
-            tid = self._id("transaction")
+            tid = self.data.next_id("transaction")
             self.transactions[tid] = {"transaction_id": str(tid), "order_id": str(order_id),
                                       "currency_value": "5.00", "status": "3"}
-            self._add_refund(tid, Decimal("5.00"), "7")
+            self.data.add_refund(tid, Decimal("5.00"), "7")
             return str(order_id)
 
     def add_poison_return(self, poison: str = "quantity") -> str:
@@ -578,7 +461,7 @@ class ShoperEmulator(Emulator):
             if status not in self.statuses:
                 raise _ShoperError(400, "invalid_request", f"status_id: status {status} does not exist")
             order_id = max(self.orders) + 1
-            order = self._new_order(random.Random(order_id), order_id, datetime.now(timezone.utc), status)
+            order = self.data.new_order(random.Random(order_id), order_id, datetime.now(timezone.utc), status)
             order.update({"origin": "4", "email": str(body.get("email") or ""), "shipping_cost": "0.00",
                           "payment_id": str(body["payment_id"]), "shipping_id": str(body["shipping_id"]),
                           "notes": str(body.get("notes") or ""), "notes_priv": str(body.get("notes_priv") or ""),
@@ -591,7 +474,7 @@ class ShoperEmulator(Emulator):
             self._stamp(order)
             self.orders[order_id] = order
             self.products[order_id] = []
-            self._total(order)
+            self.data.total(order)
             self.applied.append({"kind": "order", "order": order_id, "status": status})
             return self.json_response(200, order_id)
 
@@ -610,15 +493,15 @@ class ShoperEmulator(Emulator):
             quantity, price = _number(body.get("quantity")), _number(body.get("price"))
             if quantity is None or quantity <= 0 or price is None or price < 0:
                 raise _ShoperError(400, "invalid_request", "quantity and price: positive numbers are required")
-            pid = self._id("product")
+            pid = self.data.next_id("product")
             product = {"id": str(pid), "order_id": order["order_id"], "product_id": str(body.get("product_id") or 0),
-                       "stock_id": str(body.get("stock_id") or 0), "price": _money(price), "discount_perc": "0.00",
+                       "stock_id": str(body.get("stock_id") or 0), "price": money(price), "discount_perc": "0.00",
                        "quantity": str(quantity), "name": str(body.get("name") or ""),
                        "code": str(body.get("code") or ""), "pkwiu": str(body.get("pkwiu") or ""), "option": "",
                        "ean": "",
                        "unit": "szt.", "unit_fp": "0"}
             self.products.setdefault(int(order["order_id"]), []).append(product)
-            self._total(order)
+            self.data.total(order)
             self.applied.append({"kind": "product", "order": int(order["order_id"]), "name": product["name"],
                                  "quantity": product["quantity"]})
             return self.json_response(200, pid)
@@ -665,7 +548,7 @@ class ShoperEmulator(Emulator):
             if amount > self._left(tid):
                 raise _ShoperError(400, "invalid_request", "currency_value: more than is left to refund on the "
                                    "transaction")
-            refund = self._add_refund(tid, amount, status, comment=comment,
+            refund = self.data.add_refund(tid, amount, status, comment=comment,
                                       description=str(body.get("status_description") or ""))
             self.applied.append({"kind": "refund", "order": int(refund["order_id"]), "refund": int(refund["refund_id"]),
                                  "amount": refund["currency_value"], "status": status, "transaction": tid,

@@ -12,10 +12,10 @@ from sqlalchemy import Engine, text
 
 from retsync import registry
 from retsync.app.daemon import Runner
-from retsync.config import Config, Settings
 from retsync.kit.model import DecisionKind
 from retsync.outbox.decisions import record_decision
-from retsync_connectors.shoper.connector import ShoperConnector, ShoperSettings
+from retsync.testing.config import config_for
+from retsync_connectors.shoper.connector import ShoperConnector
 from retsync_connectors.shoper.emulator import ACCEPTED, REQUESTED, ShoperEmulator
 
 FAST = {"max_backoff": "0.05s", "max_retries": 4}
@@ -24,9 +24,7 @@ FAST = {"max_backoff": "0.05s", "max_retries": 4}
 def _runner(db: Engine, db_url: str, tmp_path: Path, shops: dict[str, ShoperEmulator]) -> Runner:
     tables: dict[str, dict[str, Any]] = {
         name: {**ShoperConnector.sandbox_channel("http://sandbox.invalid"), **FAST} for name in shops}
-    settings = Settings(database={"url": db_url}, daemon={"state_dir": tmp_path}, channels=tables)
-    config = Config(path=tmp_path / "config.toml", settings=settings,
-                    channels={name: ShoperSettings(**table) for name, table in tables.items()})
+    config = config_for(tmp_path, db_url, tables)
     runner = Runner(config, transports={name: shop.transport() for name, shop in shops.items()}, db=db)
     runner.open()
     return runner
