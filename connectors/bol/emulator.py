@@ -20,13 +20,22 @@ import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
 
 from retsync.kit.emulator import Emulator, route
+from retsync_connectors.bol.sandbox_data import (
+    ITEMS_PER_RETURN,
+    ORDER_BASE,
+    RETURN_ID_BASE,
+    RMA_BASE,
+    SandboxData,
+    iso,
+    result,
+)
 
 SANDBOX_CLIENT_ID = "sandbox-client"
 SANDBOX_CLIENT_SECRET = "sandbox-secret"
@@ -35,16 +44,6 @@ MEDIA_TYPE = "application/vnd.retailer.v10+json"
 ADVERTISER_MEDIA_TYPE = "application/vnd.advertiser.v10+json"
 PROBLEM_TYPE = "https://api.bol.com/problems"
 PAGE_SIZE = 50
-
-RETURN_ID_BASE = 10_000_000
-RMA_BASE = 60_000_000
-ORDER_BASE = 1_043_000_000
-ORDER_ITEM_BASE = 2_100_000_000
-ITEMS_PER_RETURN = 2
-ITEMS_PER_ORDER = 3
-
-DUTCH_TIME = timezone(timedelta(hours=1))
-"""bol writes times in Dutch (winter) time with an explicit offset."""
 
 HANDLING_RESULTS = (
     "RETURN_RECEIVED",
@@ -68,72 +67,6 @@ EVENT_TYPES = (
 
 STILL_APPROVED_AFTER = frozenset({"EXCHANGE_PRODUCT", "REPAIR_PRODUCT", "RETURN_DOES_NOT_MEET_CONDITIONS"})
 
-REASONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Verkeerde maat of afmeting", ("Te groot", "Te klein", "Pasvorm valt tegen", "Meerdere maten/afmetingen besteld")),
-    ("Verkeerd besteld", ("Onduidelijke productinformatie", "Dubbel besteld", "Artikel had ik toch niet nodig")),
-    ("Artikel werkt niet", ()),
-    ("Klacht over artikel",
-     ("Artikel is beschadigd", "Artikel werkt niet", "Kwaliteit valt tegen", "Artikel is incompleet")),
-    ("Klacht over de bezorging", ("Artikel is te laat bezorgd", "Verpakking is beschadigd", "Artikel is beschadigd")),
-    ("Elders goedkoper", ()),
-    ("Ander artikel ontvangen dan besteld", ("Ander artikel ontvangen dan besteld", "Onduidelijke afbeelding")),
-    ("Anders", ("Ik heb me bedacht", "Artikel cadeau ontvangen", "Andere kleur dan gedacht", "Anders-namelijk")),
-)
-"""mainReason and its detailedReason values, from the spec's ReturnReason table."""
-
-COMMENTS = ("", "", "", "Past niet goed.", "Doos was open bij aankomst.", "Toch een andere kleur gekozen.",
-            "Werkt niet na 2 dagen.")
-
-# (handlingResult, processingResult, weight): what bol reports for handled items; the unusual ones are real
-# values seen in the wild that the spec does not list, so parsers meet them too.
-FBR_OUTCOMES = (
-    ("RETURN_RECEIVED", "ACCEPTED", 60),
-    ("RETURN_DOES_NOT_MEET_CONDITIONS", "REJECTED", 9),
-    ("EXCHANGE_PRODUCT", "ACCEPTED", 8),
-    ("REPAIR_PRODUCT", "ACCEPTED", 5),
-    ("CUSTOMER_KEEPS_PRODUCT_PAID", "ACCEPTED", 7),
-    ("STILL_APPROVED", "ACCEPTED", 4),
-    ("CANCELLED_BY_CUSTOMER", "CANCELLED", 4),
-    ("EXPIRED", "CANCELLED", 3),
-)
-FBB_OUTCOMES = (
-    ("RETURN_RECEIVED", "ACCEPTED", 72),
-    ("CUSTOMER_KEEPS_PRODUCT_FREE_OF_CHARGE", "ACCEPTED", 10),
-    ("RETURN_DOES_NOT_MEET_CONDITIONS", "REJECTED", 6),
-    ("CANCELLED_BY_CUSTOMER", "CANCELLED", 6),
-    ("FAILED_TO_COLLECT_BY_TRANSPORTER", "CANCELLED", 6),
-)
-
-FIRST_NAMES = ("Billie", "Daan", "Emma", "Sem", "Julia", "Lucas", "Mila", "Finn", "Tess", "Noah", "Sara", "Levi")
-SURNAMES = ("Jansen", "de Vries", "van den Berg", "Bakker", "Visser", "Smit", "Meijer", "de Boer", "Mulder", "Peeters")
-PLACES = (("Utrecht", "3511", "NL"), ("Amsterdam", "1012", "NL"), ("Rotterdam", "3011", "NL"),
-          ("Groningen", "9711", "NL"), ("Eindhoven", "5611", "NL"), ("Antwerpen", "2000", "BE"), ("Gent", "9000", "BE"))
-ZIP_LETTERS = "ABCDEFGHJKLMNPRSTVWXZ"
-STREETS = ("Dorpstraat", "Kerkstraat", "Stationsweg", "Molenlaan", "Schoolstraat", "Lindelaan")
-PRODUCT_WORDS = (("Hardloopschoenen", 89.95), ("Koptelefoon draadloos", 129.0), ("Winterjas", 149.99),
-                 ("Blender", 59.5), ("Boek: De Avond is Ongemak", 22.99), ("Spijkerbroek slim fit", 69.95),
-                 ("Koffiezetapparaat", 99.0), ("LED bureaulamp", 34.95), ("Puzzel 1000 stukjes", 17.49),
-                 ("Rugzak 25L", 44.0), ("Smartwatch", 199.0), ("Pannenset 5-delig", 119.95), ("Sneakers", 79.99),
-                 ("Laptophoes 15 inch", 24.95), ("Babyfoon", 84.5))
-PRODUCT_VARIANTS = ("zwart", "wit", "blauw", "maat 42", "maat M", "maat L", "grijs", "rood")
-TRANSPORTERS = ("PostNL", "DHL", "DPD", "BPost")
-CUSTOMER_FIELDS = ("salutation", "firstName", "surname", "streetName", "houseNumber", "zipCode", "city", "countryCode",
-                   "email")
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, DUTCH_TIME).isoformat(timespec="milliseconds")
-
-
-def _ean(rng: random.Random) -> str:
-    digits = [8, 7] + [rng.randrange(10) for _ in range(10)]
-    check = (10 - sum(d * (3 if i % 2 else 1) for i, d in enumerate(digits)) % 10) % 10
-    return "".join(map(str, digits + [check]))
-
-
-def _weighted(rng: random.Random, outcomes: Sequence[tuple[str, str, int]]) -> tuple[str, str]:
-    handling, processing, _ = rng.choices(outcomes, weights=[w for *_, w in outcomes])[0]
-    return handling, processing
 
 
 def _invalid(name: str, value: object, allowed: Sequence[str]) -> tuple[str, str]:
@@ -211,10 +144,9 @@ class BolEmulator(Emulator):
     def __post_init__(self) -> None:
         super().__post_init__()
         now = datetime.now(timezone.utc)
-        self._midnight = now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
-        master = random.Random(f"bol:{self.seed}:skeleton")
-        self._catalogue = self._make_catalogue(master)
-        self._build_skeleton(master)
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+        self.data = SandboxData(self.seed, self.n_returns, fbb_share=self.fbb_share, history_days=self.history_days,
+                                midnight=midnight)
         self._changed: dict[int, dict[str, Any]] = {}
         self._added_orders: dict[str, dict[str, Any]] = {}
         self._generated: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
@@ -223,46 +155,7 @@ class BolEmulator(Emulator):
         self._windows: dict[str, tuple[float, int]] = {}
         self._acts: list[tuple[str, ...]] = []
 
-    # --- generation ------------------------------------------------------------------------
-
-    @staticmethod
-    def _make_catalogue(rng: random.Random) -> list[tuple[str, str, float]]:
-        catalogue = []
-        for title, price in PRODUCT_WORDS:
-            for variant in rng.sample(PRODUCT_VARIANTS, 3):
-                catalogue.append((_ean(rng), f"{title} {variant}", price))
-        return catalogue
-
-    def _build_skeleton(self, rng: random.Random) -> None:
-        """What listing needs for every return, in compact arrays; everything else is built on demand."""
-        n = self.n_returns
-        start = self._midnight - self.history_days * 86400
-        span = self.history_days * 86400 - 60
-        self._registered: list[float] = [start + (i + rng.random()) * span / max(n, 1) for i in range(n)]
-        self._fbb = bytearray(n)
-        self._handled = bytearray(n)
-        self._shares_order = bytearray(n)
-        self._order_items = bytearray(n)
-        self._return_items = bytearray(n)
-        random_ = rng.random
-        for i in range(n):
-            shares = i > 0 and not self._shares_order[i - 1] and random_() < 0.08
-            self._shares_order[i] = shares
-            self._fbb[i] = self._fbb[i - 1] if shares else random_() < self.fbb_share
-            age_days = (self._midnight - self._registered[i]) / 86400
-            self._handled[i] = random_() < (0.92 if age_days > 14 else 0.35 if age_days > 3 else 0.1)
-            self._order_items[i] = 1 if random_() < 0.6 else 2 if random_() < 0.75 else 3
-        for i in range(n):
-            if i + 1 < n and self._shares_order[i + 1]:
-                self._order_items[i] = max(2, self._order_items[i])
-        for i in range(n):
-            owner = i - 1 if self._shares_order[i] else i
-            leaves_one = self._shares_order[i] or (i + 1 < n and self._shares_order[i + 1])
-            self._return_items[i] = 1 if leaves_one or self._order_items[owner] < 2 or random_() < 0.8 else 2
-        self._lists: dict[tuple[str, bool], list[int]] = {(method, handled): [] for method in ("FBR", "FBB")
-                                                           for handled in (False, True)}
-        for i in range(n):  # ascending registration; handled lists are read from the end
-            self._lists[("FBB" if self._fbb[i] else "FBR", bool(self._handled[i]))].append(i)
+    # --- generated data, cached ----------------------------------------------------------------
 
     def _cached(self, kind: str, index: int, build: Callable[[int], dict[str, Any]]) -> dict[str, Any]:
         key = (kind, index)
@@ -274,147 +167,19 @@ class BolEmulator(Emulator):
                 self._generated.popitem(last=False)
         return found
 
-    def _person(self, rng: random.Random) -> dict[str, Any]:
-        city, zip_prefix, country = rng.choice(PLACES)
-        zip_code = zip_prefix + "".join(rng.choices(ZIP_LETTERS, k=2)) if country == "NL" else zip_prefix
-        return {
-            "salutation": rng.choice(("MALE", "FEMALE", "UNKNOWN")),
-            "firstName": rng.choice(FIRST_NAMES),
-            "surname": rng.choice(SURNAMES),
-            "streetName": rng.choice(STREETS),
-            "houseNumber": str(rng.randint(1, 250)),
-            "zipCode": zip_code,
-            "city": city,
-            "countryCode": country,
-            "email": f"{rng.getrandbits(48):012x}@verkopen.bol.com",
-        }
-
     def _generate_order(self, j: int) -> dict[str, Any]:
-        rng = random.Random(f"bol:{self.seed}:order:{j}")
-        placed = self._registered[j] - rng.uniform(2, 20) * 86400
-        return self._order_body(rng, j, placed, "FBB" if self._fbb[j] else "FBR", self._order_items[j])
-
-    def _order_body(self, rng: random.Random, j: int, placed: float, method: str, n_items: int) -> dict[str, Any]:
-        person = self._person(rng)
-        items = []
-        for m, (ean, title, price) in enumerate(rng.sample(self._catalogue, n_items)):
-            quantity = 1 if rng.random() < 0.85 else 2
-            discount = round(price * 0.1, 2) if rng.random() < 0.1 else 0.0
-            total = round(price * quantity - discount, 2)
-            item: dict[str, Any] = {
-                "orderItemId": str(ORDER_ITEM_BASE + ITEMS_PER_ORDER * j + m),
-                "cancellationRequest": False,
-                "fulfilment": {
-                    "method": method,
-                    "distributionParty": "BOL" if method == "FBB" else "RETAILER",
-                    "latestDeliveryDate": datetime.fromtimestamp(placed + 2 * 86400, DUTCH_TIME).date().isoformat(),
-                    "timeFrameType": "REGULAR",
-                },
-                "offer": {"offerId": str(uuid.UUID(int=rng.getrandbits(128), version=4))},
-                "product": {"ean": ean, "title": title},
-                "quantity": quantity,
-                "quantityShipped": quantity,
-                "quantityCancelled": 0,
-                "unitPrice": price,
-                "totalPrice": total,
-                "discounts": [{"title": "Actie: 10% korting", "amount": discount}] if discount else [],
-                "commission": round(total * 0.15 + 0.2, 2),
-                "latestChangedDateTime": _iso(placed + 86400),
-            }
-            if rng.random() < 0.8:
-                item["offer"]["reference"] = f"SKU-{rng.randint(1000, 99999)}"
-            items.append(item)
-        shipment = {**person, "language": "nl" if person["countryCode"] == "NL" else "nl-BE"}
-        return {
-            "orderId": str(ORDER_BASE + j),
-            "pickupPoint": False,
-            "orderPlacedDateTime": _iso(placed),
-            "shipmentDetails": shipment,
-            "billingDetails": dict(person),
-            "orderItems": items,
-        }
-
-    def _owner(self, i: int) -> int:
-        return i - 1 if i < self.n_returns and self._shares_order[i] else i
+        return self.data.order(j)
 
     def _generate_return(self, i: int) -> dict[str, Any]:
-        rng = random.Random(f"bol:{self.seed}:return:{i}")
-        order = self._order_by_index(self._owner(i))
+        order = self._order_by_index(self.data.owner(i))
         assert order is not None
-        order_items = order["orderItems"]
-        if self._shares_order[i]:
-            chosen = [order_items[-1]]
-        elif i + 1 < self.n_returns and self._shares_order[i + 1]:
-            chosen = [order_items[0]]
-        else:
-            chosen = rng.sample(order_items, self._return_items[i])
-        method = "FBB" if self._fbb[i] else "FBR"
-        registered = self._registered[i]
-        tracked = method == "FBB" or rng.random() < 0.55
-        items = [
-            self._return_item(rng, i, k, item, order, method, registered, tracked, bool(self._handled[i]))
-            for k, item in enumerate(chosen)
-        ]
-        return {
-            "returnId": str(RETURN_ID_BASE + i),
-            "registrationDateTime": _iso(registered),
-            "fulfilmentMethod": method,
-            "returnItems": items,
-        }
-
-    def _return_item(
-        self,
-        rng: random.Random,
-        i: int,
-        k: int,
-        order_item: dict[str, Any],
-        order: dict[str, Any],
-        method: str,
-        registered: float,
-        tracked: bool,
-        handled: bool,
-    ) -> dict[str, Any]:
-        main_reason, details = rng.choice(REASONS)
-        reason: dict[str, Any] = {"mainReason": main_reason, "customerComments": rng.choice(COMMENTS)}
-        if details:
-            reason["detailedReason"] = rng.choice(details)
-        quantity = rng.randint(1, order_item["quantity"])
-        item: dict[str, Any] = {
-            "rmaId": str(RMA_BASE + ITEMS_PER_RETURN * i + k),
-            "orderId": order["orderId"],
-            "ean": order_item["product"]["ean"],
-            "title": order_item["product"]["title"],
-            "expectedQuantity": quantity,
-            "returnReason": reason,
-            "handled": handled,
-            "processingResults": self._history(rng, method, registered, quantity) if handled else [],
-            "customerDetails": {key: order["shipmentDetails"][key] for key in CUSTOMER_FIELDS},
-        }
-        if tracked:
-            item["trackAndTrace"] = f"3SBOL{rng.randint(10**9, 10**10 - 1)}"
-            item["transporterName"] = rng.choice(TRANSPORTERS)
-        return item
-
-    def _history(self, rng: random.Random, method: str, registered: float, quantity: int) -> list[dict[str, Any]]:
-        handling, processing = _weighted(rng, FBB_OUTCOMES if method == "FBB" else FBR_OUTCOMES)
-        when = min(registered + rng.uniform(1, 8) * 86400, self._midnight - 60)
-        results = []
-        if handling == "STILL_APPROVED":
-            earlier = registered + (when - registered) / 2
-            results.append(self._result(quantity, "ACCEPTED", "EXCHANGE_PRODUCT", earlier))
-        results.append(self._result(quantity, processing, handling, when))
-        return results
-
-    @staticmethod
-    def _result(quantity: int, processing: str, handling: str, when: float) -> dict[str, Any]:
-        return {"quantity": quantity, "processingResult": processing, "handlingResult": handling,
-                "processingDateTime": _iso(when)}
+        return self.data.return_detail(i, order)
 
     # --- lookups ---------------------------------------------------------------------------
 
     @property
     def _count(self) -> int:
-        return len(self._registered)
+        return len(self.data.registered)
 
     def _return_by_index(self, i: int) -> dict[str, Any]:
         changed = self._changed.get(i)
@@ -424,7 +189,7 @@ class BolEmulator(Emulator):
         added = self._added_orders.get(str(ORDER_BASE + j))
         if added is not None:
             return added
-        if not 0 <= j < self.n_returns or self._shares_order[j]:
+        if not 0 <= j < self.n_returns or self.data.shares_order[j]:
             return None
         return self._cached("order", j, self._generate_order)
 
@@ -452,7 +217,7 @@ class BolEmulator(Emulator):
         return self._changed[i]
 
     def _sort_key(self, i: int) -> tuple[float, int]:
-        return self._registered[i], i
+        return self.data.registered[i], i
 
     @staticmethod
     def _all_handled(detail: dict[str, Any]) -> bool:
@@ -461,7 +226,7 @@ class BolEmulator(Emulator):
     def _relist(self, i: int, method: str, was_handled: bool, now_handled: bool) -> None:
         if was_handled == now_handled:
             return
-        source, target = self._lists[(method, was_handled)], self._lists[(method, now_handled)]
+        source, target = self.data.lists[(method, was_handled)], self.data.lists[(method, now_handled)]
         position = bisect.bisect_left(source, self._sort_key(i), key=self._sort_key)
         if position < len(source) and source[position] == i:
             del source[position]
@@ -478,7 +243,7 @@ class BolEmulator(Emulator):
         was_handled = self._all_handled(detail)
         item = detail["returnItems"][k]
         item["handled"] = True
-        item["processingResults"].append(self._result(quantity, processing_result, handling_result, time.time()))
+        item["processingResults"].append(result(quantity, processing_result, handling_result, time.time()))
         self._relist(i, detail["fulfilmentMethod"], was_handled, self._all_handled(detail))
 
     def _refusal(self, process: _Process) -> str | None:
@@ -545,10 +310,10 @@ class BolEmulator(Emulator):
             raise ValueError("a return needs a quantity of at least 1")
         with self.lock:
             i = self._count
-            now = max(time.time(), self._registered[-1] + 0.001 if self._registered else 0.0)
-            self._registered.append(now)
+            now = max(time.time(), self.data.registered[-1] + 0.001 if self.data.registered else 0.0)
+            self.data.registered.append(now)
             rng = random.Random(f"bol:{self.seed}:added:{i}")
-            order = self._order_body(rng, i, now - 3 * 86400, fulfilment_method, 1)
+            order = self.data.order_body(rng, i, now - 3 * 86400, fulfilment_method, 1)
             ordered = order["orderItems"][0]
             ordered.update(quantity=quantity, quantityShipped=quantity, discounts=[],
                            totalPrice=round(ordered["unitPrice"] * quantity, 2))
@@ -557,15 +322,15 @@ class BolEmulator(Emulator):
             reason: dict[str, Any] = {"mainReason": main_reason, "customerComments": ""}
             if detailed_reason:
                 reason["detailedReason"] = detailed_reason
-            item = self._return_item(rng, i, 0, ordered, order, fulfilment_method, now, False, False)
+            item = self.data.return_item(rng, i, 0, ordered, order, fulfilment_method, now, False, False)
             item.update(expectedQuantity=quantity, returnReason=reason)
             self._changed[i] = {
                 "returnId": str(RETURN_ID_BASE + i),
-                "registrationDateTime": _iso(now),
+                "registrationDateTime": iso(now),
                 "fulfilmentMethod": fulfilment_method,
                 "returnItems": [item],
             }
-            bisect.insort(self._lists[(fulfilment_method, False)], i, key=self._sort_key)
+            bisect.insort(self.data.lists[(fulfilment_method, False)], i, key=self._sort_key)
             return copy.deepcopy(self._changed[i])
 
     def add_odd_return(self) -> str:
@@ -579,8 +344,8 @@ class BolEmulator(Emulator):
             item["customerDetails"] = {"salutation": "NOT_YET_DOCUMENTED"}
             item.pop("trackAndTrace", None)
             item.pop("transporterName", None)
-            item["processingResults"] = [self._result(1, "UNDER_INSPECTION_2027", "NOT_YET_DOCUMENTED",
-                                                      self._registered[i])]
+            item["processingResults"] = [result(1, "UNDER_INSPECTION_2027", "NOT_YET_DOCUMENTED",
+                                                      self.data.registered[i])]
             return str(detail["returnId"])
 
     def add_poison_return(self, poison: str = "quantity") -> str:
@@ -634,9 +399,9 @@ class BolEmulator(Emulator):
         with self.lock:
             rmas: set[str] = set()
             for i in range(self._count):
-                count = len(self._changed[i]["returnItems"]) if i in self._changed else self._return_items[i]
+                count = len(self._changed[i]["returnItems"]) if i in self._changed else self.data.return_items[i]
                 rmas.update(str(RMA_BASE + ITEMS_PER_RETURN * i + k) for k in range(count))
-            orders = {str(ORDER_BASE + j) for j in range(self.n_returns) if not self._shares_order[j]}
+            orders = {str(ORDER_BASE + j) for j in range(self.n_returns) if not self.data.shares_order[j]}
             return {
                 "returns": {str(RETURN_ID_BASE + i) for i in range(self._count)},
                 "rmas": rmas,
@@ -772,7 +537,7 @@ class BolEmulator(Emulator):
         except _Violation as bad:
             return self._problem(request, bad.status, bad.detail, bad.violations)
         with self.lock:
-            listed = self._lists[(method, handled)]
+            listed = self.data.lists[(method, handled)]
             start = (page - 1) * PAGE_SIZE
             if handled:  # newest first
                 end = max(0, len(listed) - start)
@@ -842,7 +607,7 @@ class BolEmulator(Emulator):
             "eventType": "HANDLE_RETURN_ITEM",
             "description": f"Handle return item with rma id {rma_id}: {handling} x{quantity}.",
             "status": "PENDING",
-            "createTimestamp": _iso(time.time()),
+            "createTimestamp": iso(time.time()),
             "links": [{"rel": "self", "href": f"{request.url.scheme}://{request.url.netloc.decode()}"
                                               f"/shared/process-status/{process_id}"}],
         }
@@ -915,7 +680,7 @@ class BolEmulator(Emulator):
             return self._reply(request, 200, {"orders": orders} if orders or not self.omit_empty_lists else {})
 
     def _orders_page(self, page: int, method: str) -> list[dict[str, Any]]:
-        owners = (i for i in range(self._count - 1, -1, -1) if i >= self.n_returns or not self._shares_order[i])
+        owners = (i for i in range(self._count - 1, -1, -1) if i >= self.n_returns or not self.data.shares_order[i])
         found: list[dict[str, Any]] = []
         for i in owners:
             order = self._order_by_index(i)
