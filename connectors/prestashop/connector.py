@@ -200,8 +200,8 @@ class PrestaShopConnector(Connector[PrestaShopSettings]):
     outcomes = {AuthError: Outcome(PushStatus.RETRY, "{title} did not accept the webservice key ({error}); check "
                                    "api_key and its permissions: the decision is retried, and goes out once they "
                                    "are fixed")}
-    """The webservice answers a key without the permission a write needs like a wrong key (401): the merchant
-    is pointed at the key's permissions (Advanced parameters > Webservice) rather than at the credentials alone."""
+    """Retried like on every channel; the wording is PrestaShop's: its 401s (codes 16-20) are a missing, wrong or
+    inactive webservice key, fixed in Advanced parameters > Webservice, where the key's permissions are too."""
 
     def __init__(self, channel: str, settings: PrestaShopSettings, runtime: Runtime) -> None:
         super().__init__(channel, settings, runtime)
