@@ -378,10 +378,11 @@ class PageWriter:
             kind = DecisionKind(line.channel_decision).value  # type: ignore[arg-type]
             if latest.get(line_id) == kind:
                 continue
+            key = str(uuid.uuid4())  # history, never pushed: each is an act of its own
             decisions.append({
                 "return_id": return_id, "return_line_id": line_id, "kind": kind,
                 "quantity": line.channel_decision_quantity or line.quantity, "note": None, "origin": "channel",
-                "state": DecisionState.SYNCED.value, "idempotency_key": str(uuid.uuid4()), "attempts": 0,
+                "state": DecisionState.SYNCED.value, "idempotency_key": key, "act_key": key, "attempts": 0,
                 "next_attempt_at": None, "last_error": None, "reference": None,
                 "created_at": now, "updated_at": now, "pushed_at": None,
             })
