@@ -40,7 +40,7 @@ def stored(emulator: TemplateEmulator, make_connector: MakeConnector) -> InMemor
 def test_a_backfill_stores_every_return_with_its_order(emulator: TemplateEmulator, stored: InMemoryStore) -> None:
     assert set(stored.returns) == set(emulator.returns)
     assert {r.order_external_id for r in stored.returns.values()} <= set(stored.orders)
-    assert stored.pages == 2, "80 returns are two pages of 50"
+    assert stored.pages == 2, "60 returns are two pages of 50"
 
 
 def test_a_pull_cut_short_resumes_at_the_page_after_the_last_one_stored(

@@ -64,7 +64,7 @@ def _now() -> str:
 class TemplateEmulator(Emulator):
     """A channel holding `n_returns` returns (seeded by `sandbox_data`), its decisions and its back office."""
 
-    n_returns: int = 80
+    n_returns: int = 60
     applied: list[tuple[str, ...]] = field(default_factory=list)
 
     @classmethod

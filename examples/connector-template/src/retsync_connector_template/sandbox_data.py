@@ -61,7 +61,7 @@ class TemplateData(SeededData):
     """`size` returns, each on an order of its own, dated within SEEDED_DAYS before today's midnight."""
 
     channel: str = "template"
-    size: int = 80
+    size: int = 60
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     returns: dict[str, dict[str, Any]] = field(default_factory=dict)
 
