@@ -187,9 +187,11 @@ class ShoperSettings(ChannelSettings):
 
 def _decision_texts() -> dict[DecisionKind, str]:
     return {
-        DecisionKind.ACCEPT: "POST /order-refunds (returned quantity × price, against the order's payment "
-        "transaction) + order status accept_status; your note in notes_pub",
-        DecisionKind.KEEP: "POST /order-refunds (the customer keeps the item) + order status keep_status if set",
+        DecisionKind.ACCEPT: "one POST /order-refunds for every line decided together (returned quantity × "
+        "price, one amount, against the order's payment transaction) + order status accept_status; your note in "
+        "notes_pub",
+        DecisionKind.KEEP: "one POST /order-refunds for every line decided together (the customer keeps the items) "
+        "+ order status keep_status if set",
         DecisionKind.REJECT: "order status reject_status + your note in notes_pub (the customer sees it)",
         DecisionKind.CANCEL: "order status cancel_status; the order's pending refunds set to canceled",
         DecisionKind.REPAIR: "order status repair_status + your note in notes_pub",
@@ -365,15 +367,14 @@ class ShoperConnector(Connector[ShoperSettings]):
         FAILED when the shop cannot take it as asked (a product gone from the order, too little left to refund,
         no payment transaction); checked here because Shoper would record a refund of more than was paid.
         """
-        order_id = id_of(order, "order_id", "GET /orders")
+        order_id, lines = id_of(order, "order_id", "GET /orders"), _lines(act)
         refunds = self.client.of_orders("/order-refunds", [order_id]).get(order_id, [])
         if act.attempt > 1 or act.reference:
             earlier = next((r for r in refunds if act.key in recorded_decisions(r.get("comment"))), None)
             if earlier is not None:
-                return _Refund.of(earlier, _lines(act), again=True)
+                return _Refund.of(earlier, lines, again=True)
         products = {str(p.get("id")): p for p in
                     self.client.of_orders("/order-products", [order_id]).get(order_id, [])}
-        lines = _lines(act)
         missing = [line for line, _ in lines if line not in products]
         if missing:
             return PushResult(PushStatus.FAILED, f"order {order_id} has no product {', '.join(missing)} to refund; "
@@ -467,7 +468,8 @@ class ShoperConnector(Connector[ShoperSettings]):
 
     def hold_return(self, request: HoldRequest) -> PushResult:
         """One order per marketplace return: a retry first looks for the order an earlier attempt made."""
-        missing = [key for key in ("hold_status", "hold_payment_id", "hold_shipping_id") if not getattr(self.settings, key)]
+        missing = [key for key in ("hold_status", "hold_payment_id", "hold_shipping_id")
+                   if not getattr(self.settings, key)]
         if missing:
             return PushResult(PushStatus.FAILED, f"set {', '.join(missing)} in [channels.{self.channel}] to hold "
                               "other channels' returns in this shop")

@@ -227,7 +227,8 @@ def _order_line(product: Mapping[str, Any], currency: str | None) -> OrderLine |
     if line_id is None:
         return None
     return OrderLine(external_id=line_id, sku=_text(product.get("code")), ean=_text(product.get("ean")),
-                     title=_title(product), quantity=_count(product.get("quantity")), unit_price=unit_price(product), currency=currency)
+                     title=_title(product), quantity=_count(product.get("quantity")), unit_price=unit_price(product),
+                     currency=currency)
 
 
 def currency_of(order: Mapping[str, Any], currencies: Mapping[str, str]) -> str | None:

@@ -412,8 +412,8 @@ def test_an_order_gone_from_the_shop_or_holding_a_marketplace_return_is_refused(
         synced: tuple[ShoperConnector, InMemoryStore]) -> None:
     connector, store = synced
     record = open_return(store)
-    gone = carry_out(connector, act_for(record.model_copy(update={"external_id": "999999", "order_external_id": "999999"}),
-                                        DecisionKind.REJECT))
+    deleted = record.model_copy(update={"external_id": "999999", "order_external_id": "999999"})
+    gone = carry_out(connector, act_for(deleted, DecisionKind.REJECT))
     assert gone.status is PushStatus.FAILED and "no order 999999" in (gone.detail or "")
     held = connector.hold_return(_hold(_marketplace_return("8"))).reference
     assert held
