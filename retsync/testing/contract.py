@@ -309,11 +309,13 @@ class ConnectorContract:
         sent = _mutating(emulator)[before:]
         with db.connect() as conn:
             states = list(conn.execute(text("SELECT state FROM decisions WHERE origin = 'merchant'")).scalars())
+            acts = conn.execute(text("SELECT COUNT(DISTINCT act_key) FROM decisions WHERE origin = 'merchant'")
+                                ).scalar_one()
         assert states and set(states) == {DecisionState.PUSHED.value}, states
         after = len(_mutating(emulator))
         runner.push()
         assert len(_mutating(emulator)) == after, "nothing is sent again once pushed"
-        assert len(sent) >= len(states)
+        assert acts == len(supported) and len(sent) >= acts, "each decision recorded is one act at the channel"
 
     def decided_return(self, db: Engine) -> str:
         """An open return to decide on, one with several lines where the sandbox holds one."""
