@@ -59,6 +59,7 @@ def test_a_handled_return_moves_from_the_open_list_to_the_handled_list() -> None
     assert entry["returnId"] in listed(emu, "FBR", handled=True)
     assert emu.item(rma_id)["processingResults"][-1]["processingResult"] == "ACCEPTED"
     assert emu.handled_log == {}, "only handlings that came through the API are logged"
+    assert emu.acts_applied() == [], "the seller dashboard's handlings are not retsync's acts"
 
 
 def test_a_new_return_appears_at_the_end_of_the_open_list() -> None:
@@ -108,7 +109,8 @@ def test_every_api_answer_carries_rate_limit_headers_and_limits_bite() -> None:
 
 def test_a_process_finishes_only_after_enough_polls_and_only_once() -> None:
     emu = BolEmulator(seed=5, n_returns=300, process_polls_until_done=2)
-    rma_id = first_page(emu)[0]["returnItems"][0]["rmaId"]  # type: ignore[index]
+    entry = first_page(emu)[0]
+    return_id, rma_id = entry["returnId"], entry["returnItems"][0]["rmaId"]  # type: ignore[index]
     with httpx.Client(base_url="https://api.bol.com", transport=emu.transport(), headers=bearer(emu)) as client:
         process = client.put(f"/retailer/returns/{rma_id}", content=b'{"handlingResult":"EXCHANGE_PRODUCT","quantityReturned":1}',
                              headers={"content-type": MEDIA_TYPE}).json()
@@ -121,6 +123,7 @@ def test_a_process_finishes_only_after_enough_polls_and_only_once() -> None:
     assert statuses == ["SUCCESS"] * 3
     assert emu.handled_log == {rma_id: ["EXCHANGE_PRODUCT"]}
     assert emu.item(rma_id)["processingResults"][-1]["handlingResult"] == "EXCHANGE_PRODUCT"
+    assert emu.acts_applied() == [("handling", return_id, rma_id, "EXCHANGE_PRODUCT")], "one entry, once"
 
 
 def test_still_approved_only_changes_an_earlier_exchange_repair_or_rejection() -> None:
