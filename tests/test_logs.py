@@ -243,7 +243,7 @@ def test_a_decision_the_channel_refuses_is_logged_without_the_customer(db, tmp_p
                        "<j***@e***.pl>, +*** may not return this",
                        "the Scripted test channel connector failed: RuntimeError: crashed on customer 'J***' "
                        "<j***@e***.pl>, +***"]
-    [crash] = [line for line in lines if line["event"] == "decision_act_crashed"]
+    [crash] = [line for line in lines if line["event"] == "connector_crashed"]
     assert "RuntimeError: crashed on customer 'J***'" in crash["exception"]
     _no_customer_in(stream.getvalue())
     assert logs.scrub("Jan Kowalski") == "Jan Kowalski", "forgotten once the pass is over"

@@ -213,7 +213,7 @@ def test_each_act_keeps_its_own_key_and_state(db: Engine, shop: ScriptedConnecto
     (ApiError(422, "quantity too high"), "failed", "Scripted test channel refused the accept decision: HTTP 422: "
                                                    "quantity too high"),
     (AuthError("the API key was revoked"), "pending", "Scripted test channel did not accept the channel's "
-                                                      "credentials (the API key was revoked); the decision is "
+                                                      "credentials (the API key was revoked); the accept decision is "
                                                       "retried, and goes out once they are fixed"),
     (TransientError("HTTP 503 after 5 retries"), "pending", "HTTP 503 after 5 retries"),
     (BadPayload("not JSON"), "pending", "Scripted test channel answered the accept decision with something "

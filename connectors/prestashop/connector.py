@@ -198,8 +198,8 @@ class PrestaShopConnector(Connector[PrestaShopSettings]):
     )
 
     outcomes = {AuthError: Outcome(PushStatus.RETRY, "{title} did not accept the webservice key ({error}); check "
-                                   "api_key and its permissions: the decision is retried, and goes out once they "
-                                   "are fixed")}
+                                   "api_key and its permissions: {what} is retried, and goes out once they are "
+                                   "fixed")}
     """Retried like on every channel; the wording is PrestaShop's: its 401s (codes 16-20) are a missing, wrong or
     inactive webservice key, fixed in Advanced parameters > Webservice, where the key's permissions are too."""
 

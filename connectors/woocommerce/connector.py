@@ -190,8 +190,8 @@ class WooCommerceConnector(Connector[WooCommerceSettings]):
         # retried like on every channel, but in the shop's words: WooCommerce answers 401 both for a wrong key
         # and for a read-only one, and the merchant fixes either under Settings > Advanced > REST API
         AuthError: Outcome(PushStatus.RETRY, "{title} refused the shop's keys ({error}); check consumer_key and "
-                           "consumer_secret (they need read/write permission): the {kind} decision is retried and "
-                           "goes out once they are fixed"),
+                           "consumer_secret (they need read/write permission): {what} is retried and goes out once "
+                           "they are fixed"),
     }
 
     def __init__(self, channel: str, settings: WooCommerceSettings, runtime: Runtime) -> None:

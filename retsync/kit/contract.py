@@ -237,8 +237,9 @@ class AlreadyDone(Exception):
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a failure raised by `act` means for the decision: its status, and the merchant-facing detail as a
-    template over `{title}` (the connector's), `{kind}` (the decision) and `{error}` (the exception's text)."""
+    """What a failure raised by `act` (or `hold_return`) means: its status, and the merchant-facing detail as a
+    template over `{title}` (the connector's), `{what}` ("the accept decision", "the request to hold the
+    return") and `{error}` (the exception's text)."""
 
     status: PushStatus
     detail: str = "{error}"

@@ -29,9 +29,9 @@ from sqlalchemy.exc import IntegrityError
 from retsync.config import Config
 from retsync.kit import model
 from retsync.kit.contract import Connector, HeldDecision, HoldRequest, PushResult, PushStatus
-from retsync.kit.http import ApiError, ChannelError
 from retsync.kit.model import utcnow
 from retsync.outbox.decisions import DecisionRefused, ReturnRef, record_decision_in
+from retsync.outbox.outcomes import outcome_of
 from retsync.store.models import Channel, Decision, HeldReturn, Return, ReturnLine
 
 log = structlog.get_logger(__name__)
@@ -216,13 +216,8 @@ class BackOffice:
                 attempt=item.attempt, requested_at=item.requested_at, reference=item.reference,
             )
             return shop.hold_return(request)
-        except ApiError as exc:
-            return PushResult(PushStatus.FAILED, str(exc))
-        except ChannelError as exc:
-            return PushResult(PushStatus.RETRY, str(exc))
-        except Exception as exc:  # a connector bug must not lose the hold: it is retried and visible
-            log.exception("hold_crashed", channel=item.shop_channel, hold_id=item.hold_id)
-            return PushResult(PushStatus.RETRY, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # the same table as for decisions: a connector bug is retried and visible
+            return outcome_of(shop, exc, what="the request to hold the return")
 
     def _record(self, item: _Claimed, result: PushResult, summary: BackOfficeSummary) -> None:
         now = self.clock()

@@ -1,4 +1,5 @@
-"""The one table from a failed act to what happens to its decisions, so every channel means the same by a failure.
+"""The one table from a failure to what happens next, so every channel means the same by a failure: a decision act
+carried out at a channel, or a marketplace return held in a shop's back office.
 
 A connector raises; the outbox looks the exception up here (nearest class first, a connector's own
 `Connector.outcomes` entries before these) and records the outcome. Documented for merchants in README
@@ -17,12 +18,11 @@ from retsync.kit.http import ApiError, AuthError, BadPayload, ChannelError, Stop
 log = structlog.get_logger(__name__)
 
 OUTCOMES: Mapping[type[BaseException], Outcome] = {
-    ApiError: Outcome(PushStatus.FAILED, "{title} refused the {kind} decision: {error}"),
-    AuthError: Outcome(PushStatus.RETRY, "{title} did not accept the channel's credentials ({error}); the decision "
-                                         "is retried, and goes out once they are fixed"),
+    ApiError: Outcome(PushStatus.FAILED, "{title} refused {what}: {error}"),
+    AuthError: Outcome(PushStatus.RETRY, "{title} did not accept the channel's credentials ({error}); {what} is "
+                                         "retried, and goes out once they are fixed"),
     TransientError: Outcome(PushStatus.RETRY),
-    BadPayload: Outcome(PushStatus.RETRY, "{title} answered the {kind} decision with something unreadable: "
-                                          "{error}"),
+    BadPayload: Outcome(PushStatus.RETRY, "{title} answered {what} with something unreadable: {error}"),
     ChannelError: Outcome(PushStatus.RETRY),
     Stopped: Outcome(PushStatus.RETRY, "the daemon stopped before {title} answered; it is asked again"),
     NotImplementedError: Outcome(PushStatus.UNSUPPORTED, "{error}"),
@@ -42,20 +42,21 @@ def carry_out(connector: Connector, act: DecisionAct) -> PushResult:
     try:
         return connector.act(act)
     except Exception as exc:  # what a failure means is this table's, the same for every channel
-        return outcome_of(connector, act, exc)
+        return outcome_of(connector, exc, what=f"the {act.kind} decision")
 
 
-def outcome_of(connector: Connector, act: DecisionAct, exc: BaseException) -> PushResult:
-    """The result an exception raised by `connector.act(act)` stands for."""
+def outcome_of(connector: Connector, exc: BaseException, *, what: str) -> PushResult:
+    """The result an exception raised while asking `connector` for `what` ("the accept decision", "the request
+    to hold the return") stands for; the templates may name `{title}`, `{what}` and `{error}`."""
     if isinstance(exc, AlreadyDone):
         return PushResult(PushStatus.PUSHED, f"already applied on {connector.title}: {exc}", reference=exc.reference,
                           result=exc.result)
     outcome = _lookup(connector.outcomes, exc) or _lookup(OUTCOMES, exc) or OUTCOMES[Exception]
     error = str(exc) or type(exc).__name__
     if outcome is OUTCOMES[Exception]:  # nobody expected it: a connector bug, kept visible with its traceback
-        log.error("decision_act_crashed", channel=connector.channel, kind=act.kind.value, exc_info=exc)
+        log.error("connector_crashed", channel=connector.channel, asked=what, exc_info=exc)
         error = f"{type(exc).__name__}: {error}"
-    return PushResult(outcome.status, outcome.detail.format(title=connector.title, kind=act.kind.value, error=error))
+    return PushResult(outcome.status, outcome.detail.format(title=connector.title, what=what, error=error))
 
 
 def _lookup(table: Mapping[type[BaseException], Outcome], exc: BaseException) -> Outcome | None:
