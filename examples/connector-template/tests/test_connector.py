@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from retsync.kit.contract import HoldRequest, PushStatus
+from retsync.kit.contract import HoldRequest, PushStatus, Stream
 from retsync.kit.model import DecisionKind, Return, ReturnStatus
 from retsync.testing.memory import InMemoryStore, act_for, carry_out
 
@@ -130,7 +130,8 @@ def test_what_a_failure_means_is_the_outboxs_table(
         emulator: TemplateEmulator, make_connector: MakeConnector, stored: InMemoryStore,
         table: dict[str, str], fault: dict[str, object] | None, status: PushStatus) -> None:
     if fault is not None:
-        emulator.inject(fault.pop("kind"), path="/v1/returns/", method="POST", **fault)
+        emulator.inject(str(fault["kind"]), path="/v1/returns/", method="POST",
+                        **{key: value for key, value in fault.items() if key != "kind"})
     result = carry_out(make_connector(emulator, **table), act_for(open_return(stored), DecisionKind.ACCEPT))
     assert result.status is status, result
     assert emulator.acts_applied() == []
@@ -172,3 +173,15 @@ def test_the_merchants_panel_decision_is_read_back(
     decided = connector.held_decisions([first, second])
     assert list(decided) == [first], "an undecided held return is left out"
     assert (decided[first].kind, decided[first].note) == (DecisionKind.REJECT, "Worn and washed")
+
+
+def test_a_return_it_cannot_read_is_set_aside_and_its_page_stored(
+        emulator: TemplateEmulator, make_connector: MakeConnector) -> None:
+    poisoned = emulator.add_poison_return("quantity")
+    pages = list(make_connector(emulator).pull(Stream.RETURNS, InMemoryStore().context()))
+    aside = [item for page in pages for item in page.quarantined]
+    assert [(item.kind, item.external_id) for item in aside] == [("return", poisoned)]
+    assert "beyond" in aside[0].reason
+    stored = {r.external_id for page in pages for r in page.returns}
+    assert stored == set(emulator.returns) - {poisoned}
+    assert pages[-1].cursor and pages[-1].cursor["page"] == 1, "the walk moved past it"
