@@ -100,7 +100,7 @@ def test_an_act_whose_answer_was_lost_is_found_on_the_retry(
         emulator: TemplateEmulator, make_connector: MakeConnector, stored: InMemoryStore) -> None:
     record, connector = open_return(stored), make_connector(emulator)
     first = act_for(record, DecisionKind.ACCEPT)
-    emulator.inject("lost", times=1)
+    emulator.lose_answer("POST", "/decisions")
     assert carry_out(connector, first).status is PushStatus.RETRY
     again = carry_out(connector, act_for(record, DecisionKind.ACCEPT, key=first.key, attempt=2))
     assert again.status is PushStatus.PUSHED and again.detail and again.detail.startswith("already applied")
@@ -155,7 +155,7 @@ def hold_request(record: Return, attempt: int = 1) -> HoldRequest:
 def test_a_held_return_whose_answer_was_lost_is_not_held_twice(
         emulator: TemplateEmulator, make_connector: MakeConnector, stored: InMemoryStore) -> None:
     record, connector = open_return(stored), make_connector(emulator)
-    emulator.inject("lost", times=1, path="/v1/held-returns")
+    emulator.lose_answer("POST", "/held-returns")
     with pytest.raises(Exception, match="may have been applied"):
         connector.hold_return(hold_request(record))
     again = connector.hold_return(hold_request(record, attempt=2))
