@@ -31,8 +31,12 @@ def test_example_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert config.settings.notify.team_events == list(TEAM_EVENTS), "the example turns on every team event there is"
 
 
+BUNDLED = [cls for cls in registry.connectors().values() if cls.__module__.startswith("retsync_connectors.")]
+"""The connectors config.example.toml documents; one installed from elsewhere (the template) documents itself."""
+
+
 @pytest.mark.parametrize("model", [DatabaseSettings, DaemonSettings, NotifySettings, ChannelSettings,
-                                   *(cls.settings_model for cls in registry.connectors().values())],
+                                   *(cls.settings_model for cls in BUNDLED)],
                          ids=lambda m: m.__name__)
 def test_every_key_is_documented(model: type) -> None:
     missing = set(model.model_fields) - _documented_keys()
