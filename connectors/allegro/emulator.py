@@ -166,7 +166,7 @@ class AllegroEmulator(Emulator):
         status = override.get("status", status)
         shown["status"] = status
         if override.get("poison") == "quantity":  # see add_poison_return
-            from retsync.kit.emulator import POISON_QUANTITY
+            from retsync.kit.sandbox import POISON_QUANTITY
 
             shown["items"] = [{**item, "quantity": POISON_QUANTITY} for item in shown["items"]]
         if override.get("odd"):  # see add_odd_return: only what a return cannot be without

@@ -351,7 +351,7 @@ class BolEmulator(Emulator):
     def add_poison_return(self, poison: str = "quantity") -> str:
         """A new return whose item's expected quantity is 1e30 (`quantity`), or whose customer wrote a 36-character
         postcode and a 64-character phone (`postcode`)."""
-        from retsync.kit.emulator import POISON_PHONE, POISON_POSTCODE, POISON_QUANTITY
+        from retsync.kit.sandbox import POISON_PHONE, POISON_POSTCODE, POISON_QUANTITY
 
         with self.lock:
             detail = self.add_return()

@@ -23,8 +23,6 @@ from retsync.kit.payload import obj as _obj
 from retsync.kit.payload import objs as _objs
 from retsync.kit.payload import text as _text
 
-"""Amounts from this size up are unreadable, not money: quantizing them would overflow Decimal's precision."""
-
 FULFILLED_BY_BOL = "FBB"
 CURRENCY = "EUR"
 """bol.com sells in euros only (NL and BE)."""

@@ -576,7 +576,7 @@ class PrestaShopEmulator(Emulator):
     def add_poison_return(self, poison: str = "quantity") -> str:
         """A return of 1e30 items (`quantity`: a module wrote it as the order detail's returned quantity), or on
         an order whose delivery address has a 36-character postcode and a 64-character phone (`postcode`)."""
-        from retsync.kit.emulator import POISON_PHONE, POISON_POSTCODE, POISON_QUANTITY
+        from retsync.kit.sandbox import POISON_PHONE, POISON_POSTCODE, POISON_QUANTITY
 
         if poison not in self.POISONS:
             raise ValueError(f"unknown poison {poison!r}: one of {self.POISONS}")

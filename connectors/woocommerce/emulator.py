@@ -305,7 +305,7 @@ class WooCommerceEmulator(Emulator):
     def add_poison_return(self, poison: str = "quantity") -> str:
         """A return request for 1e30 items (`quantity`), or on an order whose buyer typed a 36-character
         postcode and a 64-character phone (`postcode`)."""
-        from retsync.kit.emulator import POISON_PHONE, POISON_POSTCODE, POISON_QUANTITY
+        from retsync.kit.sandbox import POISON_PHONE, POISON_POSTCODE, POISON_QUANTITY
 
         if poison not in self.POISONS:
             raise ValueError(f"unknown poison {poison!r}: one of {self.POISONS}")

@@ -23,8 +23,6 @@ from typing import Any
 
 import httpx
 
-from retsync.kit.sandbox import POISON_PHONE, POISON_POSTCODE, POISON_QUANTITY  # noqa: F401  (moving to kit.sandbox)
-
 Handler = Callable[..., httpx.Response]
 
 
