@@ -34,7 +34,7 @@ from retsync.kit.contract import (
     Runtime,
     Stream,
 )
-from retsync.kit.http import ApiError, AuthError, BadPayload, Stopped, TransientError
+from retsync.kit.http import ApiError, AuthError
 from retsync.kit.model import DecisionKind, Order, Return
 from retsync.kit.paging import ChangedSinceWalk, WalkKeys
 from retsync.kit.payload import objs, text
@@ -526,33 +526,22 @@ class PrestaShopConnector(Connector[PrestaShopSettings]):
         if self.settings.hold_order_id is None:
             return PushResult(PushStatus.FAILED, f"channel {self.channel} has no hold_order_id: create a customer "
                               "\"Marketplace returns\" and one order for them, and set hold_order_id to its id")
-        try:
-            if self.source() != RETURNS:
-                return PushResult(PushStatus.FAILED, "holding returns needs PrestaShop 9 (its order_returns "
-                                  "resource); this shop has none")
-            again = request.attempt > 1 or request.reference is not None
-            held = self._held_record(request) if again else None
-            if held is None:
-                holder = self._hold_order()
-                if holder is None:
-                    return PushResult(PushStatus.FAILED, f"the shop has no order {self.settings.hold_order_id} "
-                                      "(hold_order_id)")
-                held = self.client.create(RETURNS, {
-                    "id_customer": holder.get("id_customer"), "id_order": holder["id"],
-                    "question": hold_question(request.ret, request.key, request.source_title),
-                    "state": self.settings.hold_state})
-                again = False
-            self._hold_thread(request, held, look_first=again)
-        except ApiError as exc:
-            return PushResult(PushStatus.FAILED, f"PrestaShop refused the merchandise return for {request.key}: "
-                              f"{exc}")
-        except AuthError as exc:
-            return PushResult(PushStatus.FAILED, f"PrestaShop refused the webservice key of channel {self.channel}: "
-                              f"{exc}")
-        except (TransientError, BadPayload) as exc:
-            return PushResult(PushStatus.RETRY, str(exc))
-        except Stopped:
-            return PushResult(PushStatus.RETRY, "the daemon stopped before the shop was asked")
+        if self.source() != RETURNS:
+            return PushResult(PushStatus.FAILED, "holding returns needs PrestaShop 9 (its order_returns "
+                              "resource); this shop has none")
+        again = request.attempt > 1 or request.reference is not None
+        held = self._held_record(request) if again else None
+        if held is None:
+            holder = self._hold_order()
+            if holder is None:
+                return PushResult(PushStatus.FAILED, f"the shop has no order {self.settings.hold_order_id} "
+                                  "(hold_order_id)")
+            held = self.client.create(RETURNS, {
+                "id_customer": holder.get("id_customer"), "id_order": holder["id"],
+                "question": hold_question(request.ret, request.key, request.source_title),
+                "state": self.settings.hold_state})
+            again = False
+        self._hold_thread(request, held, look_first=again)
         return PushResult(PushStatus.PUSHED, f"merchandise return {held['id']} in state {held.get('state')} on "
                           f"order {self.settings.hold_order_id}", reference=str(held["id"]))
 

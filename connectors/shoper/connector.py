@@ -34,7 +34,6 @@ from retsync.kit.contract import (
     Runtime,
     Stream,
 )
-from retsync.kit.http import ApiError, AuthError, BadPayload, Stopped, TransientError
 from retsync.kit.model import DecisionKind, Order, Return
 from retsync.kit.paging import ChangedSinceWalk
 from retsync.kit.payload import objs, text
@@ -473,37 +472,25 @@ class ShoperConnector(Connector[ShoperSettings]):
         if missing:
             return PushResult(PushStatus.FAILED, f"set {', '.join(missing)} in [channels.{self.channel}] to hold "
                               "other channels' returns in this shop")
-        order_id: str | None = None
-        try:
-            earlier = self._held_order(request)
-            if earlier is None:
-                currency_id = next((cid for cid, code in self.client.currencies().items()
-                                    if code == (request.ret.currency or "").upper()), None)
-                body = held_order(request.ret, request.key, request.source_title, status=self.settings.hold_status,
-                                  payment_id=self.settings.hold_payment_id, shipping_id=self.settings.hold_shipping_id,
-                                  currency_id=currency_id)
-                order_id = self.client.insert("/orders", body)
-                existing: list[dict[str, Any]] = []
-            else:
-                order_id = id_of(earlier, "order_id", "GET /orders")
-                existing = self.client.of_orders("/order-products", [order_id]).get(order_id, [])
-            have = [(str(p.get("name")), str(p.get("quantity"))) for p in existing]
-            for product in held_products(request.ret, order_id):
-                wanted = (product["name"], product["quantity"])
-                if wanted in have:
-                    have.remove(wanted)
-                    continue
-                self.client.insert("/order-products", product)
-        except ApiError as exc:
-            return PushResult(PushStatus.FAILED, f"Shoper refused the order for return {request.key}: {exc}",
-                              reference=order_id)
-        except AuthError as exc:
-            return PushResult(PushStatus.FAILED, f"Shoper refused the sign-in of channel {self.channel}: {exc}",
-                              reference=order_id)
-        except (TransientError, BadPayload) as exc:
-            return PushResult(PushStatus.RETRY, str(exc), reference=order_id)
-        except Stopped:
-            return PushResult(PushStatus.RETRY, "the daemon stopped before the shop was asked", reference=order_id)
+        earlier = self._held_order(request)
+        if earlier is None:
+            currency_id = next((cid for cid, code in self.client.currencies().items()
+                                if code == (request.ret.currency or "").upper()), None)
+            body = held_order(request.ret, request.key, request.source_title, status=self.settings.hold_status,
+                              payment_id=self.settings.hold_payment_id, shipping_id=self.settings.hold_shipping_id,
+                              currency_id=currency_id)
+            order_id = self.client.insert("/orders", body)
+            existing: list[dict[str, Any]] = []
+        else:
+            order_id = id_of(earlier, "order_id", "GET /orders")
+            existing = self.client.of_orders("/order-products", [order_id]).get(order_id, [])
+        have = [(str(p.get("name")), str(p.get("quantity"))) for p in existing]
+        for product in held_products(request.ret, order_id):
+            wanted = (product["name"], product["quantity"])
+            if wanted in have:
+                have.remove(wanted)
+                continue
+            self.client.insert("/order-products", product)
         again = "already in the shop as" if earlier is not None else "created"
         return PushResult(PushStatus.PUSHED, f"{again} order {order_id} in status {self.settings.hold_status}",
                           reference=order_id)

@@ -33,7 +33,7 @@ from retsync.kit.contract import (
     Runtime,
     Stream,
 )
-from retsync.kit.http import ApiError, AuthError, BadPayload, Stopped, TransientError
+from retsync.kit.http import ApiError, AuthError
 from retsync.kit.model import DecisionKind, Order, Return
 from retsync.kit.paging import ChangedSinceWalk, WalkKeys
 from retsync.kit.payload import objs, text
@@ -470,22 +470,14 @@ class WooCommerceConnector(Connector[WooCommerceSettings]):
     # --- the back-office flow --------------------------------------------------------------
 
     def hold_return(self, request: HoldRequest) -> PushResult:
-        """One order per marketplace return: a retry first looks for the order the earlier attempt made."""
-        try:
-            earlier = self._held_order(request)
-            if earlier is not None:
-                return PushResult(PushStatus.PUSHED, f"already in the shop as order {earlier['id']}",
-                                  reference=str(earlier["id"]))
-            body = held_order(request.ret, request.key, request.source_title, self.settings.hold_status)
-            created = self.client.create_order(body)
-        except ApiError as exc:
-            return PushResult(PushStatus.FAILED, f"WooCommerce refused the order for return {request.key}: {exc}")
-        except AuthError as exc:
-            return PushResult(PushStatus.FAILED, f"WooCommerce refused the keys of channel {self.channel}: {exc}")
-        except (TransientError, BadPayload) as exc:
-            return PushResult(PushStatus.RETRY, str(exc))
-        except Stopped:
-            return PushResult(PushStatus.RETRY, "the daemon stopped before the shop was asked")
+        """One order per marketplace return: a retry first looks for the order the earlier attempt made.
+        Failures go to the outbox's table, as for decisions."""
+        earlier = self._held_order(request)
+        if earlier is not None:
+            return PushResult(PushStatus.PUSHED, f"already in the shop as order {earlier['id']}",
+                              reference=str(earlier["id"]))
+        created = self.client.create_order(held_order(request.ret, request.key, request.source_title,
+                                                      self.settings.hold_status))
         return PushResult(PushStatus.PUSHED, f"order {created['id']} in status {created.get('status')}",
                           reference=str(created["id"]))
 

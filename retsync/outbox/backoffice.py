@@ -31,7 +31,7 @@ from retsync.kit import model
 from retsync.kit.contract import Connector, HeldDecision, HoldRequest, PushResult, PushStatus
 from retsync.kit.model import utcnow
 from retsync.outbox.decisions import DecisionRefused, ReturnRef, record_decision_in
-from retsync.outbox.outcomes import outcome_of
+from retsync.outbox.outcomes import carry_out_hold
 from retsync.store.models import Channel, Decision, HeldReturn, Return, ReturnLine
 
 log = structlog.get_logger(__name__)
@@ -207,17 +207,13 @@ class BackOffice:
         shop = self.connectors[item.shop_channel]
         source_cls = self.connector_for(self.connectors[item.source_channel].name) \
             if item.source_channel in self.connectors else None
-        try:
-            with self.db.connect() as conn:
-                ret = load_return(conn, item.return_id)
-            request = HoldRequest(
-                hold_id=item.hold_id, key=item.key, source_channel=item.source_channel,
-                source_title=source_cls.title if source_cls else item.source_channel, ret=ret,
-                attempt=item.attempt, requested_at=item.requested_at, reference=item.reference,
-            )
-            return shop.hold_return(request)
-        except Exception as exc:  # the same table as for decisions: a connector bug is retried and visible
-            return outcome_of(shop, exc, what="the request to hold the return")
+        with self.db.connect() as conn:
+            ret = load_return(conn, item.return_id)
+        return carry_out_hold(shop, HoldRequest(
+            hold_id=item.hold_id, key=item.key, source_channel=item.source_channel,
+            source_title=source_cls.title if source_cls else item.source_channel, ret=ret,
+            attempt=item.attempt, requested_at=item.requested_at, reference=item.reference,
+        ))
 
     def _record(self, item: _Claimed, result: PushResult, summary: BackOfficeSummary) -> None:
         now = self.clock()

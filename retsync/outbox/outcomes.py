@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import structlog
 
-from retsync.kit.contract import AlreadyDone, Connector, DecisionAct, Outcome, PushResult, PushStatus
+from retsync.kit.contract import AlreadyDone, Connector, DecisionAct, HoldRequest, Outcome, PushResult, PushStatus
 from retsync.kit.http import ApiError, AuthError, BadPayload, ChannelError, Stopped, TransientError
 
 log = structlog.get_logger(__name__)
@@ -43,6 +43,15 @@ def carry_out(connector: Connector, act: DecisionAct) -> PushResult:
         return connector.act(act)
     except Exception as exc:  # what a failure means is this table's, the same for every channel
         return outcome_of(connector, exc, what=f"the {act.kind} decision")
+
+
+def carry_out_hold(shop: Connector, request: HoldRequest) -> PushResult:
+    """`shop.hold_return(request)` as the back-office job runs it: a failure becomes the outcome this table gives
+    it, as for a decision act."""
+    try:
+        return shop.hold_return(request)
+    except Exception as exc:  # the same table as for decisions: a connector bug is retried and visible
+        return outcome_of(shop, exc, what="the request to hold the return")
 
 
 def outcome_of(connector: Connector, exc: BaseException, *, what: str) -> PushResult:

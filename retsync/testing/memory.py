@@ -3,7 +3,8 @@
 `InMemoryStore` pages a connector through its sandbox the way the engine does (a page's records and its cursor
 together), so a test can stop after any page as if the daemon died there. `act_for` builds the `DecisionAct`
 the outbox would hand over for a stored return, and `carry_out(connector, act)` runs it the way the outbox does
-(a failure becomes the outcome the outbox's table gives it), so a test asserts what the merchant would see.
+(a failure becomes the outcome the outbox's table gives it), so a test asserts what the merchant would see;
+`carry_out_hold(shop, request)` does the same for holding a marketplace return in a shop.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from typing import Any
 
 from retsync.kit.contract import ActLine, Connector, DecisionAct, Page, PullContext, Stream
 from retsync.kit.model import DecisionKind, Order, Return, ReturnStatus
-from retsync.outbox.outcomes import carry_out
+from retsync.outbox.outcomes import carry_out, carry_out_hold
 
-__all__ = ["SAME_AS_CHANNEL", "InMemoryStore", "act_for", "carry_out"]
+__all__ = ["SAME_AS_CHANNEL", "InMemoryStore", "act_for", "carry_out", "carry_out_hold"]
 
 
 class _SameAsChannel:

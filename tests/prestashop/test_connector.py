@@ -12,7 +12,7 @@ import pytest
 from retsync.kit.contract import HoldRequest, Page, PushStatus, Stream
 from retsync.kit.http import ApiError, AuthError, BadPayload
 from retsync.kit.model import Customer, DecisionKind, Return, ReturnLine, ReturnStatus
-from retsync.testing.memory import InMemoryStore, act_for, carry_out
+from retsync.testing.memory import InMemoryStore, act_for, carry_out, carry_out_hold
 from retsync_connectors.prestashop.connector import PrestaShopConnector
 from retsync_connectors.prestashop.emulator import HOLD_ORDER_ID, PrestaShopEmulator
 from retsync_connectors.prestashop.sandbox_data import HOLD_CUSTOMER_ID
@@ -482,7 +482,7 @@ def hold(key: str = "bol/R1", attempt: int = 1, reference: str | None = None) ->
 def test_a_held_return_is_one_merchandise_return_on_the_hold_order_that_the_shops_own_pull_leaves_out(
         synced: tuple[PrestaShopConnector, InMemoryStore], shop: PrestaShopEmulator) -> None:
     connector, store = synced
-    result = connector.hold_return(hold())
+    result = carry_out_hold(connector, hold())
     assert result.status is PushStatus.PUSHED and result.reference
     record = shop.order_return(result.reference)
     assert record["id_order"] == HOLD_ORDER_ID and record["id_customer"] == HOLD_CUSTOMER_ID and record["state"] == 1
@@ -503,22 +503,22 @@ def test_a_hold_whose_answer_was_lost_is_found_on_the_retry_not_made_twice(
         synced: tuple[PrestaShopConnector, InMemoryStore], shop: PrestaShopEmulator) -> None:
     connector, _ = synced
     shop.lose_answer("POST", "/api/order_returns")
-    first = connector.hold_return(hold())
+    first = carry_out_hold(connector, hold())
     assert first.status is PushStatus.RETRY and first.reference is None
-    again = connector.hold_return(hold(attempt=2))
+    again = carry_out_hold(connector, hold(attempt=2))
     assert again.status is PushStatus.PUSHED
     assert len(applied(shop, "create", "order_returns")) == 1 and len(applied(shop, "create", "customer_threads")) == 1
     assert shop.held_returns() == {"bol/R1": again.reference}
-    third = connector.hold_return(hold(attempt=3, reference=again.reference))
+    third = carry_out_hold(connector, hold(attempt=3, reference=again.reference))
     assert third.reference == again.reference and len(applied(shop, "create", "customer_messages")) == 1
 
 
 def test_holding_needs_a_hold_order_and_prestashop_9(shop: PrestaShopEmulator, make_connector: Make) -> None:
-    unset = make_connector(shop, hold_order_id=None).hold_return(hold())
+    unset = carry_out_hold(make_connector(shop, hold_order_id=None), hold())
     assert unset.status is PushStatus.FAILED and "hold_order_id" in (unset.detail or "")
-    missing = make_connector(shop, hold_order_id="999999").hold_return(hold())
+    missing = carry_out_hold(make_connector(shop, hold_order_id="999999"), hold())
     assert missing.status is PushStatus.FAILED and "999999" in (missing.detail or "")
-    old = make_connector(PrestaShopEmulator(seed=11, version="8.1.7")).hold_return(hold())
+    old = carry_out_hold(make_connector(PrestaShopEmulator(seed=11, version="8.1.7")), hold())
     assert old.status is PushStatus.FAILED and "PrestaShop 9" in (old.detail or "")
     assert not applied(shop, "create")
 
@@ -526,8 +526,8 @@ def test_holding_needs_a_hold_order_and_prestashop_9(shop: PrestaShopEmulator, m
 def test_a_decision_taken_on_the_held_return_is_read_back_with_the_merchants_reply(
         synced: tuple[PrestaShopConnector, InMemoryStore], shop: PrestaShopEmulator) -> None:
     connector, _ = synced
-    accepted, rejected = connector.hold_return(hold("bol/R1")), connector.hold_return(hold("bol/R2"))
-    waiting = connector.hold_return(hold("bol/R3"))
+    accepted, rejected = carry_out_hold(connector, hold("bol/R1")), carry_out_hold(connector, hold("bol/R2"))
+    waiting = carry_out_hold(connector, hold("bol/R3"))
     assert accepted.reference and rejected.reference and waiting.reference
     shop.panel_decide(accepted.reference, "accept")
     shop.panel_decide(rejected.reference, "reject", note="Worn and washed")

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from retsync.kit.contract import HoldRequest, PushStatus
 from retsync.kit.http import AuthError
 from retsync.kit.model import Customer, DecisionKind, Return, ReturnLine, ReturnStatus
-from retsync.testing.memory import InMemoryStore, act_for, carry_out
+from retsync.testing.memory import InMemoryStore, act_for, carry_out, carry_out_hold
 from retsync_connectors.shoper.connector import ShoperConnector, ShoperSettings
 from retsync_connectors.shoper.emulator import (
     ACCEPTED,
@@ -415,7 +415,7 @@ def test_an_order_gone_from_the_shop_or_holding_a_marketplace_return_is_refused(
     deleted = record.model_copy(update={"external_id": "999999", "order_external_id": "999999"})
     gone = carry_out(connector, act_for(deleted, DecisionKind.REJECT))
     assert gone.status is PushStatus.FAILED and "no order 999999" in (gone.detail or "")
-    held = connector.hold_return(_hold(_marketplace_return("8"))).reference
+    held = carry_out_hold(connector, _hold(_marketplace_return("8"))).reference
     assert held
     refused = carry_out(connector, act_for(record.model_copy(update={"external_id": held, "order_external_id": held}),
                                            DecisionKind.REJECT))
@@ -458,7 +458,7 @@ def test_an_order_is_fetched_for_linking_but_never_a_held_one(
     fetched = connector.fetch_order(some.external_id)
     assert fetched is not None and fetched.lines == some.lines
     assert connector.fetch_order("999999") is None
-    held = connector.hold_return(_hold(_marketplace_return("5"))).reference
+    held = carry_out_hold(connector, _hold(_marketplace_return("5"))).reference
     assert held and connector.fetch_order(held) is None
 
 
@@ -522,9 +522,9 @@ def test_a_marketplace_return_is_held_as_one_order_even_when_the_answer_is_lost(
     connector, store = synced
     ret = _marketplace_return()
     shop.lose_answer("POST", "/orders")
-    first = connector.hold_return(_hold(ret))
+    first = carry_out_hold(connector, _hold(ret))
     assert first.status is PushStatus.RETRY  # the order was created, but we could not know
-    again = connector.hold_return(_hold(ret, attempt=2))
+    again = carry_out_hold(connector, _hold(ret, attempt=2))
     assert again.status is PushStatus.PUSHED and again.reference
     assert shop.held_returns() == {"bol/61234567": again.reference}
     order = shop.order(again.reference)
@@ -534,7 +534,7 @@ def test_a_marketplace_return_is_held_as_one_order_even_when_the_answer_is_lost(
     assert [(p["name"], p["quantity"], p["price"]) for p in shop.products[int(again.reference)]] == [
         ("Kurtka przeciwdeszczowa", "1", "349.00"), ("Szalik", "2", "89.00")]
     assert len(applied(shop, "order")) == 1
-    assert connector.hold_return(_hold(ret, attempt=3, reference=again.reference)).reference == again.reference
+    assert carry_out_hold(connector, _hold(ret, attempt=3, reference=again.reference)).reference == again.reference
     assert len(applied(shop, "order")) == 1 and len(applied(shop, "product")) == 2
 
     store.run(connector)  # the shop's own pull leaves the held order out: it is neither a sale nor a shop return
@@ -546,19 +546,19 @@ def test_a_lost_product_answer_is_finished_on_the_retry_without_doubling_items(
     connector, _ = synced
     ret = _marketplace_return("9")
     shop.lose_answer("POST", "/order-products")
-    first = connector.hold_return(_hold(ret))
-    assert first.status is PushStatus.RETRY and first.reference, "the order's id is kept for the retry"
-    again = connector.hold_return(_hold(ret, attempt=2, reference=first.reference))
-    assert again.status is PushStatus.PUSHED and again.reference == first.reference
-    assert [p["name"] for p in shop.products[int(first.reference)]] == ["Kurtka przeciwdeszczowa", "Szalik"]
+    first = carry_out_hold(connector, _hold(ret))
+    assert first.status is PushStatus.RETRY
+    again = carry_out_hold(connector, _hold(ret, attempt=2))
+    assert again.status is PushStatus.PUSHED and again.reference, "the retry finds the order by its hold key"
+    assert [p["name"] for p in shop.products[int(again.reference)]] == ["Kurtka przeciwdeszczowa", "Szalik"]
 
 
 def test_a_decision_taken_on_the_held_order_is_read_back_with_the_merchants_note(
         synced: tuple[ShoperConnector, InMemoryStore], shop: ShoperEmulator) -> None:
     connector, _ = synced
-    accepted = connector.hold_return(_hold(_marketplace_return("1"))).reference
-    rejected = connector.hold_return(_hold(_marketplace_return("2"))).reference
-    waiting = connector.hold_return(_hold(_marketplace_return("3"))).reference
+    accepted = carry_out_hold(connector, _hold(_marketplace_return("1"))).reference
+    rejected = carry_out_hold(connector, _hold(_marketplace_return("2"))).reference
+    waiting = carry_out_hold(connector, _hold(_marketplace_return("3"))).reference
     assert accepted and rejected and waiting
     assert connector.held_decisions([accepted, rejected, waiting]) == {}
 
@@ -575,7 +575,7 @@ def test_a_decision_taken_on_the_held_order_is_read_back_with_the_merchants_note
 
 def test_holding_needs_the_hold_settings(shop: ShoperEmulator, make_connector: Make) -> None:
     connector = make_connector(shop, hold_status="", hold_payment_id="")
-    result = connector.hold_return(_hold(_marketplace_return()))
+    result = carry_out_hold(connector, _hold(_marketplace_return()))
     assert result.status is PushStatus.FAILED
     assert "hold_status, hold_payment_id" in (result.detail or "") and "[channels.shoper-test]" in (result.detail or "")
     assert not applied(shop)

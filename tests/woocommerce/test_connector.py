@@ -11,7 +11,7 @@ import pytest
 
 from retsync.kit.contract import HoldRequest, PushStatus
 from retsync.kit.model import Customer, DecisionKind, Return, ReturnLine, ReturnStatus
-from retsync.testing.memory import InMemoryStore, act_for, carry_out
+from retsync.testing.memory import InMemoryStore, act_for, carry_out, carry_out_hold
 from retsync_connectors.woocommerce.connector import WooCommerceConnector
 from retsync_connectors.woocommerce.emulator import PREFIX, WooCommerceEmulator
 from tests.woocommerce.conftest import NOW
@@ -435,16 +435,16 @@ def test_a_marketplace_return_is_held_as_one_order_even_when_the_answer_is_lost(
     connector, store = synced
     ret = _marketplace_return()
     shop.lose_answer("POST", "/orders")
-    first = connector.hold_return(_hold(ret))
+    first = carry_out_hold(connector, _hold(ret))
     assert first.status is PushStatus.RETRY  # the order was created, but we could not know
-    again = connector.hold_return(_hold(ret, attempt=2))
+    again = carry_out_hold(connector, _hold(ret, attempt=2))
     assert again.status is PushStatus.PUSHED and again.reference
     assert shop.held_returns() == {"bol/61234567": again.reference}
     order = shop.order(again.reference)
     assert order["status"] == "return-requested" and order["billing"]["email"] == "eva@example.com"
     assert [(i["name"], i["quantity"], i["total"]) for i in order["line_items"]] == [("Rain jacket", 1, "98.35")]
     assert "Bol.com return 61234567 (order A-77): Too small" in order["customer_note"]
-    assert connector.hold_return(_hold(ret, attempt=3, reference=again.reference)).reference == again.reference
+    assert carry_out_hold(connector, _hold(ret, attempt=3, reference=again.reference)).reference == again.reference
     assert shop.held_returns() == {"bol/61234567": again.reference}
 
     store.run(connector)  # the shop's own pull leaves the held order out: it is neither a sale nor a shop return
@@ -454,9 +454,9 @@ def test_a_marketplace_return_is_held_as_one_order_even_when_the_answer_is_lost(
 def test_a_decision_taken_on_the_held_order_is_read_back_with_the_merchants_note(
         synced: tuple[WooCommerceConnector, InMemoryStore], shop: WooCommerceEmulator) -> None:
     connector, _ = synced
-    accepted = connector.hold_return(_hold(_marketplace_return("1"))).reference
-    rejected = connector.hold_return(_hold(_marketplace_return("2"))).reference
-    waiting = connector.hold_return(_hold(_marketplace_return("3"))).reference
+    accepted = carry_out_hold(connector, _hold(_marketplace_return("1"))).reference
+    rejected = carry_out_hold(connector, _hold(_marketplace_return("2"))).reference
+    waiting = carry_out_hold(connector, _hold(_marketplace_return("3"))).reference
     assert accepted and rejected and waiting
     assert connector.held_decisions([accepted, rejected, waiting]) == {}
 
