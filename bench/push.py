@@ -1,7 +1,7 @@
 """Push: decisions per second through the outbox against each sandbox over loopback HTTP.
 
-A sandbox is backfilled into SQLite (not measured), decisions are recorded on D of its open returns (one per
-return line), every kind the connector supports in turn, and a separate process pushes until each one is settled. Two figures:
+A sandbox is backfilled into SQLite (not measured), a whole-return decision is recorded on each of D of its open
+returns (one act at the channel, one decision per return line), every kind the connector supports in turn, and a separate process pushes until each one is settled. Two figures:
 the send rate of the first pass, and the rate at which decisions end up `pushed` (confirmed), which for a
 channel that processes asynchronously (bol) includes its later status checks.
 """
