@@ -36,7 +36,7 @@ from retsync.kit.contract import (
 from retsync.kit.http import USER_AGENT, ApiError, AuthError, BadPayload, Stopped, TransientError
 from retsync.kit.model import DecisionKind, Order, Return, utc
 from retsync.kit.paging import Cursor, walk_pages
-from retsync.kit.payload import not_after, objs
+from retsync.kit.payload import count, not_after, objs
 from retsync.kit.records import RecordSieve, map_fetched
 from retsync.kit.secrets import Secret, remember
 from retsync.kit.settings import ChannelSettings
@@ -402,7 +402,7 @@ class AllegroConnector(Connector[AllegroSettings]):
         refunding, missing = _Refunding.of(form, act)
         if missing is not None:
             return PushResult(PushStatus.FAILED, f"order {order_id} has no line item for offer {offer_of(missing)}")
-        made, before = self._refund_the_rest(act, refunding, self._refunds_of_lines(form, refunding.units))
+        made, before = self._refund_the_rest(act, refunding, self._refunds_of_lines(refunding))
         if made is not None:
             made = self._read_back(made)
         refunds = _distinct([made] if made is not None else [], before.values())
@@ -429,7 +429,7 @@ class AllegroConnector(Connector[AllegroSettings]):
         except ApiError as exc:
             if exc.status_code != 422:
                 raise
-            covered = self._refunds_of_lines(refunding.form, refunding.units)  # a 422 may mean it exists by now
+            covered = self._refunds_of_lines(refunding)  # a 422 may mean it exists by now
             if any(line_id not in covered for line_id in refunding.units):
                 raise
             return None, covered
@@ -447,17 +447,25 @@ class AllegroConnector(Connector[AllegroSettings]):
             body["sellerComment"] = KEEP_COMMENT
         return body
 
-    def _refunds_of_lines(self, form: Mapping[str, Any], line_ids: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-        """Line item id → a refund Allegro already holds for it (ours from a lost answer, or one made in Allegro)."""
-        covered: dict[str, dict[str, Any]] = {}
-        for refund in self.client.refunds(order_id=str(form["id"])):
+    def _refunds_of_lines(self, refunding: _Refunding) -> dict[str, dict[str, Any]]:
+        """Line item id → a refund Allegro already holds for it that leaves no room for this act's units: ours
+        from a lost answer, or one the merchant made in Allegro. Counted in units, so the second unit of a line
+        item bought twice and returned one unit at a time is still refunded when its own return is accepted. A
+        refund by AMOUNT says no units, so it counts as the whole line item: better asked than paid twice."""
+        bought = {line_id: count(item.get("quantity")) for line_id, item in refunding.items.items()}
+        refunded: dict[str, int] = {}
+        latest: dict[str, dict[str, Any]] = {}
+        for refund in self.client.refunds(order_id=str(refunding.form["id"])):
             if refund.get("status") in ("CANCELED", "VALIDATE_FAILED"):
                 continue
             for item in objs(refund.get("lineItems")):
                 line_id = text(item.get("id"))
-                if line_id in line_ids and line_id not in covered:
-                    covered[line_id] = refund
-        return covered
+                if line_id in refunding.units:
+                    units = count(item.get("quantity")) if item.get("type") == "QUANTITY" else bought[line_id]
+                    refunded[line_id] = refunded.get(line_id, 0) + units
+                    latest.setdefault(line_id, refund)
+        return {line_id: latest[line_id] for line_id, units in refunding.units.items()
+                if line_id in refunded and refunded[line_id] + units > bought[line_id]}
 
     def _read_back(self, refund: dict[str, Any]) -> dict[str, Any]:
         """The refund as Allegro lists it now, so the stored status is Allegro's, not the POST's first word."""

@@ -402,3 +402,36 @@ def test_a_decision_that_cannot_be_sent_now_is_retried_later(emu: AllegroEmulato
     assert result.status is PushStatus.RETRY
     assert emu.applied == []
     assert "not repeated" in (result.detail or ""), "a write that may have reached Allegro is checked, not resent"
+
+
+def _line_bought_twice(emu: AllegroEmulator) -> tuple[str, int]:
+    """An open return and the index of a line whose line item was bought exactly twice."""
+    for return_id in emu.open_return_ids():
+        entry = emu.return_entry(return_id)
+        bought = {item["offer"]["id"]: item["quantity"] for item in emu.checkout_form(entry["orderId"])["lineItems"]}
+        for index, item in enumerate(entry["items"]):
+            if bought.get(item["offerId"], 0) == 2:
+                emu.requests.clear()
+                return return_id, index
+    raise AssertionError("the sandbox holds no line item bought twice")
+
+
+def test_a_second_unit_returned_later_is_refunded_not_taken_for_the_first(emu: AllegroEmulator,
+                                                                         make_connector: MakeConnector) -> None:
+    """A buyer returns one of two units, later the other: the first refund covers one unit, so the second
+    return's accept is a refund of its own, not "already applied"."""
+    return_id, index = _line_bought_twice(emu)
+    connector = make_connector(emu)
+    first = carry_out(connector, act_for(stored(emu, return_id), DecisionKind.ACCEPT, lines=[index], quantities=[1],
+                                         key="00000000-0000-4000-8000-0000000000a1"))
+    assert first.status is PushStatus.PUSHED, first.detail
+    second = carry_out(connector, act_for(stored(emu, return_id), DecisionKind.ACCEPT, lines=[index], quantities=[1],
+                                          key="00000000-0000-4000-8000-0000000000a2"))
+    assert second.status is PushStatus.PUSHED and "already applied" not in (second.detail or ""), second.detail
+    assert second.reference != first.reference
+    refunds = [body for _, path, body in writes(emu) if path == "/payments/refunds"]
+    assert [[item["quantity"] for item in body["lineItems"]] for body in refunds] == [[1], [1]]
+    third = carry_out(connector, act_for(stored(emu, return_id), DecisionKind.ACCEPT, lines=[index], quantities=[1],
+                                         key="00000000-0000-4000-8000-0000000000a3"))
+    assert third.status is PushStatus.PUSHED and "already applied" in (third.detail or ""), \
+        "every unit bought is refunded: a third accept finds the refunds instead of paying again"
