@@ -1,0 +1,309 @@
+"""Magento 2 / Adobe Commerce (Admin REST API, `/rest/<store>/V1`).
+
+Two editions, told apart once per connector by asking for the RMA attribute metadata (Open Source has no such
+route), or set with `edition`:
+
+- Adobe Commerce: returns are RMAs (`/V1/returns`), read by `date_requested` and, on the last page of each walk,
+  the stored open ones again (an RMA has no updated_at); decisions change the RMA's item statuses (one
+  `PUT /V1/returns/{id}`), add an offline credit memo (`POST /V1/order/{id}/refund`) where the decision refunds,
+  and an RMA comment carrying the act's key.
+- Magento Open Source: returns are credit memos (`/V1/creditmemos`), refunded returns; only they are pulled, and
+  a decision other than a refund is unsupported there.
+
+Exactly once: whatever an act makes carries `[retsync <key>]` in its comment (the credit memo's, the RMA's), and
+every attempt reads the RMA (and on a retry the order's credit memos) before writing, so a lost answer is found
+instead of repeated. Closed RMAs (`closed`, `processed_closed`) are decided already and never edited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field, model_validator
+
+from retsync.kit.contract import (
+    AlreadyDone,
+    Capabilities,
+    Connector,
+    DecisionAct,
+    Page,
+    PullContext,
+    PushResult,
+    PushStatus,
+    Runtime,
+    Stream,
+)
+from retsync.kit.model import DecisionKind, Order, Return
+from retsync.kit.paging import Cursor
+from retsync.kit.payload import not_after, obj, text, when
+from retsync.kit.records import RecordSieve, map_fetched
+from retsync.kit.secrets import Secret
+from retsync.kit.settings import ChannelSettings, Duration
+from retsync_connectors.magento.client import PAGE_SIZE, MagentoClient
+from retsync_connectors.magento.mapping import (
+    CLOSED,
+    CREDIT_MEMO_PREFIX,
+    Labels,
+    comment_with,
+    map_creditmemo,
+    map_order,
+    map_rma,
+    marker,
+    memo_with,
+    order_updated_at,
+    parents,
+    plan,
+    refund_body,
+    resolution_id,
+)
+
+if TYPE_CHECKING:
+    from retsync_connectors.magento.emulator import MagentoEmulator
+
+Edition = Literal["auto", "commerce", "open_source"]
+OPEN_SOURCE_ONLY_REFUNDS = ("Magento Open Source has no returns module (RMA): its returns are credit memos, "
+                            "refunded already; take {kind} decisions in the Magento admin yourself")
+
+
+class MagentoSettings(ChannelSettings):
+    """The `[channels.<name>]` keys of a Magento 2 / Adobe Commerce channel."""
+
+    base_url: str = Field(description="the shop's address, e.g. https://shop.example.com (the API is under "
+                                      "/rest/<store_code>/V1)")
+    store_code: str = Field(default="default", pattern=r"^[a-z0-9_]{1,32}$",
+                            description="the store view code in the REST path (`default`, or `all` for every store)")
+    username: str | None = Field(default=None, description="an admin user allowed to use the REST API (with "
+                                                           "`password`); or use `access_token`")
+    password: Secret | None = Field(default=None, description="that admin user's password; write env:VAR, "
+                                                              "file:/path or keyring:service/user")
+    access_token: Secret | None = Field(default=None, description="an integration's access token, sent as Bearer "
+                                        "(needs 'Allow OAuth Access Tokens to be used as standalone Bearer tokens')")
+    admin_token_lifetime: Duration = Field(default=timedelta(hours=4), description="how long Magento keeps an "
+                                           "admin token (Admin Token Lifetime, 4 h by default); bought again on 401")
+    edition: Edition = Field(default="auto", description="auto (detected once: the RMA module answers or not), "
+                                                         "commerce (Adobe Commerce RMAs) or open_source (credit memos)")
+    refund_on_accept: bool = Field(default=True, description="an accepted RMA item that was received is refunded "
+                                                             "offline at once (a credit memo, back to stock)")
+    repair_resolution: str = Field(default="Repair", description="the RMA resolution option (label or id) a repair "
+                                                                 "decision sets")
+    exchange_resolution: str = Field(default="Exchange", description="the RMA resolution option (label or id) an "
+                                                                     "exchange decision sets")
+    notify_buyer: bool = Field(default=False, description="Magento e-mails the buyer about retsync's comments and "
+                                                          "credit memos")
+
+    hold_order_id: str | None = Field(default=None, pattern=r"^\d{1,10}$", description="back-office flow (Adobe "
+                                      "Commerce; a marketplace channel with decisions_from = this channel): the "
+                                      "entity id of one order of yours that its returns are held on as RMAs; it is "
+                                      "never stored as a sale")
+
+    @model_validator(mode="after")
+    def _credentials(self) -> MagentoSettings:
+        if self.access_token is None and (not self.username or self.password is None):
+            raise ValueError("set username and password (an admin token is bought with them) or access_token")
+        return self
+
+
+class WalkCursor(Cursor):
+    """A walk by a date filter (gteq `since`, the same on each page), the next page, and the newest date seen."""
+
+    since: datetime | None = None
+    page: int = 1
+    seen: datetime | None = None
+
+
+class MagentoConnector(Connector[MagentoSettings]):
+    name = "magento"
+    title = "Magento 2 / Adobe Commerce"
+    settings_model = MagentoSettings
+    capabilities = Capabilities(
+        streams=(Stream.RETURNS, Stream.ORDERS),
+        decisions={
+            DecisionKind.ACCEPT: "RMA items authorized (before receipt) or approved (received), in one PUT "
+                                 "/V1/returns/{id}, plus one offline credit memo of every approved line "
+                                 "(refund_on_accept), back to stock; Open Source: a credit memo is refunded already",
+            DecisionKind.REJECT: "RMA items rejected (received) or denied (before receipt), your note as an RMA "
+                                 "comment",
+            DecisionKind.REPAIR: "RMA items approved with the repair_resolution option, your note as a comment; no "
+                                 "refund",
+            DecisionKind.EXCHANGE: "RMA items approved with the exchange_resolution option, your note as a comment; "
+                                   "no refund",
+            DecisionKind.KEEP: "one offline credit memo without return to stock, the items denied (the RMA closes) "
+                               "and a comment",
+            DecisionKind.CANCEL: "RMA items denied (the RMA closes) and a comment",
+        },
+        fetches_orders=True,
+    )
+
+    def __init__(self, channel: str, settings: MagentoSettings, runtime: Runtime) -> None:
+        super().__init__(channel, settings, runtime)
+        self.client = MagentoClient(channel, settings, runtime)
+        self._edition: str | None = None if settings.edition == "auto" else settings.edition
+        self._labels: Labels | None = None
+
+    def close(self) -> None:
+        self.client.close()
+
+    @property
+    def edition(self) -> str:
+        """commerce or open_source: the setting, else detected once (the RMA module answers or not)."""
+        if self._edition is None:
+            self._edition = "commerce" if self.client.has_rma() else "open_source"
+        return self._edition
+
+    def labels(self) -> Labels:
+        """The RMA item attributes' option labels, read once per connector."""
+        if self._labels is None:
+            self._labels = {code: self.client.attribute_options(code) for code in ("reason", "condition",
+                                                                                   "resolution")}
+        return self._labels
+
+    @classmethod
+    def decision_problem(cls, kind: DecisionKind, note: str | None) -> str | None:
+        return None
+
+    # --- pull -----------------------------------------------------------------------------------
+
+    def pull(self, stream: Stream, context: PullContext) -> Iterator[Page]:
+        if stream is Stream.ORDERS:
+            yield from self._pull_orders(context)
+        elif self.edition == "commerce":
+            yield from self._pull_rmas(context)
+        else:
+            yield from self._pull_creditmemos(context)
+
+    def _walk(self, context: PullContext, fetch: Any, moment: Any) -> Iterator[tuple[list[Any], WalkCursor, bool]]:
+        """Pages of a date-filtered search, stopping on total_count (a page past the end repeats the last one)."""
+        cursor = WalkCursor.load(context.cursor, context.now)
+        since, page, seen = cursor.since or context.backfill_since, cursor.page, cursor.seen
+        while not self.runtime.stop.is_set():
+            entries, total = fetch(since, page)
+            last = not entries or page * PAGE_SIZE >= total
+            for raw in entries:
+                found = moment(raw)
+                if found is not None and (seen is None or found > seen):
+                    seen = not_after(found, context.now)
+            if last:
+                after = WalkCursor(since=max(since, seen - context.overlap) if seen else since)
+            else:
+                after = WalkCursor(since=since, page=page + 1, seen=seen)
+            yield entries, after, last
+            if last:
+                return
+            page += 1
+
+    def _pull_rmas(self, context: PullContext) -> Iterator[Page]:
+        labels = self.labels()
+        for entries, after, last in self._walk(context, self.client.returns_page,
+                                               lambda raw: when(obj(raw).get("date_requested"))):
+            if last:  # RMAs have no updated_at: the open ones stored are read again once per walk
+                listed = {text(obj(raw).get("entity_id")) for raw in entries}
+                again = [i for i in context.open_returns() if i not in listed and i.isdigit()]
+                entries = entries + (self.client.returns_by_ids(again) if again else [])
+            sieve = RecordSieve()
+            returns = [r for r in (sieve.map("return", raw, map_rma, raw, labels, external_id=obj(raw).get("entity_id"))
+                                   for raw in entries) if r is not None]
+            yield Page(returns=returns, orders=self._orders_for(returns, context, sieve), cursor=after.dump(),
+                       quarantined=sieve.take())
+
+    def _pull_creditmemos(self, context: PullContext) -> Iterator[Page]:
+        for entries, after, _last in self._walk(context, self.client.creditmemos_page, order_updated_at):
+            named = {text(obj(raw).get("order_id")) for raw in entries} - {None}
+            orders = {text(obj(o).get("entity_id")): obj(o) for o in self.client.orders(n for n in named if n)}
+            sieve = RecordSieve()
+            returns = [r for r in (sieve.map("return", raw, map_creditmemo, raw,
+                                             orders.get(text(obj(raw).get("order_id"))),
+                                             external_id=obj(raw).get("entity_id")) for raw in entries)
+                       if r is not None]
+            mapped = [o for o in (sieve.map("order", raw, map_order, raw, external_id=key)
+                                  for key, raw in orders.items()) if o is not None]
+            yield Page(returns=returns, orders=mapped, cursor=after.dump(), quarantined=sieve.take())
+
+    def _pull_orders(self, context: PullContext) -> Iterator[Page]:
+        for entries, after, _last in self._walk(context, self.client.orders_page, order_updated_at):
+            sieve = RecordSieve()
+            orders = [o for o in (sieve.map("order", raw, map_order, raw, external_id=obj(raw).get("entity_id"))
+                                  for raw in entries) if o is not None]
+            yield Page(orders=orders, cursor=after.dump(), quarantined=sieve.take())
+
+    def _orders_for(self, returns: Sequence[Return], context: PullContext, sieve: RecordSieve) -> list[Order]:
+        named = {r.order_external_id for r in returns if r.order_external_id}
+        missing = sorted(named - set(context.stored_orders(named)))
+        if not missing:
+            return []
+        found = (sieve.map("order", raw, map_order, raw, external_id=obj(raw).get("entity_id"))
+                 for raw in self.client.orders(missing))
+        return [order for order in found if order is not None]
+
+    def fetch_order(self, external_id: str) -> Order | None:
+        if not external_id.isdigit():
+            return None
+        raw = next((o for o in self.client.orders([external_id]) if text(obj(o).get("entity_id")) == external_id),
+                   None)
+        return map_fetched("order", raw, map_order, raw, external_id=external_id) if raw is not None else None
+
+    # --- decisions ------------------------------------------------------------------------------
+
+    def act(self, act: DecisionAct) -> PushResult:
+        if act.return_external_id.startswith(CREDIT_MEMO_PREFIX) or self.edition == "open_source":
+            return self._act_on_creditmemo(act)
+        rma_id = act.return_external_id
+        rma = self.client.rma(rma_id)
+        done = comment_with(rma, act.key)
+        if done is not None:
+            raise AlreadyDone(f"RMA {rma.get('increment_id')} has this decision's comment", reference=rma_id)
+        resolution = None
+        if act.kind in (DecisionKind.REPAIR, DecisionKind.EXCHANGE):
+            wanted = self.settings.repair_resolution if act.kind is DecisionKind.REPAIR \
+                else self.settings.exchange_resolution
+            resolution = resolution_id(self.labels(), wanted)
+            if resolution is None:
+                return PushResult(PushStatus.FAILED, f"Magento has no RMA resolution option {wanted!r} "
+                                                     f"(set {act.kind.value}_resolution to one of its options)")
+        planned = plan(rma, act, resolution, self.settings.refund_on_accept)
+        status = text(rma.get("status")) or ""
+        if planned.changed and status in CLOSED:
+            return PushResult(PushStatus.FAILED, f"RMA {rma.get('increment_id')} is {status} in Magento: decided "
+                                                 "there already, and a closed RMA cannot be edited")
+        memo = None
+        if planned.refund:
+            memo = self._refund(act, text(rma.get("order_id")) or "", planned.refund, planned.to_stock)
+        if planned.changed:
+            self.client.save_rma({**rma, "items": planned.items})
+        note = act.note or f"{act.kind.value} decided in retsync"
+        self.client.add_rma_comment(rma_id, f"{note} {marker(act.key)}", None, self.settings.notify_buyer)
+        what = f"RMA {rma.get('increment_id')}: {act.kind.value} of {len(act.lines)} item(s)"
+        return PushResult(PushStatus.PUSHED, what + (f", credit memo {memo}" if memo else ""), reference=rma_id,
+                          result={"rma": rma_id, "creditmemo": memo})
+
+    def _refund(self, act: DecisionAct, order_id: str, quantities: dict[str, int], to_stock: bool) -> str:
+        """One offline credit memo; on a retry the order's credit memos are read first (the key is in the comment)."""
+        if act.attempt > 1 or act.reference:
+            earlier = memo_with(self.client.creditmemos_of(order_id), act.key)
+            if earlier is not None:
+                return text(earlier.get("entity_id")) or "?"
+        order = next((obj(o) for o in self.client.orders([order_id]) if text(obj(o).get("entity_id")) == order_id), {})
+        return self.client.refund(order_id, refund_body(act, quantities, parents(order), to_stock,
+                                                        self.settings.notify_buyer))
+
+    def _act_on_creditmemo(self, act: DecisionAct) -> PushResult:
+        if act.kind not in (DecisionKind.ACCEPT, DecisionKind.KEEP):
+            return PushResult(PushStatus.UNSUPPORTED, OPEN_SOURCE_ONLY_REFUNDS.format(kind=act.kind.value))
+        memo = act.return_external_id.removeprefix(CREDIT_MEMO_PREFIX)
+        raise AlreadyDone(f"credit memo {memo} refunded these items in Magento", reference=memo)
+
+    # --- sandbox --------------------------------------------------------------------------------
+
+    @classmethod
+    def sandbox(cls, seed: int = 1, returns: int | None = None) -> MagentoEmulator:
+        from retsync_connectors.magento.emulator import MagentoEmulator
+
+        return MagentoEmulator.sized(seed, returns)
+
+    @classmethod
+    def sandbox_channel(cls, base_url: str) -> dict[str, Any]:
+        from retsync_connectors.magento.emulator import SANDBOX_PASSWORD, SANDBOX_USERNAME
+
+        return {"connector": cls.name, "base_url": base_url, "username": SANDBOX_USERNAME,
+                "password": SANDBOX_PASSWORD}

@@ -1,0 +1,260 @@
+"""Translation only: Magento's JSON (Admin REST 2.4.9) to retsync's unified model, and decisions back.
+
+No requests here. RMA item `reason` / `condition` / `resolution` are EAV option ids; the connector hands in the
+labels it read from `/V1/returnsAttributeMetadata/{code}` (an id it has no label for is kept verbatim). An RMA
+names the order item that was shipped: for a configurable product that is the `simple` child, so an order's line
+is keyed by the child's `item_id` and priced from its `configurable` parent (one line per product bought).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from retsync.kit.contract import DecisionAct
+from retsync.kit.model import Customer, DecisionKind, Order, OrderLine, Return, ReturnLine, ReturnReason, ReturnStatus
+from retsync.kit.payload import count, items, minor_units, obj, objs, text, when
+from retsync.kit.reasons import reason_from_words
+
+Labels = Mapping[str, Mapping[str, str]]
+"""attribute code (reason, condition, resolution) → option id → label."""
+
+STATUSES = {
+    "pending": ReturnStatus.REQUESTED, "authorized": ReturnStatus.IN_TRANSIT,
+    "partially_authorized": ReturnStatus.IN_TRANSIT, "received": ReturnStatus.RECEIVED,
+    "received_on_item": ReturnStatus.RECEIVED, "approved_on_item": ReturnStatus.RECEIVED,
+    "rejected_on_item": ReturnStatus.RECEIVED, "approved": ReturnStatus.DECIDED, "rejected": ReturnStatus.DECIDED,
+    "denied": ReturnStatus.DECIDED, "closed": ReturnStatus.CLOSED, "processed_closed": ReturnStatus.CLOSED,
+}
+UNKNOWN_STATUS = ReturnStatus.REQUESTED
+"""A status a module added: shown as open, so the merchant looks at it rather than missing it."""
+CLOSED = ("closed", "processed_closed")
+"""RMAs Magento no longer lets anyone edit: decided already."""
+CREDIT_MEMO_PREFIX = "creditmemo-"
+"""Open Source returns are credit memos; their ids are kept apart from RMA ids."""
+
+
+def required(record: Mapping[str, Any], key: str) -> str:
+    value = text(record.get(key))
+    if value is None:
+        raise KeyError(key)
+    return value
+
+
+def marker(key: str) -> str:
+    """What retsync writes into a comment of everything it does for an act, so a retry finds it."""
+    return f"[retsync {key}]"
+
+
+def label(labels: Labels, code: str, value: Any) -> str | None:
+    raw = text(value)
+    return labels.get(code, {}).get(raw, raw) if raw else None
+
+
+def rma_revision(raw: Mapping[str, Any]) -> str:
+    """RMAs have no updated_at: what changes when anyone acts on one (status, item statuses, comments, tracks)."""
+    statuses = ",".join(f"{text(i.get('entity_id'))}:{text(i.get('status'))}" for i in items(raw.get("items")))
+    return f"{text(raw.get('status'))}|{statuses}|{len(objs(raw.get('comments')))}|{len(objs(raw.get('tracks')))}"
+
+
+def map_rma(raw: Mapping[str, Any], labels: Labels) -> Return:
+    external_id = required(raw, "entity_id")
+    created = when(raw.get("date_requested"))
+    if created is None:
+        raise ValueError("date_requested is not a date")
+    order_id = text(raw.get("order_id"))
+    status = text(raw.get("status"))
+    comment = next((text(c.get("comment")) for c in objs(raw.get("comments"))
+                    if not c.get("admin") and text(c.get("comment"))), None)
+    track = next(iter(objs(raw.get("tracks"))), {})
+    lines = tuple(_rma_line(item, order_id, labels, comment) for item in items(raw.get("items")))
+    first = lines[0] if lines else None
+    return Return(
+        external_id=external_id, order_external_id=order_id,
+        status=STATUSES.get(status or "", UNKNOWN_STATUS), channel_status=status,
+        reason=first.reason if first else ReturnReason.UNKNOWN, channel_reason=first.channel_reason if first else None,
+        created_at=created, customer=Customer(email=text(raw.get("customer_custom_email"))),
+        tracking_number=text(track.get("track_number")),
+        carrier=text(track.get("carrier_title")) or text(track.get("carrier_code")),
+        lines=lines, revision=rma_revision(raw),
+        extra={k: v for k, v in {"increment_id": text(raw.get("increment_id")),
+                                 "order_increment_id": text(raw.get("order_increment_id"))}.items() if v},
+    )
+
+
+def _rma_line(raw: Mapping[str, Any], order_id: str | None, labels: Labels, comment: str | None) -> ReturnLine:
+    reason = label(labels, "reason", raw.get("reason"))
+    condition = label(labels, "condition", raw.get("condition"))
+    words = " ".join(w for w in (reason, comment) if w)
+    return ReturnLine(
+        external_id=required(raw, "entity_id"), order_external_id=order_id,
+        order_line_external_id=text(raw.get("order_item_id")), quantity=count(raw.get("qty_requested")),
+        reason=reason_from_words(words) if words else ReturnReason.UNKNOWN, channel_reason=reason,
+        customer_comment=comment if not condition else f"{comment or ''} (condition: {condition})".strip(),
+        channel_status=text(raw.get("status")),
+    )
+
+
+# --- orders ---------------------------------------------------------------------------------------
+
+def parents(order: Mapping[str, Any]) -> dict[str, str]:
+    """child item_id → parent item_id of the configurable products in `order`."""
+    return {required(i, "item_id"): text(i.get("parent_item_id")) or "" for i in items(order.get("items"))
+            if text(i.get("parent_item_id"))}
+
+
+def customer(order: Mapping[str, Any]) -> Customer:
+    billing = obj(order.get("billing_address"))
+    name = " ".join(n for n in (text(billing.get("firstname")), text(billing.get("lastname"))) if n)
+    return Customer(email=text(billing.get("email")) or text(order.get("customer_email")), name=name or None,
+                    phone=text(billing.get("telephone")), postcode=text(billing.get("postcode")))
+
+
+def map_order(raw: Mapping[str, Any]) -> Order:
+    currency = text(raw.get("order_currency_code"))
+    lines = items(raw.get("items"))
+    by_id = {text(i.get("item_id")): i for i in lines}
+    has_child = {text(i.get("parent_item_id")) for i in lines if text(i.get("parent_item_id"))}
+    mapped = []
+    for item in lines:
+        if text(item.get("item_id")) in has_child:
+            continue  # the configurable parent: its line is the child's, priced from it
+        priced = by_id.get(text(item.get("parent_item_id")), item)
+        mapped.append(OrderLine(external_id=required(item, "item_id"), sku=text(item.get("sku")),
+                                title=text(priced.get("name")) or text(item.get("name")),
+                                quantity=count(item.get("qty_ordered")), unit_price=minor_units(priced.get("price")),
+                                currency=currency))
+    return Order(external_id=required(raw, "entity_id"), placed_at=when(raw.get("created_at")),
+                 channel_status=text(raw.get("status")), currency=currency,
+                 total_amount=minor_units(raw.get("grand_total")), customer=customer(raw), lines=tuple(mapped))
+
+
+def order_updated_at(raw: Any) -> datetime | None:
+    return when(obj(raw).get("updated_at"))
+
+
+# --- Open Source: credit memos as refunded returns ------------------------------------------------
+
+def map_creditmemo(raw: Mapping[str, Any], order: Mapping[str, Any] | None) -> Return:
+    number = required(raw, "entity_id")
+    created = when(raw.get("created_at"))
+    if created is None:
+        raise ValueError("created_at is not a date")
+    order_id = text(raw.get("order_id"))
+    currency = text(raw.get("order_currency_code"))
+    pairs = parents(order or {})
+    child_of = {parent: child for child, parent in pairs.items()}
+    memo_items = items(raw.get("items"))
+    named = {text(i.get("order_item_id")) for i in memo_items}
+    lines = []
+    for item in memo_items:
+        item_id = text(item.get("order_item_id"))
+        if item_id in pairs and pairs[item_id] in named:
+            continue  # the child of a configurable refunded with its parent: one line
+        quantity = count(item.get("qty"))
+        if quantity == 0:
+            continue
+        lines.append(ReturnLine(
+            external_id=required(item, "entity_id"), order_external_id=order_id,
+            order_line_external_id=child_of.get(item_id or "", item_id), sku=text(item.get("sku")),
+            title=text(item.get("name")), quantity=quantity, unit_price=minor_units(item.get("price")),
+            currency=currency, channel_status="refunded", channel_decision=DecisionKind.ACCEPT,
+            channel_decision_quantity=quantity))
+    comment = next((text(c.get("comment")) for c in objs(raw.get("comments")) if text(c.get("comment"))), None)
+    return Return(
+        external_id=CREDIT_MEMO_PREFIX + number, order_external_id=order_id, status=ReturnStatus.REFUNDED,
+        channel_status="creditmemo", reason=reason_from_words(comment) if comment else ReturnReason.UNKNOWN,
+        created_at=created, decided_at=created, refunded_at=created, refund_amount=minor_units(raw.get("grand_total")),
+        currency=currency, customer=customer(order or {}), lines=tuple(lines),
+        revision=text(raw.get("updated_at")) or text(raw.get("created_at")),
+        extra={k: v for k, v in {"increment_id": text(raw.get("increment_id"))}.items() if v},
+    )
+
+
+# --- decisions ------------------------------------------------------------------------------------
+
+@dataclass
+class Plan:
+    """What one act does to an RMA: its items' new values, and the order items to refund (with the quantities)."""
+
+    items: list[dict[str, Any]]
+    changed: bool = False
+    refund: dict[str, int] = field(default_factory=dict)
+    to_stock: bool = True
+
+
+def plan(rma: Mapping[str, Any], act: DecisionAct, resolution: str | None, refund_on_accept: bool) -> Plan:
+    """Each act line's RMA item moved to where `act.kind` puts it, the other items left as they are. Idempotent:
+    planning again after the items were saved changes nothing and names the same refund."""
+    wanted = {line.line_external_id: line.quantity for line in act.lines}
+    result = Plan(items=[], to_stock=act.kind is not DecisionKind.KEEP)
+    for raw in items(rma.get("items")):
+        item = dict(raw)
+        item_id = text(item.get("entity_id")) or ""
+        if item_id in wanted:
+            quantity = wanted[item_id] or count(item.get("qty_requested"))
+            before = dict(item)
+            _move(item, act.kind, quantity, resolution)
+            result.changed |= item != before
+            refunds = (act.kind is DecisionKind.KEEP
+                       or (act.kind is DecisionKind.ACCEPT and refund_on_accept and item["status"] == "approved"))
+            if refunds:
+                order_item = text(item.get("order_item_id")) or ""
+                result.refund[order_item] = result.refund.get(order_item, 0) + quantity
+        result.items.append(item)
+    return result
+
+
+def _move(item: dict[str, Any], kind: DecisionKind, quantity: int, resolution: str | None) -> None:
+    status = text(item.get("status")) or "pending"
+    if kind is DecisionKind.ACCEPT:
+        if status == "pending":
+            item.update(status="authorized", qty_authorized=quantity)
+        elif status in ("received", "approved"):
+            item.update(status="approved", qty_approved=quantity)
+    elif kind is DecisionKind.REJECT:
+        item["status"] = "rejected" if status in ("received", "rejected") else "denied"
+    elif kind in (DecisionKind.REPAIR, DecisionKind.EXCHANGE):
+        item.update(status="approved", qty_authorized=count(item.get("qty_authorized")) or quantity,
+                    qty_approved=quantity)
+        if resolution:
+            item["resolution"] = resolution
+    else:  # keep, cancel: nothing comes back; the item is denied and the RMA closes with the last one
+        item["status"] = "denied"
+
+
+def refund_body(act: DecisionAct, quantities: Mapping[str, int], parents_of: Mapping[str, str], to_stock: bool,
+                notify: bool) -> dict[str, Any]:
+    """`POST /V1/order/{id}/refund`: the order items (a configurable child refunded through its parent), the act's
+    key in the credit memo's comment, and the items back to stock unless the buyer keeps them."""
+    refunded: dict[int, int] = {}
+    for item, quantity in quantities.items():
+        target = int(parents_of.get(item) or item)
+        refunded[target] = refunded.get(target, 0) + quantity
+    words = act.note or f"{act.kind.value} decided in retsync"
+    return {"items": [{"order_item_id": item, "qty": qty} for item, qty in refunded.items()], "notify": notify,
+            "appendComment": True, "comment": {"comment": f"{words} {marker(act.key)}", "is_visible_on_front": 0},
+            "arguments": {"shipping_amount": 0, "adjustment_positive": 0, "adjustment_negative": 0,
+                          "extension_attributes": {"return_to_stock_items": sorted(refunded) if to_stock else []}}}
+
+
+def memo_with(memos: Sequence[Any], key: str) -> Mapping[str, Any] | None:
+    """The credit memo an earlier attempt of act `key` made (its comment carries the key), if any."""
+    for memo in memos:
+        if any(marker(key) in (text(c.get("comment")) or "") for c in objs(obj(memo).get("comments"))):
+            return obj(memo)
+    return None
+
+
+def comment_with(rma: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
+    return next((c for c in objs(rma.get("comments")) if marker(key) in (text(c.get("comment")) or "")), None)
+
+
+def resolution_id(labels: Labels, wanted: str) -> str | None:
+    """The resolution option named `wanted` (its id, or its label in any case)."""
+    options = labels.get("resolution", {})
+    if wanted in options:
+        return wanted
+    return next((value for value, name in options.items() if name.strip().lower() == wanted.strip().lower()), None)
