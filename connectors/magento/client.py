@@ -201,6 +201,18 @@ class MagentoClient:
         return _record(self.http.json("PUT", f"returns/{rma['entity_id']}", json={"rmaDataObject": rma}),
                        "PUT /V1/returns/{id}")
 
+    def create_rma(self, rma: Mapping[str, Any]) -> dict[str, Any]:
+        return _record(self.http.json("POST", "returns", json={"rmaDataObject": rma}), "POST /V1/returns")
+
+    def returns_of_order(self, order_id: str) -> list[Any]:
+        found, page = [], 1
+        while True:
+            entries, total = self.search("returns", [("order_id", order_id, "eq")], "entity_id", page)
+            found += entries
+            if not entries or page * PAGE_SIZE >= total:
+                return found
+            page += 1
+
     def add_rma_comment(self, rma_id: str, comment: str, status: str | None, notify: bool) -> None:
         self.http.request("POST", f"returns/{rma_id}/comments", json={"data": {
             "comment": comment, "rma_entity_id": int(rma_id), "created_at": magento_time(datetime.now(timezone.utc)),

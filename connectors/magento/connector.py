@@ -17,8 +17,8 @@ instead of repeated. Closed RMAs (`closed`, `processed_closed`) are decided alre
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
@@ -28,6 +28,8 @@ from retsync.kit.contract import (
     Capabilities,
     Connector,
     DecisionAct,
+    HeldDecision,
+    HoldRequest,
     Page,
     PullContext,
     PushResult,
@@ -41,12 +43,15 @@ from retsync.kit.payload import not_after, obj, text, when
 from retsync.kit.records import RecordSieve, map_fetched
 from retsync.kit.secrets import Secret
 from retsync.kit.settings import ChannelSettings, Duration
-from retsync_connectors.magento.client import PAGE_SIZE, MagentoClient
+from retsync_connectors.magento.client import PAGE_SIZE, MagentoClient, magento_time
 from retsync_connectors.magento.mapping import (
     CLOSED,
     CREDIT_MEMO_PREFIX,
     Labels,
     comment_with,
+    held_decision,
+    held_key,
+    held_rma,
     map_creditmemo,
     map_order,
     map_rma,
@@ -134,6 +139,11 @@ class MagentoConnector(Connector[MagentoSettings]):
             DecisionKind.CANCEL: "RMA items denied (the RMA closes) and a comment",
         },
         fetches_orders=True,
+        holds_returns="Adobe Commerce: an RMA on your order hold_order_id, one item per returned line, the "
+                      "marketplace, its return id and items in the RMA's comment (under the hold's key); you decide "
+                      "by setting the items' statuses (authorized/approved = accept, with resolution Repair or "
+                      "Exchange = repair/exchange; rejected/denied = reject), your newest comment is the note. "
+                      "Magento Open Source has no RMA module: there the hold is refused",
     )
 
     def __init__(self, channel: str, settings: MagentoSettings, runtime: Runtime) -> None:
@@ -201,6 +211,7 @@ class MagentoConnector(Connector[MagentoSettings]):
                 listed = {text(obj(raw).get("entity_id")) for raw in entries}
                 again = [i for i in context.open_returns() if i not in listed and i.isdigit()]
                 entries = entries + (self.client.returns_by_ids(again) if again else [])
+            entries = [raw for raw in entries if not self._on_hold_order(raw)]
             sieve = RecordSieve()
             returns = [r for r in (sieve.map("return", raw, map_rma, raw, labels, external_id=obj(raw).get("entity_id"))
                                    for raw in entries) if r is not None]
@@ -222,10 +233,20 @@ class MagentoConnector(Connector[MagentoSettings]):
 
     def _pull_orders(self, context: PullContext) -> Iterator[Page]:
         for entries, after, _last in self._walk(context, self.client.orders_page, order_updated_at):
+            entries = [raw for raw in entries if not self._is_hold_order(raw)]
             sieve = RecordSieve()
             orders = [o for o in (sieve.map("order", raw, map_order, raw, external_id=obj(raw).get("entity_id"))
                                   for raw in entries) if o is not None]
             yield Page(orders=orders, cursor=after.dump(), quarantined=sieve.take())
+
+    def _is_hold_order(self, raw: Any) -> bool:
+        """The order marketplace returns are held on: neither a sale nor a return of the shop."""
+        hold = self.settings.hold_order_id
+        return hold is not None and text(obj(raw).get("entity_id")) == hold
+
+    def _on_hold_order(self, raw: Any) -> bool:
+        hold = self.settings.hold_order_id
+        return hold is not None and text(obj(raw).get("order_id")) == hold
 
     def _orders_for(self, returns: Sequence[Return], context: PullContext, sieve: RecordSieve) -> list[Order]:
         named = {r.order_external_id for r in returns if r.order_external_id}
@@ -293,6 +314,40 @@ class MagentoConnector(Connector[MagentoSettings]):
         memo = act.return_external_id.removeprefix(CREDIT_MEMO_PREFIX)
         raise AlreadyDone(f"credit memo {memo} refunded these items in Magento", reference=memo)
 
+    # --- the back-office half -------------------------------------------------------------------
+
+    def hold_return(self, request: HoldRequest) -> PushResult:
+        """Another channel's return as an RMA on the hold order, once: a retry finds it by the key in its comment."""
+        hold = self.settings.hold_order_id
+        if hold is None:
+            return PushResult(PushStatus.FAILED, "set hold_order_id (the order marketplace returns are held on)")
+        if self.edition != "commerce":
+            return PushResult(PushStatus.FAILED, "Magento Open Source has no RMA module to hold a return in")
+        if request.attempt > 1 or request.reference:
+            earlier = next((obj(r) for r in self.client.returns_of_order(hold) if held_key(obj(r)) == request.key),
+                           None)
+            if earlier is not None:
+                return PushResult(PushStatus.PUSHED, f"already held as RMA {earlier.get('increment_id')}",
+                                  reference=text(earlier.get("entity_id")))
+        order = next((obj(o) for o in self.client.orders([hold]) if text(obj(o).get("entity_id")) == hold), None)
+        if order is None:
+            return PushResult(PushStatus.FAILED, f"Magento has no order {hold} (hold_order_id)")
+        placeholder = next((text(obj(i).get("item_id")) for i in order.get("items") or []
+                            if text(obj(i).get("item_id")) and not obj(i).get("parent_item_id")), None)
+        if placeholder is None:
+            return PushResult(PushStatus.FAILED, f"the hold order {hold} has no item to hold returns on")
+        rma = self.client.create_rma(held_rma(request, order, placeholder, magento_time(datetime.now(timezone.utc))))
+        return PushResult(PushStatus.PUSHED, f"held as RMA {rma.get('increment_id')} on order {hold}",
+                          reference=str(rma["entity_id"]))
+
+    def held_decisions(self, references: Sequence[str]) -> Mapping[str, HeldDecision]:
+        wanted = [r for r in references if r.isdigit()]
+        if not wanted:
+            return {}
+        labels = self.labels()
+        decided = (held_decision(obj(raw), labels) for raw in self.client.returns_by_ids(wanted))
+        return {d.reference: d for d in decided if d is not None}
+
     # --- sandbox --------------------------------------------------------------------------------
 
     @classmethod
@@ -304,6 +359,7 @@ class MagentoConnector(Connector[MagentoSettings]):
     @classmethod
     def sandbox_channel(cls, base_url: str) -> dict[str, Any]:
         from retsync_connectors.magento.emulator import SANDBOX_PASSWORD, SANDBOX_USERNAME
+        from retsync_connectors.magento.sandbox_data import HOLD_ORDER_ID
 
         return {"connector": cls.name, "base_url": base_url, "username": SANDBOX_USERNAME,
-                "password": SANDBOX_PASSWORD}
+                "password": SANDBOX_PASSWORD, "hold_order_id": str(HOLD_ORDER_ID)}

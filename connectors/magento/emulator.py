@@ -25,6 +25,7 @@ from retsync.kit.emulator import Emulator, route
 from retsync.kit.sandbox import POISON_PHONE, POISON_POSTCODE, POISON_QUANTITY
 from retsync_connectors.magento.sandbox_data import (
     CONDITIONS,
+    HOLD_ORDER_ID,
     REASONS,
     RESOLUTIONS,
     MagentoData,
@@ -202,6 +203,48 @@ class MagentoEmulator(Emulator):
         with self.lock:
             return self.json_response(200, search(request, list(self.rmas.values())))
 
+    @route("POST", PREFIX + "/returns")
+    @answers
+    def create_rma(self, request: httpx.Request, store: str) -> httpx.Response:
+        """A new RMA on an order: its items name the order's items (at most what was ordered), status pending."""
+        sent = _body(request).get("rmaDataObject")
+        if not isinstance(sent, dict):
+            raise MagentoError(400, '"%1" is required. Enter and try again.', "rmaDataObject")
+        with self.lock:
+            order = self.orders.get(_int(sent.get("order_id"), "order_id"))
+            if order is None:
+                raise MagentoError(404, "No such entity with %1 = %2", "orderId", sent.get("order_id"))
+            by_id = {item["item_id"]: item for item in order["items"]}
+            items = [i for i in sent.get("items") or [] if isinstance(i, dict)]
+            if not items:
+                raise MagentoError(400, "Please select items to return.")
+            self._extra += 1
+            number = self._extra
+            made = []
+            for item in items:
+                ordered = by_id.get(item.get("order_item_id"))
+                qty = item.get("qty_requested")
+                if ordered is None:
+                    raise MagentoError(400, "No such entity with %1 = %2", "orderItemId", item.get("order_item_id"))
+                if not isinstance(qty, int) or isinstance(qty, bool) or not 1 <= qty <= ordered["qty_ordered"]:
+                    raise MagentoError(400, "A quantity of %1 is greater than you can return.", ordered["sku"])
+                made.append({"entity_id": self.data.next_id("rma_item"), "rma_entity_id": number,
+                             "order_item_id": ordered["item_id"], "qty_requested": qty, "qty_authorized": 0,
+                             "qty_approved": 0, "qty_returned": 0, "reason": str(item.get("reason") or ""),
+                             "condition": str(item.get("condition") or ""),
+                             "resolution": str(item.get("resolution") or ""), "status": "pending"})
+            now = _now()
+            comments = [{"comment": str(c.get("comment")), "rma_entity_id": number, "created_at": now,
+                         "entity_id": self.data.next_id("comment"), "customer_notified": False,
+                         "visible_on_front": bool(c.get("visible_on_front")), "status": "pending", "admin": True}
+                        for c in sent.get("comments") or [] if isinstance(c, dict) and c.get("comment")]
+            rma = {"increment_id": f"{number:09d}", "entity_id": number, "order_id": order["entity_id"],
+                   "order_increment_id": order["increment_id"], "store_id": order["store_id"], "customer_id": 0,
+                   "date_requested": now, "customer_custom_email": str(sent.get("customer_custom_email") or ""),
+                   "items": made, "status": "pending", "comments": comments, "tracks": []}
+            self.rmas[number] = rma
+            return self.json_response(200, rma)
+
     @route("GET", PREFIX + "/returns/{rma_id}")
     @answers
     def get_rma(self, request: httpx.Request, store: str, rma_id: str) -> httpx.Response:
@@ -344,6 +387,40 @@ class MagentoEmulator(Emulator):
         return rma
 
     # --- hooks of the suites ------------------------------------------------------------------
+
+    def held_returns(self) -> dict[str, str]:
+        """key → RMA id of every RMA retsync made on the hold order (the key is in its first comment)."""
+        with self.lock:
+            found = {}
+            for rma in self.rmas.values():
+                if rma["order_id"] != HOLD_ORDER_ID:
+                    continue
+                for comment in rma["comments"]:
+                    key = re.search(r"\[retsync ([^\]\s]+)\]", comment["comment"])
+                    if key:
+                        found[key[1]] = str(rma["entity_id"])
+                        break
+            return found
+
+    def panel_decide(self, reference: str, kind: str, note: str | None = None) -> None:
+        """The merchant in the Magento admin: the held RMA's items set to what `kind` means, the note a comment."""
+        status, resolution = {"accept": ("authorized", None), "reject": ("denied", None),
+                              "repair": ("approved", "21"), "exchange": ("approved", "4"),
+                              "keep": ("approved", "5"), "cancel": ("denied", None)}[kind]
+        with self.lock:
+            rma = self.rmas[int(reference)]
+            for item in rma["items"]:
+                item["status"] = status
+                item["qty_authorized"] = item["qty_requested"] if status != "denied" else 0
+                if status == "approved":
+                    item["qty_approved"] = item["qty_returned"] = item["qty_requested"]
+                if resolution:
+                    item["resolution"] = resolution
+            rma["status"] = rma_status([i["status"] for i in rma["items"]])
+            if note:
+                rma["comments"].append({"comment": note, "rma_entity_id": rma["entity_id"], "created_at": _now(),
+                                        "entity_id": self.data.next_id("comment"), "customer_notified": False,
+                                        "visible_on_front": False, "status": rma["status"], "admin": True})
 
     def acts_applied(self) -> list[tuple[str, ...]]:
         with self.lock:

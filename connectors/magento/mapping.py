@@ -8,12 +8,13 @@ is keyed by the child's `item_id` and priced from its `configurable` parent (one
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from retsync.kit.contract import DecisionAct
+from retsync.kit.contract import DecisionAct, HeldDecision, HoldRequest
 from retsync.kit.model import Customer, DecisionKind, Order, OrderLine, Return, ReturnLine, ReturnReason, ReturnStatus
 from retsync.kit.payload import count, items, minor_units, obj, objs, text, when
 from retsync.kit.reasons import reason_from_words
@@ -258,3 +259,67 @@ def resolution_id(labels: Labels, wanted: str) -> str | None:
     if wanted in options:
         return wanted
     return next((value for value, name in options.items() if name.strip().lower() == wanted.strip().lower()), None)
+
+
+# --- the back office: marketplace returns held as RMAs on the hold order --------------------------
+
+HELD_MARK = re.compile(r"\[retsync ([^\]\s]{1,200})\]")
+RESOLUTION_KINDS = {"repair": DecisionKind.REPAIR, "exchange": DecisionKind.EXCHANGE}
+"""An approved held item whose resolution is labelled so is that decision; any other approval is an accept."""
+
+
+def held_rma(request: HoldRequest, order: Mapping[str, Any], hold_item: str, now: str) -> dict[str, Any]:
+    """`POST /V1/returns`: one RMA item per returned line, all on the hold order's placeholder item, and a comment
+    naming the marketplace, its return and items, under the hold's key."""
+    ret = request.ret
+    lines = "; ".join(f"{line.quantity} × {line.sku or line.ean or '?'} {line.title or ''}".strip()
+                      for line in ret.lines) or "no lines"
+    about = (f"{request.source_title} return {ret.external_id} (order {ret.order_external_id or '?'}): {lines}. "
+             f"Reason: {ret.channel_reason or ret.reason.value}. Buyer: {ret.customer.name or ret.customer.email or '?'}"
+             f". Decide by setting the items' statuses: authorized/approved = accept (resolution Repair/Exchange "
+             f"for those), rejected/denied = reject; your newest comment is the note.")
+    return {
+        "increment_id": "", "entity_id": 0, "order_id": int(required(order, "entity_id")),
+        "order_increment_id": text(order.get("increment_id")) or "", "store_id": int(text(order.get("store_id")) or 1),
+        "customer_id": 0, "date_requested": now, "customer_custom_email": ret.customer.email or "",
+        "items": [{"entity_id": 0, "rma_entity_id": 0, "order_item_id": int(hold_item),
+                   "qty_requested": max(1, line.quantity), "qty_authorized": 0, "qty_approved": 0, "qty_returned": 0,
+                   "reason": "", "condition": "", "resolution": "", "status": "pending"} for line in ret.lines]
+        or [{"entity_id": 0, "rma_entity_id": 0, "order_item_id": int(hold_item), "qty_requested": 1,
+             "qty_authorized": 0, "qty_approved": 0, "qty_returned": 0, "reason": "", "condition": "",
+             "resolution": "", "status": "pending"}],
+        "status": "pending", "tracks": [],
+        "comments": [{"comment": f"{about} {marker(request.key)}", "rma_entity_id": 0, "created_at": now,
+                      "entity_id": 0, "customer_notified": False, "visible_on_front": False, "status": "pending",
+                      "admin": True}],
+    }
+
+
+def held_key(rma: Mapping[str, Any]) -> str | None:
+    """The hold key retsync wrote into a held RMA's comment."""
+    for comment in objs(rma.get("comments")):
+        found = HELD_MARK.search(text(comment.get("comment")) or "")
+        if found:
+            return found[1]
+    return None
+
+
+def held_decision(rma: Mapping[str, Any], labels: Labels) -> HeldDecision | None:
+    """The merchant's decision on a held RMA: once no item is pending any more; None before."""
+    statuses = [(text(i.get("status")) or "", label(labels, "resolution", i.get("resolution")) or "")
+                for i in items(rma.get("items"))]
+    if not statuses or any(s in ("pending", "") for s, _ in statuses):
+        return None
+    granted = [(s, r) for s, r in statuses if s in ("authorized", "received", "approved")]
+    if granted:
+        kinds = {RESOLUTION_KINDS.get(r.strip().lower(), DecisionKind.ACCEPT) for s, r in granted if s == "approved"}
+        kind = kinds.pop() if len(kinds) == 1 else DecisionKind.ACCEPT
+    elif all(s in ("rejected", "denied") for s, _ in statuses):
+        kind = DecisionKind.REJECT
+    else:
+        return None
+    notes = [c for c in objs(rma.get("comments")) if c.get("admin") is not False
+             and text(c.get("comment")) and not HELD_MARK.search(text(c.get("comment")) or "")]
+    newest = max(notes, key=lambda c: (text(c.get("created_at")) or "", text(c.get("entity_id")) or ""), default={})
+    return HeldDecision(reference=required(rma, "entity_id"), kind=kind, note=text(newest.get("comment")),
+                        decided_at=when(newest.get("created_at")), shop_status=text(rma.get("status")))

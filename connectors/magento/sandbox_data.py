@@ -35,6 +35,8 @@ CARRIERS = (("ups", "United Parcel Service"), ("dhl", "DHL"), ("custom", "PostNL
 CURRENCY = "EUR"
 ORDER_BASE = 1000
 RMA_BASE = 100
+HOLD_ORDER_ID = 999
+"""The order the sandbox's merchant named for the back-office flow: marketplace returns are held on it as RMAs."""
 SEEDED_DAYS = 80
 
 
@@ -92,6 +94,13 @@ class MagentoData(SeededData):
         return self.ids[kind]
 
     def __post_init__(self) -> None:
+        hold = self._order(self.rng("hold"), HOLD_ORDER_ID, lines=1, configurable=False)
+        hold["items"][0].update(sku="MARKETPLACE-RETURN", name="Marketplace return (held for a decision)",
+                                qty_ordered=10_000, qty_invoiced=0, qty_shipped=0, price=0.0, base_price=0.0,
+                                row_total=0.0)
+        hold.update(grand_total=0.0, base_grand_total=0.0, subtotal=0.0, shipping_amount=0.0, status="holded",
+                    state="holded", customer_email="marketplace-returns@example.com")
+        self.orders[HOLD_ORDER_ID] = hold
         for n in range(self.size):
             order = self._order(self.rng("order", n), ORDER_BASE + n, lines=2 if n % 4 == 0 else 1,
                                 configurable=n % 3 == 0)
