@@ -6,13 +6,15 @@ outbox's table decides what they mean. An answer without a `status`, or without 
 `BadPayload` (a garbled page fails and is read again instead of passing as "no returns").
 
 Pacing is not optional: BaseLinker allows 100 requests a minute per token and, past that, blocks the account
-for a while instead of answering 429. `TokenPace` holds every request of one connector (its pull, its decisions:
-the daemon builds one connector per channel) strictly below that, on a sliding minute, and below
-`requests_per_second`; it sits in an httpx request hook, so a retry `ChannelHttp` sends counts too.
+for a while instead of answering 429. `TokenPace` holds every request sent with one token from this process (a
+channel's pull and decisions, and any other connector of the same account) strictly below that, on a sliding
+minute, and below `requests_per_second`; it sits in an httpx request hook, so a retry `ChannelHttp` sends
+counts too. Another process using the same token (a second retsync instance) is not seen: give it its own token.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -49,22 +51,37 @@ other code fails the decision with its message."""
 
 class TokenPace:
     """At most `per_minute` requests in any `WINDOW` seconds and one every `1 / per_second`, for every request
-    of the connector holding it. `clock` and `sleep` are the runtime's (a test's fake clock); a wait that the
-    minute's budget forces (not the plain spacing) is logged, once a minute, so a slow pull explains itself."""
+    sent with one token from this process (`for_token`: the pull, the decisions and a second connector of the same
+    account alike). `clock` is swappable (a test's fake clock, moved by the runtime's sleep); a wait the minute's
+    budget forces (not the plain spacing) is logged, once a minute, so a slow pull explains itself."""
 
-    def __init__(self, channel: str, per_minute: int, per_second: float | None, *, stop: threading.Event,
-                 sleep: Callable[[float], None] | None = None, clock: Callable[[], float] = time.monotonic) -> None:
-        self.channel = channel
+    _shared: dict[tuple[str, ...], TokenPace] = {}
+    _shared_lock = threading.Lock()
+
+    def __init__(self, per_minute: int, per_second: float | None, clock: Callable[[], float] = time.monotonic
+                 ) -> None:
         self.per_minute = per_minute
         self.interval = 1.0 / per_second if per_second else 0.0
         self.clock = clock
-        self._sleep = sleep
-        self._stop = stop
         self._sent: deque[float] = deque()
         self._lock = threading.Lock()
         self._logged_at: float | None = None
         self.waited = 0.0
         """Seconds spent waiting for the budget (not the spacing) since the last `take_waited`."""
+
+    @classmethod
+    def for_token(cls, token: str, base_url: str, state_dir: str, per_minute: int, per_second: float | None
+                  ) -> TokenPace:
+        """The pace of this token at this host for this daemon's state (the strictest settings any of its
+        channels asked for); the token itself is kept only as a hash."""
+        key = (hashlib.sha256(token.encode()).hexdigest(), base_url, state_dir)
+        with cls._shared_lock:
+            pace = cls._shared.get(key)
+            if pace is None:
+                pace = cls._shared[key] = cls(per_minute, per_second)
+            pace.per_minute = min(pace.per_minute, per_minute)
+            pace.interval = max(pace.interval, 1.0 / per_second if per_second else 0.0)
+            return pace
 
     def _slot(self) -> tuple[float, float, bool]:
         with self._lock:
@@ -81,8 +98,8 @@ class TokenPace:
             self._sent.append(slot)
             return now, slot, budget
 
-    def before_request(self, _request: Any = None) -> None:
-        """Wait for this request's slot (an httpx request hook)."""
+    def wait(self, channel: str, stop: threading.Event, sleep: Callable[[float], None] | None) -> None:
+        """Wait for the next request's slot: with `sleep` where the runtime lends one, else on `stop`."""
         now, slot, budget = self._slot()
         wait = slot - now
         if wait <= 0:
@@ -91,13 +108,13 @@ class TokenPace:
             self.waited += wait
             if self._logged_at is None or now - self._logged_at >= WINDOW:
                 self._logged_at = now
-                log.info("baselinker_paced", channel=self.channel, wait_s=round(wait, 2), per_minute=self.per_minute,
+                log.info("baselinker_paced", channel=channel, wait_s=round(wait, 2), per_minute=self.per_minute,
                          detail="BaseLinker blocks a token past 100 requests a minute: this pull waits its turn")
-        if self._sleep is not None:
-            self._sleep(wait)
-            if self._stop.is_set():
+        if sleep is not None:
+            sleep(wait)
+            if stop.is_set():
                 raise Stopped()
-        elif self._stop.wait(wait):
+        elif stop.wait(wait):
             raise Stopped()
 
     def take_waited(self) -> float:
@@ -128,9 +145,13 @@ class BaseLinkerClient:
         # the pacing is TokenPace's (below BaseLinker's limit on a sliding minute), not ChannelHttp's plain spacing
         self.http = ChannelHttp.for_channel(channel, settings.model_copy(update={"requests_per_second": None}),
                                             runtime, headers={"X-BLToken": token, "Accept": "application/json"})
-        self.pace = TokenPace(channel, per_minute, settings.requests_per_second, stop=runtime.stop,
-                              sleep=runtime.sleep)
-        self.http.client.event_hooks = {"request": [self.pace.before_request], "response": []}
+        self.pace = TokenPace.for_token(token, str(self.http.client.base_url), str(runtime.state_dir), per_minute,
+                                        settings.requests_per_second)
+
+        def paced(_request: Any) -> None:
+            self.pace.wait(channel, runtime.stop, runtime.sleep)
+
+        self.http.client.event_hooks = {"request": [paced], "response": []}
 
     def close(self) -> None:
         self.http.close()

@@ -3,7 +3,7 @@ in the shapes of shared/specs/baselinker/NOTES.md ("Return object", the methods 
 
 Each record draws from its own random stream (`retsync.kit.sandbox.SeededData`), so the same seed gives the same
 account all day. About two thirds of the returns are open; every fourth is a whole order of two or three
-products (the whole-return act); every seventh came from Allegro (`order_return_source` "allegro"), as
+products (the whole-return act); every tenth was registered in the last two days (the journal keeps three); every seventh came from Allegro (`order_return_source` "allegro"), as
 BaseLinker mirrors marketplace returns, so `skip_sources` has something to skip.
 """
 
@@ -60,7 +60,8 @@ class BaseLinkerData(SeededData):
         for n in range(self.size):
             rng = self.rng("return", n)
             order = self.order(self.rng("order", n), ORDER_BASE + 3 * n, eans, lines=2 if n % 4 == 0 else 1)
-            record = self.return_of(rng, RETURN_BASE + n, order, whole=n % 4 == 0, allegro=n % 7 == 3)
+            record = self.return_of(rng, RETURN_BASE + n, order, whole=n % 4 == 0, allegro=n % 7 == 3,
+                                    recent=n % 10 == 9)
             self.orders[order["order_id"]] = order
             self.returns[record["return_id"]] = record
             self.logs.append({"return_id": record["return_id"], "log_type": 1, "object_id": 0,
@@ -84,10 +85,14 @@ class BaseLinkerData(SeededData):
                 "delivery_price": 14.99, "products": products}
 
     def return_of(self, rng: random.Random, number: int, order: dict[str, Any], *, whole: bool,
-                  allegro: bool) -> dict[str, Any]:
+                  allegro: bool, recent: bool = False) -> dict[str, Any]:
+        """A return of `order`'s first product (every product where `whole`); a `recent` one was registered in
+        the last two days, so the journal (three days) holds it."""
         status = rng.choices([s for s, _ in SEEDED], [w for _, w in SEEDED])[0]
         created = min(order["date_add"] + int(rng.uniform(2, 6) * 86400),
                       int((self.midnight - timedelta(hours=3)).timestamp()))
+        if recent:
+            created = max(order["date_add"] + 3600, int((self.midnight - timedelta(hours=rng.uniform(3, 40))).timestamp()))
         chosen = order["products"] if whole else order["products"][:1]
         reason = rng.choice(REASONS)[0]
         products = [{"order_return_product_id": PRODUCT_BASE * 10 + number * 4 + index,
