@@ -220,3 +220,6 @@ class BaseLinkerClient:
     def set_refund(self, return_id: str, amount: float, *, when: int, comment: str | None, key: str) -> None:
         self.call("setOrderReturnRefund", return_id=int(return_id), order_refund_done=amount, refund_date=when,
                   refund_comment=comment or "", external_refund_id=key)
+
+    def set_admin_comments(self, return_id: str, comments: str) -> None:
+        self.call("setOrderReturnFields", return_id=int(return_id), admin_comments=comments)

@@ -6,7 +6,10 @@
   of the stored open returns stand in for it (logged as `baselinker_journal_gap`). Statuses and reasons are the
   account's own lists, read once an hour.
 - Decisions: one act per return, `setOrderReturnStatus` to the status id the merchant maps the decision to
-  (`decision_statuses`), after `setOrderReturnRefund` of the decided lines for the kinds in `refund_on`.
+  (`decision_statuses`), after `setOrderReturnRefund` of the decided lines for the kinds in `refund_on` (the
+  note as its refund_comment) and, with a note, `setOrderReturnFields` adding it to the admin comments under a
+  tag with the act's key (a retry finds it there and does not add it twice). The status comes last: a retry
+  that finds the return in it reports the act done.
 - Capabilities: every decision can be mapped, so the class declares all six (that is what `retsync decide`
   checks before recording); each connector then builds its own from its settings, and a kind without a mapped
   status is `unsupported` there, naming the key to set: the outbox asks the instance, so such a decision ends
@@ -56,6 +59,8 @@ JOURNAL_MARGIN = timedelta(hours=2)
 """A last read this close to the horizon counts as past it: the journal may already have dropped entries."""
 LISTS_TTL = 3600.0
 """Seconds the account's status and reason lists are kept before they are read again."""
+COMMENTS_LIMIT = 5000
+"""Characters of admin comments sent back (the older text first, the note last)."""
 OPEN = (ReturnStatus.REQUESTED, ReturnStatus.IN_TRANSIT, ReturnStatus.RECEIVED)
 REFUNDABLE = (DecisionKind.ACCEPT, DecisionKind.KEEP)
 
@@ -113,9 +118,10 @@ class ReturnsCursor(Cursor):
 
 
 def _how(kind: DecisionKind) -> str:
-    refund = " after setOrderReturnRefund of the decided lines where refund_on names it" \
+    refund = ", after setOrderReturnRefund of the decided lines where refund_on names it" \
         if kind in REFUNDABLE else ""
-    return f"setOrderReturnStatus to the status id decision_statuses.{kind.value} names{refund} (the whole return)"
+    return (f"setOrderReturnStatus to the status id decision_statuses.{kind.value} names (the whole return){refund}; "
+            f"a note is added to the return's admin comments")
 
 
 def capabilities_for(settings: BaseLinkerSettings | None) -> Capabilities:
@@ -274,7 +280,7 @@ class BaseLinkerConnector(Connector[BaseLinkerSettings]):
         refund = act.kind in self.settings.refund_on
         retry = act.attempt > 1 or act.reference is not None
         raw: Mapping[str, Any] | None = None
-        if refund or retry:
+        if refund or retry or act.note:
             raw = next((obj(r) for r in self.client.returns(return_id=return_id)
                         if text(obj(r).get("return_id")) == return_id), None)
             if raw is None:
@@ -288,10 +294,18 @@ class BaseLinkerConnector(Connector[BaseLinkerSettings]):
             amount = refund_amount(raw, {line.line_external_id: line.quantity for line in act.lines})
             self.client.set_refund(return_id, amount, when=int(time.time()), comment=act.note, key=act.key)
             result["refund"] = f"{amount:.2f}"
+        if act.note and raw is not None:
+            comments = text(raw.get("admin_comments")) or ""
+            tag = _note_tag(act)
+            if tag not in comments:  # an earlier attempt's note is not added again
+                self.client.set_admin_comments(return_id, f"{comments}\n{tag} {act.note}".strip()[:COMMENTS_LIMIT])
+                result["note"] = True
         self.client.set_status(return_id, status_id)
         what = f"return {return_id} set to status {status_id}"
         if "refund" in result:
             what += f", marked refunded {result['refund']}"
+        if result.get("note"):
+            what += ", the note added to its admin comments"
         return PushResult(PushStatus.PUSHED, what, reference=return_id, result=result)
 
     # --- sandbox --------------------------------------------------------------------------------
@@ -307,6 +321,11 @@ class BaseLinkerConnector(Connector[BaseLinkerSettings]):
         from retsync_connectors.baselinker.emulator import SANDBOX_TABLE
 
         return {"connector": cls.name, "base_url": base_url, **SANDBOX_TABLE}
+
+
+def _note_tag(act: DecisionAct) -> str:
+    """What marks the merchant's note in BaseLinker's admin comments: the decision and its act's key."""
+    return f"[retsync {act.kind.value} {act.key[:12]}]"
 
 
 def _refunded(raw: Mapping[str, Any]) -> bool:

@@ -241,6 +241,20 @@ class BaseLinkerEmulator(Emulator):
             self._set_status(record, status_id)
         return {}
 
+    def m_setOrderReturnFields(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The editable fields of addOrderReturn; retsync sends admin_comments only."""
+        record = self._return(params)
+        editable = {"admin_comments", "reference_number", "email", "phone", "extra_field_1", "extra_field_2",
+                    "delivery_fullname", "delivery_address", "delivery_postcode", "delivery_city"}
+        changes = {key: value for key, value in params.items() if key != "return_id"}
+        if not changes or set(changes) - editable:
+            raise Refusal("ERROR_BAD_PARAMETERS", f"no editable field among {sorted(changes)}")
+        record.update(changes)
+        if "admin_comments" in changes:
+            self.applied.append(("comment", str(record["return_id"]), str(changes["admin_comments"])[-80:]))
+        self._log(record, 10)
+        return {}
+
     def m_setOrderReturnRefund(self, params: dict[str, Any]) -> dict[str, Any]:
         record = self._return(params)
         amount = params.get("order_refund_done")

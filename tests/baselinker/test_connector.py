@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 import pytest
 from structlog.testing import capture_logs
 
-from retsync.kit.contract import PushStatus
+from retsync.kit.contract import PushStatus, Stream
 from retsync.kit.http import TransientError
 from retsync.kit.model import DecisionKind, Return, ReturnStatus
 from retsync.testing.memory import InMemoryStore, act_for, carry_out
@@ -192,7 +192,10 @@ def test_each_decision_is_its_mapped_status_and_a_refund_where_configured(
     result = carry_out(make_connector(emulator), act_for(ret, kind, note="checked"))
     assert result.status is PushStatus.PUSHED, result
     rid = int(ret.external_id)
-    expected: list[tuple[str, dict[str, Any]]] = [("setOrderReturnStatus", {"return_id": rid, "status_id": status})]
+    expected: list[tuple[str, dict[str, Any]]] = [
+        ("setOrderReturnFields", {"return_id": rid, "admin_comments": f"[retsync {kind.value} "
+                                  f"{emulator.refunds.get(rid, {}).get('external_refund_id', '')[:12]}] checked"}),
+        ("setOrderReturnStatus", {"return_id": rid, "status_id": status})]
     if refund:
         amount = sum(p["price_brutto"] * p["quantity"] for p in emulator.returns[rid]["products"])
         sent = writes(emulator, before)
@@ -200,8 +203,21 @@ def test_each_decision_is_its_mapped_status_and_a_refund_where_configured(
         assert sent[0][1]["order_refund_done"] == pytest.approx(amount)
         assert sent[0][1]["refund_comment"] == "checked" and sent[0][1]["external_refund_id"]
         expected.insert(0, sent[0])
+    if not refund:  # the note's tag names the act's key
+        expected[0][1]["admin_comments"] = writes(emulator, before)[0][1]["admin_comments"]
+        assert expected[0][1]["admin_comments"].startswith(f"[retsync {kind.value} act-")
     assert writes(emulator, before) == expected
     assert emulator.returns[rid]["status_id"] == status
+    assert emulator.returns[rid]["admin_comments"].endswith("checked")
+
+
+def test_without_a_note_a_status_decision_is_one_request(emulator: BaseLinkerEmulator,
+                                                         make_connector: MakeConnector, stored: InMemoryStore) -> None:
+    ret = open_return(stored)
+    before = len(emulator.requests)
+    assert carry_out(make_connector(emulator), act_for(ret, DecisionKind.REJECT, note=None)).status is PushStatus.PUSHED
+    assert calls(emulator, before) == [("setOrderReturnStatus", {"return_id": int(ret.external_id),
+                                                                 "status_id": 1005})]
 
 
 def test_a_partial_keep_refunds_only_the_decided_units(emulator: BaseLinkerEmulator, make_connector: MakeConnector,
@@ -213,7 +229,7 @@ def test_a_partial_keep_refunds_only_the_decided_units(emulator: BaseLinkerEmula
     assert writes(emulator, before)[0][1]["order_refund_done"] == pytest.approx(product["price_brutto"])
 
 
-@pytest.mark.parametrize("lost", ["setOrderReturnStatus", "setOrderReturnRefund"])
+@pytest.mark.parametrize("lost", ["setOrderReturnStatus", "setOrderReturnRefund", "setOrderReturnFields"])
 def test_a_lost_answer_is_never_done_twice(emulator: BaseLinkerEmulator, make_connector: MakeConnector,
                                            stored: InMemoryStore, lost: str) -> None:
     ret = open_return(stored)
@@ -226,7 +242,8 @@ def test_a_lost_answer_is_never_done_twice(emulator: BaseLinkerEmulator, make_co
     assert second.status is PushStatus.PUSHED and third.status is PushStatus.PUSHED
     assert "already" in (third.detail or "")
     applied = emulator.acts_applied()
-    assert sorted(kind for kind, *_ in applied) == ["refund", "status"], applied
+    assert sorted(kind for kind, *_ in applied) == ["comment", "refund", "status"], applied
+    assert emulator.returns[int(ret.external_id)]["admin_comments"].count("decided in a test") == 1
 
 
 def test_a_decision_without_a_mapped_status_is_unsupported_and_names_the_key(
@@ -268,6 +285,32 @@ def test_a_refused_token_is_an_auth_problem(emulator: BaseLinkerEmulator, make_c
     result = carry_out(make_connector(emulator, api_token="not-the-token"),
                        act_for(open_return(stored), DecisionKind.REJECT))
     assert result.status is PushStatus.RETRY and "api_token" in (result.detail or "")
+
+
+def test_a_poison_return_is_set_aside_and_its_page_stored(emulator: BaseLinkerEmulator,
+                                                           make_connector: MakeConnector, stored: InMemoryStore) -> None:
+    poison = emulator.add_poison_return("quantity")
+    fine = emulator.add_odd_return()
+    pages: list[Any] = []
+    connector = make_connector(emulator)
+    for page in connector.pull(Stream.RETURNS, stored.context()):
+        stored.store(page)
+        pages.append(page)
+    assert fine in stored.returns and poison not in stored.returns
+    assert [q.external_id for page in pages for q in page.quarantined] == [poison]
+
+
+def test_a_busy_journal_is_read_a_hundred_entries_a_page(emulator: BaseLinkerEmulator,
+                                                         make_connector: MakeConnector, stored: InMemoryStore) -> None:
+    for n in range(150):
+        emulator.m_setOrderReturnStatus({"return_id": 40_000 + n % 30, "status_id": 1002 + n % 2})
+    before = len(emulator.requests)
+    stored.run(make_connector(emulator))
+    journal = [params for method, params in calls(emulator, before) if method == "getOrderReturnJournalList"]
+    assert len(journal) >= 2 and journal[1]["last_log_id"] > journal[0]["last_log_id"]
+    assert stored.cursor["last_log_id"] == max(entry["id"] for entry in emulator.logs)
+    assert all(stored.returns[str(i)].extra["status_id"] == str(emulator.returns[i]["status_id"])
+               for i in emulator.returns)
 
 
 def test_fetch_order_links_a_return_whose_order_was_not_pulled(emulator: BaseLinkerEmulator,
