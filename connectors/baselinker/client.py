@@ -28,6 +28,7 @@ from retsync.kit.contract import Runtime
 from retsync.kit.http import ApiError, AuthError, BadPayload, ChannelHttp, Stopped, TransientError
 from retsync.kit.payload import obj, text
 from retsync.kit.settings import ChannelSettings
+from retsync_connectors.baselinker.mapping import numeric_id
 
 log = structlog.get_logger(__name__)
 
@@ -179,7 +180,7 @@ class BaseLinkerClient:
         """At most PAGE_SIZE returns, from return id `id_from` on (created from `date_from` on), or one by id."""
         params: dict[str, Any] = {}
         if return_id is not None:
-            params["return_id"] = int(return_id) if return_id.isdigit() else return_id
+            params["return_id"] = numeric_id(return_id) or 0
         if id_from is not None:
             params["id_from"] = id_from
         if date_from is not None:
@@ -189,13 +190,13 @@ class BaseLinkerClient:
     def returns_by_id(self, ids: Iterable[str]) -> list[Any]:
         """The returns with these ids that BaseLinker still holds: walked by `id_from` from the smallest wanted id,
         so a burst of changes costs a call per hundred returns instead of one per return."""
-        wanted = sorted({int(i) for i in ids if i.isdigit()})
+        wanted = sorted({n for n in (numeric_id(i) for i in ids) if n is not None})
         found: list[Any] = []
         while wanted:
             page = self.returns(id_from=wanted[0])
             got = {text(obj(raw).get("return_id")): raw for raw in page}
             found += [got[str(i)] for i in wanted if str(i) in got]
-            highest = max((int(k) for k in got if k and k.isdigit()), default=None)
+            highest = max((n for n in (numeric_id(k) for k in got) if n is not None), default=None)
             if len(page) < PAGE_SIZE or highest is None:
                 break  # the rest are gone
             wanted = [i for i in wanted if i > highest]
@@ -207,8 +208,10 @@ class BaseLinkerClient:
 
     def order(self, order_id: str) -> dict[str, Any] | None:
         """One order by id (getOrders takes one `order_id`), unconfirmed ones too; None when BaseLinker has none."""
-        params: dict[str, Any] = {"order_id": int(order_id) if order_id.isdigit() else order_id,
-                                  "get_unconfirmed_orders": True}
+        number = numeric_id(order_id)
+        if number is None:
+            return None  # no order BaseLinker can hold
+        params: dict[str, Any] = {"order_id": number, "get_unconfirmed_orders": True}
         orders = _list(self.call("getOrders", **params), "orders", "getOrders")
         return next((dict(raw) for raw in orders if text(obj(raw).get("order_id")) == order_id), None)
 

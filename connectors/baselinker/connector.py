@@ -46,7 +46,7 @@ from retsync.kit.records import RecordSieve, map_fetched
 from retsync.kit.secrets import Secret
 from retsync.kit.settings import ChannelSettings
 from retsync_connectors.baselinker.client import API_URL, LIMIT_PER_MINUTE, PAGE_SIZE, BaseLinkerClient
-from retsync_connectors.baselinker.mapping import map_order, map_return, refund_amount, source
+from retsync_connectors.baselinker.mapping import map_order, map_return, numeric_id, refund_amount, source
 
 if TYPE_CHECKING:
     from retsync_connectors.baselinker.emulator import BaseLinkerEmulator
@@ -209,8 +209,8 @@ class BaseLinkerConnector(Connector[BaseLinkerSettings]):
         while not self.runtime.stop.is_set():
             entries = self.client.returns(id_from=id_from, date_from=date_from)
             last = len(entries) < PAGE_SIZE
-            highest = max((int(i) for i in (text(obj(raw).get("return_id")) for raw in entries)
-                           if i and i.isdigit()), default=None)
+            highest = max((i for i in (numeric_id(obj(raw).get("return_id")) for raw in entries)
+                           if i is not None), default=None)
             if highest is None or highest < id_from:
                 last = True  # nothing to page on from: a walk that cannot move ends rather than loops
             returns, orders, aside = self._page(entries, context)
@@ -232,9 +232,9 @@ class BaseLinkerConnector(Connector[BaseLinkerSettings]):
         last_log_id = cursor.last_log_id
         while not self.runtime.stop.is_set():
             logs = self.client.journal(last_log_id)
-            ids = [i for i in (text(obj(entry).get("id")) for entry in logs) if i and i.isdigit()]
-            newest = max([last_log_id, *(int(i) for i in ids)])
-            changed = {i for i in (text(obj(entry).get("return_id")) for entry in logs) if i}
+            newest = max([last_log_id, *(i for i in (numeric_id(obj(entry).get("id")) for entry in logs)
+                                          if i is not None)])
+            changed = {str(i) for i in (numeric_id(obj(entry).get("return_id")) for entry in logs) if i is not None}
             returns, orders, aside = self._page(self.client.returns_by_id(changed), context) if changed else ([], [], [])
             done = len(logs) < PAGE_SIZE or newest == last_log_id
             yield Page(returns=returns, orders=orders, quarantined=aside, cursor=ReturnsCursor(
@@ -275,7 +275,7 @@ class BaseLinkerConnector(Connector[BaseLinkerSettings]):
         attempt carried out (its answer lost) is reported done instead of being done again."""
         status_id = self.settings.decision_statuses[act.kind]
         return_id = act.return_external_id
-        if not return_id.isdigit():
+        if numeric_id(return_id) is None:
             return PushResult(PushStatus.FAILED, f"{return_id!r} is no BaseLinker return id")
         refund = act.kind in self.settings.refund_on
         retry = act.attempt > 1 or act.reference is not None

@@ -34,6 +34,16 @@ def unix(value: Any) -> datetime | None:
     return datetime.fromtimestamp(int(seconds), timezone.utc)
 
 
+ID_DIGITS = 18
+"""BaseLinker's ids are unsigned 64-bit at most; a longer run of digits is no id (and no cursor follows it)."""
+
+
+def numeric_id(value: Any) -> int | None:
+    """An id as a number, for paging and cursors (`id_from`, `last_log_id`); None for anything else."""
+    found = text(value)
+    return int(found) if found is not None and found.isdigit() and len(found) <= ID_DIGITS else None
+
+
 def required(record: Mapping[str, Any], key: str) -> str:
     value = text(record.get(key))
     if value is None:

@@ -313,6 +313,17 @@ def test_a_busy_journal_is_read_a_hundred_entries_a_page(emulator: BaseLinkerEmu
                for i in emulator.returns)
 
 
+def test_ids_no_account_holds_neither_fail_the_page_nor_move_the_journal(
+        emulator: BaseLinkerEmulator, make_connector: MakeConnector, stored: InMemoryStore) -> None:
+    new = emulator.add_odd_return()
+    emulator.returns[int(new)]["order_id"] = "9" * 5000
+    last = stored.cursor["last_log_id"]
+    emulator.logs.append({"id": 10**40, "return_id": "7" * 5000, "log_type": 1, "object_id": 0,
+                          "date": int(emulator.wall())})
+    assert new in stored.run(make_connector(emulator))
+    assert last < stored.cursor["last_log_id"] < 10**18
+
+
 def test_fetch_order_links_a_return_whose_order_was_not_pulled(emulator: BaseLinkerEmulator,
                                                                make_connector: MakeConnector) -> None:
     order = make_connector(emulator).fetch_order("7000003")
