@@ -181,3 +181,16 @@ def test_return_lines_link_to_order_lines(db: Engine, tmp_path: Path, link_by: s
     assert [(r.external_id, r.link_method, r.order_line) for r in rows][:2] == [
         ("R0-L0", method, "O0-L0"), ("R0-L1", method, "O0-L1")]
     assert link_returns(db).lines_linked == 0, "linking is idempotent"
+
+
+def test_the_marketplace_behind_a_feed_platform_return_is_in_both_views(db: Engine, tmp_path: Path) -> None:
+    """A return Channable passes on from Amazon says so in v_returns and v_return_lines; one the channel itself
+    sells leaves the column empty."""
+    ScriptedConnector.reset(2)
+    ScriptedConnector.returns[0] = make_return(0).model_copy(update={"marketplace": "amazon"})
+    _engine(db, tmp_path).sync_stream(Stream.RETURNS)
+    with db.connect() as conn:
+        returns = dict(conn.execute(text("SELECT external_id, marketplace FROM v_returns")).all())
+        lines = set(conn.execute(text("SELECT external_line_id, marketplace FROM v_return_lines")).all())
+    assert returns == {"R0": "amazon", "R1": None}
+    assert lines == {("R0-L0", "amazon"), ("R0-L1", "amazon"), ("R1-L0", None), ("R1-L1", None)}

@@ -14,8 +14,8 @@ from typing import Any
 
 from retsync.safe_text import for_terminal
 
-RETURN_LIST_COLUMNS = ("return_id", "channel", "external_id", "order_external_id", "status", "channel_status",
-                       "decision", "decision_state", "reason", "quantity", "created_at")
+RETURN_LIST_COLUMNS = ("return_id", "channel", "marketplace", "external_id", "order_external_id", "status",
+                       "channel_status", "decision", "decision_state", "reason", "quantity", "created_at")
 """The columns of `retsync returns list` (and the demo), all read from `v_returns`."""
 
 

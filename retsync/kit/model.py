@@ -161,6 +161,12 @@ class Return(_Record):
     )
     tracking_number: str | None = None
     carrier: str | None = None
+    marketplace: str | None = Field(
+        default=None,
+        description="the marketplace behind a return that reaches retsync through a feed platform (`amazon` for "
+        "a return Channable passes on), so reports tell Amazon via Channable from the channel itself; None where "
+        "the channel is the marketplace",
+    )
     lines: tuple[ReturnLine, ...] = ()
     revision: str | None = Field(
         default=None,

@@ -165,6 +165,7 @@ class Return(Base):
     handled_by_channel: Mapped[bool] = mapped_column(Boolean, default=False)
     tracking_number: Mapped[str | None] = mapped_column(String(200))
     carrier: Mapped[str | None] = mapped_column(String(200))
+    marketplace: Mapped[str | None] = mapped_column(String(100))
     extra: Mapped[dict[str, Any]]
     revision: Mapped[str | None] = mapped_column(String(64))
     content_hash: Mapped[str] = mapped_column(String(32))

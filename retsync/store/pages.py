@@ -175,6 +175,7 @@ def _return_values(record: Return, digest: str) -> dict[str, Any]:
         "handled_by_channel": record.handled_by_channel,
         "tracking_number": record.tracking_number,
         "carrier": record.carrier,
+        "marketplace": record.marketplace,
         "extra": record.extra,
         "revision": record.revision,
         "content_hash": digest,
