@@ -18,7 +18,7 @@ from typing import Any
 from retsync.kit.contract import DecisionAct
 from retsync.kit.model import Customer, DecisionKind, Order, OrderLine, Return, ReturnLine, ReturnReason, ReturnStatus
 from retsync.kit.payload import count, items, minor_units, obj, text, when
-from retsync.kit.reasons import reason_from_words
+from retsync.kit.reasons import REASON_WORDS, reason_from_words
 
 STATUSES = {
     "new": ReturnStatus.REQUESTED, "manual": ReturnStatus.REQUESTED, "processing": ReturnStatus.RECEIVED,
@@ -35,6 +35,11 @@ DECIDED = {"accepted": DecisionKind.ACCEPT, "rejected": DecisionKind.REJECT, "re
 stored as the channel's (history, never pushed)."""
 STATUS_WORDS = {kind: word for word, kind in DECIDED.items()}
 """How each decision is written: `ChannableApiReturnsStatus` in `POST .../returns/{id}/status`."""
+
+
+MARKETPLACE_WORDS = ((("not as pictured", "not as shown", "different from the picture", "looks different"),
+                      ReturnReason.NOT_AS_EXPECTED),) + tuple(REASON_WORDS)
+"""The kit's words, and the phrases marketplaces pass through Channable as their reason ("Not as pictured")."""
 
 
 def required(record: Mapping[str, Any], key: str) -> str:
@@ -59,9 +64,9 @@ def customer(data: Mapping[str, Any]) -> Customer:
 
 def reason(words: str | None, comment: str | None) -> ReturnReason:
     """Marketplaces pass their reason on as text ("Not as pictured"): read from those words, else the comment."""
-    found = reason_from_words(words) if words else ReturnReason.UNKNOWN
+    found = reason_from_words(words, table=MARKETPLACE_WORDS) if words else ReturnReason.UNKNOWN
     if found in (ReturnReason.UNKNOWN, ReturnReason.OTHER) and comment:
-        by_comment = reason_from_words(comment)
+        by_comment = reason_from_words(comment, table=MARKETPLACE_WORDS)
         return by_comment if by_comment is not ReturnReason.OTHER or not words else found
     return found
 
