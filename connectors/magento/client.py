@@ -36,8 +36,13 @@ def error_text(body: Mapping[str, Any]) -> str | None:
     if message is None:
         return None
     parameters = body.get("parameters")
-    if isinstance(parameters, list):
-        named = {str(i + 1): text(v) or "" for i, v in enumerate(parameters[:20])}
+    if isinstance(parameters, list):  # the schema's [{"fieldName": ...}], or Magento's positional ["a", "b"]
+        named = {}
+        for index, value in enumerate(parameters[:20], start=1):
+            if isinstance(value, Mapping):
+                named.update({str(k): text(v) or "" for k, v in list(value.items())[:5]})
+            else:
+                named[str(index)] = text(value) or ""
     elif isinstance(parameters, Mapping):
         named = {str(k): text(v) or "" for k, v in list(parameters.items())[:20]}
     else:

@@ -284,7 +284,8 @@ class MagentoConnector(Connector[MagentoSettings]):
                                                      f"(set {act.kind.value}_resolution to one of its options)")
         planned = plan(rma, act, resolution, self.settings.refund_on_accept)
         status = text(rma.get("status")) or ""
-        if planned.changed and status in CLOSED:
+        if status in CLOSED and (planned.changed or (act.attempt == 1 and not act.reference)):
+            # closed by someone else (a retry finds it closed by its own earlier PUT, items already where it puts them)
             return PushResult(PushStatus.FAILED, f"RMA {rma.get('increment_id')} is {status} in Magento: decided "
                                                  "there already, and a closed RMA cannot be edited")
         memo = None

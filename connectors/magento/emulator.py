@@ -43,11 +43,16 @@ PREFIX = "/rest/{store}/V1"
 
 
 class MagentoError(Exception):
-    """An `error-response`: `{"message": "...%1...", "parameters": [...]}`."""
+    """An `error-response`. The schema's `parameters` is a list of objects (`fieldName`, `fieldValue`,
+    `resources`) that the `%fieldName`-style placeholders of `message` name; `%1` placeholders are filled in here
+    (the schema has no shape for positional parameters)."""
 
-    def __init__(self, status: int, message: str, *parameters: Any) -> None:
+    def __init__(self, status: int, message: str, *positional: Any, **named: str) -> None:
+        for index, value in enumerate(positional, start=1):
+            message = message.replace(f"%{index}", str(value))
         super().__init__(message)
-        self.status, self.message, self.parameters = status, message, [str(p) for p in parameters]
+        self.status, self.message = status, message
+        self.parameters = [{key: str(value)} for key, value in named.items()]
 
 
 def answers(handler: Callable[..., httpx.Response]) -> Callable[..., httpx.Response]:
@@ -178,7 +183,7 @@ class MagentoEmulator(Emulator):
         if request.url.path.endswith("/integration/admin/token") or self.bearer_ok(request):
             return None
         return self.json_response(401, {"message": "The consumer isn't authorized to access %resources.",
-                                        "parameters": {"resources": "Magento_Sales::actions_view"}})
+                                        "parameters": [{"resources": "Magento_Sales::actions_view"}]})
 
     def not_found(self, request: httpx.Request) -> httpx.Response:
         return self.json_response(404, {"message": "Request does not match any route."})
@@ -383,7 +388,8 @@ class MagentoEmulator(Emulator):
     def _rma(self, rma_id: str) -> dict[str, Any]:
         rma = self.rmas.get(_int(rma_id, "id"))
         if rma is None:
-            raise MagentoError(404, "No such entity with %1 = %2", "entity_id", rma_id)
+            raise MagentoError(404, "No such entity with %fieldName = %fieldValue", fieldName="entity_id",
+                               fieldValue=rma_id)
         return rma
 
     # --- hooks of the suites ------------------------------------------------------------------
