@@ -4,8 +4,8 @@ A Channable return (`EfferentReturn`) holds ONE item (`data.item`: id, gtin, tit
 so it becomes a return of one line, linked to its order's product line (`data.item.id` is the order's
 `data.products[].id`; the gtin is the product's `ean` for the linker where the id does not match). The order is
 the Channable order (`data.meta.platform_order_id`: for a Channable-API order connection, Channable's order id).
-The marketplace behind each return (`channel_name`: bol, amazon, fruugo, ...) and its own ids
-(`channel_return_id`, `channel_order_id`) are kept in the return's `extra`, with the test and demo marks
+The marketplace behind each return (`channel_name`: bol, amazon, fruugo, ...) is the return's `marketplace`; its own
+ids (`channel_return_id`, `channel_order_id`) are kept in the return's `extra`, with the test and demo marks
 (`is_test_return`, `is_demo_return`). Every value is read through `retsync.kit.payload`.
 """
 
@@ -40,6 +40,10 @@ STATUS_WORDS = {kind: word for word, kind in DECIDED.items()}
 MARKETPLACE_WORDS = ((("not as pictured", "not as shown", "different from the picture", "looks different"),
                       ReturnReason.NOT_AS_EXPECTED),) + tuple(REASON_WORDS)
 """The kit's words, and the phrases marketplaces pass through Channable as their reason ("Not as pictured")."""
+
+
+MARKETPLACE_LENGTH = 100
+"""The store's `marketplace` column: a longer `channel_name` is cut there rather than failing its page."""
 
 
 def required(record: Mapping[str, Any], key: str) -> str:
@@ -94,7 +98,7 @@ def map_return(raw: Mapping[str, Any]) -> Return:
     decided = DECIDED.get(status or "")
     order_id = text(meta.get("platform_order_id"))
     unified = reason(words, comment)
-    marketplace = text(raw.get("channel_name"))
+    marketplace = (text(raw.get("channel_name")) or "")[:MARKETPLACE_LENGTH] or None
     line = ReturnLine(
         external_id=external_id, order_external_id=order_id, order_line_external_id=text(item.get("id")),
         ean=text(item.get("gtin")), title=text(item.get("title")), quantity=count(item.get("quantity")),
@@ -102,7 +106,6 @@ def map_return(raw: Mapping[str, Any]) -> Return:
         channel_decision=decided,
     )
     extra: dict[str, Any] = {
-        "marketplace": marketplace,
         "channel_return_id": text(meta.get("channel_return_id")) or text(raw.get("channel_id")),
         "channel_order_id": text(meta.get("channel_order_id")),
         "platform_name": text(raw.get("platform_name")),
@@ -118,7 +121,7 @@ def map_return(raw: Mapping[str, Any]) -> Return:
         status=STATUSES.get(status or "", UNKNOWN_STATUS), channel_status=status,
         reason=unified, channel_reason=words, created_at=created,
         decided_at=when(raw.get("modified")) if decided else None, customer=customer(data),
-        lines=(line,), revision=text(raw.get("modified")),
+        marketplace=marketplace, lines=(line,), revision=text(raw.get("modified")),
         extra={key: value for key, value in extra.items() if value is not None},
     )
 

@@ -71,7 +71,7 @@ def test_the_orders_the_returns_name_are_brought_once_and_lines_link_to_their_pr
 
 def test_a_documented_return_names_its_marketplace_and_keeps_the_test_marks(stored: InMemoryStore,
                                                                           emulator: ChannableEmulator) -> None:
-    markets = {r.extra["marketplace"] for r in stored.returns.values()}
+    markets = {r.marketplace for r in stored.returns.values()}
     assert markets == set(MARKETPLACES)
     for number, raw in emulator.returns.items():
         mapped = stored.returns[str(number)]

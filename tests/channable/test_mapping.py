@@ -40,7 +40,8 @@ def test_the_documented_example_is_read_whole() -> None:
     assert (line.external_id, line.order_line_external_id, line.ean, line.title, line.quantity) == (
         "1", "123456-some-item", "1234567890123", "Product Title", 1)
     assert line.customer_comment == "Some extra info" and line.channel_decision is None
-    assert mapped.extra == {"marketplace": "bol", "channel_return_id": "123456-some-return",
+    assert mapped.marketplace == "bol"
+    assert mapped.extra == {"channel_return_id": "123456-some-return",
                             "channel_order_id": "123456-some-order", "platform_name": "lightspeed"}
     assert mapped.revision == "2017-02-09T12:39:48+00:00" and not mapped.handled_by_channel
 
