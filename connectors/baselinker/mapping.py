@@ -62,6 +62,16 @@ def source(raw: Any) -> str | None:
     return found.lower() if found else None
 
 
+OWN_SOURCES = frozenset({"shop", "personal", "manual", "baselinker", "base"})
+"""`order_return_source` values that are the merchant's own (a shop, the panel), not a marketplace behind it."""
+
+
+def marketplace(raw: Any) -> str | None:
+    """The marketplace BaseLinker got the return from (`allegro`), as `Return.marketplace`; None for own sources."""
+    found = source(raw)
+    return found if found is not None and found not in OWN_SOURCES else None
+
+
 def return_status(raw: Mapping[str, Any], statuses: Mapping[str, ReturnStatus]) -> ReturnStatus:
     status_id = text(raw.get("status_id"))
     if status_id is not None and status_id in statuses:
@@ -107,7 +117,7 @@ def map_return(raw: Mapping[str, Any], statuses: Mapping[str, ReturnStatus], sta
         customer=Customer(email=text(raw.get("email")), name=text(raw.get("delivery_fullname")),
                           phone=text(raw.get("phone")), postcode=text(raw.get("delivery_postcode"))),
         tracking_number=text(raw.get("delivery_package_nr")), carrier=text(raw.get("delivery_package_module")),
-        lines=lines, revision=revision(raw),
+        marketplace=marketplace(raw), lines=lines, revision=revision(raw),
         extra={key: value for key, value in {
             "status_id": status_id, "fulfillment_status": text(raw.get("fulfillment_status")),
             "source": text(raw.get("order_return_source")), "source_id": text(raw.get("order_return_source_id")),

@@ -46,6 +46,8 @@ def test_a_return_in_unified_words_with_the_channels_beside_them() -> None:
     assert mapped.lines[0].channel_reason == "Zły rozmiar / wrong size"
     assert (mapped.tracking_number, mapped.carrier) == ("6001", "inpost")
     assert mapped.extra["source"] == "allegro" and mapped.extra["status_id"] == "1001"
+    assert mapped.marketplace == "allegro", "Allegro via BaseLinker, told apart in reports"
+    assert map_return(raw_return(order_return_source="shop"), STATUSES, NAMES, REASONS).marketplace is None
 
 
 @pytest.mark.parametrize("status_id, fulfilment, refunded, expected", [
