@@ -10,7 +10,6 @@ last one, so a walk stops on `total_count`, never on a short page. Error bodies 
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -72,7 +71,6 @@ class AdminToken(BearerTokenAuth):
         super().__init__(token_url, username, password)
         self._credentials = {"username": username, "password": password}
         self._lifetime = lifetime
-        self._clock = time.monotonic
 
     def _token_request(self) -> httpx.Request:
         return httpx.Request("POST", self.token_url, json=self._credentials,

@@ -275,9 +275,10 @@ def held_rma(request: HoldRequest, order: Mapping[str, Any], hold_item: str, now
     lines = "; ".join(f"{line.quantity} × {line.sku or line.ean or '?'} {line.title or ''}".strip()
                       for line in ret.lines) or "no lines"
     about = (f"{request.source_title} return {ret.external_id} (order {ret.order_external_id or '?'}): {lines}. "
-             f"Reason: {ret.channel_reason or ret.reason.value}. Buyer: {ret.customer.name or ret.customer.email or '?'}"
-             f". Decide by setting the items' statuses: authorized/approved = accept (resolution Repair/Exchange "
-             f"for those), rejected/denied = reject; your newest comment is the note.")
+             f"Reason: {ret.channel_reason or ret.reason.value}. "
+             f"Buyer: {ret.customer.name or ret.customer.email or '?'}. Decide by setting the items' statuses: "
+             "authorized/approved = accept (resolution Repair/Exchange for those), rejected/denied = reject; your "
+             "newest comment is the note.")
     return {
         "increment_id": "", "entity_id": 0, "order_id": int(required(order, "entity_id")),
         "order_increment_id": text(order.get("increment_id")) or "", "store_id": int(text(order.get("store_id")) or 1),

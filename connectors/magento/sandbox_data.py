@@ -108,7 +108,8 @@ class MagentoData(SeededData):
             rma = self._rma(self.rng("rma", n), RMA_BASE + n, order)
             self.rmas[rma["entity_id"]] = rma
         for n in range(max(3, self.size // 10)):  # refunds without an RMA (Open Source stores have only these)
-            order = self._order(self.rng("order", "cm", n), ORDER_BASE + self.size + n, lines=1, configurable=n % 2 == 0)
+            order = self._order(self.rng("order", "cm", n), ORDER_BASE + self.size + n, lines=1,
+                                configurable=n % 2 == 0)
             self.orders[order["entity_id"]] = order
             rng = self.rng("creditmemo", n)
             self.refund(order, {bought(order)[0]["item_id"]: 1}, stamp(parse(order["created_at"])

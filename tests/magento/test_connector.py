@@ -157,7 +157,8 @@ def test_accept_of_received_items_approves_them_and_makes_one_credit_memo_back_t
     before, memos = len(emulator.requests), len(emulator.creditmemos)
     result = carry_out(make_connector(emulator), act_for(record, DecisionKind.ACCEPT, key="acc-1"))
     assert result.status is PushStatus.PUSHED and result.detail and "credit memo" in result.detail
-    assert writes(emulator, before) == [("POST", f"/order/{rma['order_id']}/refund"), ("PUT", f"/returns/{rma['entity_id']}"),
+    assert writes(emulator, before) == [("POST", f"/order/{rma['order_id']}/refund"),
+                                        ("PUT", f"/returns/{rma['entity_id']}"),
                                         ("POST", f"/returns/{rma['entity_id']}/comments")]
     assert rma["status"] == "processed_closed" and len(emulator.creditmemos) == memos + 1
     refund = [r for r in emulator.requests if r.path.endswith("/refund")][-1].body
