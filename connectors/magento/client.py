@@ -57,8 +57,10 @@ def criteria(filters: Sequence[tuple[str, str, str]] = (), sort: str | None = No
     for group, (field, value, condition) in enumerate(filters):
         prefix = f"searchCriteria[filterGroups][{group}][filters][0]"
         params.update({f"{prefix}[field]": field, f"{prefix}[value]": value, f"{prefix}[conditionType]": condition})
-    if sort:
-        params.update({"searchCriteria[sortOrders][0][field]": sort, "searchCriteria[sortOrders][0][direction]": "ASC"})
+    for index, field in enumerate(dict.fromkeys([sort, "entity_id"] if sort else [])):
+        # entity_id breaks ties, so records sharing a date keep their place between the pages of one walk
+        params.update({f"searchCriteria[sortOrders][{index}][field]": field,
+                       f"searchCriteria[sortOrders][{index}][direction]": "ASC"})
     params.update({"searchCriteria[pageSize]": str(size), "searchCriteria[currentPage]": str(page)})
     return params
 

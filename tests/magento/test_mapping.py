@@ -244,3 +244,4 @@ def test_search_criteria_are_groups_anded() -> None:
                       "date_requested", 3, 50)
     assert params["searchCriteria[filterGroups][1][filters][0][conditionType]"] == "in"
     assert params["searchCriteria[currentPage]"] == "3" and params["searchCriteria[pageSize]"] == "50"
+    assert [params[f"searchCriteria[sortOrders][{i}][field]"] for i in (0, 1)] == ["date_requested", "entity_id"]
