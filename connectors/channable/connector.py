@@ -46,7 +46,8 @@ from retsync_connectors.channable.mapping import map_order, map_return, modified
 if TYPE_CHECKING:
     from retsync_connectors.channable.emulator import ChannableEmulator
 
-_ONE_POST = "one POST /v1/.../returns/{{id}}/status ({word}); Channable passes it on to the marketplace"
+_ONE_POST = ("one POST /v1/.../returns/{{id}}/status ({word}) for the whole return, passed on by Channable to the "
+             "marketplace; your note stays in retsync (the status takes no text)")
 
 
 class ChannableSettings(ChannelSettings):
