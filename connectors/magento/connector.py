@@ -127,16 +127,18 @@ class MagentoConnector(Connector[MagentoSettings]):
         decisions={
             DecisionKind.ACCEPT: "RMA items authorized (before receipt) or approved (received), in one PUT "
                                  "/V1/returns/{id}, plus one offline credit memo of every approved line "
-                                 "(refund_on_accept), back to stock; Open Source: a credit memo is refunded already",
+                                 "(refund_on_accept), back to stock, and an RMA comment; Open Source: its returns are "
+                                 "credit memos, refunded already",
             DecisionKind.REJECT: "RMA items rejected (received) or denied (before receipt), your note as an RMA "
-                                 "comment",
+                                 "comment; unsupported on Open Source (no RMA module)",
             DecisionKind.REPAIR: "RMA items approved with the repair_resolution option, your note as a comment; no "
-                                 "refund",
+                                 "refund; unsupported on Open Source (no RMA module)",
             DecisionKind.EXCHANGE: "RMA items approved with the exchange_resolution option, your note as a comment; "
-                                   "no refund",
+                                   "no refund; unsupported on Open Source (no RMA module)",
             DecisionKind.KEEP: "one offline credit memo without return to stock, the items denied (the RMA closes) "
-                               "and a comment",
-            DecisionKind.CANCEL: "RMA items denied (the RMA closes) and a comment",
+                               "and a comment; Open Source: its returns are credit memos, refunded already",
+            DecisionKind.CANCEL: "RMA items denied (the RMA closes) and a comment; unsupported on Open Source (no RMA "
+                                 "module)",
         },
         fetches_orders=True,
         holds_returns="Adobe Commerce: an RMA on your order hold_order_id, one item per returned line, the "
