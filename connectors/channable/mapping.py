@@ -116,11 +116,14 @@ def map_return(raw: Mapping[str, Any]) -> Return:
         extra["is_demo_return"] = True
     if raw.get("error") is True:
         extra["channable_error"] = True
+    if raw.get("obfuscated") is True:  # Channable has removed the buyer's data: what is left is no one's
+        extra["obfuscated"] = True
     return Return(
         external_id=external_id, order_external_id=order_id,
         status=STATUSES.get(status or "", UNKNOWN_STATUS), channel_status=status,
         reason=unified, channel_reason=words, created_at=created,
-        decided_at=when(raw.get("modified")) if decided else None, customer=customer(data),
+        decided_at=when(raw.get("modified")) if decided else None,
+        customer=Customer() if raw.get("obfuscated") is True else customer(data),
         marketplace=marketplace, lines=(line,), revision=text(raw.get("modified")),
         extra={key: value for key, value in extra.items() if value is not None},
     )

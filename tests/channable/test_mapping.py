@@ -141,3 +141,9 @@ ORDER = {"type": "object", "required": ["id", "created", "data"], "properties": 
 @given(from_schema(ORDER, ORDER))
 def test_any_order_the_notes_describe_is_mapped(raw: dict[str, Any]) -> None:
     check_mapped_order(map_order(raw), str(raw["id"]))
+
+
+def test_an_obfuscated_return_names_no_buyer() -> None:
+    mapped = map_return(documented_return(obfuscated=True))
+    assert mapped.customer == map_return(documented_return(data={"item": {"quantity": 1}})).customer
+    assert mapped.customer.email is None and mapped.extra["obfuscated"] is True
