@@ -35,3 +35,20 @@ class TestChannableContract(ConnectorContract):
             pushed = conn.execute(text("SELECT COUNT(*) FROM decisions WHERE state <> 'synced'")).scalar_one()
         assert synced > 0 and pushed == 0
         assert not [r for r in emulator.requests if r.method == "POST"]  # type: ignore[attr-defined]
+
+    def test_a_poison_return_is_quarantined_and_an_overlong_postcode_clipped(self, runner: Runner, db: Engine,
+                                                                             emulator: object) -> None:
+        """tests/test_quarantine.py's two cases, through Channable's sandbox (one item of 1e30 units; a 36-character
+        zip code and a 64-character phone in the return address)."""
+        assert runner.pull("main").ok
+        poison = emulator.add_poison_return("quantity")  # type: ignore[attr-defined]
+        long = emulator.add_poison_return("postcode")  # type: ignore[attr-defined]
+        outcome = runner.pull("main")
+        assert outcome.ok and outcome.quarantined == 1, outcome.error
+        with db.connect() as conn:
+            held = conn.execute(text("SELECT external_id, reason FROM v_quarantine WHERE channel = 'main'")).all()
+            clipped = conn.execute(text("SELECT customer_postcode, customer_phone FROM returns "
+                                        "WHERE external_id = :id"), {"id": long}).one()
+        assert [row.external_id for row in held] == [poison] and "not a quantity" in held[0].reason
+        assert clipped.customer_postcode == "9" * 20 and len(clipped.customer_phone) == 50
+        assert self.health(db, "main") == (None, 0)
