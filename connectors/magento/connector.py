@@ -302,11 +302,11 @@ class MagentoConnector(Connector[MagentoSettings]):
                           result={"rma": rma_id, "creditmemo": memo})
 
     def _refund(self, act: DecisionAct, order_id: str, quantities: dict[str, int], to_stock: bool) -> str:
-        """One offline credit memo; on a retry the order's credit memos are read first (the key is in the comment)."""
-        if act.attempt > 1 or act.reference:
-            earlier = memo_with(self.client.creditmemos_of(order_id), act.key)
-            if earlier is not None:
-                return text(earlier.get("entity_id")) or "?"
+        """One offline credit memo. The order's credit memos are read first on every attempt (the key is in the
+        comment): a refund is the one write here that must never happen twice, and one read is its price."""
+        earlier = memo_with(self.client.creditmemos_of(order_id), act.key)
+        if earlier is not None:
+            return text(earlier.get("entity_id")) or "?"
         order = next((obj(o) for o in self.client.orders([order_id]) if text(obj(o).get("entity_id")) == order_id), {})
         return self.client.refund(order_id, refund_body(act, quantities, parents(order), to_stock,
                                                         self.settings.notify_buyer))

@@ -1,0 +1,119 @@
+"""Kill -9 at random moments while Magento RMAs arrive and decisions go out: nothing lost, nothing duplicated, no
+item status, comment or credit memo made twice (each carries the act's key, found again before writing).
+
+The same shape as tests/test_crash.py (bol), smaller: 6 kills here, 40 under RETSYNC_STRESS=1 (`make stress`).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from retsync import registry
+from retsync.app.demo import write_config
+from retsync.kit.model import DecisionKind
+from retsync.outbox.decisions import record_decision
+
+REPO = Path(__file__).resolve().parent.parent.parent
+STRESS = bool(os.environ.get("RETSYNC_STRESS"))
+KILLS = 40 if STRESS else 6
+RETURNS = 1500 if STRESS else 150
+
+pytestmark = pytest.mark.crash
+
+
+def _sync(config: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "retsync", "--config", str(config), "sync"], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, "RETSYNC_DAEMON__LOG_LEVEL": "ERROR"})
+
+
+def _run(config: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "retsync", "--config", str(config), "sync"], cwd=REPO,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def _kill_at_random(config: Path, rng: random.Random, kills: int) -> int:
+    killed, longest = 0, 1.5
+    for _ in range(kills):
+        process = _sync(config)
+        started = time.monotonic()
+        time.sleep(rng.uniform(0.3, longest))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            killed += 1
+        else:
+            longest = max(0.4, 0.9 * (time.monotonic() - started))
+        process.wait()
+    return killed
+
+
+def test_sigkill_anywhere_loses_nothing_and_does_nothing_twice(db: Engine, db_url: str, tmp_path: Path) -> None:
+    cls = registry.get("magento")
+    assert cls is not None
+    emulator = cls.sandbox(seed=3, returns=RETURNS)
+    emulator.log_requests = False
+    rng = random.Random(20261214)
+    with emulator.serve() as base_url:
+        config = tmp_path / "config.toml"
+        write_config(config, tmp_path, {"magento": {**cls.sandbox_channel(base_url), "backfill_days": 3650,
+                                                    "max_backoff": "0.2s"}})
+        config.write_text(config.read_text().replace(f"sqlite:///{tmp_path / 'demo.db'}", db_url))
+        killed = _kill_at_random(config, rng, KILLS // 2)
+        _run(config)
+        with db.connect() as conn:
+            open_refs = list(conn.execute(text(
+                "SELECT channel || '/' || external_id FROM v_returns WHERE decision IS NULL "
+                "AND status IN ('requested', 'in_transit', 'received') ORDER BY return_id LIMIT 36")).scalars())
+        kinds = list(DecisionKind)
+        for n, ref in enumerate(open_refs):
+            record_decision(db, ref, kinds[n % len(kinds)], note="crash test", connector_for=registry.get)
+        for _ in range(3):  # the shop changes under us between kills
+            emulator.add_odd_return()
+        memos = len(emulator.creditmemos)
+        killed += _kill_at_random(config, rng, KILLS - KILLS // 2)
+        for _ in range(5):
+            with db.begin() as conn:  # a decision claimed by a killed process waits out its lease; skip the wait
+                conn.execute(text("UPDATE decisions SET next_attempt_at = NULL WHERE state IN ('sending','pending')"))
+            _run(config)
+            with db.connect() as conn:
+                waiting = conn.execute(text(
+                    "SELECT COUNT(*) FROM decisions WHERE state IN ('pending', 'sending')")).scalar_one()
+            if not waiting:
+                break
+        _run(config)
+        with db.connect() as conn:
+            before = conn.execute(text("SELECT (SELECT COUNT(*) FROM returns), (SELECT COUNT(*) FROM return_events), "
+                                       "(SELECT COUNT(*) FROM sync_cursors)")).one()
+        _run(config)
+        with db.connect() as conn:
+            after = conn.execute(text("SELECT (SELECT COUNT(*) FROM returns), (SELECT COUNT(*) FROM return_events), "
+                                      "(SELECT COUNT(*) FROM sync_cursors)")).one()
+            stored = Counter(conn.execute(text("SELECT external_id FROM returns")).scalars())
+            states = Counter(conn.execute(text("SELECT state FROM decisions WHERE origin = 'merchant'")).scalars())
+            acts = conn.execute(text("SELECT COUNT(DISTINCT act_key) FROM decisions WHERE origin = 'merchant'")
+                                ).scalar_one()
+    assert killed >= KILLS // 2, "the kills must land while the process runs"
+    assert before == after and before[2] > 0, (before, after)
+    assert set(stored) == {str(number) for number in emulator.rmas}, "no return lost, none invented"
+    assert max(stored.values()) == 1, "no duplicate rows"
+    assert open_refs and states == Counter({"pushed": sum(states.values())}), states
+    assert acts == len(open_refs), "a whole-return decision is one act"
+    applied = Counter(emulator.acts_applied())
+    assert max(applied.values()) == 1, "each item status, comment and credit memo line once"
+    assert Counter(a[0] for a in applied)["comment"] == len(open_refs), "one comment per act"
+    refunds = sum(1 for n, _ in enumerate(open_refs) if kinds[n % len(kinds)] is DecisionKind.KEEP)
+    assert len(emulator.creditmemos) - memos >= refunds
+    keyed = Counter(comment["comment"].split("[retsync ")[1] for memo in emulator.creditmemos.values()
+                    for comment in memo["comments"] if "[retsync " in comment["comment"])
+    assert keyed and max(keyed.values()) == 1, "no act made two credit memos"
