@@ -415,7 +415,13 @@ def test_a_hostile_answer_fails_only_its_page_and_the_channel_recovers(
         runner.close()
 
 
-@pytest.mark.parametrize("name", ["allegro", "bol", "prestashop", "shoper", "woocommerce"])
+def _bundled() -> list[str]:
+    from retsync import registry
+
+    return sorted(name for name, cls in registry.connectors().items() if cls.__module__.startswith("retsync_connectors."))
+
+
+@pytest.mark.parametrize("name", _bundled())
 def test_every_connector_sends_through_the_channel_tables_limits(name: str, tmp_path: Path) -> None:
     """A key in the channel table that no connector passes on would be a setting that silently does nothing."""
     from retsync import registry
