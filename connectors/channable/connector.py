@@ -5,7 +5,7 @@ Channable return statuses, which Channable passes on to the marketplace.
 - `pull` walks `GET /v1/.../returns` by `last_modified_after` (newest first, offset/limit 100, until a short
   page) and brings the Channable orders the returns name (`GET /v2/.../orders/{id}`) for linking.
 - `act` carries out one decision as ONE `POST /v1/.../returns/{id}/status` (a Channable return is one item, so
-  the act is the whole return). A 409 (already in that status, or no longer changeable) is looked up: done when
+  the act is the whole return), after reading the return (done already? every unit decided?). A 409 (already in that status, or no longer changeable) is looked up: done when
   the return is in the status asked for, else the channel's refusal (failed at once, never retried forever).
 - A return that arrives already decided (at the marketplace: fulfilled by it, or decided in Channable) carries
   that decision as the channel's, stored as history and never pushed.
@@ -36,7 +36,7 @@ from retsync.kit.contract import (
 from retsync.kit.http import ApiError
 from retsync.kit.model import DecisionKind, Order, Return
 from retsync.kit.paging import Cursor, walk_pages
-from retsync.kit.payload import not_after, obj, text
+from retsync.kit.payload import OutOfRange, count, not_after, obj, text
 from retsync.kit.records import RecordSieve, map_fetched
 from retsync.kit.secrets import Secret
 from retsync.kit.settings import ChannelSettings
@@ -142,11 +142,18 @@ class ChannableConnector(Connector[ChannableSettings]):
     # --- decisions ------------------------------------------------------------------------------
 
     def act(self, act: DecisionAct) -> PushResult:
-        """One status change for the whole return. Channable takes no idempotency key, so a retry (or a 409)
-        reads the return first: in the status asked for, the earlier attempt got through (its answer lost)."""
+        """One status change for the whole return. Channable takes no idempotency key and its status covers the
+        return's every unit, so the return is read first: already in the status asked for, the act is done (an
+        earlier attempt's answer was lost, or someone set it in Channable); a decision on fewer units than the
+        return holds is refused here rather than sent as the whole return's. A 409 on the change is read the same
+        way: done when the return is now in that status, else Channable's refusal (failed at once)."""
         word = status_word(act)
-        if act.attempt > 1 or act.reference:
-            self._stop_if_done(act, word)
+        held = self._stop_if_done(act, word)
+        decided = sum(line.quantity for line in act.lines)
+        if held and decided < held:
+            return PushResult(PushStatus.FAILED, f"Channable sets the status of return {act.return_external_id} for "
+                                                 f"all its {held} units, and this decision covers {decided}: decide "
+                                                 f"all {held}, or settle the rest at the marketplace")
         try:
             answer = self.client.set_status(act.return_external_id, word)
         except ApiError as exc:
@@ -156,11 +163,16 @@ class ChannableConnector(Connector[ChannableSettings]):
         return PushResult(PushStatus.PUSHED, f"return {act.return_external_id} set to {word}: {text(answer.get('message'))}",
                           reference=act.return_external_id, result={"status": word})
 
-    def _stop_if_done(self, act: DecisionAct, word: str) -> None:
+    def _stop_if_done(self, act: DecisionAct, word: str) -> int | None:
+        """Raise AlreadyDone when Channable holds the return in `word`; else answer its units (None: unreadable)."""
         record = self.client.return_(act.return_external_id)
         if text(record.get("status")) == word:
             raise AlreadyDone(f"return {act.return_external_id} is {word} on Channable",
                               reference=act.return_external_id, result={"status": word})
+        try:
+            return count(obj(obj(record.get("data")).get("item")).get("quantity")) or None
+        except OutOfRange:
+            return None
 
     # --- sandbox --------------------------------------------------------------------------------
 

@@ -175,7 +175,8 @@ def test_each_decision_is_one_status_change(emulator: ChannableEmulator, make_co
     before = len(emulator.requests)
     result = carry_out(make_connector(emulator), act_for(record, kind))
     assert result.status is PushStatus.PUSHED and result.reference == record.external_id, result
-    assert _calls(emulator, before) == [("POST", f"{V1}/returns/{record.external_id}/status")]
+    assert _calls(emulator, before) == [("GET", f"{V1}/returns/{record.external_id}"),
+                                        ("POST", f"{V1}/returns/{record.external_id}/status")]
     assert emulator.requests[-1].body == {"status": WORDS[kind]}
     assert emulator.acts_applied() == [(WORDS[kind], record.external_id)]
     assert emulator.returns[int(record.external_id)]["status"] == WORDS[kind]
@@ -203,13 +204,38 @@ def test_a_retry_that_finds_the_return_undecided_sends_it(
     assert emulator.acts_applied() == [("rejected", record.external_id)]
 
 
-def test_a_409_already_in_that_status_is_done(emulator: ChannableEmulator, make_connector: MakeConnector,
-                                              stored: InMemoryStore) -> None:
+def test_a_return_already_in_that_status_is_done_without_a_change(
+        emulator: ChannableEmulator, make_connector: MakeConnector, stored: InMemoryStore) -> None:
     record = _open(stored)
     emulator.returns[int(record.external_id)]["status"] = "keeps"  # decided in Channable's own panel meanwhile
     result = carry_out(make_connector(emulator), act_for(record, DecisionKind.KEEP))
     assert result.status is PushStatus.PUSHED and result.detail and result.detail.startswith("already applied")
+    assert not _writes(emulator) and emulator.acts_applied() == []
+
+
+def test_a_409_already_in_that_status_is_done(emulator: ChannableEmulator, make_connector: MakeConnector,
+                                              stored: InMemoryStore) -> None:
+    record, connector = _open(stored), make_connector(emulator)
+    read = connector.client.return_
+
+    def read_then_panel(return_id: str) -> dict[str, object]:
+        found = read(return_id)
+        emulator.returns[int(return_id)]["status"] = "keeps"  # set in Channable's panel between read and change
+        return found
+
+    connector.client.return_ = read_then_panel  # type: ignore[method-assign]
+    result = carry_out(connector, act_for(record, DecisionKind.KEEP))
+    assert result.status is PushStatus.PUSHED and result.detail and result.detail.startswith("already applied")
+    assert [r.status for r in emulator.requests if r.method == "POST"] == [409]
     assert emulator.acts_applied() == []
+
+
+def test_a_decision_on_fewer_units_than_the_return_holds_is_refused_unsent(
+        emulator: ChannableEmulator, make_connector: MakeConnector, stored: InMemoryStore) -> None:
+    record = next(r for r in stored.returns.values() if r.channel_status == "new" and r.lines[0].quantity > 1)
+    result = carry_out(make_connector(emulator), act_for(record, DecisionKind.ACCEPT, quantities=[1]))
+    assert result.status is PushStatus.FAILED and result.detail and "covers 1" in result.detail
+    assert not _writes(emulator) and emulator.acts_applied() == []
 
 
 def test_a_409_not_allowed_fails_at_once_with_channables_words(
@@ -221,7 +247,8 @@ def test_a_409_not_allowed_fails_at_once_with_channables_words(
     assert result.status is PushStatus.FAILED, result
     assert result.detail and "refused the reject decision" in result.detail
     assert "cannot be changed from accepted to rejected" in result.detail
-    assert _calls(emulator, before) == [("POST", f"{V1}/returns/{record.external_id}/status"),
+    assert _calls(emulator, before) == [("GET", f"{V1}/returns/{record.external_id}"),
+                                        ("POST", f"{V1}/returns/{record.external_id}/status"),
                                         ("GET", f"{V1}/returns/{record.external_id}")], "sent once, never retried"
     assert emulator.acts_applied() == []
 
