@@ -41,7 +41,10 @@ from retsync.sync.engine import SyncEngine
 from retsync.testing.config import config_for
 from retsync.testing.contract import FAST, SANDBOX_URL
 from retsync_connectors.allegro.connector import AllegroConnector
+from retsync_connectors.baselinker.connector import BaseLinkerConnector
 from retsync_connectors.bol.connector import BolConnector
+from retsync_connectors.channable.connector import ChannableConnector
+from retsync_connectors.magento.connector import MagentoConnector
 from retsync_connectors.prestashop.connector import PrestaShopConnector
 from retsync_connectors.shoper.connector import ShoperConnector
 from retsync_connectors.woocommerce.connector import WooCommerceConnector
@@ -162,7 +165,8 @@ def _call(call: tuple[str, Any, tuple[Any, ...], dict[str, Any]]) -> Any:
 
 
 @pytest.fixture(scope="module", params=[BolConnector, AllegroConnector, WooCommerceConnector, ShoperConnector,
-                                        PrestaShopConnector, PrestaShop8], ids=flavour)
+                                        PrestaShopConnector, PrestaShop8, MagentoConnector, ChannableConnector,
+                                        BaseLinkerConnector], ids=flavour)
 def captured(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Captured:
     return _capture(request.param, tmp_path_factory.mktemp(flavour(request.param)))
 
@@ -196,7 +200,8 @@ def test_no_hostile_value_gets_past_the_sieve_as_an_exception_or_into_the_store_
         content_hash(mapped)
 
 
-QUANTITY_KEYS = ("quantity", "qty", "expectedQuantity", "product_quantity", "product_quantity_return",
+QUANTITY_KEYS = ("quantity", "qty", "expectedQuantity", "product_quantity", "product_quantity_return", "qty_requested",
+                 "qty_authorized", "qty_returned", "qty_approved", "qty_ordered", "qty_refunded",
                  "product_quantity_refunded")
 
 
