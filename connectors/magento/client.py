@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -26,7 +26,7 @@ IDS_PER_REQUEST = 50
 
 def magento_time(moment: datetime) -> str:
     """A time as searchCriteria compares it: UTC, "YYYY-MM-DD HH:MM:SS"."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def error_text(body: Mapping[str, Any]) -> str | None:
@@ -184,6 +184,12 @@ class MagentoClient:
     def creditmemos_of(self, order_id: str) -> list[Any]:
         return self._by_ids("creditmemos", "order_id", [order_id])
 
+    def creditmemos_of_orders(self, order_ids: Iterable[str]) -> list[Any]:
+        return self._by_ids("creditmemos", "order_id", order_ids)
+
+    def returns_of_orders(self, order_ids: Iterable[str]) -> list[Any]:
+        return self._by_ids("returns", "order_id", order_ids)
+
     def order_comments(self, order_id: str) -> list[Any]:
         return _page(self.http.json("GET", f"orders/{order_id}/comments"), "GET /V1/orders/{id}/comments")[0]
 
@@ -220,7 +226,7 @@ class MagentoClient:
 
     def add_rma_comment(self, rma_id: str, comment: str, status: str | None, notify: bool) -> None:
         self.http.request("POST", f"returns/{rma_id}/comments", json={"data": {
-            "comment": comment, "rma_entity_id": int(rma_id), "created_at": magento_time(datetime.now(timezone.utc)),
+            "comment": comment, "rma_entity_id": int(rma_id), "created_at": magento_time(datetime.now(UTC)),
             "entity_id": 0, "customer_notified": notify, "visible_on_front": notify, "status": status or "",
             "admin": True}})
 

@@ -7,8 +7,22 @@ route), or set with `edition`:
   the stored open ones again (an RMA has no updated_at); decisions change the RMA's item statuses (one
   `PUT /V1/returns/{id}`), add an offline credit memo (`POST /V1/order/{id}/refund`) where the decision refunds,
   and an RMA comment carrying the act's key.
+  An RMA's refund is read from its order's credit memos (one search per page of RMAs, `mapping.rma_memos`): the
+  memo a retsync decision made by the act key in its comment, one the merchant made in the admin by its order
+  items and quantities; `refund_amount` / `refunded_at` come from them (or from the order's `total_refunded`
+  where every refund of the order is this RMA's), `received_at` from the RMA's status history. A credit memo
+  updated since the last walk brings its order's RMAs back, so a refund made after the RMA closed is read.
 - Magento Open Source: returns are credit memos (`/V1/creditmemos`), refunded returns; only they are pulled, and
   a decision other than a refund is unsupported there.
+
+A credit memo without an RMA on Adobe Commerce (a refund made straight in the admin, "return to stock" or not) is
+not a return there. Issue 14 and NOTES.md define the returns per edition: Adobe Commerce's are the RMAs, credit
+memos are the returns only where the RMA module is absent. And the REST API could not tell such a memo apart: a
+credit memo names no RMA, and neither `sales-data-creditmemo-item-interface` nor its extension attributes say
+whether an item went back to stock, so a refund of a parcel that never arrived, a goodwill refund and a real
+return look the same. Pulling them as returns would also count the money of a memo that is an RMA's refund twice
+(once on the RMA, once on its own) wherever the matching missed it. Such a memo still counts where it fits an RMA's
+items: it is then that RMA's refund.
 
 Exactly once: whatever an act makes carries `[retsync <key>]` in its comment (the credit memo's, the RMA's), and
 every attempt reads the RMA (and on a retry the order's credit memos) before writing, so a lost answer is found
@@ -18,7 +32,7 @@ instead of repeated. Closed RMAs (`closed`, `processed_closed`) are decided alre
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
@@ -37,7 +51,7 @@ from retsync.kit.contract import (
     Runtime,
     Stream,
 )
-from retsync.kit.model import DecisionKind, Order, Return
+from retsync.kit.model import DecisionKind, Order
 from retsync.kit.paging import Cursor
 from retsync.kit.payload import not_after, obj, text, when
 from retsync.kit.records import RecordSieve, map_fetched
@@ -116,6 +130,9 @@ class WalkCursor(Cursor):
     since: datetime | None = None
     page: int = 1
     seen: datetime | None = None
+    memos_since: datetime | None = None
+    """Adobe Commerce: credit memos updated from here on bring their order's RMAs back (an RMA has no
+    updated_at, and the merchant often refunds after the RMA closed)."""
 
 
 class MagentoConnector(Connector[MagentoSettings]):
@@ -197,28 +214,81 @@ class MagentoConnector(Connector[MagentoSettings]):
                 if found is not None and (seen is None or found > seen):
                     seen = not_after(found, context.now)
             if last:
-                after = WalkCursor(since=max(since, seen - context.overlap) if seen else since)
+                after = WalkCursor(since=max(since, seen - context.overlap) if seen else since,
+                                   memos_since=cursor.memos_since)
             else:
-                after = WalkCursor(since=since, page=page + 1, seen=seen)
+                after = WalkCursor(since=since, page=page + 1, seen=seen, memos_since=cursor.memos_since)
             yield entries, after, last
             if last:
                 return
             page += 1
 
     def _pull_rmas(self, context: PullContext) -> Iterator[Page]:
+        """RMAs by date_requested, each with its refund read from its order's credit memos (`map_rma`). On the
+        last page of a walk, two kinds of RMAs are read again: the open ones stored (RMAs have no updated_at), and
+        those of orders with a credit memo updated since the last walk (a refund made after the RMA closed)."""
         labels = self.labels()
         for entries, after, last in self._walk(context, self.client.returns_page,
                                                lambda raw: when(obj(raw).get("date_requested"))):
-            if last:  # RMAs have no updated_at: the open ones stored are read again once per walk
+            if last:
                 listed = {text(obj(raw).get("entity_id")) for raw in entries}
                 again = [i for i in context.open_returns() if i not in listed and i.isdigit()]
                 entries = entries + (self.client.returns_by_ids(again) if again else [])
+                late, after = self._late_refunds(context, after)
+                listed |= set(again)
+                entries = entries + [raw for raw in late if text(obj(raw).get("entity_id")) not in listed]
             entries = [raw for raw in entries if not self._on_hold_order(raw)]
+            memos, orders, missing = self._refunds_for(entries, context)
             sieve = RecordSieve()
-            returns = [r for r in (sieve.map("return", raw, map_rma, raw, labels, external_id=obj(raw).get("entity_id"))
-                                   for raw in entries) if r is not None]
-            yield Page(returns=returns, orders=self._orders_for(returns, context, sieve), cursor=after.dump(),
+            returns = []
+            for raw in entries:
+                order_id = text(obj(raw).get("order_id")) or ""
+                mapped = sieve.map("return", raw, map_rma, raw, labels, memos.get(order_id, []), orders.get(order_id),
+                                   external_id=obj(raw).get("entity_id"))
+                if mapped is not None:
+                    returns.append(mapped)
+            found = (sieve.map("order", orders[key], map_order, orders[key], external_id=key)
+                     for key in sorted(missing) if key in orders)
+            yield Page(returns=returns, orders=[o for o in found if o is not None], cursor=after.dump(),
                        quarantined=sieve.take())
+
+    def _refunds_for(self, entries: Sequence[Any], context: PullContext
+                     ) -> tuple[dict[str, list[Mapping[str, Any]]], dict[str, Mapping[str, Any]], set[str]]:
+        """The credit memos of the RMAs' orders (one search per 50 orders), the orders that have any or that are
+        not stored yet (one more), and which of them are not stored."""
+        named = {text(obj(raw).get("order_id")) for raw in entries} - {None}
+        named_ids = {n for n in named if n}
+        missing = named_ids - set(context.stored_orders(named_ids))
+        memos: dict[str, list[Mapping[str, Any]]] = {}
+        for memo in self.client.creditmemos_of_orders(named_ids) if named_ids else []:
+            memos.setdefault(text(obj(memo).get("order_id")) or "", []).append(obj(memo))
+        wanted = missing | (set(memos) & named_ids)
+        orders = {text(obj(o).get("entity_id")) or "": obj(o) for o in self.client.orders(wanted)} if wanted else {}
+        return memos, orders, missing
+
+    def _late_refunds(self, context: PullContext, after: WalkCursor) -> tuple[list[Any], WalkCursor]:
+        """The RMAs of orders with a credit memo updated since the last walk. The first walk (a backfill) only
+        notes where it started: the memos it would find are read with their RMAs anyway."""
+        since = after.memos_since
+        if since is None:
+            return [], after.model_copy(update={"memos_since": context.now - context.overlap})
+        orders: set[str] = set()
+        seen, page = None, 1
+        while not self.runtime.stop.is_set():
+            memos, total = self.client.creditmemos_page(since, page)
+            for memo in memos:
+                orders |= {text(obj(memo).get("order_id")) or ""} - {""}
+                found = order_updated_at(memo)
+                if found is not None and (seen is None or found > seen):
+                    seen = not_after(found, context.now)
+            if not memos or page * PAGE_SIZE >= total:
+                break
+            page += 1
+        hold = self.settings.hold_order_id
+        orders.discard(hold or "")
+        rmas = self.client.returns_of_orders(sorted(orders)) if orders else []
+        moved = max(since, seen - context.overlap) if seen else since
+        return rmas, after.model_copy(update={"memos_since": moved})
 
     def _pull_creditmemos(self, context: PullContext) -> Iterator[Page]:
         for entries, after, _last in self._walk(context, self.client.creditmemos_page, order_updated_at):
@@ -249,15 +319,6 @@ class MagentoConnector(Connector[MagentoSettings]):
     def _on_hold_order(self, raw: Any) -> bool:
         hold = self.settings.hold_order_id
         return hold is not None and text(obj(raw).get("order_id")) == hold
-
-    def _orders_for(self, returns: Sequence[Return], context: PullContext, sieve: RecordSieve) -> list[Order]:
-        named = {r.order_external_id for r in returns if r.order_external_id}
-        missing = sorted(named - set(context.stored_orders(named)))
-        if not missing:
-            return []
-        found = (sieve.map("order", raw, map_order, raw, external_id=obj(raw).get("entity_id"))
-                 for raw in self.client.orders(missing))
-        return [order for order in found if order is not None]
 
     def fetch_order(self, external_id: str) -> Order | None:
         if not external_id.isdigit():
@@ -339,7 +400,7 @@ class MagentoConnector(Connector[MagentoSettings]):
                             if text(obj(i).get("item_id")) and not obj(i).get("parent_item_id")), None)
         if placeholder is None:
             return PushResult(PushStatus.FAILED, f"the hold order {hold} has no item to hold returns on")
-        rma = self.client.create_rma(held_rma(request, order, placeholder, magento_time(datetime.now(timezone.utc))))
+        rma = self.client.create_rma(held_rma(request, order, placeholder, magento_time(datetime.now(UTC))))
         return PushResult(PushStatus.PUSHED, f"held as RMA {rma.get('increment_id')} on order {hold}",
                           reference=str(rma["entity_id"]))
 

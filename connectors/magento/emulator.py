@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -72,7 +72,7 @@ def answers(handler: Callable[..., httpx.Response]) -> Callable[..., httpx.Respo
 
 
 def _now() -> str:
-    return stamp(datetime.now(timezone.utc))
+    return stamp(datetime.now(UTC))
 
 
 def _body(request: httpx.Request) -> dict[str, Any]:

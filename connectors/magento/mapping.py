@@ -60,7 +60,87 @@ def rma_revision(raw: Mapping[str, Any]) -> str:
     return f"{text(raw.get('status'))}|{statuses}|{len(objs(raw.get('comments')))}|{len(objs(raw.get('tracks')))}"
 
 
-def map_rma(raw: Mapping[str, Any], labels: Labels) -> Return:
+RECEIVED_STATUSES = ("received", "received_on_item", "approved_on_item", "rejected_on_item", "processed_closed")
+"""RMA statuses that only follow the parcel's receipt (Magento approves or rejects an item once received)."""
+REFUNDED_STATE = "2"
+"""A credit memo's `state`: 1 open (an online refund not settled yet), 2 refunded, 3 cancelled."""
+MARK = re.compile(r"\[retsync ([^\]\s]{1,200})\]")
+
+
+def received_at(raw: Mapping[str, Any]) -> datetime | None:
+    """When the RMA's items were received, as far as the schema tells. `rma-data-item-interface` has no dates,
+    tracks (`rma-data-track-interface`) have none, and there is no item status history in the Admin REST API; the
+    only dated record is the RMA's status history (`comments`: `created_at` with the RMA's `status` at that
+    moment). So: the first comment written while the RMA stood in a status that only follows receipt. Never
+    earlier than the receipt (refund_overdue counts from it); None where no comment says so (the engine then
+    counts from when retsync first saw the RMA received)."""
+    found = [when(c.get("created_at")) for c in objs(raw.get("comments"))
+             if text(c.get("status")) in RECEIVED_STATUSES]
+    return min((moment for moment in found if moment is not None), default=None)
+
+
+def refunded(memo: Mapping[str, Any]) -> bool:
+    state = text(memo.get("state"))
+    return state is None or state == REFUNDED_STATE
+
+
+def rma_memos(raw: Mapping[str, Any], memos: Sequence[Mapping[str, Any]],
+              parents_of: Mapping[str, str]) -> list[Mapping[str, Any]]:
+    """The refunded credit memos of the RMA's order that are this RMA's refund.
+
+    A credit memo names no RMA. One a retsync decision made carries the act's key in its comment, and the act
+    left the same key in an RMA comment: such a memo is the RMA's whose comments carry its key, and no other's.
+    One the merchant made in the admin carries no key: it is the RMA's when it was made on or after the RMA was
+    requested and every item it refunds is one of the RMA's items, at most the quantity requested (a
+    configurable product's parent line counts as the child the RMA names). Two RMAs of one order whose items
+    both fit such a memo both claim it (the double-refund flag then shows it)."""
+    keys = {key for c in objs(raw.get("comments")) for key in MARK.findall(text(c.get("comment")) or "")}
+    wanted: dict[str, int] = {}
+    for item in items(raw.get("items")):
+        order_item = text(item.get("order_item_id"))
+        if order_item:
+            wanted[order_item] = wanted.get(order_item, 0) + count(item.get("qty_requested"))
+    requested = when(raw.get("date_requested"))
+    child_of = {parent: child for child, parent in parents_of.items()}
+    mine = []
+    for memo in memos:
+        if not refunded(memo):
+            continue
+        marked = {key for c in objs(memo.get("comments")) for key in MARK.findall(text(c.get("comment")) or "")}
+        if marked:
+            if marked & keys:
+                mine.append(memo)
+            continue
+        created = when(memo.get("created_at"))
+        if requested is not None and created is not None and created < requested:
+            continue
+        quantities = _memo_quantities(memo, child_of)
+        if quantities and all(q <= wanted.get(target, 0) for target, q in quantities.items()):
+            mine.append(memo)
+    return mine
+
+
+def _memo_quantities(memo: Mapping[str, Any], child_of: Mapping[str, str]) -> dict[str, int]:
+    """order item → units a credit memo refunds ({} for one that cannot be read: it is nobody's refund, and
+    never a reason to set the RMA aside)."""
+    quantities: dict[str, int] = {}
+    try:
+        for item in items(memo.get("items")):
+            order_item, qty = text(item.get("order_item_id")) or "", count(item.get("qty"))
+            if qty:
+                target = child_of.get(order_item, order_item)
+                quantities[target] = max(quantities.get(target, 0), qty)  # parent and child rows: one product
+    except ValueError:
+        return {}
+    return quantities
+
+
+def map_rma(raw: Mapping[str, Any], labels: Labels, memos: Sequence[Mapping[str, Any]] = (),
+            order: Mapping[str, Any] | None = None) -> Return:
+    """An RMA, with its refund from `memos` (the credit memos of its order, `rma_memos`) and `order` (for the
+    configurable pairs and `total_refunded`): `refund_amount` is the memos' grand totals, or the order's own
+    `total_refunded` where every refunded memo of the order is this RMA's (the order's books then speak for the
+    RMA alone); `refunded_at` the newest memo's date."""
     external_id = required(raw, "entity_id")
     created = when(raw.get("date_requested"))
     if created is None:
@@ -72,6 +152,18 @@ def map_rma(raw: Mapping[str, Any], labels: Labels) -> Return:
     track = next(iter(objs(raw.get("tracks"))), {})
     lines = tuple(_rma_line(item, order_id, labels, comment) for item in items(raw.get("items")))
     first = lines[0] if lines else None
+    mine = rma_memos(raw, memos, parents(order or {}))
+    memo_ids = sorted((text(m.get("entity_id")) or "?" for m in mine), key=lambda i: (len(i), i))
+    amount = refund_at = None
+    currency = text((order or {}).get("order_currency_code"))
+    if mine:
+        totals = [minor_units(m.get("grand_total")) for m in mine]
+        amount = sum(t for t in totals if t is not None) if any(t is not None for t in totals) else None
+        books = minor_units((order or {}).get("total_refunded"))
+        if books is not None and books > 0 and all(m in mine for m in memos if refunded(m)):
+            amount = books
+        refund_at = max((d for d in (when(m.get("created_at")) for m in mine) if d is not None), default=None)
+        currency = currency or text(mine[0].get("order_currency_code"))
     return Return(
         external_id=external_id, order_external_id=order_id,
         status=STATUSES.get(status or "", UNKNOWN_STATUS), channel_status=status,
@@ -79,7 +171,8 @@ def map_rma(raw: Mapping[str, Any], labels: Labels) -> Return:
         created_at=created, customer=Customer(email=text(raw.get("customer_custom_email"))),
         tracking_number=text(track.get("track_number")),
         carrier=text(track.get("carrier_title")) or text(track.get("carrier_code")),
-        lines=lines, revision=rma_revision(raw),
+        lines=lines, revision=rma_revision(raw) + (f"|cm:{','.join(memo_ids)}" if memo_ids else ""),
+        received_at=received_at(raw), refunded_at=refund_at, refund_amount=amount, currency=currency,
         extra={k: v for k, v in {"increment_id": text(raw.get("increment_id")),
                                  "order_increment_id": text(raw.get("order_increment_id"))}.items() if v},
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from retsync.kit.sandbox import SeededData
@@ -42,11 +42,11 @@ SEEDED_DAYS = 80
 
 def stamp(moment: datetime) -> str:
     """A time as Magento writes it: UTC, "YYYY-MM-DD HH:MM:SS"."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def parse(value: str) -> datetime:
-    return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+    return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
 
 
 def rma_status(statuses: list[str]) -> str:
@@ -175,6 +175,14 @@ class MagentoData(SeededData):
         comments = [{"comment": rng.choice(("Too small for me", "Colour differs from the photo", "")),
                      "rma_entity_id": number, "created_at": stamp(requested), "entity_id": self.next_id("comment"),
                      "customer_notified": False, "visible_on_front": True, "status": "pending", "admin": False}]
+        if any(i["status"] in ("received", "approved", "rejected") for i in items):
+            # the status history entry Magento writes when the parcel is booked in (its only dated trace)
+            received = min(requested + timedelta(days=rng.uniform(0.5, 1.5)), self.midnight - timedelta(hours=1))
+            comments.append({"comment": "We received your package.", "rma_entity_id": number,
+                             "created_at": stamp(received), "entity_id": self.next_id("comment"),
+                             "customer_notified": False, "visible_on_front": False,
+                             "status": "received" if all(i["status"] != "pending" for i in items)
+                             else "received_on_item", "admin": True})
         rma = {"increment_id": f"{number:09d}", "entity_id": number, "order_id": order["entity_id"],
                "order_increment_id": order["increment_id"], "store_id": 1, "customer_id": 0,
                "date_requested": stamp(requested), "customer_custom_email": order["customer_email"], "items": items,

@@ -245,3 +245,88 @@ def test_search_criteria_are_groups_anded() -> None:
     assert params["searchCriteria[filterGroups][1][filters][0][conditionType]"] == "in"
     assert params["searchCriteria[currentPage]"] == "3" and params["searchCriteria[pageSize]"] == "50"
     assert [params[f"searchCriteria[sortOrders][{i}][field]"] for i in (0, 1)] == ["date_requested", "entity_id"]
+
+
+# --- an RMA's refund: its order's credit memos ------------------------------------------------------------
+
+def memo(number: int, *lines: tuple[int, int], comment: str = "", created: str = "2026-11-05 10:00:00",
+         total: float = 49.0, **changes: Any) -> dict[str, Any]:
+    return {"entity_id": number, "order_id": 1001, "state": 2, "grand_total": total, "created_at": created,
+            "updated_at": created, "order_currency_code": "EUR",
+            "items": [{"entity_id": number * 10 + i, "order_item_id": item, "qty": qty, "base_cost": 0,
+                       "base_price": 0} for i, (item, qty) in enumerate(lines)],
+            "comments": [{"comment": comment, "parent_id": number}] if comment else [], **changes}
+
+
+def test_a_merchants_credit_memo_of_the_rmas_items_is_its_refund() -> None:
+    mapped = map_rma(documented_rma(), LABELS, [memo(40, (5002, 2), total=98.5)],
+                     {"entity_id": 1001, "order_currency_code": "EUR", "total_refunded": 98.5, "items": []})
+    assert (mapped.refund_amount, mapped.currency) == (9850, "EUR")
+    assert mapped.refunded_at and mapped.refunded_at.isoformat() == "2026-11-05T10:00:00+00:00"
+    assert mapped.revision and mapped.revision.endswith("|cm:40")
+    assert mapped.revision != map_rma(documented_rma(), LABELS).revision, "a refund is a change of the RMA"
+
+
+@pytest.mark.parametrize("memos", [
+    [memo(41, (5002, 3))],                                      # more units than the RMA asked for
+    [memo(42, (5002, 1), (7777, 1))],                           # an item the RMA does not hold
+    [memo(43, (5002, 1), created="2026-11-01 08:00:00")],       # made before the RMA was requested
+    [memo(44, (5002, 1), state=3)],                             # cancelled
+    [memo(45, (5002, 1), state=1)],                             # an online refund not settled
+    [memo(46, (5002, 1), comment="accept [retsync act-9]")],    # another act's refund (its key is not here)
+    [memo(47, (5002, 1e30))],                                   # unreadable: nobody's refund, the RMA still read
+], ids=["too-many", "other-item", "before", "cancelled", "open", "other-act", "unreadable"])
+def test_a_credit_memo_that_is_not_the_rmas_refund_is_left_out(memos: list[dict[str, Any]]) -> None:
+    mapped = map_rma(documented_rma(), LABELS, memos, None)
+    assert (mapped.refund_amount, mapped.refunded_at) == (None, None)
+
+
+def test_retsyncs_own_credit_memo_is_found_by_the_key_in_both_comments() -> None:
+    raw = documented_rma()
+    raw["comments"].append({"comment": "Checked [retsync act-7]", "rma_entity_id": 101,
+                            "created_at": "2026-11-05 10:00:01", "entity_id": 2, "customer_notified": False,
+                            "visible_on_front": False, "status": "processed_closed", "admin": True})
+    keyed = memo(48, (5003, 1), (5002, 2), comment="accept [retsync act-7]", total=120.0)
+    mapped = map_rma(raw, LABELS, [keyed, memo(49, (5002, 1), comment="x [retsync act-8]")], None)
+    assert mapped.refund_amount == 12000
+
+
+def test_a_configurable_products_parent_line_counts_as_the_child_the_rma_names() -> None:
+    order = {"entity_id": 1001, "order_currency_code": "EUR", "total_refunded": 150.0,
+             "items": [{"item_id": 5001, "product_type": "configurable"}, {"item_id": 5002, "parent_item_id": 5001}]}
+    parent_and_child = memo(50, (5001, 2), (5002, 2), total=98.0)
+    other = memo(51, (8888, 1), total=52.0)  # another refund on the order: the order's total is not this RMA's
+    mapped = map_rma(documented_rma(), LABELS, [parent_and_child, other], order)
+    assert mapped.refund_amount == 9800
+    alone = map_rma(documented_rma(), LABELS, [parent_and_child], {**order, "total_refunded": 99.0})
+    assert alone.refund_amount == 9900, "every refund of the order is this RMA's: the order's books speak for it"
+
+
+def test_received_at_is_the_first_status_history_entry_after_receipt() -> None:
+    raw = documented_rma()
+    assert map_rma(raw, LABELS).received_at is None, "no dated trace of the receipt: left None"
+    raw["comments"] += [
+        {"comment": "We received your package.", "rma_entity_id": 101, "created_at": "2026-11-04 16:00:00",
+         "entity_id": 2, "customer_notified": False, "visible_on_front": False, "status": "received_on_item",
+         "admin": True},
+        {"comment": "Approved", "rma_entity_id": 101, "created_at": "2026-11-06 09:00:00", "entity_id": 3,
+         "customer_notified": False, "visible_on_front": False, "status": "processed_closed", "admin": True}]
+    received = map_rma(raw, LABELS).received_at
+    assert received and received.isoformat() == "2026-11-04T16:00:00+00:00"
+
+
+@PROPERTY_SETTINGS
+@given(drawn("rma-data-rma-interface"),
+       st.lists(drawn("sales-data-creditmemo-interface", "entity_id", "order_id", "created_at", "state",
+                      "grand_total", "order_currency_code", "comments", "items", items=("order_item_id", "qty")),
+                max_size=3), MOMENTS)
+def test_any_rma_with_any_credit_memos_the_schema_allows_is_mapped(raw: dict[str, Any], memos: list[Any],
+                                                                   moment: Any) -> None:
+    raw["date_requested"] = magento_time(moment)
+    try:
+        mapped = map_rma(raw, LABELS, memos, None)
+    except OutOfRange:
+        assert _too_big([item.get("qty_requested") for item in raw["items"]])
+        return
+    check_mapped_return(mapped, str(raw["entity_id"]), len(raw["items"]))
+    assert mapped.refund_amount is None or abs(mapped.refund_amount) < 10**17
