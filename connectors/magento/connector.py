@@ -226,31 +226,47 @@ class MagentoConnector(Connector[MagentoSettings]):
     def _pull_rmas(self, context: PullContext) -> Iterator[Page]:
         """RMAs by date_requested, each with its refund read from its order's credit memos (`map_rma`). On the
         last page of a walk, two kinds of RMAs are read again: the open ones stored (RMAs have no updated_at), and
-        those of orders with a credit memo updated since the last walk (a refund made after the RMA closed)."""
+        those of orders with a credit memo updated since the last walk (a refund made after the RMA closed). They
+        come in pages of their own, each carrying the cursor that does the last page again, the final one the
+        walk's end: a page never holds more than PAGE_SIZE RMAs read again, whatever the history."""
         labels = self.labels()
+        current = WalkCursor.load(context.cursor, context.now)
         for entries, after, last in self._walk(context, self.client.returns_page,
                                                lambda raw: when(obj(raw).get("date_requested"))):
-            if last:
-                listed = {text(obj(raw).get("entity_id")) for raw in entries}
-                again = [i for i in context.open_returns() if i not in listed and i.isdigit()]
-                entries = entries + (self.client.returns_by_ids(again) if again else [])
-                late, after = self._late_refunds(context, after)
-                listed |= set(again)
-                entries = entries + [raw for raw in late if text(obj(raw).get("entity_id")) not in listed]
-            entries = [raw for raw in entries if not self._on_hold_order(raw)]
-            memos, orders, missing = self._refunds_for(entries, context)
-            sieve = RecordSieve()
-            returns = []
-            for raw in entries:
-                order_id = text(obj(raw).get("order_id")) or ""
-                mapped = sieve.map("return", raw, map_rma, raw, labels, memos.get(order_id, []), orders.get(order_id),
-                                   external_id=obj(raw).get("entity_id"))
-                if mapped is not None:
-                    returns.append(mapped)
-            found = (sieve.map("order", orders[key], map_order, orders[key], external_id=key)
-                     for key in sorted(missing) if key in orders)
-            yield Page(returns=returns, orders=[o for o in found if o is not None], cursor=after.dump(),
-                       quarantined=sieve.take())
+            if not last:
+                yield self._rma_page(entries, after, context, labels)
+                current = after
+                continue
+            listed = {text(obj(raw).get("entity_id")) for raw in entries}
+            again = [i for i in context.open_returns() if i not in listed and i.isdigit()]
+            listed |= set(again)
+            late, final = self._late_refunds(context, after)
+            late = [raw for raw in late if text(obj(raw).get("entity_id")) not in listed]
+            batches: list[Any] = [entries]
+            batches += [again[start:start + PAGE_SIZE] for start in range(0, len(again), PAGE_SIZE)]
+            batches += [late[start:start + PAGE_SIZE] for start in range(0, len(late), PAGE_SIZE)]
+            for index, batch in enumerate(batches):
+                if index and batch and isinstance(batch[0], str):
+                    batch = self.client.returns_by_ids(batch)
+                yield self._rma_page(batch, final if index == len(batches) - 1 else current, context, labels)
+                if self.runtime.stop.is_set():
+                    return
+
+    def _rma_page(self, entries: list[Any], cursor: WalkCursor, context: PullContext, labels: Any) -> Page:
+        entries = [raw for raw in entries if not self._on_hold_order(raw)]
+        memos, orders, missing = self._refunds_for(entries, context)
+        sieve = RecordSieve()
+        returns = []
+        for raw in entries:
+            order_id = text(obj(raw).get("order_id")) or ""
+            mapped = sieve.map("return", raw, map_rma, raw, labels, memos.get(order_id, []), orders.get(order_id),
+                               external_id=obj(raw).get("entity_id"))
+            if mapped is not None:
+                returns.append(mapped)
+        found = (sieve.map("order", orders[key], map_order, orders[key], external_id=key)
+                 for key in sorted(missing) if key in orders)
+        return Page(returns=returns, orders=[o for o in found if o is not None], cursor=cursor.dump(),
+                    quarantined=sieve.take())
 
     def _refunds_for(self, entries: Sequence[Any], context: PullContext
                      ) -> tuple[dict[str, list[Mapping[str, Any]]], dict[str, Mapping[str, Any]], set[str]]:

@@ -440,3 +440,20 @@ def test_received_at_is_the_status_history_entry_of_the_receipt(
     assert record.received_at and record.received_at.strftime("%Y-%m-%d %H:%M:%S") == entry["created_at"]
     assert with_items(stored, emulator, "pending").received_at is None
     assert with_items(stored, emulator, "authorized").received_at is None
+
+
+def test_the_rmas_read_again_come_in_pages_of_their_own_and_a_cut_redoes_only_the_last_page(
+        make_connector: MakeConnector) -> None:
+    """Every open RMA is read again once per walk: in pages of at most PAGE_SIZE (memory flat whatever the
+    history), each but the last carrying the cursor of the walk's last page, so a pull cut among them resumes
+    there."""
+    emulator = MagentoEmulator(seed=5, n_returns=PAGE_SIZE * 4)
+    store = InMemoryStore()
+    store.run(make_connector(emulator))
+    open_stored = [key for key, r in store.returns.items() if r.status in OPEN]
+    assert len(open_stored) > PAGE_SIZE * 2
+    before = dict(store.cursor or {})
+    pages = list(make_connector(emulator).pull(Stream.RETURNS, store.context()))
+    assert len(pages) >= 3 and all(len(page.returns) <= PAGE_SIZE for page in pages)
+    assert {r.external_id for page in pages for r in page.returns} >= set(open_stored)
+    assert all(page.cursor == before for page in pages[:-1]), "the walk's one page is done again after a cut"
