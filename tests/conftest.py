@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
+import structlog
 
 
 @pytest.fixture(autouse=True)
@@ -15,3 +17,11 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         if key.startswith("RETSYNC_") and key not in ("RETSYNC_SPECS", "RETSYNC_STRESS", "RETSYNC_TEST_POSTGRES_URL"):
             monkeypatch.delenv(key)
     monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def fresh_logging() -> Iterator[None]:
+    """A test that configures logging (the CLI does, at the config's level) must not change what the next test
+    of its worker can capture: structlog's defaults again after each one."""
+    yield
+    structlog.reset_defaults()
