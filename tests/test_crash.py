@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
-import subprocess
-import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -24,38 +20,13 @@ from retsync import registry
 from retsync.app.demo import write_config
 from retsync.kit.model import DecisionKind
 from retsync.outbox.decisions import record_decision
+from retsync.testing.crash import kill_at_random, run_sync
 
-REPO = Path(__file__).resolve().parent.parent
 STRESS = bool(os.environ.get("RETSYNC_STRESS"))
 KILLS = 200 if STRESS else 20
 RETURNS = 3000 if STRESS else 700
 
 pytestmark = pytest.mark.crash
-
-
-def _sync(config: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "retsync", "--config", str(config), "sync"], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env={**os.environ, "RETSYNC_DAEMON__LOG_LEVEL": "ERROR"})
-
-
-def _kill_at_random(config: Path, rng: random.Random, kills: int) -> int:
-    """Start `retsync sync` and kill it after a random delay, `kills` times; answer how many kills landed.
-
-    Start-up is ~0.5 s, so kills land in start-up, paging and pushing. Once the history is stored a run is
-    short, so the delays shrink to a run's length whenever a run finishes before its kill."""
-    killed, longest = 0, 2.5
-    for _ in range(kills):
-        process = _sync(config)
-        started = time.monotonic()
-        time.sleep(rng.uniform(0.3, longest))
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            killed += 1
-        else:
-            longest = max(0.4, 0.9 * (time.monotonic() - started))
-        process.wait()
-    return killed
 
 
 def test_sigkill_anywhere_loses_nothing_and_pushes_nothing_twice(db: Engine, db_url: str, tmp_path: Path) -> None:
@@ -69,10 +40,9 @@ def test_sigkill_anywhere_loses_nothing_and_pushes_nothing_twice(db: Engine, db_
         write_config(config, tmp_path, {"bol": {**cls.sandbox_channel(base_url), "backfill_days": 3650,
                                                 "max_backoff": "0.2s", "process_poll_delay": "0.05s"}})
         config.write_text(config.read_text().replace(f"sqlite:///{tmp_path / 'demo.db'}", db_url))
-        killed = _kill_at_random(config, rng, KILLS // 2)
+        killed = kill_at_random(config, rng, KILLS // 2)
         # decisions recorded while the history is still arriving, then more kills through pull and push
-        assert subprocess.run([sys.executable, "-m", "retsync", "--config", str(config), "sync"], cwd=REPO,
-                              capture_output=True).returncode == 0
+        run_sync(config)
         with db.connect() as conn:
             open_refs = list(conn.execute(text(
                 "SELECT channel || '/' || external_id FROM v_returns WHERE handled_by_channel = :no AND "
@@ -84,13 +54,11 @@ def test_sigkill_anywhere_loses_nothing_and_pushes_nothing_twice(db: Engine, db_
             record_decision(db, ref, kinds[n % len(kinds)], note="crash test", connector_for=registry.get)
         for n in range(3):  # the sandbox changes under us between kills
             emulator.add_return()
-        killed += _kill_at_random(config, rng, KILLS - KILLS // 2)
+        killed += kill_at_random(config, rng, KILLS - KILLS // 2)
         with db.begin() as conn:  # a decision claimed by a killed process waits out its lease; skip the wait
             conn.execute(text("UPDATE decisions SET next_attempt_at = NULL WHERE state = 'sending'"))
         for _ in range(5):
-            final = subprocess.run([sys.executable, "-m", "retsync", "--config", str(config), "sync"], cwd=REPO,
-                                   capture_output=True, text=True)
-            assert final.returncode == 0, final.stderr
+            run_sync(config)
             with db.begin() as conn:
                 conn.execute(text("UPDATE decisions SET next_attempt_at = NULL WHERE state IN ('sending','pending')"))
                 waiting = conn.execute(text(
@@ -100,13 +68,11 @@ def test_sigkill_anywhere_loses_nothing_and_pushes_nothing_twice(db: Engine, db_
         # cursors consistent: once bol has finished every handling and a run has read that back, one more run
         # finds nothing new and writes no history
         emulator.settle()
-        assert subprocess.run([sys.executable, "-m", "retsync", "--config", str(config), "sync"], cwd=REPO,
-                              capture_output=True).returncode == 0
+        run_sync(config)
         with db.connect() as conn:
             before = conn.execute(text("SELECT (SELECT COUNT(*) FROM returns), (SELECT COUNT(*) FROM return_events), "
                                        "(SELECT COUNT(*) FROM sync_cursors)")).one()
-        assert subprocess.run([sys.executable, "-m", "retsync", "--config", str(config), "sync"], cwd=REPO,
-                              capture_output=True).returncode == 0
+        run_sync(config)
         with db.connect() as conn:
             after = conn.execute(text("SELECT (SELECT COUNT(*) FROM returns), (SELECT COUNT(*) FROM return_events), "
                                       "(SELECT COUNT(*) FROM sync_cursors)")).one()

@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
-import subprocess
-import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -22,40 +18,13 @@ from retsync import registry
 from retsync.app.demo import write_config
 from retsync.kit.model import DecisionKind
 from retsync.outbox.decisions import record_decision
+from retsync.testing.crash import kill_at_random, run_sync
 
-REPO = Path(__file__).resolve().parent.parent.parent
 STRESS = bool(os.environ.get("RETSYNC_STRESS"))
 KILLS = 40 if STRESS else 6
 RETURNS = 1500 if STRESS else 300
 
 pytestmark = pytest.mark.crash
-
-
-def _sync(config: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "retsync", "--config", str(config), "sync"], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env={**os.environ, "RETSYNC_DAEMON__LOG_LEVEL": "ERROR"})
-
-
-def _run(config: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "retsync", "--config", str(config), "sync"], cwd=REPO,
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-
-
-def _kill_at_random(config: Path, rng: random.Random, kills: int) -> int:
-    killed, longest = 0, 1.5
-    for _ in range(kills):
-        process = _sync(config)
-        started = time.monotonic()
-        time.sleep(rng.uniform(0.3, longest))
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            killed += 1
-        else:
-            longest = max(0.4, 0.9 * (time.monotonic() - started))
-        process.wait()
-    return killed
 
 
 def test_sigkill_anywhere_loses_nothing_and_sends_no_status_twice(db: Engine, db_url: str, tmp_path: Path) -> None:
@@ -69,8 +38,8 @@ def test_sigkill_anywhere_loses_nothing_and_sends_no_status_twice(db: Engine, db
         write_config(config, tmp_path, {"channable": {**cls.sandbox_channel(base_url), "backfill_days": 3650,
                                                       "max_backoff": "0.2s"}})
         config.write_text(config.read_text().replace(f"sqlite:///{tmp_path / 'demo.db'}", db_url))
-        killed = _kill_at_random(config, rng, KILLS // 2)
-        _run(config)
+        killed = kill_at_random(config, rng, KILLS // 2, longest=1.5)
+        run_sync(config)
         with db.connect() as conn:
             open_refs = list(conn.execute(text(
                 "SELECT channel || '/' || external_id FROM v_returns WHERE decision IS NULL "
@@ -80,21 +49,21 @@ def test_sigkill_anywhere_loses_nothing_and_sends_no_status_twice(db: Engine, db
             record_decision(db, ref, kinds[n % len(kinds)], note="crash test", connector_for=registry.get)
         for _ in range(3):  # the channel changes under us between kills
             emulator.add_odd_return()
-        killed += _kill_at_random(config, rng, KILLS - KILLS // 2)
+        killed += kill_at_random(config, rng, KILLS - KILLS // 2, longest=1.5)
         for _ in range(5):
             with db.begin() as conn:  # a decision claimed by a killed process waits out its lease; skip the wait
                 conn.execute(text("UPDATE decisions SET next_attempt_at = NULL WHERE state IN ('sending','pending')"))
-            _run(config)
+            run_sync(config)
             with db.connect() as conn:
                 waiting = conn.execute(text(
                     "SELECT COUNT(*) FROM decisions WHERE state IN ('pending', 'sending')")).scalar_one()
             if not waiting:
                 break
-        _run(config)
+        run_sync(config)
         with db.connect() as conn:
             before = conn.execute(text("SELECT (SELECT COUNT(*) FROM returns), (SELECT COUNT(*) FROM return_events), "
                                        "(SELECT COUNT(*) FROM sync_cursors)")).one()
-        _run(config)
+        run_sync(config)
         with db.connect() as conn:
             after = conn.execute(text("SELECT (SELECT COUNT(*) FROM returns), (SELECT COUNT(*) FROM return_events), "
                                       "(SELECT COUNT(*) FROM sync_cursors)")).one()

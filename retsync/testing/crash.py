@@ -1,0 +1,51 @@
+"""Killing `retsync sync` with SIGKILL at random moments, for a connector's crash test.
+
+A crash test serves the connector's sandbox on loopback, runs `retsync sync` as a real process against it, kills
+it at random moments (start-up, paging, pushing), lets it finish, and then checks that the database matches the
+sandbox and the sandbox's `acts_applied()` shows every act once. These helpers are the killing and the finishing;
+what is checked is each test's.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def sync_process(config: Path) -> subprocess.Popen[bytes]:
+    """`retsync sync` on `config`, started and not waited for; it logs errors only."""
+    return subprocess.Popen([sys.executable, "-m", "retsync", "--config", str(config), "sync"], cwd=config.parent,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, "RETSYNC_DAEMON__LOG_LEVEL": "ERROR"})
+
+
+def run_sync(config: Path) -> None:
+    """One `retsync sync` run to its end; it must succeed (its stderr is the failure's message)."""
+    done = subprocess.run([sys.executable, "-m", "retsync", "--config", str(config), "sync"], check=False,
+                          cwd=config.parent, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def kill_at_random(config: Path, rng: random.Random, kills: int, *, longest: float = 2.5) -> int:
+    """Start `retsync sync` and kill it after a random delay of up to `longest` seconds, `kills` times; answer
+    how many kills landed.
+
+    Start-up is ~0.5 s, so kills land in start-up, paging and pushing. Once the history is stored a run is
+    short, so the delays shrink to a run's length whenever a run finishes before its kill."""
+    killed = 0
+    for _ in range(kills):
+        process = sync_process(config)
+        started = time.monotonic()
+        time.sleep(rng.uniform(0.3, longest))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            killed += 1
+        else:
+            longest = max(0.4, 0.9 * (time.monotonic() - started))
+        process.wait()
+    return killed
