@@ -98,7 +98,7 @@ class ChannelSettings(BaseModel):
         "reminder) for this channel's returns; meant for own shops, where no marketplace tells the buyer")
     decisions_from: str | None = Field(
         default=None,
-        description="a shop channel (WooCommerce, PrestaShop, Shoper) whose back office holds this channel's "
-        "open returns: each is created there once, you decide in the shop's panel, and retsync mirrors "
-        "that decision back to this channel",
+        description="a shop channel (one whose connector holds returns: see `retsync connectors`) whose back "
+        "office holds this channel's open returns: each is created there once, you decide in the shop's panel, "
+        "and retsync mirrors that decision back to this channel",
     )
