@@ -11,7 +11,6 @@ as `dropped` (events.Deriver._drop_resolved), unsent. On PostgreSQL the claim us
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,6 +26,7 @@ from retsync.logs import remember_customers, scrub
 from retsync.notify import send
 from retsync.notify.events import Deriver
 from retsync.notify.templates import Message, TemplateError, Templates
+from retsync.outbox.push import retry_delay
 from retsync.safe_text import for_chat
 from retsync.store.models import Channel, Notification
 
@@ -190,8 +190,8 @@ class Notifier:
             summary.errors.append(f"{item.channel or '-'}: notification {item.id} ({item.kind}): {error}")
             log.error("notification_failed", error=error, **where)
         else:
-            delay = min(self.settings.retry_base * 2 ** (item.attempts - 1), MAX_DELAY)
-            retry_at = now + delay * random.uniform(0.8, 1.2)
+            delay = retry_delay(self.settings.retry_base, item.attempts, MAX_DELAY)
+            retry_at = now + delay
             values.update(state=PENDING, next_attempt_at=retry_at, last_error=error)
             summary.retrying += 1
             log.warning("notification_retry", error=error, retry_in_s=round(delay.total_seconds()), **where)

@@ -14,7 +14,6 @@ marketplace, exactly once.
 
 from __future__ import annotations
 
-import random
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from retsync.kit.contract import Connector, HeldDecision, HoldRequest, PushResul
 from retsync.kit.model import utcnow
 from retsync.outbox.decisions import DecisionRefused, ReturnRef, record_decision_in
 from retsync.outbox.outcomes import carry_out_hold
+from retsync.outbox.push import retry_delay
 from retsync.store.models import Channel, Decision, HeldReturn, Return, ReturnLine
 
 log = structlog.get_logger(__name__)
@@ -224,9 +224,8 @@ class BackOffice:
             values.update(state=HoldState.HELD.value, next_attempt_at=None, last_error=None)
             summary.held += 1
         elif result.status in (PushStatus.RETRY, PushStatus.PENDING) and item.attempt < self.max_attempts:
-            delay = min(self.retry_base * 2 ** (item.attempt - 1), timedelta(hours=1))
             values.update(state=HoldState.PENDING.value, last_error=result.detail,
-                          next_attempt_at=now + delay * random.uniform(0.8, 1.2))
+                          next_attempt_at=now + retry_delay(self.retry_base, item.attempt))
             summary.retrying += 1
         else:
             detail = result.detail or "refused by the shop"

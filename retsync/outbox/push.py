@@ -31,6 +31,12 @@ from retsync.store.models import Channel, Decision, Return, ReturnLine
 log = structlog.get_logger(__name__)
 
 
+def retry_delay(base: timedelta, attempt: int, ceiling: timedelta = timedelta(hours=1)) -> timedelta:
+    """How long before attempt `attempt + 1`: doubling from `base`, at most `ceiling`, give or take a fifth so
+    that what failed together (a channel down for a minute) is not retried all at the same moment."""
+    return min(base * 2 ** (attempt - 1), ceiling) * random.uniform(0.8, 1.2)
+
+
 @dataclass
 class PushSummary:
     """Decisions (one per return line) by what became of them in one pass."""
@@ -149,9 +155,8 @@ class Outbox:
             state, values["next_attempt_at"] = DecisionState.SENDING, now + self.poll_after
             summary.pending += decisions
         elif result.status is PushStatus.RETRY and attempt < self.max_attempts:
-            delay = min(self.retry_base * 2 ** (attempt - 1), timedelta(hours=1))
             state, values["attempts"] = DecisionState.PENDING, attempt
-            values["next_attempt_at"] = now + delay * random.uniform(0.8, 1.2)
+            values["next_attempt_at"] = now + retry_delay(self.retry_base, attempt)
             values["last_error"] = result.detail
             summary.retrying += decisions
         elif result.status is PushStatus.UNSUPPORTED:
