@@ -163,6 +163,11 @@ class DecisionAct:
     def decision_ids(self) -> tuple[int, ...]:
         return tuple(line.decision_id for line in self.lines)
 
+    @property
+    def quantity(self) -> int:
+        """Units decided across all lines."""
+        return sum(line.quantity for line in self.lines)
+
 
 @dataclass(frozen=True)
 class HoldRequest:
