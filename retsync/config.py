@@ -21,9 +21,11 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from retsync.intake.settings import CarrierSettings
 from retsync.kit.secrets import Secret
 from retsync.kit.settings import CHANNEL_NAME, ChannelSettings, Duration
 from retsync.notify.address import single_address
+from retsync.web.settings import WebSettings
 
 DEFAULT_CONFIG_PATH = Path("/etc/retsync/config.toml")
 DEFAULT_STATE_DIR = Path("/var/lib/retsync")
@@ -168,6 +170,8 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     daemon: DaemonSettings = DaemonSettings()
     notify: NotifySettings = NotifySettings()
+    carriers: CarrierSettings = CarrierSettings()
+    web: WebSettings = WebSettings()
     channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @classmethod

@@ -23,10 +23,12 @@ import structlog
 from retsync import __version__, logs, registry
 from retsync.app.tables import RETURN_LIST_COLUMNS, cell, print_table
 from retsync.config import Config, ConfigError, config_path, load_config
+from retsync.intake.commands import add_commands as add_intake_commands
 from retsync.kit.model import DecisionKind, ReturnStatus
 from retsync.kit.secrets import SecretError, store_in_keyring
 from retsync.reconcile.flags import FlagCode
 from retsync.safe_text import for_spreadsheet, for_terminal
+from retsync.web.commands import add_commands as add_web_commands
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -471,6 +473,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ret", metavar="RETURN", help="internal id or channel/external_id")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_returns_show)
+    add_intake_commands(sub, returns)
+    add_web_commands(sub)
 
     p = sub.add_parser("channels", help="last sync, cursors and last error per channel")
     p.add_argument("--format", choices=("text", "json"), default="text")
