@@ -26,6 +26,7 @@ from retsync.config import Config, ConfigError, config_path, load_config
 from retsync.intake.commands import add_commands as add_intake_commands
 from retsync.kit.model import DecisionKind, ReturnStatus
 from retsync.kit.secrets import SecretError, store_in_keyring
+from retsync.ops.commands import add_commands as add_ops_commands
 from retsync.reconcile.flags import FlagCode
 from retsync.safe_text import for_spreadsheet, for_terminal
 from retsync.web.commands import add_commands as add_web_commands
@@ -475,6 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_returns_show)
     add_intake_commands(sub, returns)
     add_web_commands(sub)
+    add_ops_commands(sub, db)
 
     p = sub.add_parser("channels", help="last sync, cursors and last error per channel")
     p.add_argument("--format", choices=("text", "json"), default="text")

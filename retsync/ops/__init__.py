@@ -1,0 +1,1 @@
+"""Running retsync as a service: first setup, health, metrics, systemd, personal data and backups."""
