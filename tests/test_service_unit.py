@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-UNIT = Path(__file__).resolve().parents[1] / "retsync.service"
+# The packaged unit itself (the repo root holds only a link to it, which systemd-analyze will not read).
+UNIT = Path(__file__).resolve().parents[1] / "retsync" / "ops" / "templates" / "retsync.service"
 MAX_EXPOSURE = 2.0
 # --offline= and --threshold= of `systemd-analyze security` appeared in systemd 250.
 MIN_SYSTEMD = 250
