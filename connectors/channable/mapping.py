@@ -6,7 +6,8 @@ so it becomes a return of one line, linked to its order's product line (`data.it
 the Channable order (`data.meta.platform_order_id`: for a Channable-API order connection, Channable's order id).
 The marketplace behind each return (`channel_name`: bol, amazon, fruugo, ...) is the return's `marketplace`; its own
 ids (`channel_return_id`, `channel_order_id`) are kept in the return's `extra`, with the test and demo marks
-(`is_test_return`, `is_demo_return`). Every value is read through `retsync.kit.payload`.
+(`is_test_return`, `is_demo_return`); either mark makes it `is_test` (stored and shown, counted in no figure).
+Every value is read through `retsync.kit.payload`.
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ def map_return(raw: Mapping[str, Any]) -> Return:
         reason=unified, channel_reason=words, created_at=created,
         decided_at=when(raw.get("modified")) if decided else None,
         customer=Customer() if raw.get("obfuscated") is True else customer(data),
-        marketplace=marketplace, lines=(line,), revision=text(raw.get("modified")),
+        marketplace=marketplace, is_test=is_test(raw), lines=(line,), revision=text(raw.get("modified")),
         extra={key: value for key, value in extra.items() if value is not None},
     )
 

@@ -167,6 +167,11 @@ class Return(_Record):
         "a return Channable passes on), so reports tell Amazon via Channable from the channel itself; None where "
         "the channel is the marketplace",
     )
+    is_test: bool = Field(
+        default=False,
+        description="a test or demo return the channel marks as one (Channable's `is_test_return`): stored and "
+        "shown, never counted in the report or the figure views",
+    )
     lines: tuple[ReturnLine, ...] = ()
     revision: str | None = Field(
         default=None,

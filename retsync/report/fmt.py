@@ -39,6 +39,11 @@ def channels(report: dict[str, Any]) -> str:
     return ", ".join(report["channels_selected"]) if report["channels_selected"] else "all channels"
 
 
+def marketplace_rows(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(channel, marketplace figures) for every channel that passes on several marketplaces' returns."""
+    return [(ch["channel"], m) for ch in report["channels"] for m in ch["marketplaces"]]
+
+
 def generated(report: dict[str, Any]) -> str:
     return datetime.fromisoformat(report["generated_at"]).strftime("%Y-%m-%d %H:%M UTC")
 

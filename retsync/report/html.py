@@ -77,6 +77,16 @@ def render_html(report: dict[str, Any]) -> str:
     parts.append(_table(["channel", "connector", "returns", "units", "sold", "return rate", "refunded",
                          "refund median", "refund p90", "cost per return", "return costs"], rows,
                         numeric=(2, 3, 4, 5), table_id="channels"))
+    behind = fmt.marketplace_rows(report)
+    if behind:
+        parts.append("<h2>Per marketplace behind a feed platform</h2>")
+        parts.append(_table(["marketplace", "returns", "units", "refunded"],
+                            [[f"{m['marketplace']} via {channel}", m["returns"], m["units_returned"],
+                              format_totals(m["refunded"])] for channel, m in behind],
+                            numeric=(1, 2), table_id="marketplaces"))
+    if s["test_returns_left_out"]:
+        parts.append(f'<p class="meta">{s["test_returns_left_out"]} test returns marked by their channel are '
+                     "counted nowhere in this report.</p>")
 
     weeks = report["weekly_returns"]
     parts.append("<h2>Returns per week</h2>")

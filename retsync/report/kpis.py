@@ -13,6 +13,9 @@ Definitions (also in the README, "retsync report"):
 - a customer (customer group) bought again when an order of theirs was placed after their first return in
   the period, on any channel, before the period's end;
 - open flags are today's, not the period's;
+- test and demo returns a channel marks as such (`is_test`) are counted nowhere, only in `test_returns_left_out`;
+- a channel that passes on several marketplaces' returns (a feed platform) shows each marketplace's part under
+  `marketplaces`, so "Amazon via Channable" is told apart from the channel's other marketplaces;
 - the weekly series covers plausible dates only: a return a channel dated before EARLIEST or more than
   FUTURE_MARGIN after the report is made (year 9999 happens) is counted everywhere else, named in
   `dates_out_of_range`, and drawn in no week — one such date would otherwise make 415,527 weekly rows.
@@ -102,6 +105,16 @@ class ReportData:
     def _in_channels(self) -> list[ColumnElement[bool]]:
         return [Channel.name.in_(self.channels)] if self.channels else []
 
+    def _counted(self) -> list[ColumnElement[bool]]:
+        """The period's returns of the selected channels that are the business's, test and demo returns aside."""
+        return [*self.period.clause(Return.created_at), *self._in_channels(), Return.is_test.is_(False)]
+
+    def test_returns(self) -> int:
+        return int(self.conn.execute(
+            select(func.count()).select_from(Return).join(Channel, Channel.id == Return.channel_id)
+            .where(*self.period.clause(Return.created_at), *self._in_channels(), Return.is_test.is_(True))
+        ).scalar_one())
+
     def channel_names(self) -> dict[str, str]:
         rows = self.conn.execute(select(Channel.name, Channel.connector).where(*self._in_channels()))
         return {name: connector for name, connector in rows}
@@ -124,12 +137,12 @@ class ReportData:
         units = (select(ReturnLine.return_id, func.sum(ReturnLine.quantity).label("units"))
                  .group_by(ReturnLine.return_id).subquery())
         return list(self.conn.execute(
-            select(Return.id, Channel.name.label("channel"), Return.created_at, Return.refunded_at,
-                   Return.refund_amount, Return.currency, Return.customer_group_id,
+            select(Return.id, Channel.name.label("channel"), Return.marketplace, Return.created_at,
+                   Return.refunded_at, Return.refund_amount, Return.currency, Return.customer_group_id,
                    func.coalesce(units.c.units, 0).label("units"))
             .join(Channel, Channel.id == Return.channel_id)
             .outerjoin(units, units.c.return_id == Return.id)
-            .where(*self.period.clause(Return.created_at), *self._in_channels())))
+            .where(*self._counted())))
 
     def reason_lines(self) -> list[Any]:
         """One row per returned line (a line-less return gives one row): the line's reason, else the return's."""
@@ -139,7 +152,7 @@ class ReportData:
                    func.coalesce(ReturnLine.quantity, 0).label("units"))
             .join(Channel, Channel.id == Return.channel_id)
             .outerjoin(ReturnLine, ReturnLine.return_id == Return.id)
-            .where(*self.period.clause(Return.created_at), *self._in_channels())))
+            .where(*self._counted())))
 
     def returned_products(self) -> list[Any]:
         """Units returned per product, keyed like v_sku_returns: the SKU, else the EAN."""
@@ -154,8 +167,7 @@ class ReportData:
             .join(Return, Return.id == ReturnLine.return_id)
             .join(Channel, Channel.id == Return.channel_id)
             .outerjoin(OrderLine, OrderLine.id == ReturnLine.order_line_id)
-            .where(*self.period.clause(Return.created_at), *self._in_channels(),
-                   (sku.is_not(None)) | (ean.is_not(None)))
+            .where(*self._counted(), (sku.is_not(None)) | (ean.is_not(None)))
             .group_by(sku, ean_key)))
 
     def _placed(self) -> Any:
@@ -185,8 +197,7 @@ class ReportData:
     def group_orders(self) -> list[Any]:
         """When the customers who returned something in the period ordered, on any channel, up to its end."""
         groups = (select(Return.customer_group_id).join(Channel, Channel.id == Return.channel_id)
-                  .where(Return.customer_group_id.is_not(None), *self.period.clause(Return.created_at),
-                         *self._in_channels()))
+                  .where(Return.customer_group_id.is_not(None), *self._counted()))
         until = [self._placed() < self.period.until] if self.period.until is not None else []
         return list(self.conn.execute(
             select(Order.customer_group_id, self._placed().label("placed_at"))
@@ -197,7 +208,7 @@ class ReportData:
             select(ReturnFlag.code, Channel.name.label("channel"), func.count().label("open"))
             .join(Return, Return.id == ReturnFlag.return_id)
             .join(Channel, Channel.id == Return.channel_id)
-            .where(ReturnFlag.resolved_at.is_(None), *self._in_channels())
+            .where(ReturnFlag.resolved_at.is_(None), Return.is_test.is_(False), *self._in_channels())
             .group_by(ReturnFlag.code, Channel.name)))
 
 
@@ -223,6 +234,7 @@ def build_report(db: Engine, config: Config, period: Period, channels: Sequence[
         sold_products = {_product_key(r.sku, r.ean_key): int(r.units) for r in data.sold_products()}
         group_orders = data.group_orders()
         flags = data.open_flags()
+        test_returns = data.test_returns()
 
     by_channel: dict[str, list[Any]] = defaultdict(list)
     for row in returns:
@@ -259,6 +271,7 @@ def build_report(db: Engine, config: Config, period: Period, channels: Sequence[
             "refunded": totals((r.currency, int(r.refund_amount)) for r in rows if r.refund_amount is not None),
             "time_to_refund_hours": _hours_summary(hours),
             "return_cost": {"per_return": per_return, "total": total_cost},
+            "marketplaces": _marketplaces(rows),
         })
 
     units_returned = sum(c["units_returned"] for c in channel_rows)
@@ -278,6 +291,7 @@ def build_report(db: Engine, config: Config, period: Period, channels: Sequence[
             "refunded": totals((r.currency, int(r.refund_amount)) for r in returns if r.refund_amount is not None),
             "return_cost": totals(costs),
             "time_to_refund_hours": _hours_summary(refund_hours),
+            "test_returns_left_out": test_returns,
         },
         "channels": channel_rows,
         "time_to_refund": {"buckets": _refund_buckets(refund_hours)},
@@ -288,6 +302,24 @@ def build_report(db: Engine, config: Config, period: Period, channels: Sequence[
         "weekly_returns": _weekly([r for r in returns if _plausible(r.created_at, now)], sorted(known)),
         "dates_out_of_range": _out_of_range(returns, now),
     }
+
+
+def _marketplaces(rows: Sequence[Any]) -> list[dict[str, Any]]:
+    """A channel's returns per marketplace behind it, most returns first; empty where the channel is the
+    marketplace (no return names another), so only feed platforms carry the breakdown."""
+    per: dict[str, list[Any]] = defaultdict(list)
+    for row in rows:
+        if row.marketplace is not None:
+            per[row.marketplace].append(row)
+    if not per:
+        return []
+    unnamed = [row for row in rows if row.marketplace is None]
+    if unnamed:
+        per["(not named)"] = unnamed
+    ordered = sorted(per, key=lambda name: (-len(per[name]), name))
+    return [{"marketplace": name, "returns": len(per[name]), "units_returned": sum(int(r.units) for r in per[name]),
+             "refunded": totals((r.currency, int(r.refund_amount)) for r in per[name] if r.refund_amount is not None)}
+            for name in ordered]
 
 
 def _plausible(moment: datetime, now: datetime) -> bool:

@@ -41,8 +41,10 @@ def render_text(report: dict[str, Any]) -> str:
         f"  bought again       {c['bought_again']} of {c['with_return']} customers with a return "
         f"({fmt.percent(c['share_bought_again'])})",
         f"  no customer group  {c['returns_without_group']} of the returns (not counted above)",
-        "", "PER CHANNEL",
     ]
+    if s["test_returns_left_out"]:
+        out.append(f"  test returns       {s['test_returns_left_out']} marked by their channel (counted nowhere)")
+    out += ["", "PER CHANNEL"]
     rows = []
     for ch in report["channels"]:
         cost = ch["return_cost"]
@@ -54,6 +56,12 @@ def render_text(report: dict[str, Any]) -> str:
                      format_money(cost["total"]["amount"], cost["total"]["currency"]) if cost["total"] else "-"])
     out += _table(["channel", "connector", "returns", "units", "sold", "rate", "refunded", "refund median",
                    "refund p90", "cost/return", "return costs"], rows, right=(2, 3, 4, 5))
+    behind = fmt.marketplace_rows(report)
+    if behind:
+        out += ["", "PER MARKETPLACE (behind a feed platform)"]
+        out += _table(["marketplace", "returns", "units", "refunded"],
+                      [[f"{m['marketplace']} via {channel}", m["returns"], m["units_returned"],
+                        format_totals(m["refunded"])] for channel, m in behind], right=(1, 2))
     out += ["", "TOP REASONS"]
     out += _table(["reason", "returns", "units", "by channel"],
                   [[r["reason"], r["returns"], r["units"], ", ".join(f"{k} {v}" for k, v in r["channels"].items())]

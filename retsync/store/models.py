@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -166,6 +167,7 @@ class Return(Base):
     tracking_number: Mapped[str | None] = mapped_column(String(200))
     carrier: Mapped[str | None] = mapped_column(String(200))
     marketplace: Mapped[str | None] = mapped_column(String(100))
+    is_test: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     extra: Mapped[dict[str, Any]]
     revision: Mapped[str | None] = mapped_column(String(64))
     content_hash: Mapped[str] = mapped_column(String(32))

@@ -176,6 +176,7 @@ def _return_values(record: Return, digest: str) -> dict[str, Any]:
         "tracking_number": record.tracking_number,
         "carrier": record.carrier,
         "marketplace": record.marketplace,
+        "is_test": record.is_test,
         "extra": record.extra,
         "revision": record.revision,
         "content_hash": digest,

@@ -36,6 +36,7 @@ def test_json_report_of_the_whole_history(history: History, capsys: pytest.Captu
         "return_cost": [{"currency": "EUR", "amount": 3 * 450}, {"currency": "PLN", "amount": 3 * 1200}],
         # refunds after 42, 48, 72 and 102 hours: median (48+72)/2, p90 72 + 0.7 * (102-72)
         "time_to_refund_hours": {"count": 4, "median": 60.0, "p90": 93.0},
+        "test_returns_left_out": 0,
     }
     allegro, bol = r["channels"]
     assert bol == {
@@ -44,6 +45,7 @@ def test_json_report_of_the_whole_history(history: History, capsys: pytest.Captu
         "time_to_refund_hours": {"count": 2, "median": 72.0, "p90": 96.0},
         "return_cost": {"per_return": {"currency": "EUR", "amount": 450},
                         "total": {"currency": "EUR", "amount": 1350}},
+        "marketplaces": [],
     }
     assert (allegro["channel"], allegro["returns"], allegro["units_sold"], allegro["return_rate"],
             allegro["time_to_refund_hours"], allegro["return_cost"]["total"]) == (
