@@ -10,6 +10,9 @@
   note as its refund_comment) and, with a note, `setOrderReturnFields` adding it to the admin comments under a
   tag with the act's key (a retry finds it there and does not add it twice). The status comes last: a retry
   that finds the return in it reports the act done.
+- Read back: a return the merchant puts into one of the `decision_statuses` in BaseLinker's own panel arrives
+  decided by the channel on every line (kept as a `synced` decision: history, never pushed back). A status two
+  decisions share is not read back (it cannot say which one was taken).
 - Capabilities: every decision can be mapped, so the class declares all six (that is what `retsync decide`
   checks before recording); each connector then builds its own from its settings, and a kind without a mapped
   status is `unsupported` there, naming the key to set: the outbox asks the instance, so such a decision ends
@@ -46,7 +49,14 @@ from retsync.kit.records import RecordSieve, map_fetched
 from retsync.kit.secrets import Secret
 from retsync.kit.settings import ChannelSettings
 from retsync_connectors.baselinker.client import API_URL, LIMIT_PER_MINUTE, PAGE_SIZE, BaseLinkerClient
-from retsync_connectors.baselinker.mapping import map_order, map_return, numeric_id, refund_amount, source
+from retsync_connectors.baselinker.mapping import (
+    decided_by_status,
+    map_order,
+    map_return,
+    numeric_id,
+    refund_amount,
+    source,
+)
 
 if TYPE_CHECKING:
     from retsync_connectors.baselinker.emulator import BaseLinkerEmulator
@@ -83,7 +93,8 @@ class BaseLinkerSettings(ChannelSettings):
         "out is read from the return's fulfillment_status")
     decision_statuses: dict[DecisionKind, int] = Field(
         default_factory=dict, description="decision (accept, reject, repair, exchange, keep, cancel) → the "
-        "return status id it sets; a decision without one is unsupported on this channel")
+        "return status id it sets; a decision without one is unsupported on this channel. Read back too: a return "
+        "put into one of these statuses in BaseLinker's panel is recorded as that decision (never pushed)")
     refund_on: list[DecisionKind] = Field(
         default_factory=list, description="decisions (accept, keep) that also mark the return refunded "
         "(setOrderReturnRefund of the decided lines' price; BaseLinker moves no money)")
@@ -153,6 +164,7 @@ class BaseLinkerConnector(Connector[BaseLinkerSettings]):
         self._lists_at: float | None = None
         self._status_names: dict[str, str] = {}
         self._reason_names: dict[str, str] = {}
+        self._decided = decided_by_status(settings.decision_statuses)
 
     def close(self) -> None:
         self.client.close()
@@ -252,7 +264,7 @@ class BaseLinkerConnector(Connector[BaseLinkerSettings]):
                      detail="skip_sources: another channel of retsync syncs these returns")
         returns = [mapped for mapped in (
             sieve.map("return", raw, map_return, raw, self.settings.statuses, self._status_names,
-                      self._reason_names, external_id=obj(raw).get("return_id"))
+                      self._reason_names, self._decided, external_id=obj(raw).get("return_id"))
             for raw in entries if source(raw) not in self.settings.skip_sources) if mapped is not None]
         named = {r.order_external_id for r in returns if r.order_external_id}
         orders = []

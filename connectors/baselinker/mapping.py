@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from retsync.kit.model import Customer, Order, OrderLine, Return, ReturnLine, ReturnReason, ReturnStatus
+from retsync.kit.model import Customer, DecisionKind, Order, OrderLine, Return, ReturnLine, ReturnReason, ReturnStatus
 from retsync.kit.payload import EARLIEST, count, decimal, items, minor_units, obj, text
 from retsync.kit.reasons import reason_from_words
 
@@ -89,10 +89,22 @@ def _truthy(value: Any) -> bool:
     return amount is not None and amount != 0
 
 
+def decided_by_status(decision_statuses: Mapping[DecisionKind, int]) -> dict[str, DecisionKind]:
+    """The merchant's `decision_statuses` read backwards: a return put into one of these statuses in BaseLinker's
+    panel was decided there. A status two decisions share says nothing about which one was taken, so it is left
+    out rather than guessed."""
+    kinds: dict[str, list[DecisionKind]] = {}
+    for kind, status_id in decision_statuses.items():
+        kinds.setdefault(str(status_id), []).append(kind)
+    return {status_id: found[0] for status_id, found in kinds.items() if len(found) == 1}
+
+
 def map_return(raw: Mapping[str, Any], statuses: Mapping[str, ReturnStatus], status_names: Mapping[str, str],
-               reason_names: Mapping[str, str]) -> Return:
+               reason_names: Mapping[str, str], decided: Mapping[str, DecisionKind] | None = None) -> Return:
     """One return; `statuses` is the merchant's map (status id → unified status), `status_names` and
-    `reason_names` the account's lists (id → name)."""
+    `reason_names` the account's lists (id → name), `decided` the statuses that mean a decision
+    (`decided_by_status`): a return in one is reported decided by the channel on every line, which retsync keeps
+    as history (a `synced` decision) and never pushes back."""
     external_id = required(raw, "return_id")
     created = unix(raw.get("date_add"))
     if created is None:
@@ -100,7 +112,8 @@ def map_return(raw: Mapping[str, Any], statuses: Mapping[str, ReturnStatus], sta
     status_id = text(raw.get("status_id"))
     order_id = text(raw.get("order_id"))
     currency = text(raw.get("currency"))
-    lines = tuple(_line(line, n, order_id, currency, reason_names) for n, line in
+    decision = (decided or {}).get(status_id or "")
+    lines = tuple(_line(line, n, order_id, currency, reason_names, decision) for n, line in
                   enumerate(items(raw.get("products")), start=1))
     known = [line for line in lines if line.channel_reason]
     status = return_status(raw, statuses)
@@ -128,7 +141,7 @@ def map_return(raw: Mapping[str, Any], statuses: Mapping[str, ReturnStatus], sta
 
 
 def _line(raw: Mapping[str, Any], position: int, order_id: str | None, currency: str | None,
-          reason_names: Mapping[str, str]) -> ReturnLine:
+          reason_names: Mapping[str, str], decision: DecisionKind | None) -> ReturnLine:
     """A returned product; its own id where BaseLinker gives one (`order_return_product_id`), else the order
     line it comes from (`order_product_id`, what links it to the order), else its place in the return."""
     order_line = text(raw.get("order_product_id"))
@@ -141,7 +154,7 @@ def _line(raw: Mapping[str, Any], position: int, order_id: str | None, currency:
         reason=reason_from_words(reason_name) if reason_name else (ReturnReason.OTHER if reason_id
                                                                    else ReturnReason.UNKNOWN),
         channel_reason=reason_name or reason_id, channel_status=text(raw.get("status_id")),
-        unit_price=minor_units(raw.get("price_brutto")), currency=currency,
+        unit_price=minor_units(raw.get("price_brutto")), currency=currency, channel_decision=decision,
     )
 
 

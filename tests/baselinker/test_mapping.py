@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from hypothesis import given
 
-from retsync.kit.model import ReturnReason, ReturnStatus
+from retsync.kit.model import DecisionKind, ReturnReason, ReturnStatus
 from retsync.kit.payload import OutOfRange
 from retsync.kit.records import RECORD_ERRORS
 from retsync.testing.specs import PROPERTY_SETTINGS, check_mapped_order, check_mapped_return, from_schema
-from retsync_connectors.baselinker.mapping import map_order, map_return, refund_amount, unix
+from retsync_connectors.baselinker.mapping import decided_by_status, map_order, map_return, refund_amount, unix
 from tests.baselinker.shapes import ORDER, RETURN
 
 STATUSES = {"1001": ReturnStatus.REQUESTED, "1004": ReturnStatus.DECIDED}
@@ -123,3 +123,14 @@ def test_any_documented_order_maps_or_is_set_aside(raw: dict[str, Any]) -> None:
     except RECORD_ERRORS:
         return
     check_mapped_order(mapped, str(raw["order_id"]))
+
+
+def test_a_status_mapped_to_one_decision_reads_back_as_that_decision_on_every_line() -> None:
+    decided = decided_by_status({DecisionKind.ACCEPT: 1004, DecisionKind.REJECT: 1005, DecisionKind.KEEP: 1006,
+                                 DecisionKind.REPAIR: 1006})
+    assert decided == {"1004": DecisionKind.ACCEPT, "1005": DecisionKind.REJECT}, "1006 is shared: not guessed"
+    mapped = map_return(raw_return(status_id=1005), STATUSES, NAMES, REASONS, decided)
+    assert [line.channel_decision for line in mapped.lines] == [DecisionKind.REJECT, DecisionKind.REJECT]
+    for status_id in (1001, 1006):
+        mapped = map_return(raw_return(status_id=status_id), STATUSES, NAMES, REASONS, decided)
+        assert [line.channel_decision for line in mapped.lines] == [None, None]
