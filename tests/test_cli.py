@@ -92,7 +92,7 @@ def test_channels_shows_last_error_and_cursor(config_file: Path, capsys: pytest.
     code, out, _ = _run(capsys, "--config", str(config_file), "channels")
     assert code == 0
     assert "market (broken, enabled): 0 returns" in out and "(1 in a row): Boom: HTTP 500 storm" in out
-    assert 'cursor returns     {"offset": 12}' in out
+    assert "resumes returns    offset 12" in out
 
 
 def test_returns_list_formats(config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -106,7 +106,7 @@ def test_returns_list_formats(config_file: Path, capsys: pytest.CaptureFixture[s
                      "--since", "2026-11-01T08:10", "--status", "requested")
     assert [r["external_id"] for r in csv.DictReader(io.StringIO(out))] == ["R11", "R10"]
     _, out, _ = _run(capsys, "--config", str(config_file), "returns", "list", "--channel", "shop", "--limit", "3")
-    assert "(3 returns)" in out and "R11" in out and "R8" not in out
+    assert "(3 of 12 returns)" in out and "R11" in out and "R8" not in out
 
 
 def test_decide_and_show(config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:

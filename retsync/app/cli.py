@@ -21,7 +21,7 @@ from typing import Any
 import structlog
 
 from retsync import __version__, logs, registry
-from retsync.app.tables import RETURN_LIST_COLUMNS, cell, print_table
+from retsync.app.tables import RETURN_LIST_COLUMNS, cell, plural, print_table
 from retsync.config import Config, ConfigError, config_path, load_config
 from retsync.intake.commands import add_commands as add_intake_commands
 from retsync.kit.model import DecisionKind, ReturnStatus
@@ -38,6 +38,11 @@ log = structlog.get_logger(__name__)
 
 class CommandError(Exception):
     """A command that cannot do what was asked; printed as is, exit code 1."""
+
+
+class UsageError(Exception):
+    """The command line itself cannot be honoured (a date that is none, a channel nobody knows): exit code 2,
+    as argparse and `retsync report` answer such mistakes."""
 
 
 def _load(args: argparse.Namespace) -> Config:
@@ -101,11 +106,16 @@ def _single_instance(config: Config, command: str) -> Any:
     return lock
 
 
-def cmd_sync(args: argparse.Namespace) -> int:
-    config = _load(args)
-    unknown = [name for name in args.channel or [] if name not in config.channels]
+def _configured(config: Config, names: list[str] | None) -> None:
+    """`--channel` of sync and push names channels of the config: they are the ones retsync can talk to."""
+    unknown = [name for name in names or [] if name not in config.channels]
     if unknown:
         raise ConfigError(f"{config.path}: no channel {', '.join(unknown)} (configured: {', '.join(config.channels)})")
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    config = _load(args)
+    _configured(config, args.channel)
     lock = _single_instance(config, "sync")
     runner = _runner(config)
     try:
@@ -130,6 +140,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 def cmd_push(args: argparse.Namespace) -> int:
     config = _load(args)
+    _configured(config, args.channel)
     runner = _runner(config)
     try:
         runner.open(args.channel or None)
@@ -187,7 +198,7 @@ def _since(value: str | None) -> datetime | None:
     try:
         return parse_moment("--since", value)
     except ReportUsageError as exc:
-        raise CommandError(str(exc)) from None
+        raise UsageError(str(exc)) from None
 
 
 def cmd_returns_list(args: argparse.Namespace) -> int:
@@ -206,8 +217,27 @@ def cmd_returns_list(args: argparse.Namespace) -> int:
             writer.writerow({k: for_spreadsheet(_jsonable(v)) for k, v in row.items()})
     else:
         print_table(rows, RETURN_LIST_COLUMNS)
-        print(f"({len(rows)} returns)")
+        total = len(rows) if args.limit is None or len(rows) < args.limit else count_returns(
+            engine, channel=args.channel, status=args.status, since=since, flag=args.flag)
+        print(f"({plural(len(rows), 'return')})" if total == len(rows) else f"({len(rows)} of {total} returns)")
     return EXIT_OK
+
+
+def _money(minor: int | None, currency: str | None) -> str:
+    """An amount as a person reads it (69.95 EUR); the JSON formats keep minor units, as the views do."""
+    from retsync.report.money import format_money
+
+    return "" if minor is None else format_money(minor, currency) if currency else str(minor)
+
+
+def _known(engine: Any, config: Config, names: list[str]) -> None:
+    """A channel asked for by name is in the config or the database; a typo gets exit 2, not an empty list."""
+    from retsync.report import ReportUsageError, check_channels
+
+    try:
+        check_channels(engine, config, names)
+    except ReportUsageError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def cmd_returns_show(args: argparse.Namespace) -> int:
@@ -236,8 +266,8 @@ def cmd_returns_show(args: argparse.Namespace) -> int:
     _say(f"  decision    {r['decision'] or '-'} ({r['decision_state'] or 'none'})")
     if d["customer_group_id"] is not None:
         _say(f"  customer group {d['customer_group_id']} (matched by {d['customer_match']}): "
-             f"{story['customer']['returns']} returns, {story['customer']['orders']} orders on "
-             f"{story['customer']['channels']} channels")
+             f"{plural(story['customer']['returns'], 'return')}, {plural(story['customer']['orders'], 'order')} "
+             f"on {plural(story['customer']['channels'], 'channel')}")
     for flag in story["flags"]:
         on_line = f" line {flag['return_line_id']}" if flag["return_line_id"] is not None else ""
         _say(f"  FLAG        {flag['code']}{on_line}: {flag['detail']} (since {cell(flag['flagged_at'])})")
@@ -253,7 +283,8 @@ def cmd_returns_show(args: argparse.Namespace) -> int:
         order = story["order"]
         print()
         _say(f"order {order['external_id']} placed {cell(order['placed_at'])}")
-        print_table(order["lines"], ("external_id", "ean", "sku", "title", "quantity", "unit_price", "currency"))
+        print_table([{**line, "unit_price": _money(line["unit_price"], line["currency"])} for line in order["lines"]],
+                    ("external_id", "ean", "sku", "title", "quantity", "unit_price"))
     if story["decisions"]:
         print("\ndecisions")
         print_table(story["decisions"], ("id", "return_line_id", "kind", "quantity", "origin", "state", "attempts",
@@ -287,14 +318,17 @@ def cmd_channels(args: argparse.Namespace) -> int:
         configured = config.channels.get(row["name"])
         state = "disabled" if configured is not None and not configured.enabled else (
             "not in config" if configured is None else "enabled")
-        _say(f"{row['name']} ({row['connector']}, {state}): {row['returns']} returns")
+        _say(f"{row['name']} ({row['connector']}, {state}): {plural(row['returns'], 'return')}")
+        if row["last_success_at"] is None and row["last_pull_started_at"] is not None:
+            _say(f"  backfilling        {plural(row['returns'], 'return')} so far (first pull started "
+                 f"{cell(row['last_pull_started_at'])}; each page is kept as it comes)")
         _say(f"  last pull started  {cell(row['last_pull_started_at']) or 'never'}")
         _say(f"  last success       {cell(row['last_success_at']) or 'never'}")
         if row["last_error"]:
             _say(f"  last error         {cell(row['last_error_at'])} ({row['consecutive_failures']} in a row): "
                  f"{row['last_error']}")
         for stream, cursor in row["cursors"].items():
-            _say(f"  cursor {stream:<11} {json.dumps(cursor, sort_keys=True)}")
+            _say(f"  resumes {stream:<10} {_position(cursor)}")
         if row["decisions"]:
             _say("  decisions          " + ", ".join(f"{k} {v}" for k, v in sorted(row["decisions"].items())))
         if row["quarantine"]["open"]:
@@ -310,6 +344,22 @@ def cmd_channels(args: argparse.Namespace) -> int:
     if not rows:
         print("no channel has synced yet (run `retsync sync`)")
     return EXIT_OK
+
+
+def _position(cursor: Any) -> str:
+    """Where a stream resumes, as `key value` pairs (times to the minute); `--format json` has it whole."""
+    if not isinstance(cursor, dict):
+        return cell(cursor)
+    words = []
+    for key, value in sorted(cursor.items()):
+        if value in (None, "", [], {}):
+            continue
+        if isinstance(value, str) and len(value) >= 19 and value[4:5] == "-" and value[10:11] == "T":
+            value = value[:16].replace("T", " ")  # an ISO time: to the minute is what a person compares
+        elif isinstance(value, (dict, list)):
+            value = json.dumps(value, sort_keys=True, separators=(",", ":"))
+        words.append(f"{key} {value}")
+    return ", ".join(words) or "from the start"
 
 
 def cmd_connectors(args: argparse.Namespace) -> int:
@@ -339,7 +389,12 @@ def cmd_connectors(args: argparse.Namespace) -> int:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
+    from retsync.store.db import DatabaseError, missing_driver
+
     config = _load(args)
+    problem = missing_driver(config.settings.database_url())
+    if problem:
+        raise DatabaseError(problem)
     data = {
         "file": str(config.path),
         "database": {"url": _mask_url(config.settings.database_url())},
@@ -536,6 +591,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SchemaError, DatabaseError, DecisionRefused, CommandError, SecretError, InstanceLocked) as exc:
         print(f"retsync: {for_terminal(exc, keep_newlines=True)}", file=sys.stderr)
         return EXIT_FAILED
+    except UsageError as exc:
+        print(f"retsync: {for_terminal(exc, keep_newlines=True)}", file=sys.stderr)
+        return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
     except Exception as exc:

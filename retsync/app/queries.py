@@ -32,15 +32,9 @@ def view_query(sql: str) -> Any:
     return text(sql).columns(**_VIEW_TIMES)
 
 
-def list_returns(
-    db: Engine,
-    *,
-    channel: str | None = None,
-    status: str | None = None,
-    since: datetime | None = None,
-    limit: int | None = None,
-    flag: str | None = None,
-) -> list[dict[str, Any]]:
+def _return_filters(channel: str | None, status: str | None, since: datetime | None,
+                    flag: str | None) -> tuple[str, dict[str, Any]]:
+    """The WHERE clause over v_returns that `returns list` filters by, and its parameters."""
     clauses, params = [], {}
     if flag:
         clauses.append("return_id IN (SELECT return_id FROM return_flags WHERE code = :flag AND resolved_at IS NULL)")
@@ -54,13 +48,38 @@ def list_returns(
     if since:
         clauses.append("created_at >= :since")
         params["since"] = since
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
+
+
+def _typed(sql: str, since: datetime | None, rows: bool = True) -> Any:
+    query = view_query(sql) if rows else text(sql)
+    if since is not None:  # typed, so SQLite compares naive-UTC text and PostgreSQL timestamptz alike
+        query = query.bindparams(bindparam("since", type_=UTCDateTime()))
+    return query
+
+
+def count_returns(db: Engine, *, channel: str | None = None, status: str | None = None,
+                  since: datetime | None = None, flag: str | None = None) -> int:
+    """How many returns `list_returns` would give without its limit ("8 of 93")."""
+    where, params = _return_filters(channel, status, since, flag)
+    with db.connect() as conn:
+        return int(conn.execute(_typed(f"SELECT COUNT(*) FROM v_returns {where}", since, rows=False), params).scalar_one())
+
+
+def list_returns(
+    db: Engine,
+    *,
+    channel: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    limit: int | None = None,
+    flag: str | None = None,
+) -> list[dict[str, Any]]:
+    where, params = _return_filters(channel, status, since, flag)
     sql = f"SELECT * FROM v_returns {where} ORDER BY created_at DESC, return_id DESC"
     if limit:  # beyond a 64-bit LIMIT both databases refuse; no table is that long
         sql += f" LIMIT {min(int(limit), 2**63 - 1)}"
-    query = view_query(sql)
-    if since is not None:  # typed, so SQLite compares naive-UTC text and PostgreSQL timestamptz alike
-        query = query.bindparams(bindparam("since", type_=UTCDateTime()))
+    query = _typed(sql, since)
     with db.connect() as conn:
         return [dict(row._mapping) for row in conn.execute(query, params)]
 

@@ -36,3 +36,8 @@ def print_table(rows: list[dict[str, Any]], columns: Sequence[str], out: Any = N
     print("  ".join("-" * w for w in widths), file=out)
     for row in cells:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip(), file=out)
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 return`, `3 returns`: counts a person reads (English nouns of this CLI take an s)."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

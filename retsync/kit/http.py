@@ -423,6 +423,8 @@ class ChannelHttp:
         asked = _retry_after_seconds(response.headers.get("retry-after"))
         if not asked and response.status_code == 429:
             asked = self._block_after_429
+                if not may_have_reached:  # most often a wrong base_url: say which host it named
+                    problem = f"cannot connect to {self._host(url)} ({problem})"
         if not asked:
             return None
         pause = min(asked, self.limits.max_retry_after)
@@ -494,6 +496,11 @@ class BearerTokenAuth(httpx.Auth):
     requires_response_body = True
 
     def __init__(
+    def _host(self, url: str) -> str:
+        """host:port a request goes to (never its path or query, which may carry a key)."""
+        target = self.client.base_url.join(url)
+        return f"{target.host}:{target.port}" if target.port else target.host
+
         self,
         token_url: str,
         client_id: str,

@@ -12,7 +12,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ByteSize, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ByteSize, ConfigDict, Field, PlainSerializer
 
 CHANNEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 """A channel's name becomes a file name (`tokens/<name>.json`) and a log field: nothing that can climb out."""
@@ -35,7 +35,21 @@ def parse_duration(value: object) -> object:
     return value
 
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+def format_duration(value: timedelta) -> str:
+    """The way a config file writes it ("5m", "90s", "250ms"), so `retsync config check` shows what was set
+    rather than ISO 8601's PT5M; `parse_duration` reads it back to the same value."""
+    seconds = value.total_seconds()
+    milliseconds = round(seconds * 1000)
+    if milliseconds == 0 or abs(milliseconds / 1000 - seconds) > 1e-9:
+        return f"{seconds:g}s"  # zero, or finer than a millisecond
+    for unit in ("d", "h", "m", "s"):
+        size = round(_UNIT_SECONDS[unit] * 1000)
+        if milliseconds % size == 0:
+            return f"{milliseconds // size}{unit}"
+    return f"{milliseconds}ms"
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, when_used="json")]
 
 
 class ChannelSettings(BaseModel):

@@ -122,7 +122,29 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
+    problem = missing_driver(url)
+    if problem:
+        raise DatabaseError(problem)
     return create_engine(parsed, pool_pre_ping=True, hide_parameters=True, **kwargs)
+
+
+def missing_driver(url: str) -> str | None:
+    """What to install when the database's Python driver is not there (PostgreSQL's is an extra), else None:
+    said before any connection, so neither `config check` nor the daemon ends in a ModuleNotFoundError."""
+    from retsync.config import checked_database_url
+
+    try:
+        parsed = make_url(checked_database_url(url))
+    except ValueError:
+        return None  # make_engine names the bad URL itself
+    if parsed.get_backend_name() != "postgresql":
+        return None
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return ("[database] url is a PostgreSQL database, and its driver (psycopg) is not installed: "
+                "pip install 'retsync[postgres]' into the environment retsync runs from")
+    return None
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:
