@@ -8,6 +8,7 @@ from sqlalchemy import Engine, inspect, text
 
 from retsync.store.db import make_engine, upgrade
 from retsync.store.models import Base
+from retsync.web import tables as web_tables  # noqa: F401  (the web console's tables join Base.metadata)
 
 
 def test_migrated_schema_matches_the_models(db: Engine) -> None:

@@ -182,13 +182,22 @@ def cmd_decide(args: argparse.Namespace) -> int:
     chosen = {line: args.quantity for line in args.line} if args.line else None
     recorded = record_decision(_engine(config), args.ret, DecisionKind(args.decision), note=args.note,
                                lines=chosen, quantity=None if chosen else args.quantity, connector_for=registry.get,
-                               refuse_flagged=not args.force)
+                               refuse_flagged=not args.force, refuse_contradicting=not args.force,
+                               source=_decided_by())
     ids = ", ".join(str(i) for i in recorded.decision_ids)
     if recorded.state is DecisionState.UNSUPPORTED:
         _say(f"recorded as unsupported (decision {ids}): {recorded.detail}; nothing will be pushed", file=sys.stderr)
         return EXIT_FAILED
     print(f"recorded decision {ids}: {args.decision}; it is pushed on the next push run (`retsync push`)")
     return EXIT_OK
+
+
+def _decided_by() -> str:
+    """Who decided, for the return's history: the OS user running the command, or just `cli`."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
 
 
 def _since(value: str | None) -> datetime | None:
@@ -511,7 +520,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "for several lines: they go to the channel as one act (one refund)")
     p.add_argument("--quantity", type=int, help="only this many units of the line (of each --line given)")
     p.add_argument("--force", action="store_true",
-                   help="record an accept or keep even on a return flagged double_refund or quantity_exceeds_ordered")
+                   help="record an accept or keep even on a return flagged double_refund or quantity_exceeds_ordered, "
+                   "or a decision that contradicts what the channel already did (refunded, rejected, cancelled)")
     p.set_defaults(func=cmd_decide)
 
     returns = sub.add_parser("returns", help="list and show returns").add_subparsers(

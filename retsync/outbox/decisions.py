@@ -13,10 +13,10 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from retsync.kit.contract import Capabilities, Connector
-from retsync.kit.model import DecisionKind, DecisionState, utcnow
+from retsync.kit.model import DecisionKind, DecisionState, ReturnStatus, utcnow
 from retsync.store.models import Channel, Decision, Return, ReturnEvent, ReturnLine
 
 log = structlog.get_logger(__name__)
@@ -79,12 +79,16 @@ def record_decision(
     source: str = "cli",
     now: datetime | None = None,
     refuse_flagged: bool = False,
+    refuse_contradicting: bool = False,
+    override_hint: str = "repeat the command with --force",
 ) -> Recorded:
     """Record a merchant decision on one line (`line`, with `quantity` units), on several (`lines`: line →
     units, None for all of it) or, with neither, on every line of the return: one act at the channel.
 
-    `refuse_flagged`: refuse an accept or keep on a return flagged as a likely second refund (`retsync decide`
-    without --force), in the same transaction that would record it.
+    `refuse_flagged`: refuse an accept or keep on a return flagged as a likely second refund; `refuse_contradicting`:
+    refuse a decision the channel's final state contradicts (`retsync decide` without --force, the web console
+    without "record anyway"); both in the same transaction that would record it, so a refusal records nothing.
+    `source` says who decided (`cli:<user>`, `web:<user>`): it goes into the return's history.
     """
     now = now or utcnow()
     if line is not None:
@@ -96,12 +100,14 @@ def record_decision(
     with db.begin() as conn:
         target = find_return(conn, ref)
         if refuse_flagged:
-            _refuse_if_flagged(conn, target, kind)
+            _refuse_if_flagged(conn, target, kind, override_hint)
+        if refuse_contradicting:
+            _refuse_if_contradicting(conn, target, kind, override_hint)
         return record_decision_in(conn, target, kind, note=note, lines=lines,
                                   connector_for=connector_for, source=source, now=now)
 
 
-def _refuse_if_flagged(conn: Connection, target: ReturnRef, kind: DecisionKind) -> None:
+def _refuse_if_flagged(conn: Connection, target: ReturnRef, kind: DecisionKind, override_hint: str) -> None:
     from retsync.reconcile.flags import blocking_flags
 
     blocking = blocking_flags(conn, target.id, kind.value)
@@ -110,7 +116,42 @@ def _refuse_if_flagged(conn: Connection, target: ReturnRef, kind: DecisionKind) 
         raise DecisionRefused(
             f"return {target.channel}/{target.external_id} is flagged ({reasons}), so {kind.value} may refund "
             f"the customer twice. Check it with `retsync returns show {target.id}`; to record it anyway, "
-            f"repeat the command with --force")
+            f"{override_hint}")
+
+
+FINAL_AT_CHANNEL = ("pushed", "synced")
+"""Decision states that mean the channel has carried the decision out (or reported it itself)."""
+
+
+def channel_outcome(conn: Connection, return_id: int) -> tuple[str, tuple[DecisionKind, ...]] | None:
+    """What the channel has already settled for this return, and the decisions that agree with it.
+
+    The latest decision the channel carried out (pushed) or reported (synced) settles it; without one, a refunded
+    return was accepted (an accept or a keep agree), a cancelled one was cancelled. None: nothing is final yet.
+    """
+    settled = conn.execute(
+        select(Decision.kind, Decision.state).where(Decision.return_id == return_id,
+                                                    Decision.state.in_(FINAL_AT_CHANNEL))
+        .order_by(Decision.id.desc()).limit(1)).first()
+    if settled is not None:
+        verb = "accepted" if settled.kind == DecisionKind.ACCEPT.value else f"decided {settled.kind}"
+        return (f"{verb} at the channel ({'pushed' if settled.state == 'pushed' else 'reported by the channel'})",
+                (DecisionKind(settled.kind),))
+    status = conn.execute(select(Return.status).where(Return.id == return_id)).scalar_one()
+    if status == ReturnStatus.REFUNDED.value:
+        return "refunded at the channel (status refunded)", (DecisionKind.ACCEPT, DecisionKind.KEEP)
+    if status == ReturnStatus.CANCELLED.value:
+        return "cancelled at the channel (status cancelled)", (DecisionKind.CANCEL,)
+    return None
+
+
+def _refuse_if_contradicting(conn: Connection, target: ReturnRef, kind: DecisionKind, override_hint: str) -> None:
+    outcome = channel_outcome(conn, target.id)
+    if outcome is not None and kind not in outcome[1]:
+        state, _ = outcome
+        raise DecisionRefused(
+            f"return {target.channel}/{target.external_id} is already {state}: {kind.value} contradicts it and "
+            f"the channel would be asked to undo what it did. To record it anyway, {override_hint}")
 
 
 def record_decision_in(
@@ -208,3 +249,26 @@ def _chosen_lines(conn: Connection, target: ReturnRef, lines: Mapping[str, int |
             raise DecisionRefused(f"line {ref!r} is named twice")
         chosen[row.id] = (row, row.quantity if units is None else units)
     return list(chosen.values())
+
+
+def retry_failed(db: Engine, decision_id: int, *, source: str, now: datetime | None = None) -> list[int]:
+    """Send a failed decision again: every failed decision of its act goes back to pending, due now, so the next
+    push carries the act out once more under the same key (a channel that already did it answers so)."""
+    now = now or utcnow()
+    with db.begin() as conn:
+        row = conn.execute(select(Decision.act_key, Decision.state, Decision.return_id)
+                           .where(Decision.id == decision_id)).first()
+        if row is None:
+            raise DecisionRefused(f"no decision {decision_id}")
+        if row.state != DecisionState.FAILED.value:
+            raise DecisionRefused(f"decision {decision_id} is {row.state}, not failed: nothing to retry")
+        members = conn.execute(select(Decision.id, Decision.return_line_id, Decision.kind).where(
+            Decision.act_key == row.act_key, Decision.state == DecisionState.FAILED.value)).all()
+        conn.execute(update(decisions_t).where(decisions_t.c.id.in_([m.id for m in members])).values(
+            state=DecisionState.PENDING.value, next_attempt_at=None, updated_at=now))
+        for member in members:
+            conn.execute(insert(events_t).values(
+                return_id=row.return_id, return_line_id=member.return_line_id, at=now, kind="decision_retry",
+                old_value=DecisionState.FAILED.value, new_value=DecisionState.PENDING.value, source=source,
+                detail=f"decision {member.id} ({member.kind}) sent again"))
+    return [m.id for m in members]
