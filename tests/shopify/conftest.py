@@ -1,0 +1,72 @@
+"""Shopify test helpers: a connector wired to the sandbox in-process, a clock that passes only when slept, and
+the GraphQL operations a sandbox was sent."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from graphql import FieldNode, OperationDefinitionNode, parse
+
+from retsync.kit.contract import Runtime
+from retsync_connectors.shopify.connector import ShopifyConnector, ShopifySettings
+from retsync_connectors.shopify.emulator import ShopifyEmulator
+
+
+class Clock:
+    """Virtual time: the emulator's bucket refills by it, and the connector's waits advance it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def emulator(clock: Clock) -> ShopifyEmulator:
+    return ShopifyEmulator(seed=3, n_orders=24, clock=clock)
+
+
+@pytest.fixture
+def make_connector(tmp_path: Path, clock: Clock) -> Iterator[Callable[..., ShopifyConnector]]:
+    """A connector talking to an emulator in-process; its waits advance `clock` instead of sleeping."""
+    made: list[ShopifyConnector] = []
+
+    def make(emulator: ShopifyEmulator, **overrides: Any) -> ShopifyConnector:
+        table = {**ShopifyConnector.sandbox_channel("https://retsync-sandbox.myshopify.com"), "max_backoff": "0.01s",
+                 **overrides}
+        runtime = Runtime(state_dir=tmp_path, transport=emulator.transport(), sleep=clock.sleep)
+        connector = ShopifyConnector("shopify-test", ShopifySettings(**table), runtime)
+        made.append(connector)
+        return connector
+
+    yield make
+    for connector in made:
+        connector.close()
+
+
+def operations(emulator: ShopifyEmulator, *, mutations_only: bool = True) -> list[str]:
+    """The root fields of every operation the emulator was sent, in order (mutations only by default)."""
+    found: list[str] = []
+    for request in emulator.requests:
+        if not isinstance(request.body, dict) or not isinstance(request.body.get("query"), str):
+            continue
+        for definition in parse(request.body["query"]).definitions:
+            if isinstance(definition, OperationDefinitionNode) and (
+                    definition.operation.value == "mutation" or not mutations_only):
+                found += [node.name.value for node in definition.selection_set.selections
+                          if isinstance(node, FieldNode)]
+    return found
