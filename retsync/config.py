@@ -25,6 +25,7 @@ from retsync.intake.settings import CarrierSettings
 from retsync.kit.secrets import Secret
 from retsync.kit.settings import CHANNEL_NAME, ChannelSettings, Duration
 from retsync.notify.address import single_address
+from retsync.ops.settings import PrivacySettings
 from retsync.web.settings import WebSettings
 
 DEFAULT_CONFIG_PATH = Path("/etc/retsync/config.toml")
@@ -86,6 +87,26 @@ class DaemonSettings(BaseModel):
     push_retry_base: Duration = timedelta(seconds=30)
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    metrics_listen: str | None = Field(
+        default=None, description="HOST:PORT on this machine where `retsync run` serves /metrics, /healthz and /readyz "
+        "(unset: no endpoint)")
+    ready_failed_polls: int = Field(
+        default=3, ge=1, description="/readyz fails once a channel has failed this many polls in a row")
+
+    @field_validator("metrics_listen")
+    @classmethod
+    def _loopback_only(cls, value: str | None) -> str | None:
+        """The endpoint has no login: it shows which channels exist and how they fare, so it stays on this machine
+        (a Prometheus elsewhere scrapes it through a tunnel or a local agent)."""
+        if value is None:
+            return None
+        host, sep, port = value.strip().rpartition(":")
+        if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+            raise ValueError(f"{value!r} is not HOST:PORT; write \"127.0.0.1:9464\"")
+        if not is_this_machine(host):
+            raise ValueError(f"{host} is not this machine: the metrics endpoint has no login, so it listens on "
+                             f"loopback only (127.0.0.1, ::1, localhost)")
+        return value.strip()
 
 
 TEAM_EVENTS = ("new_return", "received", "new_flag", "push_failed", "record_quarantined")
@@ -172,6 +193,7 @@ class Settings(BaseSettings):
     notify: NotifySettings = NotifySettings()
     carriers: CarrierSettings = CarrierSettings()
     web: WebSettings = WebSettings()
+    privacy: PrivacySettings = PrivacySettings()
     channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @classmethod

@@ -32,6 +32,7 @@ from retsync.kit.model import utcnow
 from retsync.kit.settings import ChannelSettings
 from retsync.logs import scrub
 from retsync.notify.outbox import Notifier, NotifySummary
+from retsync.ops.service import ServiceHooks
 from retsync.outbox.backoffice import BackOffice
 from retsync.outbox.push import Outbox, PushSummary
 from retsync.reconcile.linking import recheck_push_failures, reconcile_channel
@@ -346,6 +347,8 @@ def run_forever(runner: Runner, *, install_signals: bool = True) -> int:
     """`retsync run`: schedule, wait for SIGTERM/SIGINT, stop within the grace period."""
     runner.hold_leases = True
     scheduler = runner.schedule()
+    service = ServiceHooks(runner)  # systemd's READY/STATUS/WATCHDOG, /metrics, the retention job
+    service.prepare(scheduler)
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         log.info("stopping", signal=signal.Signals(signum).name)
@@ -355,9 +358,11 @@ def run_forever(runner: Runner, *, install_signals: bool = True) -> int:
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
     scheduler.start()
+    service.started()
     log.info("daemon_started", channels=sorted(runner.connectors), push_interval_s=
              runner.config.settings.daemon.push_interval.total_seconds())
     runner.stop.wait()
+    service.stopping()
     # Jobs see the stop flag between pages and in every backoff wait; a page being written finishes or
     # rolls back as a whole. Whatever is still busy after the grace period is left to the OS.
     scheduler.shutdown(wait=False)
@@ -366,5 +371,6 @@ def run_forever(runner: Runner, *, install_signals: bool = True) -> int:
         if thread is not threading.current_thread() and not thread.daemon and thread.is_alive():
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
     runner.release_leases()  # another instance takes the channels over at its next heartbeat, not after a lapse
+    service.close()
     log.info("daemon_stopped")
     return 0

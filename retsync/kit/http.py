@@ -238,11 +238,52 @@ class _Pacer:
 
     def wait_time(self) -> float:
         """Reserve the next slot; return how long the caller must wait for it."""
+        return self.reserve()[0]
+
+    def reserve(self) -> tuple[float, bool]:
+        """Reserve the next slot: how long to wait for it, and whether that wait is a block (a 429, an exhausted
+        quota, a Retry-After) rather than the ordinary pacing."""
         with self._lock:
             now = time.monotonic()
             slot = max(now, self._next_slot, self._blocked_until)
             self._next_slot = slot + self._interval
-            return slot - now
+            return slot - now, slot > now and slot == self._blocked_until
+
+
+@dataclass(frozen=True)
+class HttpEvent:
+    """One request of a channel as it went, for whoever watches (the daemon's /metrics, `retsync doctor`)."""
+
+    channel: str
+    method: str
+    host: str
+    status: int | None
+    """The answer's status; None when there was none (refused, timed out, cut off)."""
+    rate_limit_wait: float = 0.0
+    """Seconds the request was held before it went because the channel was blocked (429, quota, Retry-After)."""
+    date: str | None = None
+    """The answer's `Date` header, as the channel's clock tells it."""
+
+
+_observers: list[Callable[[HttpEvent], None]] = []
+
+
+def observe(observer: Callable[[HttpEvent], None]) -> Callable[[], None]:
+    """Have `observer` called with every channel request from now on; returns the call that stops it.
+
+    An observer runs on the request's thread and must be quick; what it raises is dropped, since watching a
+    request must never fail it.
+    """
+    _observers.append(observer)
+    return lambda: _observers.remove(observer) if observer in _observers else None
+
+
+def _tell(event: HttpEvent) -> None:
+    for observer in list(_observers):
+        try:
+            observer(event)
+        except Exception:  # noqa: BLE001 - a watcher's bug is not the channel's failure
+            log.debug("http_observer_failed", exc_info=True)
 
 
 class ChannelHttp:
@@ -368,7 +409,9 @@ class ChannelHttp:
         while True:
             if self._stop.is_set():
                 raise Stopped()
-            self._wait(self._pacer.wait_time())
+            waited, was_blocked = self._pacer.reserve()
+            blocked = waited if was_blocked else 0.0
+            self._wait(waited)
             may_have_reached = True
             try:
                 self.requests_sent += 1
@@ -380,8 +423,15 @@ class ChannelHttp:
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
                 problem = f"{type(exc).__name__}: {exc or 'no detail'}"
                 may_have_reached = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
+                if not may_have_reached:  # most often a wrong base_url: say which host it named
+                    problem = f"cannot connect to {self._host(url)} ({problem})"
                 delay = self.retry.backoff(attempt)
+                if _observers:
+                    _tell(HttpEvent(self.channel, method, self.client.base_url.host, None, blocked))
             else:
+                if _observers:
+                    _tell(HttpEvent(self.channel, method, response.request.url.host, response.status_code, blocked,
+                                    response.headers.get("date")))
                 self._note_rate_headers(response)
                 if response.status_code in ok:
                     self._check_depth(method, url, response)
@@ -423,8 +473,6 @@ class ChannelHttp:
         asked = _retry_after_seconds(response.headers.get("retry-after"))
         if not asked and response.status_code == 429:
             asked = self._block_after_429
-                if not may_have_reached:  # most often a wrong base_url: say which host it named
-                    problem = f"cannot connect to {self._host(url)} ({problem})"
         if not asked:
             return None
         pause = min(asked, self.limits.max_retry_after)
@@ -447,6 +495,11 @@ class ChannelHttp:
             return response.json()
         except ValueError:
             raise BadPayload(f"{method} {url}: the answer is not valid JSON ({len(response.content)} bytes)") from None
+
+    def _host(self, url: str) -> str:
+        """host:port a request goes to (never its path or query, which may carry a key)."""
+        target = self.client.base_url.join(url)
+        return f"{target.host}:{target.port}" if target.port else target.host
 
     def _describe(self, response: httpx.Response) -> str:
         try:
@@ -496,11 +549,6 @@ class BearerTokenAuth(httpx.Auth):
     requires_response_body = True
 
     def __init__(
-    def _host(self, url: str) -> str:
-        """host:port a request goes to (never its path or query, which may carry a key)."""
-        target = self.client.base_url.join(url)
-        return f"{target.host}:{target.port}" if target.port else target.host
-
         self,
         token_url: str,
         client_id: str,

@@ -46,3 +46,29 @@ def add_commands(sub: Any, db: Any) -> None:
                    help="also write retsync.service (to --unit-dir) and a 0700 credentials/ folder beside the config")
     p.add_argument("--unit-dir", default=str(DEFAULT_UNIT_DIR), help=f"where the unit goes (default {DEFAULT_UNIT_DIR})")
     p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("doctor", help="check config, database, disk, permissions, keyring, clocks and every channel's "
+                                      "sign-in; one line each, exit 1 on any failure")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_doctor)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    import json
+
+    from retsync import logs
+    from retsync.ops.doctor import as_json, run_checks
+
+    logs.configure(level="ERROR")  # the checks' own lines are the output; retries and pulls are not news here
+    checks = run_checks(args.config)
+    if args.format == "json":
+        json.dump(as_json(checks), sys.stdout, indent=2)
+        print()
+    else:
+        width = max(len(c.check) for c in checks)
+        for c in checks:
+            first, *rest = c.detail.splitlines() or [""]
+            print(for_terminal(f"{c.status:<4}  {c.check:<{width}}  {first}"))
+            for line in rest:
+                print(for_terminal(f"{'':<4}  {'':<{width}}  {line}"))
+    return EXIT_FAILED if any(c.failed for c in checks) else EXIT_OK
