@@ -8,7 +8,8 @@ its last DONE report, and the id of a report requested and not DONE yet. A pull 
 not DONE yet, nothing is stored and the pull goes on (the next poll looks again: the Reports API allows about one
 createReport a minute, so it is never polled in a loop); FATAL or CANCELLED, it is logged and dropped, and asked
 for again next time; DONE, its rows are stored and the window's end moves to its `dataEndTime`, and only then.
-The next window starts at that end less `overlap`: reports come hours late, and rows read twice are the same
+The next window starts at that end less `overlap` (at most 30 days, so a window always moves on): reports come
+hours late, and rows read twice are the same
 returns (keyed by the report's natural keys, with the same revision). A backfill walks the history in windows of
 at most 60 days (the MFN report's limit). The request of a report is stored with its own page, so a daemon that
 dies while Amazon prepares it looks at the same report next time instead of asking for another.
@@ -247,7 +248,8 @@ class AmazonConnector(Connector[AmazonSettings]):
                 caught_up = end is not None and requested is not None and end >= requested - CAUGHT_UP
                 if caught_up and requested is not None and context.now - requested < self.settings.report_every:
                     return
-                start = min(end - self.settings.overlap if end else context.backfill_since, context.now)
+                start = min(end - min(self.settings.overlap, MAX_SPAN / 2) if end else context.backfill_since,
+                            context.now)
                 pending = self.client.create_report(REPORTS[kind], self.settings.marketplace_ids, start,
                                                     min(start + MAX_SPAN, context.now))
                 setattr(cursor, f"{kind}_pending", pending)
@@ -302,15 +304,13 @@ class AmazonConnector(Connector[AmazonSettings]):
                 if mapped is not None:
                     returns.append(mapped)
         returns = _unique(returns)
-        orders, returns = self._orders_for(returns, context, sieve)
-        return Page(returns=returns, orders=orders, quarantined=sieve.take())
+        return Page(returns=returns, orders=self._orders_for(returns, context, sieve), quarantined=sieve.take())
 
-    def _orders_for(self, returns: list[Return], context: PullContext, sieve: RecordSieve
-                    ) -> tuple[list[Order], list[Return]]:
-        """The orders these returns name that are not stored yet, and the returns with their lines linked to
-        the order items (by SKU: the report names no order item id)."""
+    def _orders_for(self, returns: list[Return], context: PullContext, sieve: RecordSieve) -> list[Order]:
+        """The orders these returns name that are not stored yet. The report names no order item id: the core
+        links each line to its order item by SKU (a product-based link, marked so)."""
         if not self.settings.fetch_orders:
-            return [], returns
+            return []
         named = {r.order_external_id for r in returns if r.order_external_id}
         missing = sorted(named - set(context.stored_orders(named)))
         orders: list[Order] = []
@@ -320,18 +320,7 @@ class AmazonConnector(Connector[AmazonSettings]):
             fetched = self._fetch(order_id, sieve)
             if fetched is not None:
                 orders.append(fetched)
-        by_order = {order.external_id: order for order in orders}
-        linked = []
-        for ret in returns:
-            order = by_order.get(ret.order_external_id or "")
-            if order is None or ret.handled_by_channel and not ret.lines:
-                linked.append(ret)
-                continue
-            skus = {line.sku: line.external_id for line in order.lines if line.sku}
-            lines = tuple(line.model_copy(update={"order_line_external_id": skus.get(line.sku or "")})
-                          if line.order_line_external_id is None and line.sku in skus else line for line in ret.lines)
-            linked.append(ret.model_copy(update={"lines": lines}))
-        return orders, linked
+        return orders
 
     def _fetch(self, order_id: str, sieve: RecordSieve | None) -> Order | None:
         raw = self.client.order(order_id)

@@ -111,7 +111,8 @@ class AmazonData(SeededData):
         tracking = f"00340434{rng.randint(10**9, 10**10 - 1)}" if stage != "requested" else ""
         delivered = requested + timedelta(days=rng.uniform(2, 5)) if stage in ("received", "refunded", "closed") \
             else None
-        return [self.mfn_row(order, item, rma=f"D{rng.randint(10**8, 10**9 - 1)}{chr(65 + n % 26)}",
+        rma = f"D{rng.randint(10**8, 10**9 - 1)}{chr(65 + n % 26)}"
+        return [self.mfn_row(order, item, rma=rma,
                              requested=requested, status="Closed" if stage == "closed" else "Approved",
                              reason=reason, quantity=rng.randint(1, item["QuantityOrdered"]), tracking=tracking,
                              carrier=rng.choice(CARRIERS) if tracking else "",
