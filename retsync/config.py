@@ -12,17 +12,17 @@ import ipaddress
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from retsync.intake.settings import CarrierSettings
-from retsync.kit.secrets import Secret
+from retsync.kit.secrets import Secret, SecretError, is_reference, unreadable_secrets
 from retsync.kit.settings import CHANNEL_NAME, ChannelSettings, Duration
 from retsync.notify.address import single_address
 from retsync.ops.settings import PrivacySettings
@@ -33,6 +33,17 @@ DEFAULT_STATE_DIR = Path("/var/lib/retsync")
 
 class ConfigError(Exception):
     """The config cannot be used; `str()` is the message for the admin (exit code 2)."""
+
+
+def _readable_now(secret: SecretStr | None) -> str | None:
+    """A secret's value for a check at load time, or None when it is not set or cannot be read from here (it
+    is read, and checked, where it is used)."""
+    if secret is None:
+        return None
+    try:
+        return secret.get_secret_value()
+    except SecretError:
+        return None
 
 
 class DatabaseSettings(BaseModel):
@@ -161,7 +172,8 @@ class NotifySettings(BaseModel):
 
     @model_validator(mode="after")
     def _usable(self) -> NotifySettings:
-        if self.webhook_url is not None and not self.webhook_url.get_secret_value().startswith(("http://", "https://")):
+        url = _readable_now(self.webhook_url)
+        if url is not None and not url.startswith(("http://", "https://")):
             raise ValueError("webhook_url must be an http:// or https:// URL")
         if self.smtp_host and not self.mail_from:
             raise ValueError("smtp_host is set but mail_from is not: e-mails need a From address")
@@ -311,12 +323,47 @@ def load_config(
             channels[name] = model(**table)
         except ValidationError as exc:
             problems.extend(_messages(path, exc, ("channels", name)))
+            continue
+        problems.extend(_literal_references(path, name, table, channels[name]))
     problems.extend(_back_office_problems(path, channels, holds_returns))
     problems.extend(_notify_problems(path, settings.notify, channels))
     problems.extend(_insecure_problems(path, settings.notify, channels))
     if problems:
         raise ConfigError("\n".join(problems))
     return Config(path=path, settings=settings, channels=channels)
+
+
+def _literal_references(path: Path, name: str, table: Mapping[str, Any], channel: ChannelSettings) -> list[str]:
+    """`client_id = "env:BOL_CLIENT_ID"` on a key that is not a secret would be sent as those very words (a
+    401 much later): say so now, and which keys do read references."""
+    secret_keys = sorted(key for key, value in channel if isinstance(value, SecretStr))
+    return [f"{path}: [channels.{name}] key `{key}`: {value!r} looks like a secret reference, but `{key}` is not "
+            f"a secret key and would be taken literally; write the value itself"
+            + (f" (keys that read env:/file:/keyring: here: {', '.join(secret_keys)})" if secret_keys else "")
+            for key, value in table.items()
+            if isinstance(value, str) and is_reference(value) and not isinstance(getattr(channel, key, None), SecretStr)]
+
+
+def unreadable(config: Config, channels: Iterable[str] | None = None, notify: bool = False) -> list[str]:
+    """One line per secret of these channels (all when None), and of [notify] when asked, that cannot be read
+    here: which file, table and key, and why."""
+    lines = []
+    for name, channel in config.channels.items():
+        if channels is not None and name not in channels:
+            continue
+        lines += [f"{config.path}: [channels.{name}] key `{key}`: {why}" for key, why in unreadable_secrets(channel)]
+    if notify:
+        lines += [f"{config.path}: [notify] key `{key}`: {why}"
+                  for key, why in unreadable_secrets(config.settings.notify)]
+    return lines
+
+
+def require_secrets(config: Config, channels: Iterable[str] | None = None, notify: bool = False) -> None:
+    """Before talking to channels (sync, push, run): every secret they need is readable, or a ConfigError
+    naming each one that is not."""
+    lines = unreadable(config, channels, notify)
+    if lines:
+        raise ConfigError("\n".join(lines))
 
 
 def _back_office_problems(
@@ -407,8 +454,9 @@ def _insecure_problems(path: Path, notify: NotifySettings, channels: Mapping[str
                                 f"[channels.{name}]")
     if notify.allow_insecure:
         return problems
-    if notify.webhook_url is not None:
-        host = _plain_http_host(notify.webhook_url.get_secret_value())
+    url = _readable_now(notify.webhook_url)
+    if url is not None:
+        host = _plain_http_host(url)
         if host is not None:
             problems.append(f"{path}: [notify] key `webhook_url`: plain http:// to {host}: {_INSECURE_WHY} [notify]")
     if notify.smtp_password is not None and notify.smtp_security == "none" and not is_this_machine(notify.smtp_host):

@@ -146,3 +146,57 @@ def test_config_check_shows_durations_as_a_config_file_writes_them(config_file: 
     shown = json.loads(out)
     assert code == 0 and shown["channels"]["shop"]["poll_interval"] == "90s"
     assert shown["daemon"]["push_interval"] == "1m" and "PT" not in out
+
+
+@pytest.fixture
+def service_config(tmp_path: Path) -> Path:
+    """A config as the systemd unit reads it: the shop's secrets are credentials only the service can see."""
+    path = tmp_path / "config.toml"
+    path.write_text(f"""
+[database]
+url = "sqlite:///{tmp_path / 'retsync.db'}"
+[daemon]
+state_dir = "{tmp_path}"
+[channels.shop]
+connector = "woocommerce"
+base_url = "https://shop.example.com"
+consumer_key = "file:{tmp_path / 'credentials' / 'shop-key'}"
+consumer_secret = "file:{tmp_path / 'credentials' / 'shop-secret'}"
+""")
+    assert main(["--config", str(path), "db", "upgrade"]) == 0
+    return path
+
+
+@pytest.mark.parametrize("command", [["returns", "list"], ["report"], ["channels"], ["connectors"],
+                                     ["config", "check"]])
+def test_commands_that_talk_to_no_channel_need_none_of_its_secrets(
+        service_config: Path, capsys: pytest.CaptureFixture[str], command: list[str]) -> None:
+    code, _, err = run(capsys, service_config, *command)
+    assert code == 0, err
+    if command == ["config", "check"]:
+        assert "not readable from here (sync, push and run need it)" in err and "`consumer_key`" in err
+
+
+@pytest.mark.parametrize("command", [["sync"], ["push"]])
+def test_commands_that_talk_to_the_channel_stop_first_naming_each_secret_they_cannot_read(
+        service_config: Path, capsys: pytest.CaptureFixture[str], command: list[str]) -> None:
+    code, _, err = run(capsys, service_config, *command)
+    assert code == 2 and "[channels.shop] key `consumer_key`: cannot read secret file" in err
+    assert "[channels.shop] key `consumer_secret`" in err and "Traceback" not in err
+
+
+def test_a_reference_on_a_key_that_is_not_secret_is_a_config_error(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(f"""
+[daemon]
+state_dir = "{tmp_path}"
+[channels.shop]
+connector = "woocommerce"
+base_url = "env:SHOP_URL"
+consumer_key = "ck"
+consumer_secret = "cs"
+""")
+    code, _, err = run(capsys, path, "config", "check")
+    assert code == 2 and "[channels.shop] key `base_url`: 'env:SHOP_URL' looks like a secret reference" in err
+    assert "consumer_key, consumer_secret" in err

@@ -69,8 +69,8 @@ enabled = false
     ('[channels.bol]\nenabled = true\n', "[channels.bol] key `connector`: is required but missing"),
     ('[daemon]\nlog_level = "LOUD"\n', "[daemon] key `log_level`: Input should be"),
     ('[databse]\nurl = "x"\n', "key `databse`: unknown key"),
-    ('[channels.x]\nconnector = "withsecret"\napi_key = "env:NOT_SET_ANYWHERE"\n',
-     "[channels.x] key `api_key`: environment variable NOT_SET_ANYWHERE is not set"),
+    ('[channels.x]\nconnector = "withsecret"\napi_key = "keyring:no-slash"\n',
+     "[channels.x] key `api_key`: `keyring:no-slash` must look like `keyring:service/username`"),
     ('[channels.x]\nconnector = "withsecret"\n', "[channels.x] key `api_key`: is required but missing"),
     ('[channels\nconnector = 1', "not valid TOML"),
 ])
@@ -166,7 +166,7 @@ def test_config_check_masks_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert main(["--config", str(path), "config", "check"]) == 0
     out = capsys.readouterr().out
     assert "very-secret-value" not in out and "dbpassword" not in out
-    assert '"api_key": "**********"' in out
+    assert '"api_key": "env:SHOP_KEY"' in out, "where the secret comes from, which is no secret"
 
 
 def test_decisions_from_must_name_another_channel_that_can_hold_returns(tmp_path: Path) -> None:

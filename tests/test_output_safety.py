@@ -119,7 +119,7 @@ def test_a_return_id_too_big_for_the_database_is_one_line(hostile_config: Path,
     assert code == 0 and "(4 returns)" in out
     for since in ("0001-01-01T00:00+05:00", "9999-12-31T23:00-05:00", "99999-01-01"):
         code, out, err = _run(capsys, "--config", str(hostile_config), "returns", "list", "--since", since)
-        assert code == 1 and err.startswith("retsync: --since ") and err.count("\n") == 1, err
+        assert code == 2 and err.startswith("retsync: --since ") and err.count("\n") == 1, err  # as report
     for number in ("99999999999999999999999", "-3", "0"):
         code, out, err = _run(capsys, "--config", str(hostile_config), "decide", "shop/R3", "accept",
                               "--line", "R3-L0", "--quantity", number)

@@ -22,7 +22,7 @@ import structlog
 
 from retsync import __version__, logs, registry
 from retsync.app.tables import RETURN_LIST_COLUMNS, cell, plural, print_table
-from retsync.config import Config, ConfigError, config_path, load_config
+from retsync.config import Config, ConfigError, config_path, load_config, unreadable
 from retsync.intake.commands import add_commands as add_intake_commands
 from retsync.kit.model import DecisionKind, ReturnStatus
 from retsync.kit.secrets import SecretError, store_in_keyring
@@ -417,6 +417,8 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def _mask_url(url: str) -> str:
+    for line in unreadable(config, notify=True):  # fine when the service provides them (LoadCredential=, env)
+        _say(f"not readable from here (sync, push and run need it): {line}", file=sys.stderr)
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)

@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from retsync import registry
-from retsync.config import Config
+from retsync.config import Config, require_secrets
 from retsync.kit.contract import Connector, Runtime
 from retsync.kit.http import AuthError, ChannelError, Stopped
 from retsync.kit.model import utcnow
@@ -103,6 +103,7 @@ class Runner:
         assert self.db is not None
         require_current_schema(self.db)
         wanted = list(channels) if channels else list(self.config.enabled_channels)
+        require_secrets(self.config, wanted, notify=self.config.settings.notify.enabled)
         for name in wanted:
             settings = self.config.channels[name]
             cls = registry.get(settings.connector)

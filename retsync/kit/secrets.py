@@ -3,6 +3,11 @@
 The merchant's credentials stay on their server; the config file may hold only
 a pointer to them. Every resolved value is remembered so the log pipeline can
 blank it wherever it would otherwise appear.
+
+A reference is read the first time its value is used, not when the config is loaded: under systemd the
+credentials exist only inside the service (`LoadCredential=`), and the admin's `retsync returns list` in a
+shell needs none of them. Commands that talk to a channel ask for its secrets up front (`unreadable_secrets`),
+so a missing one still stops them before anything is sent, naming the key.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import Annotated
 
 import keyring
 import keyring.errors
-from pydantic import BeforeValidator, SecretStr
+from pydantic import BaseModel, BeforeValidator, PlainSerializer, SecretStr
 
 KEYRING_SERVICE = "retsync"
 
@@ -71,16 +76,85 @@ def resolve(reference: str) -> str:
     return value
 
 
-def _resolve_for_pydantic(value: object) -> object:
+REFERENCE_SCHEMES = ("env", "file", "keyring")
+
+
+def is_reference(value: str) -> bool:
+    """`env:…`, `file:…` or `keyring:…`: a pointer to a secret, not a value."""
+    scheme, sep, _ = value.partition(":")
+    return bool(sep) and scheme in REFERENCE_SCHEMES
+
+
+def check_reference(reference: str) -> None:
+    """What can be told of a reference without reading it: its shape."""
+    scheme, _, rest = reference.partition(":")
+    if scheme == "keyring":
+        service, slash, username = rest.partition("/")
+        if not slash or not service or not username:
+            raise SecretError(f"`keyring:{rest}` must look like `keyring:service/username`")
+    if scheme in ("env", "file") and not rest:
+        raise SecretError(f"`{scheme}:` names no {'variable' if scheme == 'env' else 'file'}")
+
+
+class SecretRef(SecretStr):
+    """A credential named by its reference, read when first used and then kept (masked when printed)."""
+
+    def __init__(self, reference: str) -> None:
+        super().__init__(reference)
+        self._value: str | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def reference(self) -> str:
+        """What the config says (`env:BOL_SECRET`), never the secret itself unless the config holds it plainly."""
+        return self._secret_value if is_reference(self._secret_value) else "(the value itself)"
+
+    def get_secret_value(self) -> str:
+        with self._lock:
+            if self._value is None:
+                self._value = resolve(self._secret_value)
+            return self._value
+
+
+def _reference_for_pydantic(value: object) -> object:
+    if isinstance(value, SecretRef):
+        return value
     if isinstance(value, SecretStr):
         value = value.get_secret_value()
     if isinstance(value, str):
-        return SecretStr(resolve(value))
+        check_reference(value)
+        if not is_reference(value):
+            remember(value)
+        return SecretRef(value)
     return value
 
 
-Secret = Annotated[SecretStr, BeforeValidator(_resolve_for_pydantic)]
-"""A config field holding a credential: resolved from its reference, masked when printed."""
+def _shown(value: SecretStr) -> str:
+    """In JSON (`retsync config check`): the reference, which tells the admin where the secret comes from and
+    is no secret itself; a value written plainly into the config stays masked."""
+    reference = value.reference if isinstance(value, SecretRef) else None
+    return reference if reference and is_reference(reference) else "**********"
+
+
+Secret = Annotated[SecretStr, BeforeValidator(_reference_for_pydantic), PlainSerializer(_shown, when_used="json")]
+"""A config field holding a credential: read from its reference when first used, masked when printed."""
+
+
+def unreadable_secrets(model: BaseModel, prefix: str = "") -> list[tuple[str, str]]:
+    """(key, why) for every secret of `model` (and its nested models) that cannot be read here; reading the
+    rest as a side effect, so they are known to the log filter before anything could print them."""
+    problems: list[tuple[str, str]] = []
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        key = f"{prefix}{name}"
+        if isinstance(value, SecretStr):
+            try:
+                value.get_secret_value()
+            except SecretError as exc:
+                problems.append((key, str(exc)))
+        elif isinstance(value, BaseModel):
+            problems.extend(unreadable_secrets(value, f"{key}."))
+    return problems
 
 
 def keyring_username(channel: str, key: str) -> str:
