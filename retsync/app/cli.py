@@ -480,6 +480,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from retsync.app.demo import run_demo
 
     return run_demo(args.workdir)
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from retsync.app.sandbox import UnknownConnectors, run_sandbox
+
+    logs.configure(level="WARNING")
+    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="retsync-sandbox-"))
+    names = [name.strip() for name in args.connectors.split(",") if name.strip()] if args.connectors else None
+    try:
+        return run_sandbox(names, args.returns, workdir)
+    except UnknownConnectors as exc:
+        raise UsageError(str(exc)) from None
+
+
 
 
 # --- parser -------------------------------------------------------------------------------------
@@ -583,6 +598,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", help="where to put the demo database and config (default: a temporary folder)")
     p.set_defaults(func=cmd_demo)
     return parser
+    p = sub.add_parser("sandbox", help="serve the bundled sandboxes on loopback until Ctrl-C, with a config for them")
+    p.add_argument("--connectors", metavar="A,B", help="only these connectors' sandboxes (default: every one)")
+    p.add_argument("--returns", type=_positive, help="returns each sandbox holds (default: its own size)")
+    p.add_argument("--workdir", help="where the config and its database go (default: a new temporary folder)")
+    p.set_defaults(func=cmd_sandbox)
+
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -34,10 +34,11 @@ def _toml_value(value: Any) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def write_config(path: Path, state_dir: Path, channels: dict[str, dict[str, Any]]) -> None:
-    lines = ["# written by `retsync demo`", "[daemon]", f"state_dir = {_toml_value(str(state_dir))}",
+def write_config(path: Path, state_dir: Path, channels: dict[str, dict[str, Any]], *,
+                 written_by: str = "retsync demo", database: str = "demo.db") -> None:
+    lines = [f"# written by `{written_by}`", "[daemon]", f"state_dir = {_toml_value(str(state_dir))}",
              'log_level = "WARNING"', "", "[database]",
-             f"url = {_toml_value('sqlite:///' + str(state_dir / 'demo.db'))}", ""]
+             f"url = {_toml_value('sqlite:///' + str(state_dir / database))}", ""]
     for name, table in channels.items():
         lines.append(f"[channels.{name}]")
         lines += [f"{key} = {_toml_value(value)}" for key, value in table.items()]
@@ -104,11 +105,12 @@ def run_demo(workdir: str | None = None) -> int:
                                           "GROUP BY code ORDER BY COUNT(*) DESC, code")).all()
                 customers = conn.execute(text("SELECT COUNT(*) FROM v_customers WHERE channels > 1")).scalar_one()
             if flags:
-                print("open flags: " + ", ".join(f"{code} {count}" for code, count in flags)
-                      + " (retsync returns list --flag CODE)")
+                print("open flags: " + ", ".join(f"{code} {count}" for code, count in flags))
             print(f"customers seen on more than one channel: {customers}")
-            if workdir:
-                print(f"explore: retsync --config {config_file} returns list")
+            if workdir:  # the database stays; the sandboxes stop with the demo
+                print(f"\nexplore what was stored: retsync --config {config_file} returns list --flag CODE")
+            print("\nnext: `retsync sandbox` keeps these sandboxes running and writes a config for them, so you can "
+                  "run sync, decide, push and report by hand (Ctrl-C stops it)")
         finally:
             runner.close()
         return 0 if all(o.ok for o in outcomes) else 1
