@@ -33,16 +33,19 @@ import httpx
 from retsync.kit.emulator import Emulator, route
 from retsync.kit.sandbox import POISON_PHONE, POISON_POSTCODE
 from retsync_connectors.amazon.client import USAGE_PLANS
-from retsync_connectors.amazon.mapping import (
+from retsync_connectors.amazon.sandbox_data import (
     ADJUSTMENT_FEED,
-    FBA_COLUMNS,
+    FBA_HEADER,
     FBA_REPORT,
-    MFN_COLUMNS,
+    MARKETPLACE,
+    MFN_HEADER,
     MFN_REPORT,
-    read_flat_file,
-    write_flat_file,
+    AmazonData,
+    report_stamp,
+    stamp,
+    tsv,
+    untsv,
 )
-from retsync_connectors.amazon.sandbox_data import MARKETPLACE, AmazonData, report_stamp, stamp
 
 SANDBOX_CLIENT_ID = "amzn1.application-oa2-client.retsyncsandbox0001"
 SANDBOX_CLIENT_SECRET = "amzn1.oa2-cs.v1.retsync-sandbox-client-secret"
@@ -109,9 +112,14 @@ class AmazonEmulator(Emulator):
                                                   "x-amzn-RequestId": secrets.token_hex(8)})
 
     @staticmethod
-    def errors(status: int, code: str, message: str, details: str | None = None) -> httpx.Response:
+    def errors(status: int, code: str, message: str, details: str | None = None, operation: str | None = None
+               ) -> httpx.Response:
+        """An ErrorList; 400 and 404 of an operation carry its rate limit header too, as the model files say."""
         error = {"code": code, "message": message, **({"details": details} if details else {})}
-        return Emulator.json_response(status, {"errors": [error]}, **{"x-amzn-RequestId": secrets.token_hex(8)})
+        headers = {"x-amzn-RequestId": secrets.token_hex(8)}
+        if operation is not None and status in (400, 404):
+            headers["x-amzn-RateLimit-Limit"] = str(USAGE_PLANS[operation][0])
+        return Emulator.json_response(status, {"errors": [error]}, **headers)
 
     def _take_fault(self, request: httpx.Request) -> Any:
         fault = super()._take_fault(request)
@@ -182,17 +190,21 @@ class AmazonEmulator(Emulator):
         report_type = body.get("reportType")
         marketplaces = body.get("marketplaceIds")
         if report_type not in (MFN_REPORT, FBA_REPORT):
-            return self.errors(400, "InvalidInput", f"reportType {report_type!r} is not supported by this sandbox")
+            return self.errors(400, "InvalidInput", f"reportType {report_type!r} is not supported by this sandbox",
+                               operation="createReport")
         if not isinstance(marketplaces, list) or not marketplaces or len(marketplaces) > 25 \
                 or any(m != MARKETPLACE for m in marketplaces):
-            return self.errors(400, "InvalidInput", "marketplaceIds must name 1 to 25 marketplaces of the seller")
+            return self.errors(400, "InvalidInput", "marketplaceIds must name 1 to 25 marketplaces of the seller",
+                               operation="createReport")
         now = datetime.now(timezone.utc)
         end = _moment(body.get("dataEndTime")) if "dataEndTime" in body else now
         start = _moment(body.get("dataStartTime")) if "dataStartTime" in body else (end or now) - timedelta(days=30)
         if start is None or end is None or start > end:
-            return self.errors(400, "InvalidInput", "dataStartTime and dataEndTime must be ISO 8601, start first")
+            return self.errors(400, "InvalidInput", "dataStartTime and dataEndTime must be ISO 8601, start first",
+                               operation="createReport")
         if report_type == MFN_REPORT and end - start > MAX_MFN_SPAN:
-            return self.errors(400, "InvalidInput", "The maximum date range for this report is 60 days")
+            return self.errors(400, "InvalidInput", "The maximum date range for this report is 60 days",
+                               operation="createReport")
         report_id = self._next_id()
         with self.lock:
             fatal = self.fatal_reports > 0
@@ -211,7 +223,7 @@ class AmazonEmulator(Emulator):
         with self.lock:
             report = self.reports.get(report_id)
             if report is None:
-                return self.errors(404, "NotFound", f"Report {report_id} was not found")
+                return self.errors(404, "NotFound", f"Report {report_id} was not found", operation="getReport")
             self._advance(report, self.report_polls, self._finish_report)
             shown = {k: v for k, v in report.items() if not k.startswith("_")}
         return self._answer(200, shown, "getReport")
@@ -236,13 +248,13 @@ class AmazonEmulator(Emulator):
             return
         start, end = _moment(report["dataStartTime"]), _moment(report["dataEndTime"])
         if report["reportType"] == MFN_REPORT:
-            columns, rows, date_column = MFN_COLUMNS, self.data.mfn_rows, "Return request date"
+            columns, rows, date_column = MFN_HEADER, self.data.mfn_rows, "Return request date"
         else:
-            columns, rows, date_column = FBA_COLUMNS, self.data.fba_rows, "return-date"
+            columns, rows, date_column = FBA_HEADER, self.data.fba_rows, "return-date"
         chosen = [row for row in rows if (moment := _moment(row.get(date_column))) is not None
                   and start is not None and end is not None and start <= moment <= end]
         document_id = f"amzn1.spdoc.1.4.eu.{secrets.token_hex(8)}"
-        self.report_documents[document_id] = gzip.compress(write_flat_file(columns, chosen).encode("utf-8"))
+        self.report_documents[document_id] = gzip.compress(tsv(columns, chosen).encode("utf-8"))
         report["processingStatus"] = "DONE"
         report["reportDocumentId"] = document_id
 
@@ -252,7 +264,8 @@ class AmazonEmulator(Emulator):
         if throttled is not None:
             return throttled
         if document_id not in self.report_documents:
-            return self.errors(404, "NotFound", f"Report document {document_id} was not found")
+            return self.errors(404, "NotFound", f"Report document {document_id} was not found",
+                               operation="getReportDocument")
         return self._answer(200, {"reportDocumentId": document_id, "compressionAlgorithm": "GZIP",
                                   "url": f"{self._origin(request)}/_s3/reports/{document_id}"}, "getReportDocument")
 
@@ -273,7 +286,7 @@ class AmazonEmulator(Emulator):
             return throttled
         order = self.data.orders.get(order_id)
         if order is None:
-            return self.errors(404, "NotFound", f"Order {order_id} was not found")
+            return self.errors(404, "NotFound", f"Order {order_id} was not found", operation="getOrder")
         return self._answer(200, {"payload": order}, "getOrder")
 
     @route("GET", "/orders/v0/orders/{order_id}/orderItems")
@@ -283,7 +296,7 @@ class AmazonEmulator(Emulator):
             return throttled
         entries = self.data.order_items.get(order_id)
         if entries is None:
-            return self.errors(404, "NotFound", f"Order {order_id} was not found")
+            return self.errors(404, "NotFound", f"Order {order_id} was not found", operation="getOrderItems")
         return self._answer(200, {"payload": {"OrderItems": entries, "AmazonOrderId": order_id}}, "getOrderItems")
 
     # --- Feeds ------------------------------------------------------------------------------
@@ -295,7 +308,7 @@ class AmazonEmulator(Emulator):
             return throttled
         body = self._body(request)
         if not isinstance(body.get("contentType"), str) or not body["contentType"]:
-            return self.errors(400, "InvalidInput", "contentType is required")
+            return self.errors(400, "InvalidInput", "contentType is required", operation="createFeedDocument")
         document_id = f"amzn1.tortuga.4.eu.{secrets.token_hex(8)}"
         with self.lock:
             self.feed_documents[document_id] = {"contentType": body["contentType"], "content": None}
@@ -326,9 +339,11 @@ class AmazonEmulator(Emulator):
         body = self._body(request)
         document = self.feed_documents.get(str(body.get("inputFeedDocumentId")))
         if not isinstance(body.get("feedType"), str) or not isinstance(body.get("marketplaceIds"), list):
-            return self.errors(400, "InvalidInput", "feedType, marketplaceIds and inputFeedDocumentId are required")
+            return self.errors(400, "InvalidInput", "feedType, marketplaceIds and inputFeedDocumentId are required",
+                               operation="createFeed")
         if document is None or document.get("content") is None:
-            return self.errors(400, "InvalidInput", "inputFeedDocumentId names no uploaded feed document")
+            return self.errors(400, "InvalidInput", "inputFeedDocumentId names no uploaded feed document",
+                               operation="createFeed")
         feed_id = self._next_id()
         with self.lock:
             report = self._process(body["feedType"], document["content"])
@@ -345,7 +360,7 @@ class AmazonEmulator(Emulator):
         """Carry out an adjustment flat file at once (Amazon queues it; the refund is what counts here) and
         answer its processing report."""
         errors: list[tuple[int, str, str, str, str]] = []
-        rows = read_flat_file(content.decode("utf-8", "replace")).rows if feed_type == ADJUSTMENT_FEED else []
+        rows = untsv(content.decode("utf-8", "replace")) if feed_type == ADJUSTMENT_FEED else []
         for number, row in enumerate(rows, start=1):
             order_id, item_id = row.get("order-id") or "", row.get("order-item-id") or ""
             problem = self._refund(order_id, item_id, row)
@@ -383,7 +398,7 @@ class AmazonEmulator(Emulator):
         with self.lock:
             feed = self.feeds.get(feed_id)
             if feed is None:
-                return self.errors(404, "NotFound", f"Feed {feed_id} was not found")
+                return self.errors(404, "NotFound", f"Feed {feed_id} was not found", operation="getFeed")
             self._advance(feed, self.feed_polls, self._finish_feed)
             shown = {k: v for k, v in feed.items() if not k.startswith("_")}
         return self._answer(200, shown, "getFeed")
@@ -402,7 +417,7 @@ class AmazonEmulator(Emulator):
         types = set((params.get("feedTypes") or "").split(",")) - {""}
         since, until = _moment(params.get("createdSince")), _moment(params.get("createdUntil"))
         if not types:
-            return self.errors(400, "InvalidInput", "feedTypes is required without nextToken")
+            return self.errors(400, "InvalidInput", "feedTypes is required without nextToken", operation="getFeeds")
         found = [{k: v for k, v in feed.items() if not k.startswith("_")} for feed in self.feeds.values()
                  if feed["feedType"] in types
                  and (since is None or _moment(feed["createdTime"]) >= since)  # type: ignore[operator]
@@ -415,7 +430,8 @@ class AmazonEmulator(Emulator):
         if throttled is not None:
             return throttled
         if document_id not in self.feed_documents:
-            return self.errors(404, "NotFound", f"Feed document {document_id} was not found")
+            return self.errors(404, "NotFound", f"Feed document {document_id} was not found",
+                               operation="getFeedDocument")
         return self._answer(200, {"feedDocumentId": document_id,
                                   "url": f"{self._origin(request)}/_s3/feeds/{document_id}"}, "getFeedDocument")
 

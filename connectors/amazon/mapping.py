@@ -352,7 +352,8 @@ def adjustment_row(order_id: str, item: Mapping[str, Any], quantity: int, reason
     if currency is None or part(item.get("ItemPrice")) is None:
         raise ValueError(f"order item {text(item.get('OrderItemId'))} of {order_id} has no ItemPrice to refund")
     row = {"order-id": order_id, "order-item-id": required(item, "OrderItemId"), "adjustment-reason-code": reason_code,
-           "currency": currency, "item-price-adj": part(item.get("ItemPrice")), "item-tax-adj": part(item.get("ItemTax"))}
+           "currency": currency, "item-price-adj": part(item.get("ItemPrice")),
+           "item-tax-adj": part(item.get("ItemTax"))}
     return {key: value for key, value in row.items() if value is not None}
 
 

@@ -16,10 +16,24 @@ from typing import Any
 
 from retsync.kit.sandbox import SeededData
 
+MFN_REPORT = "GET_FLAT_FILE_RETURNS_DATA_BY_RETURN_DATE"
+FBA_REPORT = "GET_FBA_FULFILLMENT_CUSTOMER_RETURNS_DATA"
+ADJUSTMENT_FEED = "POST_FLAT_FILE_PAYMENT_ADJUSTMENT_DATA"
+MFN_HEADER = (
+    "Order ID", "Order date", "Return request date", "Return request status", "Amazon RMA ID", "Merchant RMA ID",
+    "Label type", "Label cost", "Currency code", "Return carrier", "Tracking ID", "Label to be paid by",
+    "A-to-Z Claim", "Is prime", "ASIN", "Merchant SKU", "Item Name", "Return quantity", "Return Reason",
+    "In policy", "Return type", "Resolution", "Invoice number", "Return delivery date", "Order Amount",
+    "Order quantity", "SafeT Action reason", "SafeT claim id", "SafeT claim state", "SafeT claim creation time",
+    "SafeT claim reimbursement amount", "Refunded Amount")
+"""The sandbox's own copy of NOTES.md's header rows (tests/amazon/test_emulator_spec.py checks them against it)."""
+FBA_HEADER = ("return-date", "order-id", "sku", "asin", "fnsku", "product-name", "quantity", "fulfillment-center-id",
+              "detailed-disposition", "reason", "status", "license-plate-number", "customer-comments")
 MARKETPLACE = "A1PA6795UKMFR9"
 """amazon.de, the sandbox's one marketplace."""
 CURRENCY = "EUR"
-PRODUCTS = (("TS-100", "B0TSHIRT01", "Organic cotton T-shirt", "19.95"), ("JN-220", "B0JEANS220", "Slim jeans", "59.95"),
+PRODUCTS = (("TS-100", "B0TSHIRT01", "Organic cotton T-shirt", "19.95"),
+            ("JN-220", "B0JEANS220", "Slim jeans", "59.95"),
             ("SW-310", "B0SWEAT310", "Merino sweater", "74.50"), ("SK-050", "B0SOCKS050", "Trail socks", "12.99"),
             ("CP-700", "B0RAINCAP7", "Rain cap", "24.90"), ("BG-900", "B0BACKPK90", "Canvas backpack", "89.00"))
 MFN_REASONS = ("AMZ-PG-APP-TOO-SMALL", "AMZ-PG-APP-TOO-LARGE", "CR-DEFECTIVE", "CR-DAMAGED_BY_CARRIER",
@@ -31,6 +45,19 @@ MFN_STAGES = (("requested", 30), ("in_transit", 22), ("received", 14), ("refunde
 CARRIERS = ("DHL", "DPD", "Hermes")
 SEEDED_DAYS = 80
 TAX_RATE = Decimal("0.19")
+
+
+def tsv(columns: tuple[str, ...], rows: list[dict[str, str]]) -> str:
+    """Rows as Amazon's flat files write them: a header row, tab-separated, no quoting."""
+    return "".join("\t".join(row.get(name, "") for name in columns) + "\n" for row in [dict(zip(columns, columns)),
+                                                                                     *rows])
+
+
+def untsv(content: str) -> list[dict[str, str]]:
+    """A flat file's data rows by its header row."""
+    lines = [line for line in content.splitlines() if line.strip()]
+    header = lines[0].split("\t") if lines else []
+    return [dict(zip(header, line.split("\t"))) for line in lines[1:]]
 
 
 def stamp(moment: datetime) -> str:
@@ -94,7 +121,7 @@ class AmazonData(SeededData):
             "OrderTotal": {"CurrencyCode": CURRENCY, "Amount": amount(total)},
             "NumberOfItemsShipped": sum(e["QuantityOrdered"] for e in entries), "NumberOfItemsUnshipped": 0,
             "MarketplaceId": MARKETPLACE, "OrderType": "StandardOrder", "IsPrime": rng.random() < 0.4,
-            "IsBusinessOrder": False, "IsReplacementOrder": "false",
+            "IsBusinessOrder": False, "IsReplacementOrder": False,
             "BuyerInfo": {"BuyerEmail": f"{identifier.replace('-', '')}@marketplace.amazon.de"},
             "ShippingAddress": {"PostalCode": rng.choice(("10115", "80331", "50667", "20095")), "CountryCode": "DE",
                                 "City": "Berlin"}}

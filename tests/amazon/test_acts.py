@@ -101,12 +101,14 @@ def test_a_line_the_processing_report_refuses_fails_the_decision_with_amazons_wo
         emulator: AmazonEmulator, make_connector: Make) -> None:
     connector = make_connector(emulator)
     ret = _open(connector, lines=2)[0]
-    refused = next(i for i in emulator.data.order_items[ret.order_external_id or ""] if i["SellerSKU"] == ret.lines[1].sku)
+    items = emulator.data.order_items[ret.order_external_id or ""]
+    refused = next(i for i in items if i["SellerSKU"] == ret.lines[1].sku)
     emulator.refuse_items[(ret.order_external_id or "", refused["OrderItemId"])] = "This order item is not refundable"
     result = carry_out(connector, act_for(ret, DecisionKind.ACCEPT))
     assert result.status is PushStatus.FAILED
     assert "refunded 1 of 2 items but refused" in (result.detail or "")
-    assert "This order item is not refundable" in (result.detail or "") and ret.lines[1].external_id in (result.detail or "")
+    detail = result.detail or ""
+    assert "This order item is not refundable" in detail and ret.lines[1].external_id in detail
     assert result.result is not None and set(result.result["errors"]) == {"2"}
     alone = carry_out(connector, act_for(ret, DecisionKind.ACCEPT, lines=[1]))
     assert alone.status is PushStatus.FAILED and (alone.detail or "").startswith("Amazon refused the refund")
@@ -151,7 +153,8 @@ def test_a_retry_after_a_lost_feed_id_with_several_unknown_feeds_at_that_moment_
     other.journal.path = other.journal.path.with_name("elsewhere.json")
     assert carry_out(other, act_for(second, DecisionKind.ACCEPT)).status is PushStatus.PUSHED
     retried = carry_out(connector, replace(act, attempt=2))
-    assert retried.status is PushStatus.FAILED and "check the order's refunds in Seller Central" in (retried.detail or "")
+    assert retried.status is PushStatus.FAILED
+    assert "check the order's refunds in Seller Central" in (retried.detail or "")
     assert len(emulator.acts_applied()) == 1 + len(second.lines), "nothing sent again"
 
 
