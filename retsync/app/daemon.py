@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from retsync import registry
 from retsync.config import Config, require_secrets
+from retsync.intake.jobs import IntakeJobs, start_listener
 from retsync.kit.contract import Connector, Runtime
 from retsync.kit.http import AuthError, ChannelError, Stopped
 from retsync.kit.model import utcnow
@@ -338,6 +339,7 @@ class Runner:
             )
         scheduler.add_job(self._push_job, "interval", id="push", name="push decisions",
                           seconds=daemon.push_interval.total_seconds(), next_run_time=now + timedelta(seconds=2))
+        IntakeJobs(self.db, self.config, clock=self.clock, stop=self.stop).schedule(scheduler, now)
         beat = heartbeat_interval(lease_length(self.settings(name).poll_interval) for name in self.connectors)
         scheduler.add_job(self.heartbeat, "interval", args=[scheduler], id="leases", name="renew channel leases",
                           seconds=beat.total_seconds(), next_run_time=now + beat)
@@ -358,6 +360,8 @@ def run_forever(runner: Runner, *, install_signals: bool = True) -> int:
     if install_signals:
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
+    assert runner.db is not None
+    listener = start_listener(runner.config, runner.db)  # the returns webhook, where [carriers.webhook] is set
     scheduler.start()
     service.started()
     log.info("daemon_started", channels=sorted(runner.connectors), push_interval_s=
@@ -367,6 +371,8 @@ def run_forever(runner: Runner, *, install_signals: bool = True) -> int:
     # Jobs see the stop flag between pages and in every backoff wait; a page being written finishes or
     # rolls back as a whole. Whatever is still busy after the grace period is left to the OS.
     scheduler.shutdown(wait=False)
+    if listener is not None:
+        listener.stop()
     deadline = time.monotonic() + STOP_GRACE_SECONDS
     for thread in threading.enumerate():
         if thread is not threading.current_thread() and not thread.daemon and thread.is_alive():

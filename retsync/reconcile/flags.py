@@ -34,6 +34,7 @@ class FlagCode(StrEnum):
     NOT_SHIPPED_BY_CUSTOMER = "not_shipped_by_customer"
     DECISION_PUSH_FAILED = "decision_push_failed"
     LINES_UNKNOWN = "lines_unknown"
+    PARCEL_PROBLEM = "parcel_problem"
 
 
 BLOCKING = {FlagCode.DOUBLE_REFUND, FlagCode.QUANTITY_EXCEEDS_ORDERED}
@@ -237,6 +238,16 @@ class _Rules:
               AND NOT EXISTS (SELECT 1 FROM return_lines rl WHERE rl.return_id = r.id)"""):
             yield int(return_id), None, ("the channel does not say which items came back: check the return in "
                                          "the shop before deciding")
+
+    def parcel_problem(self) -> Iterable[tuple[int, int | None, str]]:
+        """The carrier says the return parcel was cancelled, lost or sent back (`parcels`, kept by the tracking
+        job); resolved when it moves on or the return is settled."""
+        for return_id, carrier, number, status in self._rows("""
+            SELECT p.return_id, p.carrier, p.tracking_number, p.problem FROM parcels p
+            JOIN returns r ON r.id = p.return_id
+            WHERE r.channel_id = :channel_id AND p.problem IS NOT NULL
+              AND r.status NOT IN ('received', 'refunded', 'closed', 'cancelled')"""):
+            yield int(return_id), None, f"{carrier} parcel {number}: {status}"
 
     def decision_push_failed(self) -> Iterable[tuple[int, int | None, str]]:
         for return_id, line_id, kind, error in self._rows("""

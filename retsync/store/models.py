@@ -399,3 +399,51 @@ class QuarantinedRecord(Base):
     first_seen_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
     resolved_at: Mapped[datetime | None]
+
+
+class WebhookDelivery(Base):
+    """A delivery accepted by the returns webhook (`POST /hooks/<channel>`), by the id its sender gave it.
+
+    Unique per channel, so a sender retrying a delivery whose answer it lost (or a replayed request) changes
+    nothing the second time; the row is written in the transaction that stores the return.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (UniqueConstraint("channel_id", "delivery_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(Id, ForeignKey("channels.id", ondelete="CASCADE"))
+    delivery_id: Mapped[str] = mapped_column(String(200))
+    return_external_id: Mapped[str | None] = mapped_column(String(200))
+    received_at: Mapped[datetime]
+
+
+class Parcel(Base):
+    """A return's parcel followed at its carrier (InPost ShipX tracking), and what was last seen of it.
+
+    One row per return and tracking number. `status` is the carrier's own word, `milestone` what retsync made
+    of it (in_transit, received, or a problem: canceled, missing, returned_to_sender, raised as the flag
+    parcel_problem); `next_check_at` paces the tracking job, and a parcel that arrived or failed is `done`.
+    """
+
+    __tablename__ = "parcels"
+    __table_args__ = (
+        UniqueConstraint("return_id", "tracking_number"),
+        Index("ix_parcels_due", "done", "next_check_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    return_id: Mapped[int] = mapped_column(Id, ForeignKey("returns.id", ondelete="CASCADE"))
+    carrier: Mapped[str] = mapped_column(String(50))
+    tracking_number: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str | None] = mapped_column(String(100))
+    status_at: Mapped[datetime | None]
+    milestone: Mapped[str | None] = mapped_column(String(30))
+    problem: Mapped[str | None] = mapped_column(String(100))
+    done: Mapped[bool] = mapped_column(Boolean, default=False)
+    checks: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    checked_at: Mapped[datetime | None]
+    next_check_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
