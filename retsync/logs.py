@@ -157,3 +157,55 @@ def configure(level: str = "INFO", fmt: str = "auto", stream: TextIO | None = No
         logger_factory=structlog.PrintLoggerFactory(stream) if stream is not None else _StderrLoggerFactory(),
         cache_logger_on_first_use=False,
     )
+    _route_stdlib(level, stream, [*([] if use_json else [terminal_processor]), renderer])
+
+
+QUIET_LIBRARIES = {"httpx": logging.WARNING, "httpcore": logging.WARNING, "apscheduler": logging.WARNING}
+"""Libraries whose INFO lines are one per request or per job run: kept to their warnings (APScheduler's "job
+skipped: maximum number of running instances reached" is one), which still reach the log."""
+
+
+class _StdlibHandler(logging.Handler):
+    """Hands the standard library's records (APScheduler, alembic, httpx) to structlog's renderer, so journald
+    gets JSON lines only, scrubbed like retsync's own; writes to `sys.stderr` as it is at the time."""
+
+    def __init__(self, stream: TextIO | None) -> None:
+        super().__init__()
+        self._stream = stream
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            (self._stream or sys.stderr).write(self.format(record) + "\n")
+        except Exception:
+            self.handleError(record)
+
+
+def unroute_stdlib() -> None:
+    """The standard library's logging as it was before `configure` (for tests that configure it in turn)."""
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _StdlibHandler)]:
+        root.removeHandler(old)
+    root.setLevel(logging.WARNING)
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.NOTSET)
+
+
+def _route_stdlib(level: str, stream: TextIO | None, rendering: list[Any]) -> None:
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+        ],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, scrub_processor, *rendering],
+    )
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _StdlibHandler)]:
+        root.removeHandler(old)
+    handler = _StdlibHandler(stream)
+    handler.setFormatter(formatter)
+    root.addHandler(handler)
+    root.setLevel(logging.getLevelName(level))
+    for name, floor in QUIET_LIBRARIES.items():
+        logging.getLogger(name).setLevel(max(floor, logging.getLevelName(level)))

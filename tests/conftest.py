@@ -9,6 +9,8 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
+from retsync import logs
+
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -25,3 +27,4 @@ def fresh_logging() -> Iterator[None]:
     of its worker can capture: structlog's defaults again after each one."""
     yield
     structlog.reset_defaults()
+    logs.unroute_stdlib()

@@ -116,12 +116,19 @@ def _configured(config: Config, names: list[str] | None) -> None:
 def cmd_sync(args: argparse.Namespace) -> int:
     config = _load(args)
     _configured(config, args.channel)
+    from retsync.sync.progress import terminal_counters
+
     lock = _single_instance(config, "sync")
     runner = _runner(config)
+    counters = terminal_counters(sys.stderr)
+    if counters is not None:
+        runner.progress.listeners.append(counters)
     try:
         runner.open(args.channel or None)
         outcomes, summary = runner.sync_once(args.channel or None)
     finally:
+        if counters is not None:
+            counters.close()
         runner.close()
         if lock is not None:
             lock.release()

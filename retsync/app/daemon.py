@@ -41,6 +41,7 @@ from retsync.store.channels import ensure_channel, mark_pull_failed, mark_pull_s
 from retsync.store.db import database_problem, describe_database, make_engine, require_current_schema
 from retsync.store.lease import ChannelLeases, LeaseLost, Taken, heartbeat_interval, lease_length
 from retsync.sync.engine import SyncEngine, data_problem, is_data_error
+from retsync.sync.progress import PullProgress
 
 log = structlog.get_logger(__name__)
 
@@ -86,6 +87,8 @@ class Runner:
     db: Engine | None = None
     hold_leases: bool = False
     """`retsync run` keeps each channel it pulls until it stops; `retsync sync` hands it back after its pass."""
+    progress: PullProgress = field(default_factory=PullProgress)
+    """Logs how long pulls go (every 30 s); `retsync sync` adds a counter per channel on a terminal."""
 
     def __post_init__(self) -> None:
         self.db = self.db or make_engine(self.config.settings.database_url())
@@ -147,7 +150,8 @@ class Runner:
             mark_pull_started(self.db, channel_id, self.clock())
             engine = SyncEngine(self.db, channel=channel, channel_id=channel_id, settings=self.settings(channel),
                                 connector=self.connectors[channel], stop=self.stop, clock=self.clock,
-                                page_guard=lambda conn: self.leases.renew_in(conn, channel_id))
+                                page_guard=lambda conn: self.leases.renew_in(conn, channel_id),
+                                progress=self.progress)
             results = engine.sync()
             if not self.stop.is_set():
                 pulled = [r.stats for r in results]

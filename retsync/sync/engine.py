@@ -40,6 +40,7 @@ from retsync.store.models import QuarantinedRecord
 from retsync.store.models import Return as ReturnRow
 from retsync.store.pages import PageStats, PageWriter, refusal
 from retsync.store.quarantine import open_external_ids, payload_text, personal_values, resolve, set_aside
+from retsync.sync.progress import PullProgress
 
 log = structlog.get_logger(__name__)
 
@@ -102,6 +103,7 @@ class SyncEngine:
         clock: Callable[[], datetime] = utcnow,
         after_page: Callable[[Stream, int], None] | None = None,
         page_guard: Callable[[Connection], None] | None = None,
+        progress: PullProgress | None = None,
     ) -> None:
         self.db = db
         self.channel = channel
@@ -112,6 +114,7 @@ class SyncEngine:
         self.clock = clock
         self.writer = PageWriter(channel_id, source=f"channel:{channel}")
         self._after_page = after_page
+        self._progress = progress
         self._page_guard = page_guard  # runs inside each page's transaction; raising rolls the page back
         self._recheck_after: int | None = None
         self._quarantine_open = True  # until a pull looked: resolving costs one statement per page
@@ -190,6 +193,8 @@ class SyncEngine:
                 QuarantinedRecord.channel_id == self.channel_id, QuarantinedRecord.resolved_at.is_(None)
             ).limit(1)).first() is not None
         log.debug("pull_started", resume_from=cursor)
+        if self._progress is not None:
+            self._progress.start(self.channel, stream)
         for page in self.connector.pull(stream, context):
             stats, aside = self._store_page(stream, page)
             result.pages += 1
@@ -197,6 +202,10 @@ class SyncEngine:
             result.quarantined += len(aside)
             if self._after_page is not None:
                 self._after_page(stream, result.pages)
+            if self._progress is not None:
+                self._progress.page(self.channel, stream, result.pages,
+                                    result.stats.returns_new + result.stats.returns_updated,
+                                    result.stats.orders_new + result.stats.orders_updated)
             if self.stop.is_set():
                 result.stopped = True
                 break
