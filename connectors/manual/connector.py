@@ -8,8 +8,9 @@ A decision on a manual return has no marketplace to be carried out at: the merch
 channel. "Pushing" it therefore records it as carried out (`pushed`, the act's key as reference) and nothing
 more: the customer hears of it through the notification outbox, which writes one `customer_decided` e-mail per
 return from a pushed decision, and only where the channel's `notify_customers` and `[notify]` SMTP are on.
-`unsupported` would be wrong: it tells the merchant the decision never reached the channel and puts it on the
-`decision_push_failed` path, although nothing was left undone; `pending` forever would keep it in the outbox.
+`unsupported` would be wrong: it says the decision never reached its channel and never will (and the customer
+e-mail follows only a pushed decision), although nothing was left undone; `pending` forever would keep it in the
+outbox.
 """
 
 from __future__ import annotations

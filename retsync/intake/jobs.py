@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from retsync.config import Config
 from retsync.intake.folder import import_folder
+from retsync.intake.records import IntakeWriter
 from retsync.intake.tracking import ParcelTracker
 from retsync.intake.webhook import WebhookListener
 
@@ -40,6 +41,23 @@ class IntakeJobs:
     def folders(self) -> dict[str, Any]:
         return {name: settings for name, settings in self.config.enabled_channels.items()
                 if settings.connector == "manual" and getattr(settings, "import_dir", None) is not None}
+
+    def manual_channels(self) -> dict[str, Any]:
+        return {name: settings for name, settings in self.config.enabled_channels.items()
+                if settings.connector == "manual"}
+
+    def link_orders(self, channel: str) -> None:
+        """Returns of a manual channel whose order arrived since: linked to it and to its customer."""
+        if self.stop.is_set():
+            return
+        settings = self.config.channels[channel]
+        try:
+            written = IntakeWriter(self.db, channel, settings, source="reconcile",
+                                   orders_from=getattr(settings, "orders_from", ())).link_pending(self.clock())
+            if written.linked:
+                log.info("manual_returns_linked", channel=channel, linked=len(written.linked))
+        except Exception:
+            log.exception("manual_link_failed", channel=channel)
 
     def import_folder(self, channel: str) -> None:
         if self.stop.is_set():
@@ -67,7 +85,12 @@ class IntakeJobs:
             tracker.close()
 
     def schedule(self, scheduler: Any, now: datetime) -> None:
-        """One import job per manual channel with an `import_dir` (at its poll_interval), one tracking job."""
+        """Per manual channel a job linking returns to orders stored since, and an import job where it has an
+        `import_dir` (both at its poll_interval); one tracking job."""
+        for name, settings in self.manual_channels().items():
+            scheduler.add_job(self.link_orders, "interval", args=[name], id=f"link:{name}",
+                              name=f"link returns of {name} to orders", seconds=settings.poll_interval.total_seconds(),
+                              next_run_time=now + timedelta(seconds=2))
         for name, settings in self.folders().items():
             scheduler.add_job(self.import_folder, "interval", args=[name], id=f"import:{name}",
                               name=f"import folder of {name}", seconds=settings.poll_interval.total_seconds(),

@@ -228,6 +228,23 @@ class IntakeWriter:
             self.reconcile(channel_id, now)
         return written
 
+    def link_pending(self, now: datetime) -> Written:
+        """Link the channel's returns whose order was not stored when they arrived (an export imported before
+        the shop's next pull): the daemon runs it at the channel's poll interval."""
+        written = Written()
+        channel_id = self.existing_channel_id()
+        if channel_id is None:
+            return written
+        with self.db.begin() as conn:
+            waiting = list(conn.execute(select(ReturnRow.external_id).where(
+                ReturnRow.channel_id == channel_id, ReturnRow.order_id.is_(None),
+                ReturnRow.order_external_id.is_not(None))).scalars())
+            if waiting:
+                self._link(conn, channel_id, waiting, written, {})
+        if written.linked:
+            self.reconcile(channel_id, now)
+        return written
+
     def existing_channel_id(self) -> int | None:
         with self.db.connect() as conn:
             return conn.execute(select(Channel.id).where(Channel.name == self.channel)).scalar()

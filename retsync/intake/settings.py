@@ -7,8 +7,9 @@ API; the per-channel part of it (the secret) is in each manual channel's table.
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ByteSize, ConfigDict, Field
+from pydantic import BaseModel, ByteSize, ConfigDict, Field, model_validator
 
 from retsync.kit.secrets import Secret
 from retsync.kit.settings import Duration
@@ -35,6 +36,17 @@ class InPostSettings(BaseModel):
     timeout: Duration = Field(default=timedelta(seconds=30), description="per tracking request")
     allow_insecure: bool = Field(default=False, description="accept a plain http:// base_url for a host other "
                                                             "than this machine")
+
+    @model_validator(mode="after")
+    def _secure(self) -> InPostSettings:
+        """The token travels with every request: not in the clear across a network unless the merchant says so."""
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"base_url {self.base_url!r} is not an http(s) URL")
+        if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1") and not self.allow_insecure:
+            raise ValueError(f"base_url {self.base_url!r} is plain http:// to another machine: use https://, or set "
+                             f"allow_insecure = true if you mean it")
+        return self
 
 
 class ReturnsWebhookSettings(BaseModel):

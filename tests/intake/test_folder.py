@@ -70,13 +70,15 @@ def test_the_daemon_schedules_the_folder_and_tracking_jobs(db: Engine, db_url: s
     runner.open()
     try:
         ids = {job.id for job in runner.schedule().get_jobs()}
-        assert {"import:paper", "pull:paper", "pull:phone"} <= ids and "import:phone" not in ids
+        assert {"import:paper", "pull:paper", "pull:phone", "link:paper", "link:phone"} <= ids
+        assert "import:phone" not in ids
         assert "tracking:inpost" not in ids
         with_inpost = config.model_copy(update={"settings": config.settings.model_copy(update={
             "carriers": config.settings.carriers.model_validate(
                 {"inpost": {"api_token": SANDBOX_TOKEN, "organization_id": 1}})})})
         scheduler = BackgroundScheduler()
         IntakeJobs(db, with_inpost, clock=lambda: datetime.now(timezone.utc)).schedule(scheduler, datetime.now(timezone.utc))
-        assert {job.id for job in scheduler.get_jobs()} == {"import:paper", "tracking:inpost"}
+        assert {job.id for job in scheduler.get_jobs()} == {"import:paper", "link:paper", "link:phone",
+                                                            "tracking:inpost"}
     finally:
         runner.close()

@@ -155,3 +155,29 @@ def test_the_selesto_mapping_reads_its_published_statuses_and_decisions() -> Non
     assert mapping.columns["return_id"] == load_mapping("generic").columns["return_id"]
     with pytest.raises(ImportProblem, match="neither a shipped one"):
         load_mapping("no-such-mapping")
+
+
+def test_a_return_imported_before_its_order_is_linked_when_the_order_arrives(db: Engine, db_url: str,
+                                                                             tmp_path: Path, run: Run) -> None:
+    from retsync.intake.jobs import IntakeJobs
+    from retsync.kit.model import Customer, Order, OrderLine
+    from retsync.store.channels import ensure_channel
+    from retsync.store.pages import PageWriter
+    from retsync.testing.config import config_for
+
+    export = tmp_path / "early.csv"
+    export.write_text(HEADER + "E-1;5005;MUG-1;1;;;01.12.2026;;Nowy\n", encoding="utf-8")
+    code, out, _ = run("import", "returns", str(export), "--channel", "paper")
+    assert code == 0 and "not linked E-1: order 5005 is not stored yet" in out
+    now = datetime(2026, 12, 6, tzinfo=timezone.utc)
+    shop = ensure_channel(db, "shop", "woocommerce", now)
+    with db.begin() as conn:
+        PageWriter(shop, "channel:shop").store(conn, [Order(
+            external_id="5005", customer=Customer(email="kim@example.com"),
+            lines=(OrderLine(external_id="9", sku="MUG-1", quantity=1),))], [], now)
+    config = config_for(tmp_path, db_url, {"paper": {"connector": "manual"}})
+    IntakeJobs(db, config, clock=lambda: now).link_orders("paper")
+    with db.connect() as conn:
+        row = conn.execute(text("SELECT r.order_id IS NOT NULL, r.customer_email, rl.link_method FROM returns r "
+                                "JOIN return_lines rl ON rl.return_id = r.id WHERE r.external_id = 'E-1'")).one()
+    assert tuple(row) == (True, "kim@example.com", "sku")

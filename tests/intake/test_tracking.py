@@ -35,7 +35,7 @@ def inpost() -> InPostEmulator:
 def tracker(db: Engine, db_url: str, tmp_path: Path, inpost: InPostEmulator, clock: Clock,
             **settings: object) -> ParcelTracker:
     config = config_for(tmp_path, db_url, {"paper": {"connector": "manual"}})
-    carrier = InPostSettings(api_token=SANDBOX_TOKEN, organization_id=ORGANIZATION_ID, base_url="http://inpost.test",
+    carrier = InPostSettings(api_token=SANDBOX_TOKEN, organization_id=ORGANIZATION_ID, base_url="http://127.0.0.1:9",
                              requests_per_second=1000, **settings)
     return ParcelTracker(db, carrier, config.channels, clock=clock, transport=inpost.transport())
 
@@ -132,7 +132,7 @@ def test_an_unknown_number_and_a_wrong_token_are_recorded_not_fatal(
         assert "resource_not_found" in conn.execute(text("SELECT last_error FROM parcels")).scalar_one()
     config = config_for(tmp_path, db_url, {"paper": {"connector": "manual"}})
     wrong = ParcelTracker(db, InPostSettings(api_token="not-the-token-xxxx", organization_id=1,
-                                             base_url="http://inpost.test"), config.channels, clock=clock,
+                                             base_url="http://127.0.0.1:9"), config.channels, clock=clock,
                           transport=inpost.transport())
     clock.now += timedelta(hours=2)
     assert "refused the API token" in wrong.run().errors[0]
@@ -150,3 +150,27 @@ def test_a_pass_looks_up_at_most_track_per_pass_parcels(db: Engine, db_url: str,
     assert [jobs.run().checked for _ in range(4)] == [2, 2, 1, 0]
     assert len([r for r in inpost.requests if r.path.startswith("/v1/tracking/")]) == 5
     jobs.close()
+
+
+def test_the_daemons_tracking_job_moves_the_return_to_received(db: Engine, db_url: str, tmp_path: Path,
+                                                               inpost: InPostEmulator) -> None:
+    from retsync.intake.jobs import IntakeJobs
+
+    number = inpost.by_scenario("delivered")
+    external_id = record(db, tmp_path, db_url, number)
+    config = config_for(tmp_path, db_url, {"paper": {"connector": "manual"}})
+    config = config.model_copy(update={"settings": config.settings.model_copy(update={
+        "carriers": config.settings.carriers.model_validate({"inpost": {
+            "api_token": SANDBOX_TOKEN, "organization_id": ORGANIZATION_ID, "base_url": "http://127.0.0.1:9"}})})})
+    IntakeJobs(db, config, clock=Clock(), transport=inpost.transport()).track()
+    assert state(db, external_id)[0] == "received"
+    assert [r.headers["authorization"] for r in inpost.requests] == [f"Bearer {SANDBOX_TOKEN}"]
+
+
+def test_the_token_is_not_sent_in_the_clear_to_another_machine() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="plain http:// to another machine"):
+        InPostSettings(api_token=SANDBOX_TOKEN, organization_id=1, base_url="http://shipx.example.com")
+    assert InPostSettings(api_token=SANDBOX_TOKEN, organization_id=1, base_url="http://shipx.example.com",
+                          allow_insecure=True).base_url == "http://shipx.example.com"
