@@ -483,8 +483,21 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from retsync.app.demo import run_demo
+def cmd_as_service(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from retsync.app.as_service import UnitProblem, default_unit, run_as_service
+
+    command = list(args.command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    if not command:
+        raise UsageError("name the retsync command to run, e.g. `retsync as-service -- returns list`")
+    try:
+        return run_as_service(Path(args.unit) if args.unit else default_unit(), command, args.print)
+    except UnitProblem as exc:
+        raise CommandError(str(exc)) from None
+
 
     return run_demo(args.workdir)
 def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -601,10 +614,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("demo", help="sync the bundled sandboxes into a fresh SQLite database and show the result")
-    p.add_argument("--workdir", help="where to put the demo database and config (default: a temporary folder)")
-    p.set_defaults(func=cmd_demo)
-    return parser
+    p = sub.add_parser("as-service", help="run a retsync command as the systemd service runs (its user, state "
+                       "directory, credentials and environment), through systemd-run")
+    p.add_argument("--unit", help="the unit file to copy them from (default: /etc/systemd/system/retsync.service, "
+                   "else the packaged one)")
+    p.add_argument("--print", action="store_true", help="print the systemd-run command instead of running it")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="the retsync command, after --")
+    p.set_defaults(func=cmd_as_service)
+
     p = sub.add_parser("sandbox", help="serve the bundled sandboxes on loopback until Ctrl-C, with a config for them")
     p.add_argument("--connectors", metavar="A,B", help="only these connectors' sandboxes (default: every one)")
     p.add_argument("--returns", type=_positive, help="returns each sandbox holds (default: its own size)")
