@@ -218,11 +218,15 @@ def _since(value: str | None) -> datetime | None:
 
 
 def cmd_returns_list(args: argparse.Namespace) -> int:
-    from retsync.app.queries import V_RETURNS_COLUMNS, list_returns
+    from retsync.app.queries import V_RETURNS_COLUMNS, count_returns, list_returns
 
     config = _load(args)
-    rows = list_returns(_engine(config), channel=args.channel, status=args.status, since=_since(args.since),
-                        limit=args.limit, flag=args.flag)
+    since = _since(args.since)
+    engine = _engine(config)
+    if args.channel:
+        _known(engine, config, [args.channel])
+    rows = list_returns(engine, channel=args.channel, status=args.status, since=since, limit=args.limit,
+                        flag=args.flag)
     if args.format == "json":
         json.dump(_jsonable(rows), sys.stdout, indent=2)
         print()
@@ -420,12 +424,12 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     }
     print(json.dumps(data, indent=2))
     print(f"config ok: {len(config.enabled_channels)} of {len(config.channels)} channels enabled", file=sys.stderr)
+    for line in unreadable(config, notify=True):  # fine when the service provides them (LoadCredential=, env)
+        _say(f"not readable from here (sync, push and run need it): {line}", file=sys.stderr)
     return EXIT_OK
 
 
 def _mask_url(url: str) -> str:
-    for line in unreadable(config, notify=True):  # fine when the service provides them (LoadCredential=, env)
-        _say(f"not readable from here (sync, push and run need it): {line}", file=sys.stderr)
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
@@ -499,7 +503,6 @@ def cmd_as_service(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
 
 
-    return run_demo(args.workdir)
 def cmd_sandbox(args: argparse.Namespace) -> int:
     import tempfile
     from pathlib import Path
@@ -515,6 +518,10 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from retsync.app.demo import run_demo
+
+    return run_demo(args.workdir)
 
 
 # --- parser -------------------------------------------------------------------------------------
@@ -628,6 +635,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", help="where the config and its database go (default: a new temporary folder)")
     p.set_defaults(func=cmd_sandbox)
 
+    p = sub.add_parser("demo", help="sync the bundled sandboxes into a fresh SQLite database and show the result")
+    p.add_argument("--workdir", help="where to put the demo database and config (default: a temporary folder)")
+    p.set_defaults(func=cmd_demo)
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
