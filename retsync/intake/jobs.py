@@ -94,7 +94,7 @@ class IntakeJobs:
         for name, settings in self.folders().items():
             scheduler.add_job(self.import_folder, "interval", args=[name], id=f"import:{name}",
                               name=f"import folder of {name}", seconds=settings.poll_interval.total_seconds(),
-                              next_run_time=now + timedelta(seconds=1))
+                              next_run_time=now)
         if self.config.settings.carriers.inpost is not None:
             scheduler.add_job(self.track, "interval", id="tracking:inpost", name="follow InPost parcels",
                               seconds=TRACKING_PASS.total_seconds(), next_run_time=now + timedelta(seconds=3))

@@ -98,3 +98,73 @@ def test_what_is_not_the_channels_is_refused_with_a_clear_4xx_and_nothing_stored
     with db.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM webhook_deliveries")).scalar() == 0
     assert post(hook, data, delivery="fresh").status_code == 201, "a refused delivery id is not used up"
+
+
+@sqlite_only
+def test_retsync_run_serves_the_webhook_and_imports_the_folder_beside_its_pulls(
+        db: Engine, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import socket
+    import threading
+
+    from retsync import registry
+    from retsync.app.daemon import Runner, run_forever
+    from retsync.config import load_config
+
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    export = inbox / "export.csv"
+    export.write_text("Numer zwrotu;SKU;Ilość\nF-1;A;1\n", encoding="utf-8")
+    old = time.time() - 60
+    os.utime(export, (old, old))
+    path = tmp_path / "config.toml"
+    path.write_text(f"""
+[database]
+url = "{db_url}"
+[daemon]
+state_dir = "{tmp_path}"
+jitter = 0
+[carriers.webhook]
+port = {port}
+[channels.paper]
+connector = "manual"
+poll_interval = "1h"
+import_dir = "{inbox}"
+webhook_secret = "{SECRET}"
+""")
+    runner = Runner(load_config(path, registry.settings_model_for, registry.names, registry.holds_returns))
+    runner.open()
+    seen: dict[str, object] = {}
+
+    def beside() -> None:
+        try:
+            for _ in range(500):
+                try:
+                    seen["answer"] = post(f"http://127.0.0.1:{port}", body()).status_code
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.01)
+            for _ in range(500):
+                if (inbox / "done").is_dir() and any((inbox / "done").iterdir()):
+                    break
+                time.sleep(0.01)
+        finally:
+            runner.stop.set()
+
+    helper = threading.Thread(target=beside, daemon=True)
+    helper.start()
+    try:
+        assert run_forever(runner, install_signals=False) == 0
+    finally:
+        runner.stop.set()
+        helper.join(timeout=30)
+        runner.close()
+    assert seen["answer"] == 201
+    with db.connect() as conn:
+        assert sorted(conn.execute(text("SELECT external_id FROM returns")).scalars()) == ["F-1", "WZ-77"]
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{port}/hooks/paper", timeout=1)
