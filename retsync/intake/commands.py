@@ -140,7 +140,7 @@ def cmd_import_returns(args: argparse.Namespace) -> int:
     except (ImportProblem, IntakeError) as exc:
         return _refused(exc)
     for line in report_text(result, dry_run=args.dry_run).splitlines():
-        _say(line, file=sys.stderr if line.startswith("line ") else None)
+        _say(line, file=sys.stderr if line.startswith(f"{result.where} ") else None)
     return EXIT_FAILED if result.bad_rows else EXIT_OK
 
 

@@ -237,7 +237,7 @@ def edit(engine: Engine, ref: str, settings_for: dict[str, ChannelSettings], now
         changes["lines"] = tuple(updated.values())
     if entry.created_at is not None:
         changes["created_at"] = entry.created_at
-    written = writer.write([stored.model_copy(update=changes)], now)
+    written = writer.write([stored.model_copy(update=changes)], now, status_backwards=True)
     if note:
         _note(engine, writer, target.channel, target.external_id, now, note)
     return target, written

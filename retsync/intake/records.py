@@ -118,7 +118,8 @@ def _kept(new: Any, old: Any) -> Any:
 
 def merge(stored: Return, arriving: Return, *, status_backwards: bool = False) -> Return:
     """`arriving` over `stored`: what it leaves out is kept, lines are added or updated by id (never dropped),
-    and its status only moves forward unless a person says otherwise (`status_backwards`)."""
+    and its status only moves forward and its registration time stays, unless a person says otherwise
+    (`status_backwards`: an edit or a step reported by hand, taken as given)."""
     lines = {line.external_id: line for line in stored.lines}
     for line in arriving.lines:
         before = lines.get(line.external_id)
@@ -142,6 +143,7 @@ def merge(stored: Return, arriving: Return, *, status_backwards: bool = False) -
         "channel_reason": _kept(arriving.channel_reason, stored.channel_reason),
         "received_at": _kept(stored.received_at, arriving.received_at)
         if not status_backwards else arriving.received_at,
+        "created_at": arriving.created_at if status_backwards else stored.created_at,
         "decided_at": _kept(arriving.decided_at, stored.decided_at),
         "refunded_at": _kept(arriving.refunded_at, stored.refunded_at),
         "refund_amount": _kept(arriving.refund_amount, stored.refund_amount),

@@ -181,3 +181,18 @@ def test_a_return_imported_before_its_order_is_linked_when_the_order_arrives(db:
         row = conn.execute(text("SELECT r.order_id IS NOT NULL, r.customer_email, rl.link_method FROM returns r "
                                 "JOIN return_lines rl ON rl.return_id = r.id WHERE r.external_id = 'E-1'")).one()
     assert tuple(row) == (True, "kim@example.com", "sku")
+
+
+@sqlite_only
+def test_a_bad_spreadsheet_row_is_reported_by_its_row_number(db: Engine, run: Run, tmp_path: Path) -> None:
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Numer zwrotu", "EAN", "Ilość"])
+    sheet.append(["S-1", 5901234123457, 1])
+    sheet.append(["S-2", 5901234123464, -1])
+    path = tmp_path / "export.xlsx"
+    book.save(path)
+    code, out, err = run("import", "returns", str(path), "--channel", "paper")
+    assert code == 1 and "row 3: quantity '-1' is not a whole number of at least 1" in err and "1 new" in out
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT rl.ean FROM return_lines rl")).scalars().all() == ["5901234123457"]

@@ -98,11 +98,13 @@ def test_edit_and_set_status_record_what_a_person_learns_later(shop_orders: Engi
                        "--line", f"{order['skus'][1]}:1")
     external_id = added_id(out)
     code, out, err = run("returns", "edit", f"paper/{external_id}", "--tracking", "520000011234567890123456",
-                         "--carrier", "inpost", "--line", f"{order['skus'][1]}:2", "--reason", "uszkodzony")
+                         "--carrier", "inpost", "--line", f"{order['skus'][1]}:2", "--reason", "uszkodzony",
+                         "--created", "2026-11-30")
     assert code == 0 and "changed" in out, err
     row = v_return(shop_orders, external_id)
     assert row["parcel"] == "520000011234567890123456" and row["carrier"] == "inpost"
     assert row["quantity"] == 3 and row["reason"] == "damaged"
+    assert row["created_at"].isoformat() == "2026-11-30T00:00:00+00:00"
     code, out, err = run("returns", "set-status", f"paper/{external_id}", "received", "--at", "2026-12-01T10:30+01:00")
     assert code == 0 and "is received now" in out, err
     row = v_return(shop_orders, external_id)
