@@ -162,7 +162,14 @@ def csv_rows(data: bytes, mapping: ColumnMapping) -> Iterator[tuple[int, list[st
         delimiter = max((";", ",", "\t", "|"), key=first.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     start = 1
-    for cells in reader:
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # a field beyond the csv module's limit, a quote never closed: no way past it
+            raise ImportProblem(f"line {start}: the file cannot be read from here on ({exc}); nothing was "
+                                f"imported") from None
         if any(cell.strip() for cell in cells):
             yield start, cells
         start = reader.line_num + 1

@@ -171,8 +171,8 @@ class ReturnsWebhook:
         delivery = request.headers[DELIVERY_HEADER]
         try:
             raw = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            return _answer(400, error="the body is not JSON")
+        except (ValueError, RecursionError):
+            return _answer(400, error="the body is not JSON (or nests deeper than any return does)")
         try:
             hook = HookReturn.model_validate(raw)
         except ValidationError as exc:

@@ -132,6 +132,9 @@ def test_a_file_that_cannot_be_imported_says_why_and_writes_nothing(db: Engine, 
     bad_mapping.write_text('[columns]\nreturn_idd = ["Nr"]\n')
     code, _, err = run("import", "returns", str(export), "--channel", "paper", "--mapping", str(bad_mapping))
     assert code == 1 and "no field return_idd" in err
+    export.write_text(HEADER + 'R-1;1;"' + "x" * 200_000 + '";1;;;;;\n', encoding="utf-8")
+    code, _, err = run("import", "returns", str(export), "--channel", "paper")
+    assert code == 1 and "line 2: the file cannot be read from here on" in err
     code, _, err = run("import", "returns", str(tmp_path / "missing.txt"), "--channel", "paper")
     assert code == 1 and "give --format csv or xlsx" in err
     assert rows(db) == []

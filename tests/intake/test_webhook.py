@@ -87,6 +87,7 @@ def test_what_is_not_the_channels_is_refused_with_a_clear_4xx_and_nothing_stored
         (post(hook, data, channel="unknown"), 404, "no returns webhook"),
         (post(hook, b"x" * (256 * 1024 + 1)), 413, "larger than"),
         (post(hook, b"{not json"), 400, "not JSON"),
+        (post(hook, b"[" * 100_000 + b"]" * 100_000), 400, "not JSON"),
         (post(hook, body(lines=[])), 422, "cannot be taken"),
         (post(hook, body(lines=[{"sku": "A", "quantity": 0}], status="lost")), 422, "cannot be taken"),
     ]
