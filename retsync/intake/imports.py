@@ -79,8 +79,8 @@ def fold(value: str) -> str:
 
 
 def shipped_mappings() -> list[str]:
-    return sorted(path.name[:-5] for path in resources.files("retsync.intake").joinpath("mappings").iterdir()
-                  if path.name.endswith(".toml"))
+    folder = resources.files("retsync.intake").joinpath("mappings")
+    return sorted(path.name[:-5] for path in folder.iterdir() if path.name.endswith(".toml")) if folder.is_dir() else []
 
 
 def _read_mapping_text(name: str, base: Path | None) -> tuple[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,20 @@ def add_commands(sub: Any, db: Any) -> None:
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_doctor)
 
+    privacy = sub.add_parser("privacy", help="a person's data: export it, or erase it now (GDPR)").add_subparsers(
+        dest="privacy_command", required=True, metavar="ACTION")
+    p = privacy.add_parser("export", help="everything stored about the person with this e-mail, as JSON")
+    p.add_argument("--email", required=True, metavar="ADDRESS")
+    p.add_argument("--output", metavar="FILE", help="write to a new FILE (0600) instead of standard output")
+    p.set_defaults(func=cmd_privacy_export)
+    p = privacy.add_parser("forget", help="erase the personal data of the person with this e-mail now")
+    p.add_argument("--email", required=True, metavar="ADDRESS")
+    p.set_defaults(func=cmd_privacy_forget)
+
+    p = db.add_parser("backup", help="copy the SQLite database to FILE while retsync runs (PostgreSQL: pg_dump)")
+    p.add_argument("file", metavar="FILE")
+    p.set_defaults(func=cmd_db_backup)
+
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     import json
@@ -72,3 +87,76 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             for line in rest:
                 print(for_terminal(f"{'':<4}  {'':<{width}}  {line}"))
     return EXIT_FAILED if any(c.failed for c in checks) else EXIT_OK
+
+
+def _config_and_engine(args: argparse.Namespace) -> tuple[Any, Any]:
+    from retsync import registry
+    from retsync.config import config_path, load_config
+    from retsync.store.db import make_engine, require_current_schema
+
+    config = load_config(config_path(args.config), registry.settings_model_for, registry.names,
+                         registry.holds_returns)
+    engine = make_engine(config.settings.database_url())
+    require_current_schema(engine)
+    return config, engine
+
+
+def cmd_privacy_export(args: argparse.Namespace) -> int:
+    import json
+
+    from retsync.ops.privacy import NotAnAddress, export_person
+
+    _config, engine = _config_and_engine(args)
+    try:
+        found = export_person(engine, args.email)
+    except NotAnAddress as exc:
+        print(f"retsync privacy export: {for_terminal(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        engine.dispose()
+    text = json.dumps(found, indent=2, ensure_ascii=False) + "\n"
+    if args.output:
+        try:
+            fd = os.open(args.output, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except OSError as exc:
+            return _fail(f"cannot write {args.output}: {exc.strerror or exc} (an existing file is never replaced)")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        print(f"{len(found['returns'])} returns, {len(found['orders'])} orders written to {args.output}",
+              file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def cmd_privacy_forget(args: argparse.Namespace) -> int:
+    from retsync import logs
+    from retsync.ops.privacy import NotAnAddress, forget_person
+
+    config, engine = _config_and_engine(args)
+    logs.configure(level=config.settings.daemon.log_level, fmt=config.settings.daemon.log_format)
+    try:
+        erased = forget_person(engine, args.email, config.settings.daemon.state_dir)
+    except NotAnAddress as exc:
+        print(f"retsync privacy forget: {for_terminal(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        engine.dispose()
+    print(f"erased the personal data of {erased} (the records stay, without it)")
+    return EXIT_OK
+
+
+def cmd_db_backup(args: argparse.Namespace) -> int:
+    from retsync import registry
+    from retsync.config import config_path, load_config
+    from retsync.ops.backup import BackupRefused, backup_database
+
+    config = load_config(config_path(args.config), registry.settings_model_for, registry.names,
+                         registry.holds_returns)
+    try:
+        size = backup_database(config.settings.database_url(), Path(args.file))
+    except BackupRefused as exc:
+        return _fail(str(exc))
+    print(f"backed up to {args.file} ({size / 1024 / 1024:.1f} MiB); restore: stop retsync, copy it over the "
+          f"database file, start retsync")
+    return EXIT_OK

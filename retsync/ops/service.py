@@ -3,6 +3,8 @@ the scheduler lives (the watchdog), and serves /metrics, /healthz and /readyz wh
 
 from __future__ import annotations
 
+import threading
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import structlog
@@ -18,6 +20,8 @@ log = structlog.get_logger(__name__)
 
 STATUS_EVERY_SECONDS = 30.0
 """How often STATUS= is refreshed when systemd asks for no watchdog."""
+RETENTION_EVERY_HOURS = 24
+"""Personal data past its retention goes within a day; the first pass runs a minute after the start."""
 EXECUTOR = "service"
 """The service's jobs run on an executor of their own: channels busy on every worker must not starve the watchdog,
 while a scheduler whose loop died stops it, which is what the watchdog is for."""
@@ -34,6 +38,8 @@ class ServiceHooks:
         self.metrics: DaemonMetrics | None = None
         self.server: HealthServer | None = None
         self._scheduler: BackgroundScheduler | None = None
+        self._saying = threading.Lock()
+        self._stopping = False
 
     def prepare(self, scheduler: BackgroundScheduler) -> None:
         """Before the scheduler starts: the service's jobs, and the metrics endpoint (so a bad address stops the
@@ -44,6 +50,14 @@ class ServiceHooks:
             every = self.notifier.watchdog_seconds / 2 if self.notifier.watchdog_seconds else STATUS_EVERY_SECONDS
             scheduler.add_job(self.beat, "interval", id="service:watchdog", name="systemd watchdog and status",
                               seconds=every, executor=EXECUTOR)
+        keep = self.runner.config.settings.privacy.retain_personal_data
+        if keep is not None:
+            from retsync.ops.privacy import retention_job
+
+            scheduler.add_job(retention_job(self.runner.db, keep, self.daemon.state_dir, self.runner.clock), "interval",
+                              id="privacy:retention", name="erase personal data past retain_personal_data",
+                              hours=RETENTION_EVERY_HOURS, next_run_time=datetime.now(timezone.utc) +
+                              timedelta(minutes=1))  # the default executor: a long first pass must not hold up the watchdog
         if self.daemon.metrics_listen:
             self._start_metrics()
 
@@ -92,16 +106,22 @@ class ServiceHooks:
 
     def beat(self) -> None:
         """WATCHDOG=1 with the channels' state, only while the scheduler is healthy: otherwise systemd restarts us."""
-        if self.runner.stop.is_set():
-            return  # stopping: STOPPING=1 was said, and systemd stops watching
-        if self.scheduler_healthy():
+        with self._saying:
+            if self._stopping:
+                return  # STOPPING=1 was said, and systemd stops watching
+            if not self.scheduler_healthy():
+                self.notifier.status("the scheduler is not running its jobs")
+                return
             self.notifier.watchdog()  # first: a database slow to answer the status must not cost a restart
-            self.notifier.status(self.status())
-        else:
-            self.notifier.status("the scheduler is not running its jobs")
+        status = self.status()
+        with self._saying:
+            if not self._stopping:
+                self.notifier.status(status)
 
     def stopping(self) -> None:
-        self.notifier.stopping("stopping: finishing the page being written")
+        with self._saying:
+            self._stopping = True
+            self.notifier.stopping("stopping: finishing the page being written")
 
     def close(self) -> None:
         if self.server is not None:

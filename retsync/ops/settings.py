@@ -18,7 +18,10 @@ def _retention(value: object) -> object:
     retention periods are written in years in every privacy policy."""
     if isinstance(value, str) and (match := _YEARS_MONTHS.match(value)):
         return timedelta(days=int(match.group(1)) * (365 if match.group(2) == "y" else 30))
-    return parse_duration(value)
+    try:
+        return parse_duration(value)
+    except ValueError:
+        raise ValueError(f'{value!r} is not a retention period; write "2y" (years), "18mo" (months) or "400d"') from None
 
 
 Retention = Annotated[timedelta, BeforeValidator(_retention)]
