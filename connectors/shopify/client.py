@@ -46,6 +46,11 @@ MAX_CURSOR = 1000
 """Characters of a Relay cursor kept: a longer one is no cursor Shopify issues, and is not stored."""
 THROTTLE_RETRIES = 8
 
+REASON_FIELDS = "returnReason returnReasonNote customerNote"
+DEFINED_REASON_FIELDS = "returnReason returnReasonDefinition { handle name } returnReasonNote customerNote"
+"""A return line's reason: from API 2026-01 on with its reason definition (`DEFINITION_VERSION`)."""
+DEFINITION_VERSION = "2026-01"
+
 RETURN_FIELDS = f"""
 fragment ReturnFields on Return {{
   id name status createdAt closedAt requestApprovedAt
@@ -53,7 +58,7 @@ fragment ReturnFields on Return {{
   returnLineItems(first: $lines) {{
     pageInfo {{ hasNextPage }}
     nodes {{
-      id quantity processedQuantity refundedQuantity returnReason returnReasonNote customerNote
+      id quantity processedQuantity refundedQuantity RETSYNC_REASON_FIELDS
       ... on ReturnLineItem {{ fulfillmentLineItem {{ id lineItem {{ id sku title }} }} }}
     }}
   }}
@@ -159,11 +164,19 @@ ORDER_COST = 1 + 2 + 1 + 1 + (2 + LINE_ITEMS_PER_ORDER * 3) + (2 + RETURNS_PER_O
 ORDERS_PAGE_COST = 2 + ORDERS_PER_PAGE * ORDER_COST
 """The requested cost of a page of orders by Shopify's documented rules (objects 1, connections 2 + size ×
 node): below the single-query maximum of 1,000, with room for the bucket to pay a page while another runs."""
-ESTIMATES = {ORDERS_QUERY: ORDERS_PAGE_COST, ORDER_QUERY: ORDER_COST,
+ORDERS_PAGE_COST_DEFINED = ORDERS_PAGE_COST + ORDERS_PER_PAGE * RETURNS_PER_ORDER * LINES_PER_RETURN
+"""The same from 2026-01 on, where each line also names its reason definition (an object: 1 point)."""
+ESTIMATES = {ORDERS_QUERY: ORDERS_PAGE_COST_DEFINED, ORDER_QUERY: ORDER_COST,
              ORDER_LINES_QUERY: 3 + MORE_LINE_ITEMS * 3,
              ORDER_RETURNS_QUERY: 3 + MORE_RETURNS * (1 + RETURN_COST + MORE_RETURN_LINES * 3),
              RETURN_STATE_QUERY: 1 + 1 + 52 + 32, DRAFTS_BY_TAG: 2 + 5 * 2}
 MUTATION_ESTIMATE = 10
+
+
+def versioned(document: str, version: str) -> str:
+    """A document as API `version` takes it: return lines' reasons with their definitions from 2026-01 on."""
+    fields = DEFINED_REASON_FIELDS if version >= DEFINITION_VERSION else REASON_FIELDS
+    return document.replace("RETSYNC_REASON_FIELDS", fields)
 
 
 class UserErrors(ApiError):
@@ -233,6 +246,7 @@ class ShopifyClient:
         self.http = ChannelHttp.for_channel(channel, settings, runtime, base_url=base, headers={
             "X-Shopify-Access-Token": token, "Accept": "application/json"}, error_detail=error_detail_from(_error_text))
         self._runtime = runtime
+        self._version = settings.api_version
         self._slept = 0.0
         # With the runtime's sleep hook (tests) time passes only by what was slept, so the bucket's refill is
         # counted on the same clock as the waits; the daemon has no hook and counts real time.
@@ -259,7 +273,7 @@ class ShopifyClient:
     def run(self, document: str, variables: Mapping[str, Any] | None = None, *, mutation: bool = False
             ) -> dict[str, Any]:
         """The `data` of one document, after waiting for the bucket; a THROTTLED answer waits and sends again."""
-        body = {"query": document, "variables": dict(variables or {})}
+        body = {"query": versioned(document, self._version), "variables": dict(variables or {})}
         for _ in range(THROTTLE_RETRIES):
             self._wait(self.bucket.wait_for(self.bucket.cost_of(document, mutation)), "pace")
             answer = obj(self.http.json("POST", self.path, json=body, idempotent=not mutation))

@@ -102,10 +102,11 @@ class ShopifySettings(ChannelSettings):
     access_token: Secret = Field(description="the Admin API access token of the custom app (shpat_…) with "
                                              "read_orders, read_returns, write_returns (and write_draft_orders for the "
                                              "back office); env:VAR, file:/path or keyring:service/user")
-    api_version: str = Field(default="2025-07", pattern=r"^\d{4}-(01|04|07|10)$",
+    api_version: str = Field(default="2026-10", pattern=r"^\d{4}-(01|04|07|10)$",
                              description="the Admin API version retsync speaks, pinned (YYYY-MM, a quarterly "
                                          "release); before 2025-07 returns are refunded with returnRefund, from "
-                                         "2025-07 processed and refunded with returnProcess")
+                                         "2025-07 processed and refunded with returnProcess, from 2026-01 return lines name "
+                                         "their reason definitions")
     notify_customer: bool = Field(default=False, description="Shopify e-mails the buyer when retsync approves, "
                                                              "declines, processes or cancels a return")
     decline_reason: Literal["FINAL_SALE", "OTHER", "RETURN_PERIOD_ENDED"] = Field(
@@ -155,12 +156,14 @@ class ShopifyConnector(Connector[ShopifySettings]):
                                "closed",
             DecisionKind.REJECT: "returnDeclineRequest with decline_reason and your note (a requested return); an "
                                  "approved one is closed without a refund, your note on the order",
-            DecisionKind.REPAIR: "approved, its units processed without a refund and not restocked (2025-07+), your "
-                                 "note on the order (\"repair: …\"), closed once every unit is processed; send the "
-                                 "repaired item back yourself",
-            DecisionKind.EXCHANGE: "approved, its units processed without a refund (2025-07+), your note on the "
-                                   "order (\"exchange: …\"), closed once every unit is processed; create the "
-                                   "replacement order in the admin",
+            DecisionKind.REPAIR: "returnApproveRequest, returnProcess of the decided units without a refund and not "
+                                 "restocked, your note on the order (orderUpdate, \"repair: …\"), returnClose once "
+                                 "every unit is processed; send the repaired item back yourself (before 2025-07: "
+                                 "approved and noted only, the return left open)",
+            DecisionKind.EXCHANGE: "returnApproveRequest, returnProcess of the decided units without a refund and not "
+                                   "restocked, your note on the order (orderUpdate, \"exchange: …\"), returnClose "
+                                   "once every unit is processed; create the replacement order in the admin (before "
+                                   "2025-07: approved and noted only, the return left open)",
             DecisionKind.CANCEL: "returnCancel while nothing of the return is processed or refunded; after that "
                                  "it fails with the reason (close it in the admin instead)",
         },

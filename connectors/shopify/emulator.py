@@ -54,12 +54,12 @@ from graphql import (
 
 from retsync.kit.emulator import Emulator, route
 from retsync.kit.sandbox import POISON_PHONE, POISON_POSTCODE, POISON_QUANTITY
-from retsync_connectors.shopify.sandbox_data import CURRENCY, ShopifyData, money, stamp
-from retsync_connectors.shopify.schema import PROCESS_VERSION, sdl
+from retsync_connectors.shopify.sandbox_data import CURRENCY, DEFINITIONS, ShopifyData, money, stamp
+from retsync_connectors.shopify.schema import DEFINITION_VERSION, PROCESS_VERSION, sdl
 
 SANDBOX_TOKEN = "shpat_sandbox_5f2c9a1e7b3d4c8e"
 SANDBOX_SHOP = "retsync-sandbox.myshopify.com"
-DEFAULT_VERSION = "2025-07"
+DEFAULT_VERSION = "2026-10"
 MAX_QUERY_COST = 1000
 """Shopify refuses a single query whose requested cost is above this (MAX_COST_EXCEEDED)."""
 MAX_PAGE = 250
@@ -72,11 +72,12 @@ PANEL_TAGS = {"accept": "return-accept", "reject": "return-reject", "keep": "ret
 connector's `held_decision_tags` default)."""
 NOTE_MARKER = "Your note for the marketplace (below this line):"
 
-_schemas: dict[bool, GraphQLSchema] = {}
+_schemas: dict[tuple[bool, bool], GraphQLSchema] = {}
 
 
 def schema_for(version: str) -> GraphQLSchema:
-    key = version >= PROCESS_VERSION
+    """The schema of an API version (one per set of features: returnProcess, reason definitions)."""
+    key = (version >= PROCESS_VERSION, version >= DEFINITION_VERSION)
     if key not in _schemas:
         _schemas[key] = build_schema(sdl(version))
     return _schemas[key]
@@ -338,7 +339,7 @@ class ShopifyEmulator(Emulator):
     def _parsed(self, schema: GraphQLSchema, query: str) -> tuple[Any, list[dict[str, Any]]]:
         """The document parsed and validated against the schema (kept per schema and text: the same documents
         come again and again)."""
-        key = (schema is schema_for(PROCESS_VERSION), query)
+        key = (id(schema), query)
         if key not in self._documents:
             try:
                 document = parse(query)
@@ -498,7 +499,8 @@ class ShopifyEmulator(Emulator):
                   "refundableQuantity": line["quantity"] - line["refunded"],
                   "unprocessedQuantity": line["quantity"] - line["processed"],
                   "returnReason": line.get("returnReason") or "UNKNOWN",
-                  "returnReasonNote": line.get("returnReasonNote") or "", "customerNote": line.get("customerNote")}
+                  "returnReasonNote": line.get("returnReasonNote") or "", "customerNote": line.get("customerNote"),
+                  "returnReasonDefinition": _definition(line)}
         if line.get("fulfillmentLineItemId") is None:
             return {"__typename": "UnverifiedReturnLineItem", **common,
                     "unitPrice": {"amount": money(line.get("price") or 0), "currencyCode": CURRENCY}}
@@ -819,6 +821,14 @@ def _poison(node: Any, ids: set[str]) -> None:
             node["quantity"] = POISON_QUANTITY
         for value in node.values():
             _poison(value, ids)
+
+
+def _definition(line: dict[str, Any]) -> dict[str, Any] | None:
+    handle, name = line.get("definition") or DEFINITIONS.get(line.get("returnReason") or "", (None, None))
+    if handle is None:
+        return None
+    return {"__typename": "ReturnReasonDefinition", "id": gid("ReturnReasonDefinition", str(sum(map(ord, handle)))),
+            "handle": handle, "name": name, "deleted": False}
 
 
 def _refund_view(refund: dict[str, Any]) -> dict[str, Any]:

@@ -33,6 +33,15 @@ REASONS = {
 }
 """ReturnReason values with a unified meaning; OTHER, UNKNOWN and any value added later are read from the
 buyer's words (returnReasonNote, customerNote)."""
+HANDLES = {
+    "too-small": ReturnReason.WRONG_SIZE, "too-large": ReturnReason.WRONG_SIZE, "size-too-small": ReturnReason.WRONG_SIZE,
+    "size-too-large": ReturnReason.WRONG_SIZE, "defective": ReturnReason.DEFECTIVE, "damaged": ReturnReason.DAMAGED,
+    "wrong-item": ReturnReason.WRONG_ITEM, "not-as-described": ReturnReason.NOT_AS_EXPECTED,
+    "changed-mind": ReturnReason.NO_LONGER_NEEDED, "unwanted": ReturnReason.NO_LONGER_NEEDED,
+    "color-not-as-expected": ReturnReason.NOT_AS_EXPECTED, "style": ReturnReason.NOT_AS_EXPECTED,
+}
+"""Reason definition handles (API 2026-01+) with a unified meaning; any other is read from its name's words,
+then the buyer's."""
 UNKNOWN_STATUS = ReturnStatus.REQUESTED
 """A ReturnStatus Shopify adds later: shown as open, so the merchant looks at it rather than missing it."""
 HOLD_KEY_ATTRIBUTE = "retsync_key"
@@ -78,6 +87,14 @@ def reason(code: str | None, words: str | None) -> ReturnReason:
     if words:
         return reason_from_words(words)
     return ReturnReason.OTHER if code and code != "UNKNOWN" else ReturnReason.UNKNOWN
+
+
+def reason_of_definition(handle: str, name: str | None, words: str | None) -> ReturnReason:
+    """A reason definition's unified reason: its handle where known, else its name's words, else the buyer's."""
+    if handle.lower() in HANDLES:
+        return HANDLES[handle.lower()]
+    found = reason_from_words(name or handle.replace("-", " "), fallback=ReturnReason.OTHER)
+    return reason_from_words(words) if found is ReturnReason.OTHER and words else found
 
 
 def customer(order: Mapping[str, Any]) -> Customer:
@@ -166,13 +183,16 @@ def _return_line(raw: Mapping[str, Any], order_id: str | None, currency: str | N
                  prices: Mapping[str, int | None]) -> ReturnLine:
     item = obj(obj(raw.get("fulfillmentLineItem")).get("lineItem"))
     line_item = tail(item.get("id"))
-    code = text(raw.get("returnReason"))
+    definition = obj(raw.get("returnReasonDefinition"))
+    handle = text(definition.get("handle"))
+    code = handle or text(raw.get("returnReason"))
     note, words = text(raw.get("customerNote")), text(raw.get("returnReasonNote"))
     processed, refunded = _quantity(raw, "processedQuantity"), _quantity(raw, "refundedQuantity")
     return ReturnLine(
         external_id=required_id(raw), order_external_id=order_id, order_line_external_id=line_item,
         sku=text(item.get("sku")), title=text(item.get("title")), quantity=_quantity(raw, "quantity"),
-        reason=reason(code, words or note), channel_reason=code, customer_comment=note or words,
+        reason=reason_of_definition(handle, text(definition.get("name")), words or note) if handle
+        else reason(code, words or note), channel_reason=code, customer_comment=note or words,
         channel_status=f"processed {processed}, refunded {refunded}" if processed or refunded else None,
         unit_price=prices.get(line_item) if line_item else None, currency=currency,
     )

@@ -27,6 +27,12 @@ REASONS = (("SIZE_TOO_SMALL", "", "One size up please"), ("SIZE_TOO_LARGE", "", 
            ("WRONG_ITEM", "", None), ("UNWANTED", "", None), ("COLOR", "", None), ("STYLE", "", None),
            ("OTHER", "Ordered it twice by mistake", None), ("OTHER", "", None))
 """(returnReason, returnReasonNote, customerNote): the note is what a buyer typed for OTHER."""
+DEFINITIONS = {"SIZE_TOO_SMALL": ("too-small", "Too small"), "SIZE_TOO_LARGE": ("too-large", "Too large"),
+               "DEFECTIVE": ("defective", "Defective"), "NOT_AS_DESCRIBED": ("not-as-described", "Not as described"),
+               "WRONG_ITEM": ("wrong-item", "Received the wrong item"), "UNWANTED": ("changed-mind", "Changed my mind"),
+               "COLOR": ("color-not-as-expected", "Color not as expected"), "STYLE": ("style", "Style"),
+               "OTHER": ("other", "Other")}
+"""The reason definition (handle, name) a line of each ReturnReason names from API 2026-01 on (UNKNOWN: none)."""
 STATUSES = (("REQUESTED", 35), ("OPEN", 30), ("CLOSED", 20), ("DECLINED", 8), ("CANCELED", 7))
 CARRIERS = ("DHL Express", "UPS", "PostNL")
 CURRENCY = "EUR"

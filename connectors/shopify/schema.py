@@ -3,15 +3,18 @@ writes (NOTES.md beside the contract, and the shopify.dev reference pages it nam
 and enum values. The sandbox executes every query against it with graphql-core, so a field Shopify does not have
 is refused as Shopify refuses it, never answered because a string matched.
 
-Two versions are served: before 2025-07 a return is refunded with `returnRefund` (there is no `returnProcess`);
+Three versions are served: before 2025-07 a return is refunded with `returnRefund` (there is no `returnProcess`);
 from 2025-07 on `returnProcess` confirms the items and refunds them in one mutation (the changelog "Returns
-processing API"); `returnRefund` stays, deprecated.
+processing API"); `returnRefund` stays, deprecated; from 2026-01 a return line names its reason definition too.
 """
 
 from __future__ import annotations
 
 PROCESS_VERSION = "2025-07"
 """The first API version with `returnProcess`."""
+DEFINITION_VERSION = "2026-01"
+"""The first API version with `ReturnReasonDefinition` {id handle name} on return line items (the changelog "New
+Return Reason Definitions API"); the `ReturnReason` enum is deprecated from then on, still answered."""
 
 BASE_SDL = '''
 scalar DateTime
@@ -95,6 +98,7 @@ interface ReturnLineItemType {
   returnReason: ReturnReason!
   returnReasonNote: String!
   customerNote: String
+  %(definition)s
 }
 type ReturnLineItem implements Node & ReturnLineItemType {
   id: ID!
@@ -106,6 +110,7 @@ type ReturnLineItem implements Node & ReturnLineItemType {
   returnReason: ReturnReason!
   returnReasonNote: String!
   customerNote: String
+  %(definition)s
   fulfillmentLineItem: FulfillmentLineItem!
   restockingFee: MoneyV2
 }
@@ -119,6 +124,7 @@ type UnverifiedReturnLineItem implements Node & ReturnLineItemType {
   returnReason: ReturnReason!
   returnReasonNote: String!
   customerNote: String
+  %(definition)s
   unitPrice: MoneyV2!
 }
 type ReturnLineItemTypeEdge { cursor: String! node: ReturnLineItemType! }
@@ -255,6 +261,15 @@ schema { query: QueryRoot mutation: Mutation }
 '''
 
 
+DEFINITION_SDL = """
+type ReturnReasonDefinition implements Node { id: ID! handle: String! name: String! deleted: Boolean! }
+"""
+
+
 def sdl(version: str) -> str:
-    """The schema of one API version ("2025-07"): `returnProcess` from PROCESS_VERSION on."""
-    return BASE_SDL + (PROCESS_SDL if version >= PROCESS_VERSION else MUTATIONS_BEFORE_PROCESS)
+    """The schema of one API version ("2025-07"): `returnProcess` from PROCESS_VERSION on, reason definitions
+    from DEFINITION_VERSION on."""
+    definitions = version >= DEFINITION_VERSION
+    base = BASE_SDL % {"definition": "returnReasonDefinition: ReturnReasonDefinition" if definitions else ""}
+    return (base + (DEFINITION_SDL if definitions else "")
+            + (PROCESS_SDL if version >= PROCESS_VERSION else MUTATIONS_BEFORE_PROCESS))

@@ -29,6 +29,7 @@ from graphql import (
     parse,
 )
 
+from retsync_connectors.shopify.client import versioned
 from retsync_connectors.shopify.schema import sdl
 
 SCALARS: dict[str, dict[str, Any]] = {
@@ -38,15 +39,18 @@ SCALARS: dict[str, dict[str, Any]] = {
 }
 
 
-def schema(version: str = "2025-07") -> GraphQLSchema:
+VERSION = "2026-10"
+
+
+def schema(version: str = VERSION) -> GraphQLSchema:
     return build_schema(sdl(version))
 
 
-def answer_schema(document: str, path: list[str], version: str = "2025-07") -> dict[str, Any]:
+def answer_schema(document: str, path: list[str], version: str = VERSION) -> dict[str, Any]:
     """The JSON schema of the value at `path` (field names from the operation's root, `nodes` included) of an
     answer to `document`."""
     gql = schema(version)
-    parsed = parse(document)
+    parsed = parse(versioned(document, version))
     fragments = {d.name.value: d for d in parsed.definitions if isinstance(d, FragmentDefinitionNode)}
     operation = next(d for d in parsed.definitions if isinstance(d, OperationDefinitionNode))
     parent: Any = gql.query_type

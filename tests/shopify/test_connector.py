@@ -9,9 +9,9 @@ from datetime import datetime, timezone
 import pytest
 
 from retsync.kit.contract import HoldRequest, PushStatus
-from retsync.kit.model import DecisionKind, Return, ReturnStatus
+from retsync.kit.model import DecisionKind, Return, ReturnReason, ReturnStatus
 from retsync.testing.memory import InMemoryStore, act_for, carry_out
-from retsync_connectors.shopify.client import ORDERS_PAGE_COST, ORDERS_PER_PAGE
+from retsync_connectors.shopify.client import ORDERS_PAGE_COST, ORDERS_PAGE_COST_DEFINED, ORDERS_PER_PAGE
 from retsync_connectors.shopify.connector import ShopifyConnector
 from retsync_connectors.shopify.emulator import MAX_QUERY_COST, Bucket, ShopifyEmulator
 
@@ -54,14 +54,20 @@ def test_a_backfill_stores_every_return_with_its_order_and_linked_lines(
                                                            ReturnStatus.DECIDED, ReturnStatus.REFUNDED}
 
 
+def test_from_2026_01_a_line_names_its_reason_definition(stored: InMemoryStore) -> None:
+    reasons = {(line.channel_reason, line.reason) for r in stored.returns.values() for line in r.lines}
+    assert ("too-small", ReturnReason.WRONG_SIZE) in reasons and ("changed-mind", ReturnReason.NO_LONGER_NEEDED) in reasons
+    assert not {code for code, _ in reasons} & {"SIZE_TOO_SMALL", "UNWANTED"}
+
+
 def test_the_walk_asks_by_updated_at_with_relay_cursors_and_bounded_cost(
         emulator: ShopifyEmulator, stored: InMemoryStore) -> None:
     pages = [r.body["variables"] for r in emulator.requests]
     assert pages[0]["after"] is None and all(p["after"] for p in pages[1:])
     assert len({p["query"] for p in pages}) == 1 and pages[0]["query"].startswith("updated_at:>='")
     assert "sortKey: UPDATED_AT" in emulator.requests[0].body["query"]
-    assert {c["requested"] for c in emulator.costs} == {ORDERS_PAGE_COST}
-    assert ORDERS_PAGE_COST <= MAX_QUERY_COST and all(c["actual"] <= c["requested"] for c in emulator.costs)
+    assert {c["requested"] for c in emulator.costs} == {ORDERS_PAGE_COST_DEFINED}
+    assert ORDERS_PAGE_COST < ORDERS_PAGE_COST_DEFINED <= MAX_QUERY_COST and all(c["actual"] <= c["requested"] for c in emulator.costs)
 
 
 def test_an_incremental_pull_reads_only_orders_updated_since_less_the_overlap(
@@ -192,6 +198,9 @@ def test_before_2025_07_accept_refunds_with_return_refund(
     connector = make_connector(emulator, api_version="2024-10")
     store.run(connector)
     assert all("/admin/api/2024-10/" in r.path for r in emulator.requests)
+    assert all(line.channel_reason in ("SIZE_TOO_SMALL", "SIZE_TOO_LARGE", "DEFECTIVE", "NOT_AS_DESCRIBED",
+                                       "WRONG_ITEM", "UNWANTED", "COLOR", "STYLE", "OTHER")
+               for r in store.returns.values() for line in r.lines), "no reason definitions before 2026-01"
     record = open_return(emulator, store, "REQUESTED")
     emulator.requests.clear()
     result = carry_out(connector, act_for(record, DecisionKind.ACCEPT))
@@ -278,7 +287,7 @@ def test_a_small_bucket_is_paced_before_sending_and_never_throttled(
     assert set(store.returns) == set(emulator.returns)
     assert emulator.throttled == 0 and clock.sleeps, "the connector waited before the bucket ran dry"
     assert connector.client.waits == clock.sleeps
-    assert clock.now - 1000.0 < 2 * len(emulator.costs) * ORDERS_PAGE_COST / 50, "waits no longer than needed"
+    assert clock.now - 1000.0 < 2 * len(emulator.costs) * ORDERS_PAGE_COST_DEFINED / 50, "waits no longer than needed"
 
 
 def test_throttled_waits_exactly_what_the_restore_rate_needs_and_never_twice_in_a_row(
@@ -288,7 +297,7 @@ def test_throttled_waits_exactly_what_the_restore_rate_needs_and_never_twice_in_
     store = InMemoryStore()
     store.run(make_connector(emulator))
     assert emulator.answers[:2] == ["throttled", "ok"]
-    assert clock.sleeps[0] == pytest.approx((ORDERS_PAGE_COST - 100) / 50)
+    assert clock.sleeps[0] == pytest.approx((ORDERS_PAGE_COST_DEFINED - 100) / 50)
     assert "throttled,throttled" not in ",".join(emulator.answers)
     assert set(store.returns) == set(emulator.returns)
 

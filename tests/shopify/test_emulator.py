@@ -13,12 +13,12 @@ from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLObjectType
 from openapi_schema_validator import OAS30Validator
 
 from retsync.testing.specs import spec_file, strict
-from retsync_connectors.shopify.client import ORDERS_QUERY, RETURN_STATE_QUERY
+from retsync_connectors.shopify.client import ORDERS_QUERY, RETURN_STATE_QUERY, versioned
 from retsync_connectors.shopify.emulator import SANDBOX_TOKEN, ShopifyEmulator
 
 from .shapes import answer_schema, schema
 
-URL = "/admin/api/2025-07/graphql.json"
+URL = "/admin/api/2026-10/graphql.json"
 
 
 def ask(emulator: ShopifyEmulator, query: str, variables: dict[str, Any] | None = None, *, url: str = URL,
@@ -75,6 +75,8 @@ def test_the_documented_return_fields_and_inputs_are_in_the_schema(notes: str) -
         assert isinstance(kind, GraphQLInputObjectType) and set(kind.fields) >= fields
         assert all(field in mutations for field in fields), f"{input_name}: {fields} not all in NOTES.md"
     assert "returnProcess" not in schema("2025-04").mutation_type.fields, "2025-07 brought returnProcess"
+    assert "returnReasonDefinition" not in schema("2025-10").get_type("ReturnLineItem").fields  # type: ignore[union-attr]
+    assert "returnReasonDefinition" in schema("2026-01").get_type("ReturnLineItem").fields  # type: ignore[union-attr]
 
 
 def test_a_query_with_a_field_shopify_does_not_have_is_refused(emulator: ShopifyEmulator) -> None:
@@ -89,7 +91,7 @@ def test_a_query_with_a_field_shopify_does_not_have_is_refused(emulator: Shopify
 
 def test_answers_follow_the_schema_and_report_their_cost(emulator: ShopifyEmulator) -> None:
     node_schema = strict(answer_schema(ORDERS_QUERY, ["orders", "nodes"]))
-    answer = ask(emulator, ORDERS_QUERY, {"first": 8, "after": None, "query": "updated_at:>='2000-01-01T00:00:00Z'",
+    answer = ask(emulator, versioned(ORDERS_QUERY, "2026-10"), {"first": 8, "after": None, "query": "updated_at:>='2000-01-01T00:00:00Z'",
                                           "lines": 5}).json()
     nodes = answer["data"]["orders"]["nodes"]
     assert len(nodes) == 8

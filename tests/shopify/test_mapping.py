@@ -162,3 +162,18 @@ def test_a_tag_decides_a_held_draft_and_the_note_is_below_the_marker() -> None:
     assert held_decision({**draft, "tags": ["retsync-hold", "escalate"]}, tags) is None
     assert held_decision({**draft, "customAttributes": []}, tags) is None, "a draft retsync did not make"
     assert held_decision({**draft, "note2": "no marker"}, tags).note is None  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("handle, name, unified", [
+    ("too-small", "Too small", ReturnReason.WRONG_SIZE),
+    ("arrived-late", "Arrived too late", ReturnReason.DELIVERY_PROBLEM),
+    ("x-7f3", "Kapot aangekomen", ReturnReason.DEFECTIVE),
+    ("x-9", "Something else", ReturnReason.ORDERED_BY_MISTAKE),
+], ids=["known-handle", "name-words", "dutch-name", "buyers-words"])
+def test_a_reason_definition_is_read_by_its_handle_then_its_words(handle: str, name: str,
+                                                                  unified: ReturnReason) -> None:
+    raw = documented_return()
+    raw["returnLineItems"]["nodes"][0].update(returnReasonDefinition={"handle": handle, "name": name},
+                                              returnReason="OTHER", customerNote="Ordered it twice by mistake")
+    (line,) = mapped(documented_order(returns={"nodes": [raw]})).lines
+    assert (line.channel_reason, line.reason) == (handle, unified)
