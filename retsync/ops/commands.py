@@ -30,7 +30,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     except InitRefused as exc:
         return _fail(str(exc))
     for item in written:
-        print(f"wrote {item.path}: {item.what}")
+        print(f"{'wrote' if item.path.exists() else 'needs'} {item.path}: {item.what}")
     config = Path(args.dir) / "config.toml"
     print(f"next: edit {config}, then `retsync --config {config} config check` and `retsync --config {config} "
           f"doctor`")

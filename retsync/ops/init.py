@@ -8,6 +8,7 @@ edited config would throw the admin's work away, so it refuses before writing an
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from dataclasses import dataclass
@@ -55,6 +56,36 @@ def unit_text(executable: str | None, config_dir: Path = DEFAULT_CONFIG_DIR) -> 
     return text
 
 
+_ENV_REFERENCE = re.compile(r'"env:([A-Za-z_][A-Za-z0-9_]*)"')
+_CREDENTIAL = re.compile(r'"file:\$\{CREDENTIALS_DIRECTORY\}/([A-Za-z0-9_.-]+)"')
+
+
+def config_for_systemd(text: str) -> tuple[str, list[str]]:
+    """The config with every `env:` secret of its active lines read from a credential file instead, and the names of
+    the credentials it reads (`file:${CREDENTIALS_DIRECTORY}/NAME`).
+
+    The unit sets no environment for secrets (an `EnvironmentFile=` would put them in every child's environment),
+    so an `env:` reference in a config the unit runs with could never be satisfied.
+    """
+    lines = []
+    for line in text.splitlines(keepends=True):
+        if not line.lstrip().startswith("#"):
+            line = _ENV_REFERENCE.sub(lambda m: f'"file:${{CREDENTIALS_DIRECTORY}}/{m.group(1).lower()}"', line)
+        lines.append(line)
+    converted = "".join(lines)
+    names = [m.group(1) for line in converted.splitlines() if not line.lstrip().startswith("#")
+             for m in _CREDENTIAL.finditer(line)]
+    return converted, list(dict.fromkeys(names))
+
+
+def unit_with_credentials(text: str, names: list[str], config_dir: Path) -> str:
+    """The unit with one `LoadCredential=` per credential the config reads, in place of the packaged example line."""
+    lines = [f"LoadCredential={name}:{config_dir.absolute()}/credentials/{name}" for name in names]
+    kept = [line for line in text.splitlines() if not line.startswith("LoadCredential=")]
+    at = next(i for i, line in enumerate(text.splitlines()) if line.startswith("LoadCredential="))
+    return "\n".join(kept[:at] + lines + kept[at:]) + "\n"
+
+
 def write_initial_files(config_dir: Path, *, systemd: bool = False, unit_dir: Path = DEFAULT_UNIT_DIR,
                         executable: str | None = None) -> list[Written]:
     """Write `config.toml` (and with `systemd` the unit and a 0700 `credentials/` folder); refuse if any exists.
@@ -73,9 +104,12 @@ def write_initial_files(config_dir: Path, *, systemd: bool = False, unit_dir: Pa
                           f"written (init never overwrites: move the file{'s' if len(existing) > 1 else ''} away "
                           f"to start afresh, or edit {'them' if len(existing) > 1 else 'it'})")
     written: list[Written] = []
+    text, credentials_read = template("config.example.toml"), []
+    if systemd:
+        text, credentials_read = config_for_systemd(text)
     try:
         config_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
-        _create(config, template("config.example.toml"), 0o644)
+        _create(config, text, 0o644)
         written.append(Written(config, "the commented configuration: edit it, then `retsync config check`"))
         if systemd:
             credentials = config_dir / "credentials"
@@ -83,9 +117,15 @@ def write_initial_files(config_dir: Path, *, systemd: bool = False, unit_dir: Pa
             os.chmod(credentials, 0o700)
             written.append(Written(credentials, "root-only folder for the secrets the unit loads (LoadCredential=)"))
             unit_dir.mkdir(parents=True, exist_ok=True)
-            _create(unit, unit_text(executable if executable is not None else installed_executable(), config_dir), 0o644)
+            _create(unit, unit_with_credentials(unit_text(
+                executable if executable is not None else installed_executable(), config_dir), credentials_read,
+                config_dir), 0o644)
             written.append(Written(unit, "the systemd unit: `systemctl daemon-reload && systemctl enable --now "
                                          "retsync`"))
+            for name in credentials_read:
+                written.append(Written(credentials / name, f"to create (the unit loads it): `install -m 600 "
+                                                           f"/dev/stdin {credentials / name}`, or remove its "
+                                                           f"LoadCredential= line with the channel that uses it"))
     except OSError as exc:
         raise InitRefused(f"cannot write {exc.filename or config_dir}: {exc.strerror or exc}"
                           f"{' (run it as root, or give --dir)' if isinstance(exc, PermissionError) else ''}") from None
