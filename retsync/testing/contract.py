@@ -36,6 +36,20 @@ SANDBOX_URL = "http://sandbox.invalid"
 FAST = {"max_retries": 4, "max_backoff": "0.05s", "max_retry_after": "0.05s", "timeout": "5s"}
 
 
+def fault_matrix(argnames: str, cases: list[tuple[Any, ...]], ids: list[str], on_postgresql: str) -> Any:
+    """Every case of a fault matrix on SQLite, and the one named on PostgreSQL too.
+
+    A fault is the channel's: it reaches the store the same way on both databases (a page stored whole, or not at
+    all), so the matrix is walked once and the store's side of it checked on both, which keeps the suite's time
+    for many connectors within bounds. The other tests of the suite run every case on both.
+    """
+    params = [pytest.param("sqlite", *case, id=f"sqlite-{name}") for case, name in zip(cases, ids)]
+    params += [pytest.param("postgresql", *case, id=f"postgresql-{name}", marks=pytest.mark.postgres)
+               for case, name in zip(cases, ids) if name == on_postgresql]
+    assert len(params) == len(cases) + 1, f"{on_postgresql!r} is not one of {ids}"
+    return pytest.mark.parametrize(f"db_url, {argnames}", params, indirect=["db_url"])
+
+
 def _mutating(emulator: Emulator) -> list[tuple[str, str]]:
     return [(r.method, r.path) for r in emulator.requests if r.method not in ("GET", "HEAD") and "token" not in r.path]
 
@@ -156,7 +170,7 @@ class ConnectorContract:
         assert statuses <= {s.value for s in ReturnStatus}
         assert lineless == 0
 
-    @pytest.mark.parametrize("fault, options", [
+    @fault_matrix("fault, options", [
         ("status", {"status": 503, "times": 3}),
         ("status", {"status": 502, "times": 2}),
         ("status", {"status": 500, "times": 3}),
@@ -169,7 +183,7 @@ class ConnectorContract:
         ("expire_tokens", {"times": 1, "after": 3}),
         ("slow", {"times": 1, "delay": 0.05}),
     ], ids=["503x3", "502x2", "500x3", "429-retry-after", "429-bare", "refused", "read-timeout", "truncated",
-            "token-expired", "token-expired-mid-sync", "slow"])
+            "token-expired", "token-expired-mid-sync", "slow"], on_postgresql="500x3")
     def test_recovers_from_transient_faults(self, runner: Runner, db: Engine, emulator: Emulator,
                                             fault: str, options: dict[str, Any]) -> None:
         emulator.inject(fault, **options)
@@ -177,7 +191,8 @@ class ConnectorContract:
         assert outcome.ok, outcome.error
         assert self.count(db, Return) > 0
 
-    @pytest.mark.parametrize("fault", ["malformed", "invalid_json", "wrong_shape"])
+    @fault_matrix("fault", [("malformed",), ("invalid_json",), ("wrong_shape",)],
+                  ids=["malformed", "invalid_json", "wrong_shape"], on_postgresql="malformed")
     def test_a_broken_page_fails_the_channel_cleanly_and_stores_nothing_of_it(
             self, db: Engine, db_url: str, tmp_path: Path, fault: str) -> None:
         broken, healthy = self.connector.sandbox(seed=self.seed), self.connector.sandbox(seed=self.seed + 1)
@@ -205,7 +220,7 @@ class ConnectorContract:
         assert rows == 0 and cursors == 0, "nothing of the broken page, and no cursor past it"
         assert health.consecutive_failures == 1 and health.last_error
 
-    @pytest.mark.parametrize("fault, options", [
+    @fault_matrix("fault, options", [
         ("status", {"status": 500}),
         ("status", {"status": 429, "retry_after": "0"}),
         ("timeout", {}),
@@ -214,7 +229,8 @@ class ConnectorContract:
         ("malformed", {}),
         ("invalid_json", {}),
         ("wrong_shape", {}),
-    ], ids=["500", "429", "read-timeout", "refused", "truncated", "malformed", "invalid-json", "wrong-shape"])
+    ], ids=["500", "429", "read-timeout", "refused", "truncated", "malformed", "invalid-json", "wrong-shape"],
+        on_postgresql="truncated")
     def test_a_fault_mid_backfill_fails_only_its_channel_and_the_next_run_catches_up(
             self, db: Engine, db_url: str, tmp_path: Path, fault: str, options: dict[str, Any]) -> None:
         """Halfway through the history the channel breaks for good: whatever pages were stored are whole, the
