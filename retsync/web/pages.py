@@ -109,7 +109,9 @@ def _decision_choices(console: Console, connector: str) -> list[dict[str, Any]]:
         if cls is None:
             choices.append({"kind": kind.value, "ok": False, "why": f"connector {connector!r} is not installed"})
         elif cls.capabilities.supports(kind):
-            choices.append({"kind": kind.value, "ok": True, "why": cls.capabilities.decisions[kind]})
+            needs_note = cls.decision_problem(kind, None) is not None and cls.decision_problem(kind, "-") is None
+            choices.append({"kind": kind.value, "ok": True, "why": cls.capabilities.decisions[kind],
+                            "needs_note": needs_note})
         else:
             choices.append({"kind": kind.value, "ok": False, "why": cls.capabilities.why_unsupported(kind)})
     return choices

@@ -175,3 +175,32 @@ def test_every_page_speaks_polish(as_user: Any, db: Engine) -> None:
     assert client.get("/language/xx?next=//evil.example").headers.get("location") in (None, "/returns") or True
     answer = client.get("/language/en?next=//evil.example", follow_redirects=False)
     assert answer.headers["location"] == "/returns", "no open redirect"
+
+
+@SQLITE_ONLY
+def test_a_decision_the_channel_needs_a_note_for_says_so_and_is_refused_without_one(db: Engine, tmp_path: Any,
+                                                                                      clock: Any) -> None:
+    from starlette.testclient import TestClient
+
+    from retsync.testing.config import config_for
+    from retsync.web import auth
+    from retsync.web.app import create_app
+    from tests.fakes import ScriptedConnector
+    from tests.web.conftest import PASSWORD, fill, login
+
+    class NoteNeeded(ScriptedConnector):
+        @classmethod
+        def decision_problem(cls, kind: Any, note: str | None) -> str | None:
+            return "a rejection needs a reason for the customer" if kind.value == "reject" and not note else None
+
+    fill(db, tmp_path)
+    auth.add_user(db, "dan", "decider", PASSWORD)
+    client = TestClient(create_app(db, config_for(tmp_path, str(db.url), {}), clock=clock,
+                                   connector_for=lambda name: NoteNeeded))
+    login(client, "dan")
+    rid = _return_id(db, "R0")
+    page = client.get(f"/returns/{rid}").text
+    assert re.search(r'value="reject"[^>]*> Reject\s*<strong class="needs-note">\(needs a note\)', page)
+    answer = client.post(f"/returns/{rid}/decide", data={"csrf": csrf_of(page), "kind": "reject"})
+    assert answer.status_code == 409 and "a rejection needs a reason for the customer" in answer.text
+    assert _decisions(db) == []
