@@ -207,7 +207,10 @@ def channels_page(console: Console, request: Request, user: User, message: str |
     from retsync.app.queries import channel_health
     from retsync.store.quarantine import open_by_channel
 
+    from retsync.notify.outbox import notification_problems
+
     rows = channel_health(console.db)
+    notifying = notification_problems(console.db)
     with console.db.connect() as conn:
         quarantined = open_by_channel(conn)
         failed = [dict(r._mapping) for r in conn.execute(
@@ -220,6 +223,8 @@ def channels_page(console: Console, request: Request, user: User, message: str |
         row["quarantine"] = quarantined.get(row["name"], {"open": 0, "newest": []})
         configured = console.config.channels.get(row["name"])
         row["enabled"] = configured is not None and configured.enabled
+        row["backfilling"] = row["last_success_at"] is None and row["last_pull_started_at"] is not None
+        row["notifications"] = notifying.get(row["name"])
     return console.render(request, "channels.html", user, rows=rows, failed=failed, message=message)
 
 

@@ -204,3 +204,15 @@ def test_a_decision_the_channel_needs_a_note_for_says_so_and_is_refused_without_
     answer = client.post(f"/returns/{rid}/decide", data={"csrf": csrf_of(page), "kind": "reject"})
     assert answer.status_code == 409 and "a rejection needs a reason for the customer" in answer.text
     assert _decisions(db) == []
+
+
+@SQLITE_ONLY
+def test_the_channels_page_shows_a_backfill_in_progress_and_escapes_channel_errors(as_user: Any, db: Engine,
+                                                                                  clock: Any) -> None:
+    with db.begin() as conn:
+        conn.execute(text("UPDATE channels SET last_pull_started_at = :at, last_success_at = NULL, "
+                          "last_error = :error, last_error_at = :at, consecutive_failures = 2"),
+                     {"at": clock(), "error": f"HTTP 500: {HOSTILE}"})
+    page = as_user("vera").get("/channels").text
+    assert "4 returns so far (first pull started" in page
+    assert "2 failures in a row" in page and HOSTILE not in page and "&lt;script&gt;" in page
