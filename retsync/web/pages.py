@@ -205,9 +205,8 @@ def flags_page(console: Console, request: Request, user: User) -> Response:
 
 def channels_page(console: Console, request: Request, user: User, message: str | None = None) -> Response:
     from retsync.app.queries import channel_health
-    from retsync.store.quarantine import open_by_channel
-
     from retsync.notify.outbox import notification_problems
+    from retsync.store.quarantine import open_by_channel
 
     rows = channel_health(console.db)
     notifying = notification_problems(console.db)
