@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from retsync.intake.settings import CarrierSettings
+from retsync.intake.settings import CarrierSettings, ReturnsWebhookSettings
 from retsync.kit.secrets import Secret, SecretError, is_reference, unreadable_secrets
 from retsync.kit.settings import CHANNEL_NAME, ChannelSettings, Duration
 from retsync.notify.address import single_address
@@ -204,6 +204,7 @@ class Settings(BaseSettings):
     daemon: DaemonSettings = DaemonSettings()
     notify: NotifySettings = NotifySettings()
     carriers: CarrierSettings = CarrierSettings()
+    returns_webhook: ReturnsWebhookSettings | None = None
     web: WebSettings = WebSettings()
     privacy: PrivacySettings = PrivacySettings()
     channels: dict[str, dict[str, Any]] = Field(default_factory=dict)

@@ -365,7 +365,7 @@ def run_forever(runner: Runner, *, install_signals: bool = True) -> int:
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
     assert runner.db is not None
-    listener = start_listener(runner.config, runner.db)  # the returns webhook, where [carriers.webhook] is set
+    listener = start_listener(runner.config, runner.db)  # the returns webhook, where [returns_webhook] is set
     scheduler.start()
     service.started()
     log.info("daemon_started", channels=sorted(runner.connectors), push_interval_s=

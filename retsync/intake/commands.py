@@ -201,6 +201,6 @@ def add_commands(sub: Any, returns: Any) -> None:
     p.set_defaults(func=cmd_import_returns)
 
     p = sub.add_parser("serve", help="listen for returns posted to the webhook (POST /hooks/<channel>) only")
-    p.add_argument("--host", help="address to listen on (default: [carriers.webhook] host, else 127.0.0.1)")
-    p.add_argument("--port", type=int, help="port (default: [carriers.webhook] port, else 8790)")
+    p.add_argument("--host", help="address to listen on (default: [returns_webhook] host, else 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default: [returns_webhook] port, else 8790)")
     p.set_defaults(func=cmd_serve)

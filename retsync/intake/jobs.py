@@ -101,10 +101,10 @@ class IntakeJobs:
 
 
 def start_listener(config: Config, db: Engine) -> WebhookListener | None:
-    """The returns webhook of `retsync run`, when `[carriers.webhook]` is configured."""
-    if config.settings.carriers.webhook is None:
+    """The returns webhook of `retsync run`, when `[returns_webhook]` is configured."""
+    if config.settings.returns_webhook is None:
         return None
     listener = WebhookListener(config, db)
     listener.start()
-    log.info("webhook_listening", host=config.settings.carriers.webhook.host, port=config.settings.carriers.webhook.port)
+    log.info("webhook_listening", host=config.settings.returns_webhook.host, port=config.settings.returns_webhook.port)
     return listener

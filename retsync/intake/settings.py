@@ -1,7 +1,6 @@
-"""The `[carriers]` table: the parcel services whose tracking moves a return along, and the returns webhook.
-
-The webhook listener sits here beside the carriers because both bring word of returns from outside any channel
-API; the per-channel part of it (the secret) is in each manual channel's table.
+"""The `[carriers]` table (the parcel services whose tracking moves a return along) and the `[returns_webhook]`
+table (the listener for returns posted from outside any channel API; the per-channel part of it, the secret, is in
+each manual channel's table).
 """
 
 from __future__ import annotations
@@ -50,7 +49,7 @@ class InPostSettings(BaseModel):
 
 
 class ReturnsWebhookSettings(BaseModel):
-    """`[carriers.webhook]`: the listener for returns posted to `POST /hooks/<channel>` (off unless the table is
+    """`[returns_webhook]`: the listener for returns posted to `POST /hooks/<channel>` (off unless the table is
     there). Each manual channel that takes posts has its own `webhook_secret`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -68,4 +67,3 @@ class CarrierSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     inpost: InPostSettings | None = None
-    webhook: ReturnsWebhookSettings | None = None

@@ -145,7 +145,7 @@ class ReturnsWebhook:
         self.config = config
         self.db = db
         self.clock = clock
-        self.settings = config.settings.carriers.webhook or ReturnsWebhookSettings()
+        self.settings = config.settings.returns_webhook or ReturnsWebhookSettings()
         self.app = Starlette(routes=[Route("/hooks/{channel}", self.receive, methods=["POST"])])
 
     async def receive(self, request: Request) -> JSONResponse:
@@ -233,7 +233,7 @@ class WebhookListener:
 
     def __init__(self, config: Config, db: Engine, *, clock: Callable[[], datetime] = utcnow,
                  host: str | None = None, port: int | None = None) -> None:
-        settings = config.settings.carriers.webhook or ReturnsWebhookSettings()
+        settings = config.settings.returns_webhook or ReturnsWebhookSettings()
         self.app = ReturnsWebhook(config, db, clock=clock).app
         self.server = uvicorn.Server(uvicorn.Config(
             self.app, host=host or settings.host, port=settings.port if port is None else port, log_config=None,
@@ -270,7 +270,7 @@ def serve(config: Config, *, host: str | None = None, port: int | None = None) -
 
     db = make_engine(config.settings.database_url())
     require_current_schema(db)
-    settings = config.settings.carriers.webhook or ReturnsWebhookSettings()
+    settings = config.settings.returns_webhook or ReturnsWebhookSettings()
     app = ReturnsWebhook(config, db).app
     log.info("webhook_listening", host=host or settings.host, port=port or settings.port,
              channels=sorted(name for name, ch in config.enabled_channels.items()

@@ -129,7 +129,7 @@ url = "{db_url}"
 [daemon]
 state_dir = "{tmp_path}"
 jitter = 0
-[carriers.webhook]
+[returns_webhook]
 port = {port}
 [channels.paper]
 connector = "manual"
