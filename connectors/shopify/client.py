@@ -26,7 +26,7 @@ import structlog
 
 from retsync.kit.contract import Runtime
 from retsync.kit.http import ApiError, AuthError, BadPayload, ChannelHttp, Stopped, TransientError, error_detail_from
-from retsync.kit.payload import count, decimal, obj, objs, text
+from retsync.kit.payload import decimal, obj, objs, text
 
 log = structlog.get_logger(__name__)
 
@@ -156,6 +156,8 @@ DRAFT_CREATE = """mutation RetsyncHold($input: DraftOrderInput!) {
 DRAFT_FIELDS = "id name tags note2 updatedAt customAttributes { key value }"
 DRAFTS_BY_TAG = f"""query RetsyncHeld($query: String!) {{
   draftOrders(first: 5, query: $query) {{ nodes {{ {DRAFT_FIELDS} }} }} }}"""
+RECENT_DRAFTS = f"""query RetsyncRecentHeld {{
+  draftOrders(first: 25, sortKey: ID, reverse: true) {{ nodes {{ {DRAFT_FIELDS} }} }} }}"""
 DRAFTS_BY_ID = f"""query RetsyncHeldDecisions($ids: [ID!]!) {{
   nodes(ids: $ids) {{ ... on DraftOrder {{ {DRAFT_FIELDS} }} }} }}"""
 
@@ -169,7 +171,7 @@ ORDERS_PAGE_COST_DEFINED = ORDERS_PAGE_COST + ORDERS_PER_PAGE * RETURNS_PER_ORDE
 ESTIMATES = {ORDERS_QUERY: ORDERS_PAGE_COST_DEFINED, ORDER_QUERY: ORDER_COST,
              ORDER_LINES_QUERY: 3 + MORE_LINE_ITEMS * 3,
              ORDER_RETURNS_QUERY: 3 + MORE_RETURNS * (1 + RETURN_COST + MORE_RETURN_LINES * 3),
-             RETURN_STATE_QUERY: 1 + 1 + 52 + 32, DRAFTS_BY_TAG: 2 + 5 * 2}
+             RETURN_STATE_QUERY: 1 + 1 + 52 + 32, DRAFTS_BY_TAG: 2 + 5 * 2, RECENT_DRAFTS: 2 + 25 * 2}
 MUTATION_ESTIMATE = 10
 
 
@@ -247,6 +249,7 @@ class ShopifyClient:
             "X-Shopify-Access-Token": token, "Accept": "application/json"}, error_detail=error_detail_from(_error_text))
         self._runtime = runtime
         self._version = settings.api_version
+        self._max_wait = settings.max_retry_after.total_seconds()
         self._slept = 0.0
         # With the runtime's sleep hook (tests) time passes only by what was slept, so the bucket's refill is
         # counted on the same clock as the waits; the daemon has no hook and counts real time.
@@ -260,6 +263,9 @@ class ShopifyClient:
     def _wait(self, seconds: float, why: str) -> None:
         if seconds <= 0:
             return
+        if seconds > self._max_wait:  # a bucket this slow to refill: the next run asks again, no worker blocked
+            raise TransientError(f"Shopify's cost bucket needs {seconds:.1f}s to pay for the next query, more than "
+                                 f"max_retry_after ({self._max_wait:g}s); asked again later")
         self.waits.append(seconds)
         log.info("shopify_cost_wait", channel=self.channel, why=why, wait_s=round(seconds, 3))
         if self._runtime.sleep is not None:
@@ -365,6 +371,11 @@ class ShopifyClient:
         found = obj(self.run(DRAFTS_BY_TAG, {"query": f"tag:'{tag}'"}).get("draftOrders"))
         return objs(found.get("nodes"))
 
+    def recent_drafts(self) -> list[Mapping[str, Any]]:
+        """The newest draft orders, by id: found without the search index, which a draft made a moment ago may
+        not have reached yet."""
+        return objs(obj(self.run(RECENT_DRAFTS).get("draftOrders")).get("nodes"))
+
     def drafts(self, ids: Sequence[str]) -> list[Mapping[str, Any]]:
         found: list[Mapping[str, Any]] = []
         for start in range(0, len(ids), DRAFTS_PER_READ):
@@ -383,6 +394,3 @@ class ShopifyClient:
             raise UserErrors(name, errors)
         return payload
 
-
-def quantity_of(line: Mapping[str, Any], key: str) -> int:
-    return count(line.get(key))

@@ -17,7 +17,8 @@ this connector pulls), its items are custom lines that reserve no stock, and the
 and edit its note in place; it is deleted or left as it is once decided, and completing it by mistake is the
 only way it would become an order. An order would need a payment status, would count in sales and analytics and
 could be fulfilled. The draft carries the hold key in a custom attribute (`retsync_key`) and a tag derived from
-it (`retsync-<digest>`, found again with `draftOrders(query: "tag:…")` after a lost answer); the merchant decides
+it (`retsync-<digest>`, found again with `draftOrders(query: "tag:…")` after a lost answer, or among the newest
+drafts where the search index has not caught up); the merchant decides
 by adding a tag (`held_decision_tags`, default `return-accept`, `return-reject`, …) and writes the note for the
 marketplace below the marker line of its note.
 """
@@ -393,6 +394,8 @@ class ShopifyConnector(Connector[ShopifySettings]):
         if request.attempt > 1 or request.reference:
             earlier = next((d for d in self.client.drafts_tagged(hold_tag(request.key))
                             if held_key(d) == request.key), None)
+            if earlier is None:  # Shopify's search may not know a draft made seconds ago: the newest, by id
+                earlier = next((d for d in self.client.recent_drafts() if held_key(d) == request.key), None)
             if earlier is not None:
                 return PushResult(PushStatus.PUSHED, f"already held as draft order {text(earlier.get('name'))}",
                                   reference=text(earlier.get("id")))

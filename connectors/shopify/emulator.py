@@ -25,6 +25,7 @@ return or order and the line it touched; the back-office half holds other channe
 from __future__ import annotations
 
 import base64
+import bisect
 import functools
 import itertools
 import json
@@ -133,12 +134,10 @@ def connection(entries: list[tuple[Any, Any]]) -> Callable[..., dict[str, Any]]:
         size = _window(first, last)
         ordered = list(reversed(entries)) if reverse else list(entries)
         start = _decode(after)
-        if start is not None:
-            keys = [position for position, _ in ordered]
-            index = next((i for i, key in enumerate(keys) if key == start), None)
-            if index is None:  # the record moved (updated): continue after where it would sort
-                index = sum(1 for key in keys if (key < start) != reverse) - 1
-            ordered = ordered[index + 1:]
+        if start is not None and not reverse:  # after the cursor's position, even where its record moved since
+            ordered = ordered[bisect.bisect_right(ordered, start, key=lambda entry: entry[0]):]
+        elif start is not None:
+            ordered = [entry for entry in ordered if entry[0] < start]
         chosen = [(position, node() if callable(node) else node) for position, node in ordered[:size]]
         edges = [{"cursor": _encode(position), "node": node} for position, node in chosen]
         return {"edges": edges, "nodes": [node for _, node in chosen],
@@ -285,6 +284,8 @@ class ShopifyEmulator(Emulator):
         self.answers: list[str] = []  # "ok" or "throttled" per request that reached the bucket, in order
         self.costs: list[dict[str, Any]] = []
         self.poisoned: set[str] = set()
+        self.search_lag = False
+        """When set, a new draft order is not found by a search (`query:`) yet, as Shopify's index lags writes."""
         self._numbers = itertools.count(1)
         self._extra = itertools.count(9_500_000)
         self._index: dict[str, list[dict[str, Any]]] | None = None
@@ -429,7 +430,8 @@ class ShopifyEmulator(Emulator):
         return None
 
     def _orders(self, info: Any, query: str | None = None, sortKey: str = "ID", **paging: Any) -> dict[str, Any]:
-        chosen = [o for o in self.orders.values() if _matches(o, query)]
+        matches = search(query)
+        chosen = [o for o in self.orders.values() if matches(o)]
         key = {"UPDATED_AT": "updatedAt", "CREATED_AT": "createdAt", "PROCESSED_AT": "processedAt"}.get(sortKey)
         entries = sorted(((([o[key], int(o["id"])] if key else [int(o["id"])]), o) for o in chosen),
                          key=lambda entry: entry[0])
@@ -437,7 +439,9 @@ class ShopifyEmulator(Emulator):
             info, **paging)
 
     def _draft_orders(self, info: Any, query: str | None = None, sortKey: str = "ID", **paging: Any) -> dict[str, Any]:
-        chosen = sorted((d for d in self.drafts.values() if _matches(d, query)), key=lambda d: int(d["id"]))
+        matches = search(query)
+        chosen = sorted((d for d in self.drafts.values() if matches(d) and (query is None or d["indexed"])),
+                        key=lambda d: int(d["id"]))
         return connection([([int(d["id"])], self._draft_view(d)) for d in chosen])(info, **paging)
 
     def _order_view(self, order: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -735,7 +739,7 @@ class ShopifyEmulator(Emulator):
                  "updatedAt": _now(), "note": input.get("note"), "tags": list(input.get("tags") or []),
                  "email": input.get("email"), "customAttributes": [dict(a) for a in input.get("customAttributes") or []],
                  "lines": [{"title": line.get("title"), "sku": line.get("sku"), "quantity": line["quantity"]}
-                           for line in lines]}
+                           for line in lines], "indexed": not self.search_lag}
         self.drafts[number] = draft
         return {"draftOrder": self._draft_view(draft), "userErrors": []}
 
@@ -850,28 +854,26 @@ def _order_return_status(returns: list[dict[str, Any]]) -> str:
 _TERM = re.compile(r"""(-?)(\w+):(>=|<=|>|<)?('[^']*'|"[^"]*"|\S+)""")
 
 
-def _matches(record: Mapping[str, Any], query: str | None) -> bool:
-    """Shopify's search syntax, the part the sandbox knows: `updated_at:>='…'` (>=, >, <=, <), `tag:x`,
-    `-tag:x`, joined by spaces or AND; other terms are ignored, as Shopify ignores a filter it does not know."""
+def search(query: str | None) -> Callable[[Mapping[str, Any]], bool]:
+    """Shopify's search syntax, the part the sandbox knows, as a test of one record: `updated_at:>='…'` (>=, >,
+    <=, <), `tag:x`, `-tag:x`, joined by spaces or AND; other terms are ignored, as Shopify ignores a filter it
+    does not know. Times are compared as Shopify writes them (UTC, a trailing Z), so as text."""
+    tests: list[Callable[[Mapping[str, Any]], bool]] = []
     for negated, name, comparison, raw in _TERM.findall(query or ""):
         value = raw.strip("'\"")
         if name in ("updated_at", "created_at"):
-            field_ = "updatedAt" if name == "updated_at" else "createdAt"
             try:
                 moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
             except ValueError:
                 continue
-            ours = datetime.fromisoformat(str(record[field_]).replace("Z", "+00:00"))
-            moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-            test = {">=": ours >= moment, ">": ours > moment, "<=": ours <= moment, "<": ours < moment,
-                    "": ours == moment}[comparison]
+            bound = stamp(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
+            key = "updatedAt" if name == "updated_at" else "createdAt"
+            compare = {">=": str.__ge__, ">": str.__gt__, "<=": str.__le__, "<": str.__lt__, "": str.__eq__}[comparison]
+            tests.append(lambda r, k=key, b=bound, c=compare, n=bool(negated): c(str(r[k]), b) != n)
         elif name == "tag":
-            test = value.lower() in {t.lower() for t in record.get("tags") or []}
-        else:
-            continue
-        if test == bool(negated):
-            return False
-    return True
+            tests.append(lambda r, v=value.lower(), n=bool(negated):
+                         (v in {t.lower() for t in r.get("tags") or []}) != n)
+    return lambda record: all(test(record) for test in tests)
 
 
 def _is_mutation(request: httpx.Request) -> bool:

@@ -333,6 +333,17 @@ def test_a_held_return_is_a_draft_order_never_made_twice(
     assert set(stored.run(make_connector(emulator))) <= set(emulator.returns), "a draft order is never pulled"
 
 
+def test_a_lost_hold_is_found_even_before_shopifys_search_knows_the_draft(
+        emulator: ShopifyEmulator, make_connector: MakeConnector, stored: InMemoryStore) -> None:
+    record, connector = next(iter(stored.returns.values())), make_connector(emulator)
+    emulator.search_lag = True
+    emulator.lose_answer("POST", "graphql.json")
+    with pytest.raises(Exception, match="may have been applied"):
+        connector.hold_return(hold_request(record))
+    again = connector.hold_return(hold_request(record, attempt=2))
+    assert (again.detail or "").startswith("already") and len(emulator.drafts) == 1
+
+
 def test_the_merchants_tag_and_note_are_read_back(
         emulator: ShopifyEmulator, make_connector: MakeConnector, stored: InMemoryStore) -> None:
     connector = make_connector(emulator)
@@ -342,3 +353,12 @@ def test_the_merchants_tag_and_note_are_read_back(
     decided = connector.held_decisions([first, second])
     assert list(decided) == [first], "an undecided draft is left out"
     assert (decided[first].kind, decided[first].note) == (DecisionKind.REJECT, "Worn and washed")
+
+
+def test_a_wait_beyond_max_retry_after_is_left_to_the_next_run(
+        clock: Clock, make_connector: MakeConnector) -> None:
+    emulator = ShopifyEmulator(seed=3, n_orders=24, clock=clock, bucket_size=1000, restore_rate=1)
+    emulator.bucket = Bucket(1000, 1, clock, available=100)
+    with pytest.raises(Exception, match="more than max_retry_after"):
+        InMemoryStore().run(make_connector(emulator, max_retry_after="60s"))
+    assert clock.sleeps == [] and emulator.answers == ["throttled"]
