@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_, select, union
+from sqlalchemy import Engine, and_, exists, func, or_, select, union
 
 from retsync.store.models import Channel, Decision, Order, Return, ReturnFlag, ReturnLine
 
@@ -51,7 +51,7 @@ class Filters:
         if self.status:
             where.append(Return.status == self.status)
         if self.decision_state == "none":
-            where.append(Return.id.not_in(select(Decision.return_id)))
+            where.append(~exists().where(Decision.return_id == Return.id))  # per row, by the return_id index
         elif self.decision_state:
             where.append(Return.id.in_(select(Decision.return_id).where(Decision.state == self.decision_state)))
         if self.flag:
