@@ -46,6 +46,9 @@ USAGE_PLANS: dict[str, tuple[float, int]] = {
 }
 """(requests per second, burst) of each operation used, as each operation's description in the model files
 states; `x-amzn-RateLimit-Limit` replaces the rate when Amazon sends it."""
+BLOCK_AFTER_429 = 60.0
+"""Seconds the channel pauses after a 429 (SP-API sends no Retry-After): a minute refills a token of every usage
+plan used here, createReport's and getReportDocument's included. The pacing keeps 429s rare."""
 TOKEN_MARGIN = 60.0
 """Seconds before its expiry an access token is renewed."""
 
@@ -99,7 +102,8 @@ class AmazonClient:
                  client_id: str, client_secret: str, refresh_token: str) -> None:
         self.http = ChannelHttp.for_channel(channel, settings, runtime, base_url=base_url,
                                             headers={"Accept": "application/json"},
-                                            error_detail=error_detail_from(_error_text))
+                                            error_detail=error_detail_from(_error_text),
+                                            block_after_429=BLOCK_AFTER_429)
         self.runtime = runtime
         self.token_url = token_url
         self._grant = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client_id,
@@ -216,8 +220,14 @@ class AmazonClient:
             raise BadPayload("createReport: the answer has no reportId")
         return report_id
 
-    def report(self, report_id: str) -> dict[str, Any]:
-        body = self.json("getReport", "GET", f"/reports/2021-06-30/reports/{report_id}")
+    def report(self, report_id: str) -> dict[str, Any] | None:
+        """getReport, or None when Amazon does not know the report (404: reports are kept 90 days)."""
+        try:
+            body = self.json("getReport", "GET", f"/reports/2021-06-30/reports/{report_id}")
+        except ApiError as exc:
+            if exc.status_code == 404:
+                return None
+            raise
         if text(body.get("reportId")) is None or text(body.get("processingStatus")) is None:
             raise BadPayload("getReport: the answer is not a Report (no reportId or processingStatus)")
         return body

@@ -255,7 +255,7 @@ class AmazonConnector(Connector[AmazonSettings]):
                 setattr(cursor, f"{kind}_pending", pending)
                 setattr(cursor, f"{kind}_requested", context.now)
                 yield Page(cursor=cursor.dump())  # the request is kept: the next pull looks at this report
-            report = self.client.report(pending)
+            report = self.client.report(pending) or {"processingStatus": "UNKNOWN TO AMAZON"}
             status = text(report.get("processingStatus"))
             if status in OPEN:
                 log.info("amazon_report_not_ready", channel=self.channel, report=REPORTS[kind], report_id=pending,

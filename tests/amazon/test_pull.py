@@ -175,3 +175,14 @@ def test_report_statuses_map_to_open_and_closed_returns(emulator: AmazonEmulator
     assert {r.status for r in mfn} >= {ReturnStatus.REQUESTED, ReturnStatus.IN_TRANSIT, ReturnStatus.REFUNDED}
     assert any(len(r.lines) > 1 for r in mfn), "some returns hold every item of their order"
     assert all(line.sku for r in mfn for line in r.lines), "the core links each line to its order item by SKU"
+
+
+def test_a_pending_report_amazon_no_longer_knows_is_dropped_and_requested_again(emulator: AmazonEmulator,
+                                                                              make_connector: Make) -> None:
+    emulator.report_polls = 5
+    connector, store = make_connector(emulator, fba_returns=False), InMemoryStore()
+    assert pull(connector, store) == []
+    emulator.reports.clear()  # past Amazon's 90 days
+    emulator.report_polls = 0
+    assert pull(connector, store) == [] and (store.cursor or {})["mfn_pending"] is None
+    assert pull(connector, store), "asked for again, and read"
