@@ -25,7 +25,7 @@ from retsync.config import Config, ConfigError, config_path, load_config
 from retsync.kit.contract import Connector, PullContext, Runtime, Stream
 from retsync.kit.http import HttpEvent, observe
 from retsync.kit.model import utcnow
-from retsync.kit.secrets import SecretError
+from retsync.kit.secrets import SecretError, unreadable_secrets
 from retsync.logs import scrub
 from retsync.store.db import current_revision, database_problem, describe_database, head_revision, make_engine
 
@@ -61,6 +61,8 @@ def run_checks(config_file: str | None, *, clock: Callable[[], datetime] = utcno
     checks.append(_database(config))
     checks.extend(_state_dir(config))
     checks.append(_keyring(config))
+    if config.settings.notify.enabled:
+        checks.append(_secrets("notify secrets", config.settings.notify, "[notify]"))
     for name in config.channels:
         checks.extend(_channel(config, name, clock, (transports or {}).get(name)))
     return checks
@@ -166,6 +168,10 @@ def _channel(config: Config, name: str, clock: Callable[[], datetime],
     cls = registry.get(settings.connector)
     assert cls is not None, "config validation guarantees the connector exists"
     host = urlsplit(settings.base_url or "").hostname or settings.connector
+    secrets = _secrets(label, settings, f"[channels.{name}]")
+    if secrets.failed:
+        yield secrets
+        return
     watch = _Watch(name)
     stop_watching = observe(watch)
     connector: Connector | None = None
@@ -189,6 +195,18 @@ def _channel(config: Config, name: str, clock: Callable[[], datetime],
         yield Check(label, OK, f"{' / '.join(hosts)}: signed in, returns readable")
     if watch.events:
         yield _clock_skew(label, watch.events, clock(), host)
+
+
+def _secrets(label: str, model: Any, table: str) -> Check:
+    """Every secret of a table that cannot be read from here, each named, before anything is sent."""
+    missing = unreadable_secrets(model)
+    if not missing:
+        return Check(label, OK, "every secret readable")
+    detail = "; ".join(f"{table} key `{key}`: {why}" for key, why in missing)
+    if "CREDENTIALS_DIRECTORY" in detail and not os.environ.get("CREDENTIALS_DIRECTORY"):
+        detail += ("; ${CREDENTIALS_DIRECTORY} is set only inside the service (LoadCredential=): as root, "
+                   "`CREDENTIALS_DIRECTORY=/etc/retsync/credentials retsync doctor` reads the same files")
+    return Check(label, FAIL, f"secrets not readable here: {detail}")
 
 
 def probe(connector: Connector, now: datetime) -> None:

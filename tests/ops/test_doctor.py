@@ -104,3 +104,17 @@ def test_a_state_directory_others_can_write_fails(tmp_path: Path, capsys: pytest
     assert main(["--config", str(path), "doctor"]) == 1
     line = _lines(capsys.readouterr().out)["state directory"]
     assert line.startswith("FAIL") and "writable by other users (mode 0777)" in line
+
+
+def test_doctor_names_every_secret_it_cannot_read(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    cls = registry.get("bol")
+    assert cls is not None
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    path = config_file(tmp_path, f"sqlite:///{tmp_path / 'x.db'}", {"bol": {
+        **cls.sandbox_channel(dead_url()), "client_id": "id",
+        "client_secret": "file:${CREDENTIALS_DIRECTORY}/bol_client_secret"}})
+    assert main(["--config", str(path), "doctor"]) == 1
+    line = _lines(capsys.readouterr().out)["channel bol"]
+    assert line.startswith("FAIL") and "[channels.bol] key `client_secret`: cannot read secret file" in line
+    assert "CREDENTIALS_DIRECTORY=/etc/retsync/credentials retsync doctor" in line
