@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from retsync.kit.contract import HoldRequest, PushStatus
+from retsync.kit.contract import HoldRequest, PushStatus, Stream
 from retsync.kit.model import DecisionKind, Return, ReturnReason, ReturnStatus
 from retsync.testing.memory import InMemoryStore, act_for, carry_out
 from retsync_connectors.shopify.client import ORDERS_PAGE_COST, ORDERS_PAGE_COST_DEFINED, ORDERS_PER_PAGE
@@ -362,3 +362,17 @@ def test_a_wait_beyond_max_retry_after_is_left_to_the_next_run(
     with pytest.raises(Exception, match="more than max_retry_after"):
         InMemoryStore().run(make_connector(emulator, max_retry_after="60s"))
     assert clock.sleeps == [] and emulator.answers == ["throttled"]
+
+
+def test_a_return_it_cannot_read_is_set_aside_and_its_page_stored(
+        emulator: ShopifyEmulator, make_connector: MakeConnector) -> None:
+    poisoned = emulator.add_poison_return("quantity")
+    odd = emulator.add_odd_return()
+    pages = list(make_connector(emulator).pull(Stream.RETURNS, InMemoryStore().context()))
+    aside = [item for page in pages for item in page.quarantined]
+    assert [(item.kind, item.external_id) for item in aside] == [("return", poisoned)]
+    assert "beyond" in aside[0].reason
+    stored = {r.external_id: r for page in pages for r in page.returns}
+    assert set(stored) == set(emulator.returns) - {poisoned}
+    assert stored[odd].lines[0].order_line_external_id is None, "an unverified line names no order line"
+    assert pages[-1].cursor and pages[-1].cursor["after"] is None, "the walk moved past it"
