@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from starlette.testclient import TestClient
 
 from retsync.app.cli import main
@@ -110,6 +110,23 @@ def test_the_proxy_header_is_believed_only_from_the_configured_proxy(db: Engine,
     assert direct.get("/returns", follow_redirects=False).status_code == 303, "anyone else must log in"
     unknown = TestClient(app, client=("10.0.0.5", 4000), headers={"X-Remote-User": "mallory"})
     assert unknown.get("/returns", follow_redirects=False).status_code == 303, "only users in the database"
+    with db.connect() as conn:
+        rid = conn.execute(text("SELECT id FROM returns WHERE external_id = 'R0'")).scalar_one()
+    form = via_proxy.get(f"/returns/{rid}").text
+    assert via_proxy.post(f"/returns/{rid}/decide", data={"csrf": "forged", "kind": "accept"}).status_code == 403
+    answer = via_proxy.post(f"/returns/{rid}/decide", data={"csrf": csrf_of(form), "kind": "accept"})
+    assert answer.status_code == 200 and "Decision recorded" in answer.text, "proxy users' forms carry a token too"
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT source FROM return_events WHERE kind = 'decision'")).scalar() == "web:dan"
+
+
+@SQLITE_ONLY
+def test_a_session_ends_after_its_lifetime(console: Any, as_user: Any, clock: Any) -> None:
+    client = as_user("dan")
+    clock.now += timedelta(hours=11, minutes=59)
+    assert client.get("/returns", follow_redirects=False).status_code == 200
+    clock.now += timedelta(minutes=2)
+    assert client.get("/returns", follow_redirects=False).headers["location"] == "/login?next=/returns"
 
 
 def test_listening_beyond_loopback_needs_tls_or_a_proxy() -> None:
