@@ -15,10 +15,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench import backfill, history, push, reconcile, scheduling
+from bench import backfill, history, push, reconcile, scheduling, web
 from bench.common import machine
 
-BENCHMARKS = ("backfill", "memory", "incremental", "push", "scheduling", "reconcile")
+BENCHMARKS = ("backfill", "memory", "incremental", "push", "scheduling", "reconcile", "web")
 
 
 def _sizes(text: str) -> list[int]:
@@ -46,6 +46,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reconcile-returns", type=int, default=20_000,
                         help="returns of the reconciliation benchmark (default 20000; bench.reconcile: 100000)")
     parser.add_argument("--reconcile-order-lines", type=int, default=200_000)
+    parser.add_argument("--web-returns", type=int, default=100_000, help="returns behind the web console's listing")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--output", type=Path, default=Path(__file__).with_name("results.json"))
     return parser.parse_args(argv)
@@ -89,6 +90,9 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         table.append((f"reconcile {row['database']}", f"{_cell(row['returns'])} returns, "
                       f"{_cell(row['order_lines'])} lines", f"{first['total_s']} s first pass, "
                       f"{again['total_s']} s with nothing new", "-"))
+    for row in results.get("web", []):
+        table.append((f"web listing {row['database']}", f"{_cell(row['returns'])} returns",
+                      f"slowest {_cell(row['slowest_median_ms'])} ms ({row['slowest']})", _verdict(row, "<= 200 ms")))
     return table
 
 
@@ -129,6 +133,8 @@ def main(argv: list[str] | None = None) -> None:
     if "reconcile" in wanted:
         steps.append(("reconcile", lambda: results.update(reconcile=reconcile.run(
             args.reconcile_returns, args.reconcile_order_lines, postgres=postgres))))
+    if "web" in wanted:
+        steps.append(("web", lambda: results.update(web=web.run(args.web_returns, postgres=postgres))))
     for label, step in steps:
         print(f"running {label} ...", flush=True)
         step()
