@@ -6,8 +6,10 @@ moving window, and the only thing that can be written back is money.
 Pulling. Each report type (MFN returns, FBA customer returns) has its window in the cursor: the `dataEndTime` of
 its last DONE report, and the id of a report requested and not DONE yet. A pull looks at a pending report ONCE:
 not DONE yet, nothing is stored and the pull goes on (the next poll looks again: the Reports API allows about one
-createReport a minute, so it is never polled in a loop); FATAL or CANCELLED, it is logged and dropped, and asked
-for again next time; DONE, its rows are stored and the window's end moves to its `dataEndTime`, and only then.
+createReport a minute, so it is never polled in a loop); FATAL, or CANCELLED before it was processed, it is logged
+and dropped, and asked for again next time; DONE, its rows are stored and the window's end moves to its
+`dataEndTime`, and only then (or when Amazon processed it and cancelled it for want of data, as the model file says
+it does: an empty window is read too, or a quiet seller's cursor would never move).
 The next window starts at that end less `overlap` (at most 30 days, so a window always moves on): reports come
 hours late, and rows read twice are the same
 returns (keyed by the report's natural keys, with the same revision). A backfill walks the history in windows of
@@ -261,13 +263,18 @@ class AmazonConnector(Connector[AmazonSettings]):
                 log.info("amazon_report_not_ready", channel=self.channel, report=REPORTS[kind], report_id=pending,
                          status=status)
                 return
-            if status != "DONE":  # FATAL, CANCELLED, or a status Amazon added later
+            empty = status == "CANCELLED" and text(report.get("processingStartTime")) is not None
+            if status != "DONE" and not empty:  # FATAL, cancelled before processing, or a status added later
                 log.warning("amazon_report_failed", channel=self.channel, report=REPORTS[kind], report_id=pending,
                             status=status, detail="dropped; requested again on the next pull")
                 setattr(cursor, f"{kind}_pending", None)
                 yield Page(cursor=cursor.dump())
                 return
-            page = self._report_page(kind, report, context)
+            if empty:  # Amazon processed it and cancelled it "if there is no data to return": the window is read
+                log.info("amazon_report_empty", channel=self.channel, report=REPORTS[kind], report_id=pending)
+                page = Page()
+            else:
+                page = self._report_page(kind, report, context)
             ended = when(report.get("dataEndTime")) or getattr(cursor, f"{kind}_requested") or context.now
             setattr(cursor, f"{kind}_end", not_after(ended, context.now))
             setattr(cursor, f"{kind}_pending", None)

@@ -4,7 +4,7 @@
 - Login with Amazon: `POST /auth/o2/token` (refresh-token grant, form-encoded) hands out hour-long tokens; every
   SP-API call needs one in `x-amz-access-token`, else 403 `Unauthorized` as SP-API answers.
 - Reports: createReport → getReport walks IN_QUEUE → IN_PROGRESS → DONE (`report_polls` polls first; FATAL for
-  the next `fatal_reports` reports) → getReportDocument → a presigned URL (`/_s3/...`, no token) serving the
+  the next `fatal_reports` reports; CANCELLED once processed when the window holds no rows, as the model says) → getReportDocument → a presigned URL (`/_s3/...`, no token) serving the
   GZIP tab-separated report of the rows whose return date lies in the report's window.
 - Feeds: createFeedDocument → PUT the flat file to its URL → createFeed (processed at once: each adjustment row
   refunds its order item, refused past the item's price, for an unknown item, or where `refuse_items` says) →
@@ -253,6 +253,9 @@ class AmazonEmulator(Emulator):
             columns, rows, date_column = FBA_HEADER, self.data.fba_rows, "return-date"
         chosen = [row for row in rows if (moment := _moment(row.get(date_column))) is not None
                   and start is not None and end is not None and start <= moment <= end]
+        if not chosen:  # "an automatic cancellation if there is no data to return" (Report.processingStatus)
+            report["processingStatus"] = "CANCELLED"
+            return
         document_id = f"amzn1.spdoc.1.4.eu.{secrets.token_hex(8)}"
         self.report_documents[document_id] = gzip.compress(tsv(columns, chosen).encode("utf-8"))
         report["processingStatus"] = "DONE"
@@ -474,6 +477,13 @@ class AmazonEmulator(Emulator):
         self.data.orders[order_id]["ShippingAddress"] = {"PostalCode": POISON_POSTCODE, "Phone": POISON_PHONE,
                                                          "CountryCode": "DE"}
         return rma
+
+    def cancel_report(self, report_id: str) -> None:
+        """What cancelReport does to a report that has not started processing: CANCELLED, never processed."""
+        with self.lock:
+            report = self.reports[report_id]
+            if report["processingStatus"] == "IN_QUEUE":
+                report["processingStatus"] = "CANCELLED"
 
     def add_report_row(self, row: dict[str, str], fba: bool = False) -> None:
         with self.lock:

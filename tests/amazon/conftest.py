@@ -48,7 +48,8 @@ def make_connector(tmp_path: Path, sleeps: list[float]) -> Iterator[Callable[...
 
 def pull(connector: AmazonConnector, store: InMemoryStore, **context: Any) -> list[str]:
     """One pull into `store`, the backfill reaching 90 days back (the daemon's default)."""
-    return store.run(connector, backfill_since=store.now - BACKFILL, **context)
+    context.setdefault("backfill_since", store.now - BACKFILL)
+    return store.run(connector, **context)
 
 
 def calls(emulator: AmazonEmulator, since: int = 0) -> list[tuple[str, str]]:

@@ -186,3 +186,27 @@ def test_a_pending_report_amazon_no_longer_knows_is_dropped_and_requested_again(
     emulator.report_polls = 0
     assert pull(connector, store) == [] and (store.cursor or {})["mfn_pending"] is None
     assert pull(connector, store), "asked for again, and read"
+
+
+def test_a_window_without_returns_is_cancelled_by_amazon_and_counts_as_read(emulator: AmazonEmulator,
+                                                                           make_connector: Make) -> None:
+    connector, store = make_connector(emulator, fba_returns=False), InMemoryStore()
+    with structlog.testing.capture_logs() as logs:
+        pull(connector, store, backfill_since=store.now - timedelta(days=200))
+    assert sum(e["event"] == "amazon_report_empty" for e in logs) >= 1
+    assert not [e for e in logs if e["event"] == "amazon_report_failed"]
+    assert set(store.returns) == {r for r in emulator.returns_in_window() if not r.startswith("FBA-")}
+    assert [r["processingStatus"] for r in emulator.reports.values()][0] == "CANCELLED"
+
+
+def test_a_report_cancelled_before_it_was_processed_is_requested_again(emulator: AmazonEmulator,
+                                                                      make_connector: Make) -> None:
+    emulator.report_polls = 2
+    connector, store = make_connector(emulator, fba_returns=False), InMemoryStore()
+    assert pull(connector, store) == []
+    pending = (store.cursor or {})["mfn_pending"]
+    assert emulator.reports[pending]["processingStatus"] == "IN_QUEUE"
+    emulator.cancel_report(pending)
+    emulator.report_polls = 0
+    assert pull(connector, store) == [] and (store.cursor or {})["mfn_end"] is None
+    assert pull(connector, store)
