@@ -158,11 +158,6 @@ def create_app(db: Engine, config: Config, *, clock: Callable[[], datetime] = ut
     async def root(request: Request) -> Response:
         return RedirectResponse("/returns", status_code=303)
 
-    async def report_css(request: Request) -> Response:
-        from retsync.report.html import CSS
-
-        return Response(CSS, media_type="text/css")
-
     async def not_found(request: Request, exc: Exception) -> Response:
         user = await run_in_threadpool(console.user, request)
         t = console.translator(request)
@@ -184,7 +179,6 @@ def create_app(db: Engine, config: Config, *, clock: Callable[[], datetime] = ut
         Route("/channels", need(console, pages.channels_page)),
         Route("/channels/retry", need(console, pages.retry, form=True), methods=["POST"]),
         Route("/report", need(console, pages.report_page)),
-        Route("/static/report.css", report_css),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(routes=routes, exception_handlers={404: not_found})

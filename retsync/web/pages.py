@@ -242,9 +242,11 @@ def retry(console: Console, request: Request, user: User) -> Response:
 
 
 def report_page(console: Console, request: Request, user: User) -> Response:
-    from retsync.report import ReportUsageError, parse_period
-    from retsync.report.html import render_html
+    """The report's figures (`build_report`, as `retsync report --format json` has them) and its SVG charts, in
+    the console's words and language."""
+    from retsync.report import ReportUsageError, fmt, parse_period, svg
     from retsync.report.kpis import build_report
+    from retsync.report.money import format_totals
 
     t = console.translator(request)
     since = request.query_params.get("since") or None
@@ -254,8 +256,21 @@ def report_page(console: Console, request: Request, user: User) -> Response:
     try:
         period = parse_period(since, until)
     except ReportUsageError as exc:
-        return console.render(request, "report.html", user, status=422, body=None, since=since or "",
+        return console.render(request, "report.html", user, status=422, report=None, since=since or "",
                               until=until or "", error=t("report.bad_period", why=str(exc)))
-    page = render_html(build_report(console.db, console.config, period, now=console.clock()))
-    body = page[page.index("<body>") + len("<body>"):page.rindex("</body>")]
-    return console.render(request, "report.html", user, body=body, since=since or "", until=until or "", error=None)
+    report = build_report(console.db, console.config, period, now=console.clock())
+    names = [ch["channel"] for ch in report["channels"]]
+    weeks = report["weekly_returns"]
+    charts = {
+        "weekly": svg.stacked_columns("chart-weekly", t("report.weekly"), [w["week"] for w in weeks],
+                                      {name: [w["channels"].get(name, 0) for w in weeks] for name in names})
+        if weeks else None,
+        "reasons": svg.horizontal_bars("chart-reasons", t("report.reasons"),
+                                       [(r["reason"], r["returns"]) for r in report["reasons"]])
+        if report["reasons"] else None,
+        "refund_times": svg.columns("chart-refund-times", t("report.refund_times"),
+                                    [(b["label"], b["returns"]) for b in report["time_to_refund"]["buckets"]]),
+    }
+    return console.render(request, "report.html", user, report=report, charts=charts, since=since or "",
+                          until=until or "", error=None, percent=fmt.percent, hours=fmt.hours,
+                          totals=format_totals, marketplaces=fmt.marketplace_rows(report))
