@@ -184,3 +184,26 @@ def test_metrics_listen_is_loopback_only(tmp_path: Path) -> None:
     path = config_file(tmp_path, f"sqlite:///{tmp_path / 'x.db'}", {}, daemon='metrics_listen = "9464"')
     with pytest.raises(ConfigError, match="is not HOST:PORT"):
         _load(path)
+
+
+def test_a_metrics_address_in_use_stops_the_start_naming_the_key(migrated_sqlite: Path, tmp_path: Path) -> None:
+    import socket
+
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from retsync.store.db import make_engine
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        db = make_engine(f"sqlite:///{migrated_sqlite}")
+        runner = SimpleNamespace(config=SimpleNamespace(path=tmp_path / "config.toml", settings=SimpleNamespace(
+            daemon=SimpleNamespace(metrics_listen=f"127.0.0.1:{port}", ready_failed_polls=3, state_dir=tmp_path),
+            privacy=SimpleNamespace(retain_personal_data=None))), connectors={}, db=db, stop=threading.Event(),
+            clock=lambda: None, pull=lambda channel: None)
+        try:
+            with pytest.raises(ConfigError, match=rf"\[daemon\] key `metrics_listen`: cannot listen on 127.0.0.1:{port}"):
+                ServiceHooks(runner, SystemdNotifier({})).prepare(BackgroundScheduler(timezone="UTC"))
+        finally:
+            db.dispose()
