@@ -162,7 +162,8 @@ class AmazonClient:
             rate = float(response.headers.get("x-amzn-ratelimit-limit", ""))
         except ValueError:
             return
-        if 0 < rate <= 1000:
+        documented = USAGE_PLANS[operation][0]
+        if documented / 10 <= rate <= documented * 10_000:  # a value far off is no rate Amazon applies: kept out
             with self._lock:
                 self._buckets[operation].rate = rate
 

@@ -445,9 +445,9 @@ class AmazonConnector(Connector[AmazonSettings]):
 
     @classmethod
     def sandbox(cls, seed: int = 1, returns: int | None = None) -> AmazonEmulator:
-        from retsync_connectors.amazon.emulator import AmazonEmulator
+        from retsync_connectors.amazon.emulator import SANDBOX_RATE_SCALE, AmazonEmulator
 
-        return AmazonEmulator.sized(seed, returns)
+        return AmazonEmulator.sized(seed, returns, rate_scale=SANDBOX_RATE_SCALE)
 
     @classmethod
     def sandbox_channel(cls, base_url: str) -> dict[str, Any]:

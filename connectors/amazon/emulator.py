@@ -32,7 +32,6 @@ import httpx
 
 from retsync.kit.emulator import Emulator, route
 from retsync.kit.sandbox import POISON_PHONE, POISON_POSTCODE
-from retsync_connectors.amazon.client import USAGE_PLANS
 from retsync_connectors.amazon.sandbox_data import (
     ADJUSTMENT_FEED,
     FBA_HEADER,
@@ -50,6 +49,18 @@ from retsync_connectors.amazon.sandbox_data import (
 SANDBOX_CLIENT_ID = "amzn1.application-oa2-client.retsyncsandbox0001"
 SANDBOX_CLIENT_SECRET = "amzn1.oa2-cs.v1.retsync-sandbox-client-secret"
 SANDBOX_REFRESH_TOKEN = "Atzr|IwEBIretsync-sandbox-refresh-token"
+PLANS: dict[str, tuple[float, int]] = {
+    "createReport": (0.0167, 15), "getReport": (2.0, 15), "getReportDocument": (0.0167, 15),
+    "getOrder": (0.5, 30), "getOrderItems": (0.5, 30),
+    "createFeedDocument": (0.5, 15), "createFeed": (0.0083, 15), "getFeed": (2.0, 15), "getFeeds": (0.0222, 10),
+    "getFeedDocument": (0.0222, 10),
+}
+"""Each operation's usage plan (requests per second, burst) as its description in the model files states
+(tests/amazon/test_emulator_spec.py reads them back from there)."""
+SANDBOX_RATE_SCALE = 1000.0
+"""`retsync demo`, the benchmarks and the contract suite get a sandbox a thousand times as fast as Amazon's plans:
+they measure retsync, not Amazon's usage plans; it says so in `x-amzn-RateLimit-Limit`, which the client follows.
+The sandbox of the connector's own tests (`AmazonEmulator.sized`) keeps the documented rates."""
 MAX_MFN_SPAN = timedelta(days=60)
 """The MFN returns report covers at most 60 days per request (NOTES.md)."""
 TERMINAL = ("DONE", "CANCELLED", "FATAL")
@@ -80,6 +91,8 @@ class AmazonEmulator(Emulator):
     fatal_reports: int = 0
     """The next this many reports end FATAL."""
     rate_limits: bool = True
+    rate_scale: float = 1.0
+    """Every plan's rate times this (bursts as documented)."""
     refuse_items: dict[tuple[str, str], str] = field(default_factory=dict)
     """(order id, order item id) → the error message an adjustment of that item gets in the processing report."""
     reports: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -93,11 +106,14 @@ class AmazonEmulator(Emulator):
         super().__post_init__()
         self._ids = itertools.count(50_001)
         self._faulted = threading.local()
-        self._buckets = {name: [float(burst), time.monotonic()] for name, (_, burst) in USAGE_PLANS.items()}
+        self._buckets = {name: [float(burst), time.monotonic()] for name, (_, burst) in PLANS.items()}
 
     @classmethod
-    def sized(cls, seed: int = 1, returns: int | None = None) -> AmazonEmulator:
-        return cls(seed=seed, data=AmazonData(channel="amazon", seed=seed, size=returns or 16))
+    def sized(cls, seed: int = 1, returns: int | None = None, rate_scale: float = 1.0) -> AmazonEmulator:
+        return cls(seed=seed, data=AmazonData(channel="amazon", seed=seed, size=returns or 16), rate_scale=rate_scale)
+
+    def rate(self, operation: str) -> float:
+        return PLANS[operation][0] * self.rate_scale
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -108,17 +124,16 @@ class AmazonEmulator(Emulator):
         return f"{request.url.scheme}://{request.url.netloc.decode()}"
 
     def _answer(self, status: int, body: Any, operation: str) -> httpx.Response:
-        return self.json_response(status, body, **{"x-amzn-RateLimit-Limit": str(USAGE_PLANS[operation][0]),
+        return self.json_response(status, body, **{"x-amzn-RateLimit-Limit": f"{self.rate(operation):g}",
                                                   "x-amzn-RequestId": secrets.token_hex(8)})
 
-    @staticmethod
-    def errors(status: int, code: str, message: str, details: str | None = None, operation: str | None = None
+    def errors(self, status: int, code: str, message: str, details: str | None = None, operation: str | None = None
                ) -> httpx.Response:
         """An ErrorList; 400 and 404 of an operation carry its rate limit header too, as the model files say."""
         error = {"code": code, "message": message, **({"details": details} if details else {})}
         headers = {"x-amzn-RequestId": secrets.token_hex(8)}
         if operation is not None and status in (400, 404):
-            headers["x-amzn-RateLimit-Limit"] = str(USAGE_PLANS[operation][0])
+            headers["x-amzn-RateLimit-Limit"] = f"{self.rate(operation):g}"
         return Emulator.json_response(status, {"errors": [error]}, **headers)
 
     def _take_fault(self, request: httpx.Request) -> Any:
@@ -133,7 +148,7 @@ class AmazonEmulator(Emulator):
         otherwise drain the bucket in the milliseconds a test's backoff lasts."""
         if not self.rate_limits or getattr(self._faulted, "spoiled", False):
             return None
-        rate, burst = USAGE_PLANS[operation]
+        rate, burst = self.rate(operation), PLANS[operation][1]
         with self.lock:
             bucket = self._buckets[operation]
             now = time.monotonic()
@@ -169,15 +184,16 @@ class AmazonEmulator(Emulator):
             return self.json_response(400, {"error": "invalid_grant",
                                             "error_description": "The request has an invalid grant parameter : "
                                                                  "refresh_token"})
-        return self.json_response(200, {"access_token": "Atza|" + self.issue_token(3600),
+        return self.json_response(200, {"access_token": self.issue_token(3600),
                                         "refresh_token": SANDBOX_REFRESH_TOKEN, "token_type": "bearer",
                                         "expires_in": 3600})
 
     def issue_token(self, ttl: float) -> str:
+        """An LWA access token as Amazon writes them ("Atza|…"), for the `x-amz-access-token` header."""
         token = super().issue_token(ttl)
-        with self.lock:  # the client sends "Atza|…": keep the whole value as the key
+        with self.lock:
             self.tokens["Atza|" + token] = self.tokens.pop(token)
-        return token
+        return "Atza|" + token
 
     # --- Reports ----------------------------------------------------------------------------
 

@@ -22,7 +22,9 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
 from retsync.testing.specs import spec_file, strict
+from retsync_connectors.amazon.client import USAGE_PLANS
 from retsync_connectors.amazon.emulator import (
+    PLANS,
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
     SANDBOX_REFRESH_TOKEN,
@@ -212,3 +214,24 @@ def test_the_report_columns_are_the_ones_notes_md_documents() -> None:
         == FBA_HEADER
     adjustment = documented("refunds) — columns", "XML twin")
     assert tuple(adjustment) == ADJUSTMENT_COLUMNS
+
+
+def test_the_usage_plans_are_the_ones_each_operation_documents() -> None:
+    """(rate, burst) of every operation used, read from its description's usage-plan table in the model files."""
+    documented: dict[str, tuple[float, int]] = {}
+    for name in ("reports_2021-06-30.json", "feeds_2021-06-30.json", "ordersV0.json"):
+        for operations in json.loads(spec_file(API, name).read_text(encoding="utf-8"))["paths"].values():
+            for operation in operations.values():
+                if isinstance(operation, dict) and "operationId" in operation:
+                    found = re.search(r"\|\s*([\d.]+)\s*\|\s*(\d+)\s*\|", operation.get("description", ""))
+                    if found:
+                        documented[operation["operationId"]] = (float(found.group(1)), int(found.group(2)))
+    assert PLANS == {name: documented[name] for name in PLANS} == USAGE_PLANS
+
+
+def test_the_demo_sandbox_serves_faster_plans_and_says_so(api: httpx.Client) -> None:
+    fast = AmazonEmulator.sized(seed=5, rate_scale=1000)
+    with httpx.Client(base_url="https://sellingpartnerapi-eu.amazon.com", transport=fast.transport(),
+                      headers={"x-amz-access-token": fast.issue_token(60)}) as client:
+        answer = client.get(f"/orders/v0/orders/{next(iter(fast.data.orders))}")
+    assert answer.status_code == 200 and answer.headers["x-amzn-RateLimit-Limit"] == "500"
