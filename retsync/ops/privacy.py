@@ -255,7 +255,7 @@ def export_person(db: Engine, address: str) -> dict[str, Any]:
                              .order_by(Notification.id))
         quarantined = rows(select(QuarantinedRecord.id, QuarantinedRecord.kind, QuarantinedRecord.external_id,
                                   QuarantinedRecord.payload, QuarantinedRecord.first_seen_at)
-                           .where(func.lower(QuarantinedRecord.payload).like(f"%{address.lower()}%")))
+                           .where(func.lower(QuarantinedRecord.payload).contains(address.lower(), autoescape=True)))
         erased = rows(select(erasures_t.c.record_kind, erasures_t.c.record_id, erasures_t.c.reason,
                              erasures_t.c.erased_at).where(or_(
                                  and_(erasures_t.c.record_kind == "return", erasures_t.c.record_id.in_(returns or [-1])),
@@ -292,7 +292,8 @@ def forget_person(db: Engine, address: str, state_dir: Path, now: datetime | Non
             erased.notifications += conn.execute(update(Notification).where(Notification.id.in_(addressed))
                                                  .values(recipient=None, payload={})).rowcount
         erased.quarantined += conn.execute(
-            update(QuarantinedRecord).where(func.lower(QuarantinedRecord.payload).like(f"%{address.lower()}%"))
+            update(QuarantinedRecord)
+            .where(func.lower(QuarantinedRecord.payload).contains(address.lower(), autoescape=True))
             .values(payload=None)).rowcount
     log.info("personal_data_erased", reason="forget", person=keyed(key, f"email:{wanted}")[:12],
              returns=erased.returns, orders=erased.orders, notifications=erased.notifications,

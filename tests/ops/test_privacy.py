@@ -189,3 +189,11 @@ def test_the_daemon_runs_the_retention_job(db: Engine, tmp_path: Path) -> None:
     assert job is not None and job.trigger.interval == timedelta(hours=24)
     job.func()
     assert _personal(db, "R1") == (None,) * 5 and _personal(db, "R2")[0] is not None
+
+
+def test_forget_matches_the_address_not_a_pattern(db: Engine, tmp_path: Path) -> None:
+    _stored(db)
+    forget_person(db, "anna_kowalska@example.pl", tmp_path, NOW)  # `_` is a LIKE wildcard; it must not match `.`
+    assert _personal(db, "R1")[0] == "Anna.Kowalska@example.pl"
+    with db.connect() as conn:
+        assert conn.execute(select(QuarantinedRecord.payload)).scalar_one() is not None
