@@ -262,7 +262,7 @@ def _user_error(message: str, code: str | None = "INVALID", field_: list[str] | 
 class ShopifyEmulator(Emulator):
     """A shop holding `n_orders` orders (about four in five with a return), its returns and its draft orders."""
 
-    n_orders: int = 40
+    n_orders: int = 32
     bucket_size: float = 20_000.0
     restore_rate: float = 1000.0
     """The bucket of a Shopify Plus shop (Standard: 2,000 points, 100 a second): the suites' pulls run
