@@ -42,10 +42,12 @@ def add_commands(sub: Any, db: Any) -> None:
     from retsync.ops.init import DEFAULT_CONFIG_DIR, DEFAULT_UNIT_DIR
 
     p = sub.add_parser("init", help="write a commented config (and with --systemd the unit); never overwrites")
-    p.add_argument("--dir", default=str(DEFAULT_CONFIG_DIR), help=f"where config.toml goes (default {DEFAULT_CONFIG_DIR})")
+    p.add_argument("--dir", default=str(DEFAULT_CONFIG_DIR),
+                   help=f"where config.toml goes (default {DEFAULT_CONFIG_DIR})")
     p.add_argument("--systemd", action="store_true",
                    help="also write retsync.service (to --unit-dir) and a 0700 credentials/ folder beside the config")
-    p.add_argument("--unit-dir", default=str(DEFAULT_UNIT_DIR), help=f"where the unit goes (default {DEFAULT_UNIT_DIR})")
+    p.add_argument("--unit-dir", default=str(DEFAULT_UNIT_DIR),
+                   help=f"where the unit goes (default {DEFAULT_UNIT_DIR})")
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("doctor", help="check config, database, disk, permissions, keyring, clocks and every channel's "

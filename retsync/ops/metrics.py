@@ -45,8 +45,10 @@ class _StoreCollector(Collector):
         up.add_metric([], 1)
         yield up
         success = GaugeMetricFamily("retsync_channel_last_success_timestamp_seconds",
-                                    "when the channel's last pull succeeded (Unix time; absent: never)", labels=["channel"])
-        failures = GaugeMetricFamily("retsync_channel_consecutive_failures", "failed polls in a row", labels=["channel"])
+                                    "when the channel's last pull succeeded (Unix time; absent: never)",
+                                    labels=["channel"])
+        failures = GaugeMetricFamily("retsync_channel_consecutive_failures", "failed polls in a row",
+                                     labels=["channel"])
         stored = GaugeMetricFamily("retsync_returns_stored", "returns stored", labels=["channel"])
         quarantined = GaugeMetricFamily("retsync_quarantined_records", "records set aside and not read since",
                                         labels=["channel"])
@@ -56,7 +58,8 @@ class _StoreCollector(Collector):
             failures.add_metric([channel.name], channel.consecutive_failures)
             stored.add_metric([channel.name], channel.returns)
             quarantined.add_metric([channel.name], channel.quarantined)
-        decisions = GaugeMetricFamily("retsync_decisions", "decision lines by outbox state", labels=["channel", "state"])
+        decisions = GaugeMetricFamily("retsync_decisions", "decision lines by outbox state",
+                                      labels=["channel", "state"])
         for (channel_name, state), count in sorted(figures.decisions.items()):
             decisions.add_metric([channel_name, state], count)
         oldest = GaugeMetricFamily("retsync_oldest_pending_decision_age_seconds",

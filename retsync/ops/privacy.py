@@ -238,7 +238,8 @@ def export_person(db: Engine, address: str) -> dict[str, Any]:
             ret["lines"] = rows(select(ReturnLine).where(ReturnLine.return_id == ret["id"]).order_by(ReturnLine.id))
             ret["decisions"] = rows(select(Decision.id, Decision.return_line_id, Decision.kind, Decision.quantity,
                                            Decision.note, Decision.origin, Decision.state, Decision.created_at,
-                                           Decision.pushed_at).where(Decision.return_id == ret["id"]).order_by(Decision.id))
+                                           Decision.pushed_at)
+                                    .where(Decision.return_id == ret["id"]).order_by(Decision.id))
             ret["history"] = rows(select(ReturnEvent.at, ReturnEvent.kind, ReturnEvent.old_value, ReturnEvent.new_value,
                                          ReturnEvent.source, ReturnEvent.detail)
                                   .where(ReturnEvent.return_id == ret["id"]).order_by(ReturnEvent.id))
@@ -258,8 +259,10 @@ def export_person(db: Engine, address: str) -> dict[str, Any]:
                            .where(func.lower(QuarantinedRecord.payload).contains(address.lower(), autoescape=True)))
         erased = rows(select(erasures_t.c.record_kind, erasures_t.c.record_id, erasures_t.c.reason,
                              erasures_t.c.erased_at).where(or_(
-                                 and_(erasures_t.c.record_kind == "return", erasures_t.c.record_id.in_(returns or [-1])),
-                                 and_(erasures_t.c.record_kind == "order", erasures_t.c.record_id.in_(orders or [-1])))))
+                                 and_(erasures_t.c.record_kind == "return",
+                                      erasures_t.c.record_id.in_(returns or [-1])),
+                                 and_(erasures_t.c.record_kind == "order",
+                                      erasures_t.c.record_id.in_(orders or [-1])))))
     return {"email": address, "exported_at": _plain(utcnow()), "returns": found_returns, "orders": found_orders,
             "notifications": notifications, "quarantined_records": quarantined, "erased": erased}
 

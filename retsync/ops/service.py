@@ -57,7 +57,7 @@ class ServiceHooks:
             scheduler.add_job(retention_job(self.runner.db, keep, self.daemon.state_dir, self.runner.clock), "interval",
                               id="privacy:retention", name="erase personal data past retain_personal_data",
                               hours=RETENTION_EVERY_HOURS, next_run_time=datetime.now(timezone.utc) +
-                              timedelta(minutes=1))  # the default executor: a long first pass must not hold up the watchdog
+                              timedelta(minutes=1))  # default executor: a long pass must not hold up the watchdog
         if self.daemon.metrics_listen:
             self._start_metrics()
 

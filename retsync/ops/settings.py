@@ -21,7 +21,8 @@ def _retention(value: object) -> object:
     try:
         return parse_duration(value)
     except ValueError:
-        raise ValueError(f'{value!r} is not a retention period; write "2y" (years), "18mo" (months) or "400d"') from None
+        raise ValueError(f'{value!r} is not a retention period; write "2y" (years), "18mo" (months) '
+                         f'or "400d"') from None
 
 
 Retention = Annotated[timedelta, BeforeValidator(_retention)]

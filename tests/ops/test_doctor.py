@@ -83,7 +83,8 @@ def test_doctor_json_and_a_database_behind_and_a_clock_off(tmp_path: Path, capsy
     assert clock.failed and re.search(r"clock is 30[01] s ahead of 127\.0\.0\.1", clock.detail), clock.detail
 
 
-def test_doctor_reports_a_missing_database_without_creating_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_doctor_reports_a_missing_database_without_creating_it(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
     path = config_file(tmp_path, f"sqlite:///{tmp_path / 'state' / 'retsync.db'}", {})
     assert main(["--config", str(path), "doctor"]) == 1
     assert "does not exist yet: run `retsync db upgrade`" in _lines(capsys.readouterr().out)["database"]

@@ -166,7 +166,8 @@ def test_privacy_commands(db: Engine, db_url: str, tmp_path: Path, capsys: pytes
 def test_retain_personal_data_reads_years(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert Settings(privacy={"retain_personal_data": "2y"}).privacy.retain_personal_data == timedelta(days=730)
     assert Settings(privacy={"retain_personal_data": "18mo"}).privacy.retain_personal_data == timedelta(days=540)
-    path = config_file(tmp_path, f"sqlite:///{tmp_path / 'x.db'}", {}, extra='[privacy]\nretain_personal_data = "soon"\n')
+    path = config_file(tmp_path, f"sqlite:///{tmp_path / 'x.db'}", {},
+                       extra='[privacy]\nretain_personal_data = "soon"\n')
     assert main(["--config", str(path), "config", "check"]) == 2
     err = capsys.readouterr().err
     assert "[privacy] key `retain_personal_data`: 'soon' is not a retention period; write \"2y\"" in err

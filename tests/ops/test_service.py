@@ -203,7 +203,8 @@ def test_a_metrics_address_in_use_stops_the_start_naming_the_key(migrated_sqlite
             privacy=SimpleNamespace(retain_personal_data=None))), connectors={}, db=db, stop=threading.Event(),
             clock=lambda: None, pull=lambda channel: None)
         try:
-            with pytest.raises(ConfigError, match=rf"\[daemon\] key `metrics_listen`: cannot listen on 127.0.0.1:{port}"):
+            expected = rf"\[daemon\] key `metrics_listen`: cannot listen on 127.0.0.1:{port}"
+            with pytest.raises(ConfigError, match=expected):
                 ServiceHooks(runner, SystemdNotifier({})).prepare(BackgroundScheduler(timezone="UTC"))
         finally:
             db.dispose()
