@@ -1,4 +1,4 @@
-"""Every page in English and Polish; a language is one file."""
+"""Every page in English and Polish; a language is one file; every [web] key documented."""
 
 from __future__ import annotations
 
@@ -42,3 +42,12 @@ def test_a_new_language_is_one_file_and_falls_back_to_english(tmp_path: Path, mo
     finally:
         monkeypatch.undo()
         i18n.catalogs.cache_clear()
+
+
+def test_every_web_key_is_documented_in_the_example_config() -> None:
+    from retsync.web.settings import WebSettings
+
+    example = (Path(__file__).resolve().parents[2] / "config.example.toml").read_text()
+    block = example[example.index("# [web]"):]
+    documented = set(re.findall(r"^#\s*([a-z_]+)\s*=", block, flags=re.M))
+    assert set(WebSettings.model_fields) <= documented, set(WebSettings.model_fields) - documented
