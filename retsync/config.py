@@ -90,6 +90,9 @@ class DaemonSettings(BaseModel):
         default_factory=lambda: Path(os.environ.get("STATE_DIRECTORY", str(DEFAULT_STATE_DIR)).split(":")[0])
     )
     push_interval: Duration = timedelta(seconds=60)
+    decision_check: Duration = Field(
+        default=timedelta(seconds=2), description="how often the daemon asks whether a decision waits to be pushed "
+        "(one indexed query) and then pushes at once; push_interval stays the pass that retries and follows up")
     jitter: Duration = Field(default=timedelta(seconds=10), description="random delay added to each poll")
     failure_backoff_max: Duration = Field(
         default=timedelta(minutes=30), description="longest pause of a failing channel"

@@ -326,6 +326,19 @@ class Runner:
                 log.info("push_job_recovered")
                 self._push_failing = False
 
+    def _wake_push_job(self, scheduler: BackgroundScheduler) -> None:
+        """A decision recorded (by `retsync decide`, the web console, a shop's back office) is pushed within
+        `decision_check`, not at the next push pass: the push job is moved to now when anything is due."""
+        if self.stop.is_set():
+            return
+        try:
+            due = self.outbox().anything_due(list(self.connectors))
+        except (SQLAlchemyError, OSError):
+            return  # the push job says what is wrong with the database, once
+        job = scheduler.get_job("push") if due else None
+        if job is not None and job.next_run_time is not None and job.next_run_time > self.clock():
+            scheduler.modify_job("push", next_run_time=self.clock())
+
     def schedule(self) -> BackgroundScheduler:
         """The jobs of `retsync run`: one pull job per channel, one push job; each runs once at start."""
         daemon = self.config.settings.daemon
@@ -343,6 +356,9 @@ class Runner:
             )
         scheduler.add_job(self._push_job, "interval", id="push", name="push decisions",
                           seconds=daemon.push_interval.total_seconds(), next_run_time=now + timedelta(seconds=2))
+        scheduler.add_job(self._wake_push_job, "interval", args=[scheduler], id="push-wake",
+                          name="push decisions as soon as they are recorded",
+                          seconds=daemon.decision_check.total_seconds(), next_run_time=now + daemon.decision_check)
         IntakeJobs(self.db, self.config, clock=self.clock, stop=self.stop).schedule(scheduler, now)
         beat = heartbeat_interval(lease_length(self.settings(name).poll_interval) for name in self.connectors)
         scheduler.add_job(self.heartbeat, "interval", args=[scheduler], id="leases", name="renew channel leases",

@@ -77,6 +77,21 @@ class Outbox:
         self.lease = lease
         self.clock = clock
 
+    def anything_due(self, channels: list[str]) -> bool:
+        """Whether a decision of these channels waits to be pushed now: one indexed query (ix_decisions_due),
+        cheap enough to ask every couple of seconds, so a decision goes out as soon as it is recorded without the
+        push pass itself running that often."""
+        now = self.clock()
+        with self.db.connect() as conn:
+            return conn.execute(
+                select(Decision.id)
+                .join(Return, Return.id == Decision.return_id)
+                .join(Channel, Channel.id == Return.channel_id)
+                .where(Decision.origin.in_(PUSHED_ORIGINS), Decision.state.in_(OPEN_STATES),
+                       or_(Decision.next_attempt_at.is_(None), Decision.next_attempt_at <= now),
+                       Channel.name.in_(channels))
+                .limit(1)).first() is not None
+
     def _claim(self, channels: list[str], limit: int) -> tuple[list[tuple[str, DecisionAct]], bool]:
         """Due acts of these channels, each with all its open decisions; True when there may be more."""
         now = self.clock()

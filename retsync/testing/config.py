@@ -11,8 +11,8 @@ from retsync.config import Config, Settings
 
 
 def config_for(state_dir: Path, db_url: str, channels: Mapping[str, Mapping[str, Any]], *,
-               notify: Mapping[str, Any] | None = None) -> Config:
-    """What `retsync` makes of a config.toml holding these `[channels.<name>]` tables (and `[notify]`): each
+               notify: Mapping[str, Any] | None = None, daemon: Mapping[str, Any] | None = None) -> Config:
+    """What `retsync` makes of a config.toml holding these `[channels.<name>]` tables (and `[notify]`, `[daemon]`): each
     table validated by its connector's own settings model, as at start-up, so a test fails on a key the
     connector would refuse."""
     parsed = {}
@@ -20,6 +20,7 @@ def config_for(state_dir: Path, db_url: str, channels: Mapping[str, Mapping[str,
         model = registry.settings_model_for(str(table["connector"]))
         assert model is not None, f"connector {table['connector']!r} of channel {name} is not installed"
         parsed[name] = model(**table)
-    settings = Settings(database={"url": db_url}, daemon={"state_dir": state_dir}, notify=dict(notify or {}),
+    settings = Settings(database={"url": db_url}, daemon={"state_dir": state_dir, **(daemon or {})},
+                        notify=dict(notify or {}),
                         channels={name: dict(table) for name, table in channels.items()})
     return Config(path=state_dir / "config.toml", settings=settings, channels=parsed)
