@@ -143,7 +143,7 @@ def _create(path: Path, text: str, mode: int) -> None:
 def home_warning(executable: str | None) -> str | None:
     """The unit's ProtectHome= hides /home and /root: a retsync installed there cannot start under it."""
     if executable and executable.startswith(("/home/", "/root/")):
-        return (f"retsync is installed under {executable.split('/')[1] and '/' + executable.split('/')[1]}, which "
-                f"the unit's ProtectHome=yes hides from the service: install it under /opt (a venv in "
-                f"/opt/retsync/.venv) or /usr/local, then run init again")
+        return (f"retsync is installed under /{executable.split('/')[1]} ({executable}), which the unit's "
+                f"ProtectHome=yes hides from the service: install it under /opt (a venv in /opt/retsync/.venv) or "
+                f"/usr/local, then run init again; nothing was written")
     return None

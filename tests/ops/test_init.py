@@ -88,3 +88,14 @@ def test_init_for_systemd_reads_every_secret_from_a_credential_the_unit_loads(
     rated = subprocess.run([_systemd_analyze(), "security", "--offline=true", "--threshold=20", "--no-pager",
                             str(units / "retsync.service")], capture_output=True, text=True, timeout=120)
     assert rated.returncode == 0, rated.stdout[-2000:] + rated.stderr[-2000:]
+
+
+def test_init_systemd_refuses_a_retsync_the_unit_cannot_see(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from retsync.ops import init
+
+    monkeypatch.setattr(init, "installed_executable", lambda: "/home/admin/.local/bin/retsync")
+    assert main(["init", "--dir", str(tmp_path / "etc"), "--systemd", "--unit-dir", str(tmp_path / "units")]) == 1
+    err = capsys.readouterr().err
+    assert "installed under /home (/home/admin/.local/bin/retsync)" in err and "ProtectHome=yes" in err
+    assert not (tmp_path / "etc").exists() and not (tmp_path / "units").exists()
