@@ -208,3 +208,19 @@ def test_a_metrics_address_in_use_stops_the_start_naming_the_key(migrated_sqlite
                 ServiceHooks(runner, SystemdNotifier({})).prepare(BackgroundScheduler(timezone="UTC"))
         finally:
             db.dispose()
+
+
+def test_readyz_names_a_schema_behind_and_a_scheduler_that_stopped(tmp_path: Path) -> None:
+    from retsync.ops.health import readiness_problems
+    from retsync.store.db import head_revision, make_engine, upgrade
+
+    db = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        upgrade(db, "0010")
+        problems = readiness_problems(db, head=head_revision(db), scheduler_running=lambda: False, channels=["shop"],
+                                      threshold=3)
+    finally:
+        db.dispose()
+    assert problems[0] == "the scheduler is not running"
+    assert problems[1].startswith("the database schema is at 0010, this retsync needs ")
+    assert problems[1].endswith("run `retsync db upgrade`") and len(problems) == 2
