@@ -123,21 +123,27 @@ def test_interrupted_right_after_a_commit_keeps_that_page(db: Engine, tmp_path: 
     assert _count(db, Return) == 30
 
 
-def test_pages_are_stored_as_they_come_not_collected(db: Engine, tmp_path: Path) -> None:
-    """Page n is in the database before page n+1 is even asked for: memory cannot grow with history."""
+@pytest.mark.parametrize("prefetch", [0, 1, 2])
+def test_pages_are_stored_as_they_come_not_collected(db: Engine, tmp_path: Path, prefetch: int) -> None:
+    """Page n is in the database before page n + prefetch + 2 is asked for (one page being stored, `prefetch`
+    waiting, one being fetched): memory cannot grow with history. Without prefetch, before n+1 is asked for."""
     seen_stored: list[int] = []
 
     class Watching(ScriptedConnector):
         def pull(self, stream: Stream, context: PullContext) -> Iterator[Page]:
-            for n in range(5):
+            for n in range(12):
                 seen_stored.append(_count(db, Return))
                 yield Page(returns=[make_return(n)], cursor={"offset": n + 1})
 
     channel_id = ensure_channel(db, "shop", "scripted", BASE)
-    connector = Watching("shop", ChannelSettings(connector="scripted"), Runtime(state_dir=tmp_path))
+    connector = Watching("shop", ChannelSettings(connector="scripted", prefetch_pages=prefetch),
+                         Runtime(state_dir=tmp_path))
     SyncEngine(db, channel="shop", channel_id=channel_id, settings=connector.settings,
                connector=connector).sync_stream(Stream.RETURNS)
-    assert seen_stored == [0, 1, 2, 3, 4]
+    assert _count(db, Return) == 12
+    if prefetch == 0:
+        assert seen_stored == list(range(12))
+    assert all(stored >= n - prefetch - 1 for n, stored in enumerate(seen_stored)), seen_stored
 
 
 def test_times_are_utc_aware_and_unknown_channel_values_are_kept(db: Engine, tmp_path: Path) -> None:

@@ -74,6 +74,10 @@ class ChannelSettings(BaseModel):
     recheck_older_per_pass: int = Field(
         default=500, ge=1, description="older open returns read again per pull, in turn, so a long-open backlog "
         "costs a poll the same however long the history")
+    prefetch_pages: int = Field(
+        default=1, ge=0, le=4, description="pages fetched ahead while the current one is stored, so the store's "
+        "work hides behind the channel's answer time; the store still takes them in order, one page and its cursor "
+        "per transaction (0: one after the other)")
     base_url: str | None = Field(default=None, description="API host; point it at a sandbox to test")
     token_url: str | None = Field(default=None, description="OAuth token endpoint, for OAuth connectors")
     timeout: Duration = Field(default=timedelta(seconds=30), description="per HTTP request")

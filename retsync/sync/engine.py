@@ -40,6 +40,7 @@ from retsync.store.models import QuarantinedRecord
 from retsync.store.models import Return as ReturnRow
 from retsync.store.pages import PageStats, PageWriter, refusal
 from retsync.store.quarantine import open_external_ids, payload_text, personal_values, resolve, set_aside
+from retsync.sync.lookahead import ahead
 from retsync.sync.progress import PullProgress
 
 log = structlog.get_logger(__name__)
@@ -195,7 +196,7 @@ class SyncEngine:
         log.debug("pull_started", resume_from=cursor)
         if self._progress is not None:
             self._progress.start(self.channel, stream)
-        for page in self.connector.pull(stream, context):
+        for page in ahead(self.connector.pull(stream, context), self.settings.prefetch_pages, self.stop):
             stats, aside = self._store_page(stream, page)
             result.pages += 1
             result.stats.add(stats)
