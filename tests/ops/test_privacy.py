@@ -47,7 +47,8 @@ def _stored(db: Engine) -> dict[str, int]:
                                                                 channel_reason="too small",
                                                                 customer_comment="call me on 600 100 200"),)),
         Return(external_id="R2", order_external_id="O2", status=ReturnStatus.REQUESTED, created_at=NOW,
-               channel_reason="broken", customer=new_order.customer),
+               channel_reason="broken", customer=new_order.customer,
+               lines=(ReturnLine(external_id="L2", quantity=1),)),
         Return(external_id="R3", order_external_id="O3", status=ReturnStatus.CLOSED, created_at=OLD,
                channel_reason="did not like it", customer=BOB),
     ]
