@@ -204,8 +204,9 @@ def _secrets(label: str, model: Any, table: str) -> Check:
         return Check(label, OK, "every secret readable")
     detail = "; ".join(f"{table} key `{key}`: {why}" for key, why in missing)
     if "CREDENTIALS_DIRECTORY" in detail and not os.environ.get("CREDENTIALS_DIRECTORY"):
-        detail += ("; ${CREDENTIALS_DIRECTORY} is set only inside the service (LoadCredential=): as root, "
-                   "`CREDENTIALS_DIRECTORY=/etc/retsync/credentials retsync doctor` reads the same files")
+        detail += ("; ${CREDENTIALS_DIRECTORY} is set only inside the service (LoadCredential=): run "
+                   "`retsync as-service -- doctor` to check as the service sees it, or as root "
+                   "`CREDENTIALS_DIRECTORY=/etc/retsync/credentials retsync doctor` (the same files)")
     return Check(label, FAIL, f"secrets not readable here: {detail}")
 
 

@@ -118,4 +118,5 @@ def test_doctor_names_every_secret_it_cannot_read(tmp_path: Path, capsys: pytest
     assert main(["--config", str(path), "doctor"]) == 1
     line = _lines(capsys.readouterr().out)["channel bol"]
     assert line.startswith("FAIL") and "[channels.bol] key `client_secret`: cannot read secret file" in line
+    assert "`retsync as-service -- doctor`" in line
     assert "CREDENTIALS_DIRECTORY=/etc/retsync/credentials retsync doctor" in line
