@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 import structlog
+from sqlalchemy import text
 
 from retsync import registry
 from retsync.app.cli import main
 from retsync.app.demo import write_config
+from retsync.store.db import make_engine
 
 
 def test_the_demo_pulls_every_sandbox_and_pushes_a_decision(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -27,6 +29,16 @@ def test_the_demo_pulls_every_sandbox_and_pushes_a_decision(tmp_path: Path, caps
     assert all(line.endswith("(ok)") for line in pulled), pulled
     assert "1 pushed, 0 waiting, 0 failed" in out
     assert (tmp_path / "config.toml").is_file() and (tmp_path / "demo.db").is_file()
+    # the seeds' case: one customer's returns on Allegro and in a shop, grouped (the web console's customer view)
+    engine = make_engine(f"sqlite:///{tmp_path / 'demo.db'}")
+    with engine.connect() as conn:
+        groups = conn.execute(text(
+            "SELECT r.customer_group_id FROM returns r JOIN channels c ON c.id = r.channel_id "
+            "WHERE r.customer_group_id IS NOT NULL GROUP BY r.customer_group_id "
+            "HAVING SUM(CASE WHEN c.name = 'allegro_sandbox' THEN 1 ELSE 0 END) > 0 "
+            "AND SUM(CASE WHEN c.name = 'shoper_sandbox' THEN 1 ELSE 0 END) > 0")).scalars().all()
+    engine.dispose()
+    assert groups, "a customer who returned on Allegro and in the shop"
 
 
 def test_a_sandbox_table_with_lists_and_tables_is_written_as_toml(tmp_path: Path) -> None:

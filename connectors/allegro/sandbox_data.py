@@ -13,6 +13,8 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
+from retsync.kit.sandbox import regular_for
+
 DAY = 86400.0
 
 REASON_TYPES = ("NONE", "MISTAKE", "TRANSPORT", "DAMAGED", "NOT_AS_DESCRIBED", "DONT_LIKE_IT", "OVERDUE_DELIVERY",
@@ -121,12 +123,17 @@ class SellerData:
                 "boughtAt": iso(bought),
             })
         payment_type = "CASH_ON_DELIVERY" if rng.random() < 0.1 else "ONLINE"
+        buyer = {"id": str(40_000_000 + i), "email": f"{login}@allegromail.pl", "login": login,
+                 "firstName": login.split("_")[0].split(".")[0].split("-")[0].capitalize(),
+                 "lastName": "Kowalski", "guest": False, "phoneNumber": f"5{rng.randrange(10**8):08d}",
+                 "address": {"street": "Jasna 1", "city": city, "postCode": post_code, "countryCode": "PL"}}
+        regular = regular_for(i)
+        if regular is not None:  # a customer who also buys in the shops' sandboxes (kit.sandbox.REGULARS)
+            buyer.update(firstName=regular.first_name, lastName=regular.last_name, phoneNumber=regular.phone,
+                         address={**buyer["address"], "city": regular.city, "postCode": regular.postcode})
         return {
             "id": self.order_id(i),
-            "buyer": {"id": str(40_000_000 + i), "email": f"{login}@allegromail.pl", "login": login,
-                      "firstName": login.split("_")[0].split(".")[0].split("-")[0].capitalize(),
-                      "lastName": "Kowalski", "guest": False, "phoneNumber": f"5{rng.randrange(10**8):08d}",
-                      "address": {"street": "Jasna 1", "city": city, "postCode": post_code, "countryCode": "PL"}},
+            "buyer": buyer,
             "payment": {"id": self.id(3, i), "type": payment_type,
                         "provider": "OFFLINE" if payment_type == "CASH_ON_DELIVERY" else "P24",
                         "finishedAt": iso(bought + 60), "paidAmount": {"amount": money(total), "currency": "PLN"}},

@@ -16,6 +16,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from retsync.kit.sandbox import regular_for
+
 ZONE = ZoneInfo("Europe/Warsaw")
 ORDER_BASE = 1000
 PRODUCT_BASE = 5000
@@ -108,6 +110,12 @@ class ShopData:
         status = rng.choices([s for s, _ in STATUS_WEIGHTS], [w for _, w in STATUS_WEIGHTS])[0]
         changed = min(placed + timedelta(seconds=rng.uniform(600, 12 * 86400)), self.now - timedelta(seconds=120))
         order = self.new_order(rng, order_id, placed, status)
+        regular = regular_for(order_id) if status in RETURN_STATUSES else None
+        if regular is not None:  # a customer who also buys on Allegro's sandbox (kit.sandbox.REGULARS)
+            for address in (order["billing_address"], order["delivery_address"]):
+                address.update(firstname=regular.first_name, lastname=regular.last_name, city=regular.city,
+                               postcode=regular.postcode, phone=f"+48 {regular.phone[:3]} {regular.phone[3:6]} "
+                                                                f"{regular.phone[6:]}")
         order["status_date"] = local(changed)
         self.latest = max(self.latest, order["status_date"])
         self.orders[order_id] = order

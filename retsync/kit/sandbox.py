@@ -36,6 +36,32 @@ class SeededData:
         return random.Random(":".join([self.channel, str(self.seed), *map(str, what)]))
 
 
+@dataclass(frozen=True)
+class Regular:
+    """A customer who buys on several channels: the same person in every sandbox that uses `regular_for`."""
+
+    first_name: str
+    last_name: str
+    phone: str
+    """Nine national digits (PL); each sandbox writes it its channel's way (`+48 601 234 501`, `601234501`)."""
+    postcode: str
+    city: str
+
+
+REGULARS = (
+    Regular("Ewa", "Zielińska", "601234501", "00-950", "Warszawa"),
+    Regular("Piotr", "Kamiński", "601234502", "30-001", "Kraków"),
+    Regular("Zofia", "Wróbel", "601234503", "80-001", "Gdańsk"),
+)
+"""The seeds' merchants' case: shoes bought on Allegro and in the shop, returned on both. The demo and the web
+console show such a customer's returns on one screen only if two sandboxes share customers, so they do."""
+
+
+def regular_for(index: int, every: int = 7) -> Regular | None:
+    """The regular customer behind a sandbox's record `index` (one record in `every`), else None."""
+    return REGULARS[(index // every) % len(REGULARS)] if index % every == 3 else None
+
+
 def ean13(rng: random.Random) -> str:
     """A valid EAN-13 (checksum included), as products carry, so EAN-based order linking can be exercised."""
     digits = [rng.randrange(10) for _ in range(12)]
