@@ -6,6 +6,7 @@ backup) logs nobody in. Each session has its own CSRF token, which every form ca
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -19,15 +20,18 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import Engine, delete, func, insert, select, update
 
 from retsync.kit.model import utcnow
+from retsync.web.settings import ROLES
 from retsync.web.tables import WebSession, WebUser
-
-ROLES = ("viewer", "decider", "admin")
-"""viewer: sees returns (customer contact details masked); decider: also decides and retries failed decisions,
-sees contact details; admin: also records a decision the guards refuse ("record anyway")."""
 
 MIN_PASSWORD = 10
 _hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("not a password anyone has")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """What an unknown name's password is checked against, so a login takes as long whether or not the name
+    exists; made on first use (hashing takes about half a second, which every CLI command paid at import)."""
+    return _hasher.hash("not a password anyone has")
 
 
 class UserError(Exception):
@@ -126,7 +130,7 @@ def check_password(db: Engine, name: str, password: str) -> User | None:
         row = conn.execute(select(WebUser.id, WebUser.name, WebUser.role, WebUser.password_hash)
                            .where(WebUser.name == name)).first()
     try:
-        _hasher.verify(row.password_hash if row is not None and row.password_hash else _DUMMY_HASH, password)
+        _hasher.verify(row.password_hash if row is not None and row.password_hash else _dummy_hash(), password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return None
     if row is None or not row.password_hash:

@@ -7,7 +7,7 @@ import getpass
 import sys
 from typing import Any
 
-from retsync.web.auth import ROLES
+from retsync.web.settings import ROLES
 
 
 def add_commands(sub: Any) -> None:

@@ -27,6 +27,11 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+ROLES = ("viewer", "decider", "admin")
+"""viewer: sees returns (customer contact details masked); decider: also decides and retries failed decisions,
+sees contact details; admin: also records a decision the guards refuse ("record anyway")."""
+
+
 class WebSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
