@@ -30,7 +30,7 @@ from retsync.web.app import create_app
 from tests.web.conftest import PASSWORD
 
 CHROMIUM = Path("/usr/bin/chromium")
-SANDBOXES = ("baselinker", "shoper")
+SANDBOXES = ("allegro", "shoper")  # the seeds' case: shoes bought on Allegro and in the shop
 SHOTS = os.environ.get("RETSYNC_SCREENSHOTS")
 """Read when the module is collected: the suite's clean environment drops RETSYNC_* variables for each test."""
 
@@ -106,38 +106,50 @@ def _login(browser: Any, url: str, name: str) -> Any:
     return page
 
 
-def _customer(db: Engine) -> tuple[str, str]:
-    """The surname of a customer with returns on both channels, and their first open BaseLinker return."""
+def _customer(db: Engine) -> tuple[str, str, str]:
+    """A customer with returns on Allegro and in the shop: their surname as the shop has it, one of their shop
+    returns, and their first open Allegro return (Allegro names buyers by login, the shop by name)."""
     with db.connect() as conn:
-        group = conn.execute(text(
-            "SELECT customer_group_id FROM returns WHERE customer_group_id IS NOT NULL GROUP BY customer_group_id "
-            "HAVING COUNT(DISTINCT channel_id) > 1 ORDER BY customer_group_id LIMIT 1")).scalar_one()
-        target = conn.execute(text(
+        allegro = conn.execute(text(
+            "SELECT r.external_id, r.customer_group_id FROM returns r JOIN channels c ON c.id = r.channel_id "
+            "WHERE c.name = 'allegro_sandbox' AND r.status IN ('requested', 'in_transit', 'received') "
+            "AND r.customer_group_id IN (SELECT customer_group_id FROM returns WHERE customer_group_id IS NOT NULL "
+            "GROUP BY customer_group_id HAVING COUNT(DISTINCT channel_id) > 1) ORDER BY r.id LIMIT 1")).one()
+        shop = conn.execute(text(
             "SELECT r.external_id, r.customer_name FROM returns r JOIN channels c ON c.id = r.channel_id "
-            "WHERE r.customer_group_id = :g AND c.name = 'baselinker_sandbox' "
-            "AND r.status IN ('requested', 'in_transit', 'received') ORDER BY r.id LIMIT 1"), {"g": group}).one()
-    return target.customer_name.split()[-1], target.external_id
+            "WHERE c.name = 'shoper_sandbox' AND r.customer_group_id = :g ORDER BY r.id LIMIT 1"),
+            {"g": allegro.customer_group_id}).one()
+    return shop.customer_name.split()[-1], shop.external_id, allegro.external_id
 
 
 def test_a_decider_finds_a_customers_returns_on_both_channels_accepts_one_and_sees_it_pushed(
         world: dict[str, Any], browser: Any) -> None:
+    """The seeds' case: shoes bought on Allegro and in the shop. The decider finds the customer in the shop by
+    name, sees their Allegro returns beside it, and accepts one of those."""
     url, db = world["url"], world["db"]
-    surname, target = _customer(db)
+    surname, shop_return, target = _customer(db)
     page = _login(browser, url, "dana")
     _shot(page, "returns")
     page.fill("input[name=q]", surname)
     page.click("form#filters button[type=submit]")
     page.wait_for_url("**q=*")
     table = page.locator("#returns")
-    assert table.locator("text=baselinker_sandbox").count() > 0 and table.locator("text=shoper_sandbox").count() > 0
-    page.select_option("select[name=channel]", "baselinker_sandbox")
+    assert table.locator("text=shoper_sandbox").count() > 0
+    page.select_option("select[name=channel]", "allegro_sandbox")
     page.click("form#filters button[type=submit]")
-    page.wait_for_url("**channel=baselinker_sandbox*")
-    assert table.locator("text=shoper_sandbox").count() == 0
-    page.click(f"#returns a:text-is('{target}')")
+    page.wait_for_url("**channel=allegro_sandbox*")
+    assert table.locator("text=shoper_sandbox").count() == 0, "the channel filter holds"
+    page.select_option("select[name=channel]", "shoper_sandbox")
+    page.click("form#filters button[type=submit]")
+    page.wait_for_url("**channel=shoper_sandbox*")
+    page.click(f"#returns a:text-is('{shop_return}')")
     page.wait_for_url("**/returns/*")
     group = page.locator("#customer-group")
-    assert group.locator("text=shoper_sandbox").count() > 0, "the shop returns of the same customer, on one screen"
+    assert group.locator("text=allegro_sandbox").count() > 0, "the Allegro returns of the same customer, on one screen"
+    group.locator(f"a:text-is('allegro_sandbox/{target}')").click()
+    page.wait_for_url("**/returns/*")
+    group = page.locator("#customer-group")
+    assert group.locator("text=shoper_sandbox").count() > 0, "and from there, the shop returns of the customer"
     _shot(page, "return")
     page.check("input[name=kind][value=accept]")
     page.fill("textarea[name=note]", "parcel complete")
