@@ -148,7 +148,8 @@ def test_unit_has_the_required_lines(unit: dict[str, dict[str, list[str]]]) -> N
 def test_unit_runs_the_daemon_as_documented(unit: dict[str, dict[str, list[str]]]) -> None:
     service, section_unit, install = unit["Service"], unit.get("Unit", {}), unit.get("Install", {})
     assert "RETSYNC_CONFIG=/etc/retsync/config.toml" in _words(service, "Environment")
-    assert _last(service, "Type") in {"simple", "exec"}
+    assert _last(service, "Type") == "notify" and _last(service, "NotifyAccess") == "main"
+    assert _last(service, "WatchdogSec"), "retsync beats the watchdog; systemd restarts a daemon that stops"
     assert _last(service, "Restart") == "on-failure"
     assert _last(service, "RestartSec")
     assert _last(service, "KillSignal") in {"SIGTERM", "TERM", "15"}
