@@ -76,11 +76,16 @@ def _error_codes(response: httpx.Response | None) -> set[str]:
     return {text(error.get("code")) or "" for error in objs(obj(body).get("errors"))}
 
 
+PACE_MARGIN = 0.9
+"""The pacing spends a usage plan at 90% of its rate: Amazon's bucket and ours never tick in step, and a 429
+pauses the whole channel a minute."""
+
+
 class _Bucket:
     """One operation's usage plan as a token bucket: `take` answers how long to wait for the next token."""
 
     def __init__(self, rate: float, burst: int) -> None:
-        self.rate, self.burst = rate, float(burst)
+        self.rate, self.burst = rate * PACE_MARGIN, float(burst) - 1
         self.tokens, self.at = float(burst), time.monotonic()
 
     def take(self) -> float:
@@ -165,7 +170,7 @@ class AmazonClient:
         documented = USAGE_PLANS[operation][0]
         if documented / 10 <= rate <= documented * 10_000:  # a value far off is no rate Amazon applies: kept out
             with self._lock:
-                self._buckets[operation].rate = rate
+                self._buckets[operation].rate = rate * PACE_MARGIN
 
     def call(self, operation: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One SP-API operation, paced by its usage plan; a refused access token is renewed once."""

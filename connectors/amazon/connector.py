@@ -87,8 +87,9 @@ REQUIRED_COLUMNS = {"mfn": ("Order ID", "Return request date"), "fba": ("order-i
 """Columns a report must have: a document without them is not the report asked for (BadPayload, read again)."""
 MAX_SPAN = timedelta(days=60)
 """Longest window of one report (the MFN returns report's documented limit; the FBA one is kept to the same)."""
-WINDOWS_PER_PULL = 12
-"""Reports one pull asks for per type at most (a backfill of two years is 13 windows: the rest follows next time)."""
+WINDOWS_PER_PULL = 64
+"""Reports one pull asks for per type at most: a backfill of ten years is 61 windows. Past createReport's burst of
+15 each waits its minute (the pull stores each window as it goes, and stops at once when the daemon does)."""
 CAUGHT_UP = timedelta(minutes=5)
 FEED_CONTENT_TYPE = "text/tab-separated-values; charset=UTF-8"
 OPEN = ("IN_QUEUE", "IN_PROGRESS")
