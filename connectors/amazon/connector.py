@@ -90,6 +90,9 @@ MAX_SPAN = timedelta(days=60)
 WINDOWS_PER_PULL = 64
 """Reports one pull asks for per type at most: a backfill of ten years is 61 windows. Past createReport's burst of
 15 each waits its minute (the pull stores each window as it goes, and stops at once when the daemon does)."""
+PAGE_RETURNS = 100
+"""Returns stored per page (each with its orders): a report of thousands of rows is stored as it is read, and a
+pull cut short resumes with the same report (its earlier pages re-read unchanged, their orders not fetched again)."""
 CAUGHT_UP = timedelta(minutes=5)
 FEED_CONTENT_TYPE = "text/tab-separated-values; charset=UTF-8"
 OPEN = ("IN_QUEUE", "IN_PROGRESS")
@@ -273,18 +276,24 @@ class AmazonConnector(Connector[AmazonSettings]):
                 return
             if empty:  # Amazon processed it and cancelled it "if there is no data to return": the window is read
                 log.info("amazon_report_empty", channel=self.channel, report=REPORTS[kind], report_id=pending)
-                page = Page()
+                chunks: list[list[Any]] = [[]]
             else:
-                page = self._report_page(kind, report, context)
-            ended = when(report.get("dataEndTime")) or getattr(cursor, f"{kind}_requested") or context.now
-            setattr(cursor, f"{kind}_end", not_after(ended, context.now))
-            setattr(cursor, f"{kind}_pending", None)
-            page.cursor = cursor.dump()
-            yield page
+                chunks = self._report_records(kind, report)
+            for number, chunk in enumerate(chunks, start=1):
+                if self.runtime.stop.is_set():
+                    return
+                page = self._records_page(kind, chunk, context)
+                if number == len(chunks):  # the report's last page moves the window: it is read
+                    ended = when(report.get("dataEndTime")) or getattr(cursor, f"{kind}_requested") or context.now
+                    setattr(cursor, f"{kind}_end", not_after(ended, context.now))
+                    setattr(cursor, f"{kind}_pending", None)
+                    page.cursor = cursor.dump()
+                yield page
             if getattr(cursor, f"{kind}_end") >= context.now - CAUGHT_UP:
                 return
 
-    def _report_page(self, kind: str, report: Mapping[str, Any], context: PullContext) -> Page:
+    def _report_records(self, kind: str, report: Mapping[str, Any]) -> list[list[Any]]:
+        """The report's records (an MFN return's rows, an FBA row) in pages of PAGE_RETURNS; at least one page."""
         document_id = text(report.get("reportDocumentId"))
         if document_id is None:
             raise BadPayload(f"getReport: report {text(report.get('reportId'))} is DONE without a reportDocumentId")
@@ -295,22 +304,25 @@ class AmazonConnector(Connector[AmazonSettings]):
         missing = [column for column in REQUIRED_COLUMNS[kind] if column not in flat.header]
         if flat.header and missing:
             raise BadPayload(f"the {REPORTS[kind]} document has no {', '.join(missing)} column: not that report")
+        records: list[Any] = list(group_mfn_rows(flat.rows).items()) if kind == "mfn" else list(flat.rows)
+        return [records[start:start + PAGE_RETURNS] for start in range(0, len(records), PAGE_RETURNS)] or [[]]
+
+    def _records_page(self, kind: str, records: Sequence[Any], context: PullContext) -> Page:
+        """One page of a report's records, mapped (one that cannot be read set aside), with their orders."""
         sieve = RecordSieve()
         returns: list[Return] = []
-        if kind == "mfn":
-            for key, rows in group_mfn_rows(flat.rows).items():
+        for record in records:
+            if kind == "mfn":
+                key, rows = record
                 if key is None:
                     for row in rows:
                         sieve.set_aside("return", row, "a row without Order ID or Return request date")
                     continue
                 mapped = sieve.map("return", rows, map_mfn_return, rows, external_id=key)
-                if mapped is not None:
-                    returns.append(mapped)
-        else:
-            for row in flat.rows:
-                mapped = sieve.map("return", row, map_fba_return, row, external_id=_safe(fba_key, row))
-                if mapped is not None:
-                    returns.append(mapped)
+            else:
+                mapped = sieve.map("return", record, map_fba_return, record, external_id=_safe(fba_key, record))
+            if mapped is not None:
+                returns.append(mapped)
         returns = _unique(returns)
         return Page(returns=returns, orders=self._orders_for(returns, context, sieve), quarantined=sieve.take())
 

@@ -57,8 +57,8 @@ PLANS: dict[str, tuple[float, int]] = {
 }
 """Each operation's usage plan (requests per second, burst) as its description in the model files states
 (tests/amazon/test_emulator_spec.py reads them back from there)."""
-SANDBOX_RATE_SCALE = 1000.0
-"""`retsync demo`, the benchmarks and the contract suite get a sandbox a thousand times as fast as Amazon's plans:
+SANDBOX_RATE_SCALE = 10_000.0
+"""`retsync demo`, the benchmarks and the contract suite get a sandbox ten thousand times as fast as Amazon's plans:
 they measure retsync, not Amazon's usage plans; it says so in `x-amzn-RateLimit-Limit`, which the client follows.
 The sandbox of the connector's own tests (`AmazonEmulator.sized`) keeps the documented rates."""
 MAX_MFN_SPAN = timedelta(days=60)

@@ -210,3 +210,22 @@ def test_a_report_cancelled_before_it_was_processed_is_requested_again(emulator:
     emulator.report_polls = 0
     assert pull(connector, store) == [] and (store.cursor or {})["mfn_end"] is None
     assert pull(connector, store)
+
+
+def test_a_large_report_is_stored_a_hundred_returns_a_page_and_a_pull_cut_short_resumes_with_it(
+        make_connector: Make) -> None:
+    emulator = AmazonEmulator.sized(seed=4, returns=300, rate_scale=10_000)
+    connector, store = make_connector(emulator, fba_returns=False), InMemoryStore()
+    pages: list[int] = []
+    original = store.store
+    store.store = lambda page: (pages.append(len(page.returns)), original(page))  # type: ignore[method-assign]
+    pull(connector, store, max_pages=2)  # the report's request, then its first page
+    assert pages == [0, 100] and (store.cursor or {})["mfn_pending"], "the window has not moved yet"
+    pending = (store.cursor or {})["mfn_pending"]
+    fetched = operations(emulator).count("getOrder")
+    before = len(emulator.requests)
+    pull(connector, store)
+    assert [r.path for r in emulator.requests[before:] if r.path.startswith("/reports")][0].endswith(pending)
+    assert set(store.returns) == {r for r in emulator.returns_in_window() if not r.startswith("FBA-")}
+    assert max(pages) == 100 and fetched == 100
+    assert operations(emulator, before).count("getOrder") == len(store.orders) - 100, "no order fetched twice"
