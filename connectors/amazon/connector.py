@@ -94,6 +94,9 @@ PAGE_RETURNS = 100
 """Returns stored per page (each with its orders): a report of thousands of rows is stored as it is read, and a
 pull cut short resumes with the same report (its earlier pages re-read unchanged, their orders not fetched again)."""
 CAUGHT_UP = timedelta(minutes=5)
+MIN_PROGRESS = timedelta(days=1)
+"""A pull asks for the next window at once only while each moves the cursor on by at least this (a backfill's
+60-day windows); a report whose dataEndTime Amazon set short of the one asked for ends the pull instead."""
 FEED_CONTENT_TYPE = "text/tab-separated-values; charset=UTF-8"
 OPEN = ("IN_QUEUE", "IN_PROGRESS")
 JOURNAL_DAYS = 30
@@ -274,6 +277,7 @@ class AmazonConnector(Connector[AmazonSettings]):
                 setattr(cursor, f"{kind}_pending", None)
                 yield Page(cursor=cursor.dump())
                 return
+            before: datetime | None = getattr(cursor, f"{kind}_end")
             if empty:  # Amazon processed it and cancelled it "if there is no data to return": the window is read
                 log.info("amazon_report_empty", channel=self.channel, report=REPORTS[kind], report_id=pending)
                 chunks: list[list[Any]] = [[]]
@@ -285,12 +289,14 @@ class AmazonConnector(Connector[AmazonSettings]):
                 page = self._records_page(kind, chunk, context)
                 if number == len(chunks):  # the report's last page moves the window: it is read
                     ended = when(report.get("dataEndTime")) or getattr(cursor, f"{kind}_requested") or context.now
+                    ended = max(ended, before) if before is not None else ended  # never back
                     setattr(cursor, f"{kind}_end", not_after(ended, context.now))
                     setattr(cursor, f"{kind}_pending", None)
                     page.cursor = cursor.dump()
                 yield page
-            if getattr(cursor, f"{kind}_end") >= context.now - CAUGHT_UP:
-                return
+            after: datetime = getattr(cursor, f"{kind}_end")
+            if after >= context.now - CAUGHT_UP or (before is not None and after - before < MIN_PROGRESS):
+                return  # caught up; or Amazon ended the window short of what was asked: the next poll goes on
 
     def _report_records(self, kind: str, report: Mapping[str, Any]) -> list[list[Any]]:
         """The report's records (an MFN return's rows, an FBA row) in pages of PAGE_RETURNS; at least one page."""

@@ -229,3 +229,20 @@ def test_a_large_report_is_stored_a_hundred_returns_a_page_and_a_pull_cut_short_
     assert set(store.returns) == {r for r in emulator.returns_in_window() if not r.startswith("FBA-")}
     assert max(pages) == 100 and fetched == 100
     assert operations(emulator, before).count("getOrder") == len(store.orders) - 100, "no order fetched twice"
+
+
+def test_a_report_amazon_ends_short_of_the_window_asked_for_does_not_make_the_pull_ask_again_and_again(
+        emulator: AmazonEmulator, make_connector: Make, monkeypatch: pytest.MonkeyPatch) -> None:
+    connector, store = make_connector(emulator, fba_returns=False), InMemoryStore()
+    pull(connector, store)
+    finish = emulator._finish_report
+
+    def lagging(report: dict[str, object]) -> None:  # Amazon's data lags: the report ends an hour after it starts
+        report["dataEndTime"] = (_when(report["dataStartTime"]) + timedelta(hours=1)).isoformat()
+        finish(report)
+
+    monkeypatch.setattr(emulator, "_finish_report", lagging)
+    before = len(emulator.requests)
+    store.now += timedelta(minutes=10)
+    pull(connector, store)
+    assert operations(emulator, before).count("createReport") == 1
