@@ -8,6 +8,7 @@ process (bench.child), so its peak RSS is retsync's; the emulator serves from th
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -21,15 +22,24 @@ from retsync.kit.contract import Connector
 TARGET_RATIO = 1.3
 
 
+REPLAYED_HEADERS = ("accept", "authorization", "content-type", "x-shopify-access-token", "x-bltoken", "apikey",
+                    "x-api-key", "x-amz-access-token")
+"""The headers a read needs to be answered as the sync's was: its format and its credentials."""
+
+
 def _replay(base_url: str, requests: list[Any], token: str) -> float:
-    """Send the same GETs with plain httpx, bodies read and dropped: the floor no sync can beat."""
+    """Send the same reads with plain httpx (GETs, and the POSTs of APIs that read by POST: GraphQL queries,
+    BaseLinker's get* calls), bodies read and dropped: the floor no sync can beat."""
     with httpx.Client(base_url=base_url, timeout=60) as client:
         started = time.perf_counter()
         for logged in requests:
-            headers = {k: v for k, v in logged.headers.items() if k in ("accept", "authorization")}
+            headers = {k: v for k, v in logged.headers.items() if k in REPLAYED_HEADERS}
             if headers.get("authorization", "").lower().startswith("bearer "):
                 headers["authorization"] = f"Bearer {token}"  # the sync's own token was rotated or expired
-            client.get(logged.path, params=logged.query, headers=headers).read()
+            body = logged.body
+            content = (json.dumps(body).encode() if isinstance(body, (dict, list)) else
+                       body.encode() if isinstance(body, str) else None)
+            client.request(logged.method, logged.path, params=logged.query, headers=headers, content=content).read()
         return time.perf_counter() - started
 
 
@@ -40,7 +50,7 @@ def backfill(connector: str, cls: type[Connector], returns: int, db_url: str, wo
         config = workdir / "bench.toml"
         write_sandbox_config(config, workdir, db_url, {"bench": channel_table(cls, base_url)})
         measured = run_child("pull", config, "bench")
-        gets = [r for r in emulator.requests if r.method == "GET"]
+        gets = [r for r in emulator.requests if not r.changes_state]
         emulator.log_requests = False
         token = emulator.issue_token(3600)
         floor = min(_replay(base_url, gets, token) for _ in range(2))

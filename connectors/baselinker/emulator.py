@@ -24,7 +24,7 @@ from urllib.parse import parse_qs
 
 import httpx
 
-from retsync.kit.emulator import Emulator, Fault, TruncateBody, route
+from retsync.kit.emulator import Emulator, TruncateBody, route
 from retsync.kit.sandbox import POISON_PHONE, POISON_POSTCODE, POISON_QUANTITY
 from retsync_connectors.baselinker.sandbox_data import FULFILMENT, REASONS, STATUSES, BaseLinkerData
 
@@ -89,18 +89,9 @@ class BaseLinkerEmulator(Emulator):
         form = parse_qs((request.content or b"").decode("utf-8", "replace"))
         return (form.get("method") or [""])[0]
 
-    def _take_fault(self, request: httpx.Request) -> Fault | None:
-        """A `lost` fault is a write whose answer never arrives: BaseLinker's reads are POSTs too, and pass it by."""
-        if self.api_method(request) not in READS:
-            return super()._take_fault(request)
-        with self.lock:
-            lost = [fault for fault in self.faults if fault.kind == "lost"]
-            self.faults = [fault for fault in self.faults if fault.kind != "lost"]
-        try:
-            return super()._take_fault(request)
-        finally:
-            with self.lock:
-                self.faults.extend(lost)
+    def changes_state(self, request: httpx.Request) -> bool:
+        """Every call is a POST: the get* methods read, the set* ones write (a `lost` fault hits writes only)."""
+        return self.api_method(request) not in READS
 
     def lose_answer_of(self, method: str) -> None:
         """The next call of `method` is carried out and its answer never arrives."""

@@ -308,17 +308,9 @@ class ShopifyEmulator(Emulator):
     def wrong_shape_body(self) -> Any:
         return {"unexpected": ["this", "is", "not", "a", "GraphQL", "answer"]}
 
-    def _take_fault(self, request: httpx.Request) -> Any:
-        """As the base, but a `lost` fault only hits mutations (a query changes nothing)."""
-        if any(fault.kind == "lost" for fault in self.faults) and not _is_mutation(request):
-            lost = [fault for fault in self.faults if fault.kind == "lost"]
-            with self.lock:
-                self.faults = [fault for fault in self.faults if fault.kind != "lost"]
-                try:
-                    return super()._take_fault(request)
-                finally:
-                    self.faults += lost
-        return super()._take_fault(request)
+    def changes_state(self, request: httpx.Request) -> bool:
+        """Every request is a POST: a mutation writes, a query reads (a `lost` fault hits mutations only)."""
+        return _is_mutation(request)
 
     @route("POST", "/admin/api/{version}/graphql.json")
     def graphql(self, request: httpx.Request, version: str) -> httpx.Response:

@@ -74,8 +74,10 @@ class Fault:
     delay: float = 0.0
     after: int = 0
 
-    def matches(self, request: httpx.Request) -> bool:
-        if self.kind == "lost" and (request.method in ("GET", "HEAD") or "token" in request.url.path):
+    def matches(self, request: httpx.Request, changes_state: bool = True) -> bool:
+        """`changes_state`: what the emulator says of the request (`Emulator.changes_state`); a `lost` answer
+        is only a write's (a read whose answer is lost is a plain network fault), token endpoints aside."""
+        if self.kind == "lost" and (not changes_state or "token" in request.url.path):
             return False
         return (request.url.path.startswith(self.path) and request.url.path.endswith(self.path_suffix)
                 and self.method in (None, request.method))
@@ -91,6 +93,8 @@ class LoggedRequest:
     status: int = 0
     repeated: dict[str, list[str]] = field(default_factory=dict)
     """Every value of a parameter given more than once (`query` keeps the last), e.g. ids asked in one batch."""
+    changes_state: bool = True
+    """What `Emulator.changes_state` said of it: False for a read, which the bench replays as its floor."""
 
 
 @dataclass
@@ -145,10 +149,17 @@ class Emulator:
         with self.lock:
             self.faults.clear()
 
+    def changes_state(self, request: httpx.Request) -> bool:
+        """Whether a request writes at the channel (a decision, a status) rather than reads. By method here; an
+        API that reads by POST (GraphQL queries, BaseLinker's get* methods) says so by overriding this, and its
+        `lost` fault and the bench's floor follow."""
+        return request.method not in ("GET", "HEAD")
+
     def _take_fault(self, request: httpx.Request) -> Fault | None:
+        writes = self.changes_state(request)
         with self.lock:
             for fault in self.faults:
-                if fault.matches(request) and (fault.times is None or fault.times > 0):
+                if fault.matches(request, writes) and (fault.times is None or fault.times > 0):
                     if fault.after > 0:
                         fault.after -= 1
                         continue
@@ -255,6 +266,7 @@ class Emulator:
                       if len(request.url.params.get_list(key)) > 1},
             headers={k.lower(): v for k, v in request.headers.items()},
             body=body,
+            changes_state=self.changes_state(request),
         )
         if self.log_requests:
             with self.lock:
