@@ -202,3 +202,15 @@ def test_hardening_keeps_the_network_the_daemon_needs(unit: dict[str, dict[str, 
     assert not service.get("IPAddressAllow") and "any" not in _words(service, "IPAddressDeny"), (
         "outbound connections to the marketplace APIs must not be blocked"
     )
+
+
+def test_the_example_config_reads_exactly_the_credentials_the_unit_loads(unit: dict[str, dict[str, list[str]]]) -> None:
+    """Copied as they are, the two start: every secret of the example's active lines is a credential file the unit
+    loads (LoadCredential=), the unit loads none the config does not read, and no active line waits for an
+    environment variable the unit never sets."""
+    example = (UNIT.parent / "config.example.toml").read_text(encoding="utf-8")
+    active = [line for line in example.splitlines() if not line.lstrip().startswith("#")]
+    read = {m.group(1) for line in active for m in re.finditer(r'"file:\$\{CREDENTIALS_DIRECTORY\}/([^"]+)"', line)}
+    loaded = {value.split(":", 1)[0] for value in unit["Service"].get("LoadCredential", [])}
+    assert read and read == loaded, f"config reads {sorted(read)}, unit loads {sorted(loaded)}"
+    assert not [line for line in active if '"env:' in line], "an env: secret the unit never sets"
