@@ -347,6 +347,9 @@ def cmd_channels(args: argparse.Namespace) -> int:
         if row["last_error"]:
             _say(f"  last error         {cell(row['last_error_at'])} ({row['consecutive_failures']} in a row): "
                  f"{row['last_error']}")
+        if row["rate_limit_waits"]:
+            _say(f"  rate limited       {plural(row['rate_limit_waits'], 'request')} held back by the channel, "
+                 f"{row['rate_limit_wait_seconds']:.0f} s in all (last {cell(row['last_rate_limited_at'])})")
         for stream, cursor in row["cursors"].items():
             _say(f"  resumes {stream:<10} {_position(cursor)}")
         if row["decisions"]:

@@ -28,7 +28,7 @@ from retsync import registry
 from retsync.config import Config, require_secrets
 from retsync.intake.jobs import IntakeJobs, start_listener
 from retsync.kit.contract import Connector, Runtime
-from retsync.kit.http import AuthError, ChannelError, Stopped
+from retsync.kit.http import AuthError, ChannelError, HttpEvent, Stopped, observe
 from retsync.kit.model import utcnow
 from retsync.kit.settings import ChannelSettings
 from retsync.logs import scrub
@@ -37,7 +37,13 @@ from retsync.ops.service import ServiceHooks
 from retsync.outbox.backoffice import BackOffice
 from retsync.outbox.push import Outbox, PushSummary
 from retsync.reconcile.linking import recheck_push_failures, reconcile_channel
-from retsync.store.channels import ensure_channel, mark_pull_failed, mark_pull_started, mark_pull_succeeded
+from retsync.store.channels import (
+    add_rate_limit_waits,
+    ensure_channel,
+    mark_pull_failed,
+    mark_pull_started,
+    mark_pull_succeeded,
+)
 from retsync.store.db import database_problem, describe_database, make_engine, require_current_schema
 from retsync.store.lease import ChannelLeases, LeaseLost, Taken, heartbeat_interval, lease_length
 from retsync.sync.engine import SyncEngine, data_problem, is_data_error
@@ -76,6 +82,34 @@ class ChannelOutcome:
     """Records of this pull set aside in the quarantine (`v_quarantine`) instead of stored."""
 
 
+class RateLimitWaits:
+    """The requests each channel held back because the channel blocked us, counted as they happen (from the HTTP
+    layer's events) and written to the channel's row after each pull and push pass, where `retsync channels` and
+    the web console read them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[str, tuple[int, float]] = {}
+        self._stop_observing = observe(self._seen)
+
+    def _seen(self, event: HttpEvent) -> None:
+        if event.rate_limit_wait > 0:
+            with self._lock:
+                waits, seconds = self._pending.get(event.channel, (0, 0.0))
+                self._pending[event.channel] = (waits + 1, seconds + event.rate_limit_wait)
+
+    def flush(self, db: Engine, channel_ids: Mapping[str, int], now: datetime) -> None:
+        with self._lock:
+            pending = {name: counted for name, counted in self._pending.items() if name in channel_ids}
+            for name in pending:
+                del self._pending[name]
+        for name, (waits, seconds) in pending.items():
+            add_rate_limit_waits(db, channel_ids[name], waits, round(seconds, 3), now)
+
+    def close(self) -> None:
+        self._stop_observing()
+
+
 @dataclass
 class Runner:
     """The channels of one config, opened against one database."""
@@ -88,6 +122,7 @@ class Runner:
     hold_leases: bool = False
     """`retsync run` keeps each channel it pulls until it stops; `retsync sync` hands it back after its pass."""
     progress: PullProgress = field(default_factory=PullProgress)
+    rate_limit_waits: RateLimitWaits = field(default_factory=RateLimitWaits)
     """Logs how long pulls go (every 30 s); `retsync sync` adds a counter per channel on a terminal."""
 
     def __post_init__(self) -> None:
@@ -118,6 +153,7 @@ class Runner:
             self.channel_ids[name] = ensure_channel(self.db, name, settings.connector, self.clock())
 
     def close(self) -> None:
+        self.rate_limit_waits.close()
         for connector in self.connectors.values():
             connector.close()
         try:
@@ -174,6 +210,7 @@ class Runner:
             structlog.contextvars.unbind_contextvars("channel")
             if not self.hold_leases:
                 self._hand_back(channel_id)
+            self._record_waits()
         try:
             previous_failures = mark_pull_succeeded(self.db, channel_id, self.clock())
         except Exception as exc:
@@ -276,8 +313,17 @@ class Runner:
         summary.errors.extend(held.errors)
         recheck_push_failures(self.db, {name: (self.channel_ids[name], self.settings(name))
                                         for name in (channels or list(self.connectors))}, self.clock())
+        self._record_waits()
         self.notify()
         return summary
+
+    def _record_waits(self) -> None:
+        """Rate-limit waits onto the channels' rows; a database that cannot take them now gets them next time."""
+        assert self.db is not None
+        try:
+            self.rate_limit_waits.flush(self.db, self.channel_ids, self.clock())
+        except (SQLAlchemyError, OSError) as exc:
+            log.debug("rate_limit_waits_not_recorded", error=describe_failure(exc))
 
     def notify(self) -> NotifySummary:
         """The notification pass of [notify], after the push pass; its failure never stops pulling or pushing."""

@@ -137,7 +137,8 @@ def channel_health(db: Engine) -> list[dict[str, Any]]:
     with db.connect() as conn:
         channels = [dict(r._mapping) for r in conn.execute(select(
             Channel.id, Channel.name, Channel.connector, Channel.last_pull_started_at, Channel.last_success_at,
-            Channel.last_error, Channel.last_error_at, Channel.consecutive_failures).order_by(Channel.name))]
+            Channel.last_error, Channel.last_error_at, Channel.consecutive_failures, Channel.rate_limit_waits,
+            Channel.rate_limit_wait_seconds, Channel.last_rate_limited_at).order_by(Channel.name))]
         for channel in channels:
             channel["cursors"] = {
                 r.stream: r.cursor for r in conn.execute(

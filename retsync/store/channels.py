@@ -89,3 +89,13 @@ def mark_pull_failed(engine: Engine, channel_id: int, error: str, now: datetime)
             .values(last_pull_finished_at=now, last_error=error[:4000], last_error_at=now, consecutive_failures=failures)
         )
         return failures
+
+
+def add_rate_limit_waits(engine: Engine, channel_id: int, waits: int, seconds: float, at: datetime) -> None:
+    """Count a pull's held-back requests into the channel's totals (read by `retsync channels` and the console)."""
+    if not waits:
+        return
+    with engine.begin() as conn:
+        conn.execute(update(channels_t).where(channels_t.c.id == channel_id).values(
+            rate_limit_waits=channels_t.c.rate_limit_waits + waits,
+            rate_limit_wait_seconds=channels_t.c.rate_limit_wait_seconds + seconds, last_rate_limited_at=at))

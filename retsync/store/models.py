@@ -16,6 +16,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -84,6 +85,10 @@ class Channel(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     last_error_at: Mapped[datetime | None]
     consecutive_failures: Mapped[int] = mapped_column(default=0)
+    rate_limit_waits: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Requests the channel held back (429, quota, Retry-After) since the channel was added; with their seconds."""
+    rate_limit_wait_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    last_rate_limited_at: Mapped[datetime | None]
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     lease_expires_at: Mapped[datetime | None]
 

@@ -216,3 +216,13 @@ def test_the_channels_page_shows_a_backfill_in_progress_and_escapes_channel_erro
     page = as_user("vera").get("/channels").text
     assert "4 returns so far (first pull started" in page
     assert "2 failures in a row" in page and HOSTILE not in page and "&lt;script&gt;" in page
+
+
+@SQLITE_ONLY
+def test_the_channels_page_shows_the_rate_limit_waits_the_daemon_recorded(as_user: Any, db: Engine) -> None:
+    client = as_user("vera")
+    assert "Rate-limit waits</dt><dd>none</dd>" in client.get("/channels").text
+    with db.begin() as conn:
+        conn.execute(text("UPDATE channels SET rate_limit_waits = 7, rate_limit_wait_seconds = 42.4, "
+                          "last_rate_limited_at = CURRENT_TIMESTAMP"))
+    assert "7 requests held back by the channel, 42 s in all" in client.get("/channels").text
