@@ -65,9 +65,10 @@ from retsync_connectors.amazon.mapping import (
     ADJUSTMENT_FEED,
     FBA_REPORT,
     MFN_REPORT,
+    FlatFile,
     adjustment_row,
     fba_key,
-    group_mfn_rows,
+    group_mfn_lines,
     map_fba_return,
     map_mfn_return,
     map_order,
@@ -280,13 +281,14 @@ class AmazonConnector(Connector[AmazonSettings]):
             before: datetime | None = getattr(cursor, f"{kind}_end")
             if empty:  # Amazon processed it and cancelled it "if there is no data to return": the window is read
                 log.info("amazon_report_empty", channel=self.channel, report=REPORTS[kind], report_id=pending)
+                header: tuple[str, ...] = ()
                 chunks: list[list[Any]] = [[]]
             else:
-                chunks = self._report_records(kind, report)
+                header, chunks = self._report_records(kind, report)
             for number, chunk in enumerate(chunks, start=1):
                 if self.runtime.stop.is_set():
                     return
-                page = self._records_page(kind, chunk, context)
+                page = self._records_page(kind, header, chunk, context)
                 if number == len(chunks):  # the report's last page moves the window: it is read
                     ended = when(report.get("dataEndTime")) or getattr(cursor, f"{kind}_requested") or context.now
                     ended = max(ended, before) if before is not None else ended  # never back
@@ -298,8 +300,9 @@ class AmazonConnector(Connector[AmazonSettings]):
             if after >= context.now - CAUGHT_UP or (before is not None and after - before < MIN_PROGRESS):
                 return  # caught up; or Amazon ended the window short of what was asked: the next poll goes on
 
-    def _report_records(self, kind: str, report: Mapping[str, Any]) -> list[list[Any]]:
-        """The report's records (an MFN return's rows, an FBA row) in pages of PAGE_RETURNS; at least one page."""
+    def _report_records(self, kind: str, report: Mapping[str, Any]) -> tuple[tuple[str, ...], list[list[Any]]]:
+        """The report's header and its records (an MFN return's lines, an FBA line) in pages of PAGE_RETURNS (at
+        least one), kept as text until their page is mapped."""
         document_id = text(report.get("reportDocumentId"))
         if document_id is None:
             raise BadPayload(f"getReport: report {text(report.get('reportId'))} is DONE without a reportDocumentId")
@@ -310,23 +313,26 @@ class AmazonConnector(Connector[AmazonSettings]):
         missing = [column for column in REQUIRED_COLUMNS[kind] if column not in flat.header]
         if flat.header and missing:
             raise BadPayload(f"the {REPORTS[kind]} document has no {', '.join(missing)} column: not that report")
-        records: list[Any] = list(group_mfn_rows(flat.rows).items()) if kind == "mfn" else list(flat.rows)
-        return [records[start:start + PAGE_RETURNS] for start in range(0, len(records), PAGE_RETURNS)] or [[]]
+        records: list[Any] = list(group_mfn_lines(flat).items()) if kind == "mfn" else flat.lines
+        return flat.header, [records[at:at + PAGE_RETURNS] for at in range(0, len(records), PAGE_RETURNS)] or [[]]
 
-    def _records_page(self, kind: str, records: Sequence[Any], context: PullContext) -> Page:
+    def _records_page(self, kind: str, header: tuple[str, ...], records: Sequence[Any], context: PullContext) -> Page:
         """One page of a report's records, mapped (one that cannot be read set aside), with their orders."""
         sieve = RecordSieve()
         returns: list[Return] = []
+        flat = FlatFile(header)
         for record in records:
             if kind == "mfn":
-                key, rows = record
+                key, lines = record
+                rows = [flat.row(line) for line in lines]
                 if key is None:
                     for row in rows:
                         sieve.set_aside("return", row, "a row without Order ID or Return request date")
                     continue
                 mapped = sieve.map("return", rows, map_mfn_return, rows, external_id=key)
             else:
-                mapped = sieve.map("return", record, map_fba_return, record, external_id=_safe(fba_key, record))
+                row = flat.row(record)
+                mapped = sieve.map("return", row, map_fba_return, row, external_id=_safe(fba_key, row))
             if mapped is not None:
                 returns.append(mapped)
         returns = _unique(returns)

@@ -4,8 +4,9 @@
 - Login with Amazon: `POST /auth/o2/token` (refresh-token grant, form-encoded) hands out hour-long tokens; every
   SP-API call needs one in `x-amz-access-token`, else 403 `Unauthorized` as SP-API answers.
 - Reports: createReport → getReport walks IN_QUEUE → IN_PROGRESS → DONE (`report_polls` polls first; FATAL for
-  the next `fatal_reports` reports; CANCELLED once processed when the window holds no rows, as the model says) → getReportDocument → a presigned URL (`/_s3/...`, no token) serving the
-  GZIP tab-separated report of the rows whose return date lies in the report's window.
+  the next `fatal_reports` reports; CANCELLED once processed when the window holds no rows, as the model says)
+  → getReportDocument → a presigned URL (`/_s3/...`, no token) serving the GZIP tab-separated report of the rows
+  whose return date lies in the report's window.
 - Feeds: createFeedDocument → PUT the flat file to its URL → createFeed (processed at once: each adjustment row
   refunds its order item, refused past the item's price, for an unknown item, or where `refuse_items` says) →
   getFeed walks the same lifecycle (`feed_polls`) → getFeedDocument of the processing report.

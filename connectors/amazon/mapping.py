@@ -78,26 +78,34 @@ REJECTED_WORDS = ("rejected", "denied", "declined")
 
 @dataclass(frozen=True)
 class FlatFile:
+    """A tab-separated report: its header row and its data lines, kept as text (a report of 15,000 returns is a
+    few MB as lines, several times that as dicts) and read a page at a time with `row`."""
+
     header: tuple[str, ...]
-    rows: list[dict[str, str | None]] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+
+    def row(self, line: str) -> dict[str, str | None]:
+        """One data line by the header: a missing cell is None, an extra one is dropped."""
+        cells = line.split("\t")
+        return {name: (cells[i].strip()[:CELL_LIMIT] or None) if i < len(cells) else None
+                for i, name in enumerate(self.header)}
+
+    @property
+    def rows(self) -> list[dict[str, str | None]]:
+        return [self.row(line) for line in self.lines]
 
 
 def read_flat_file(content: str) -> FlatFile:
-    """A tab-separated report: its header row and one dict per data row (a missing cell is None, an extra one is
-    dropped). Blank lines are skipped; no quoting (Amazon's flat files have none)."""
-    lines = content.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    lines = [line for line in lines if line.strip()]
+    """A tab-separated report: its header row and its data lines. Blank lines are skipped; no quoting (Amazon's
+    flat files have none)."""
+    lines = [line for line in content.replace("\r\n", "\n").replace("\r", "\n").split("\n") if line.strip()]
     if not lines:
         return FlatFile(())
     if len(lines) - 1 > ROW_LIMIT:
         raise OutOfRange(f"{len(lines) - 1} rows: retsync reads at most {ROW_LIMIT} rows of one report")
     header = tuple(cell.strip().lstrip("\ufeff") for cell in lines[0].split("\t"))
-    rows = []
-    for line in lines[1:]:
-        cells = line.split("\t")
-        rows.append({name: (cells[i].strip()[:CELL_LIMIT] or None) if i < len(cells) else None
-                     for i, name in enumerate(header)})
-    return FlatFile(header, rows)
+    del lines[0]
+    return FlatFile(header, lines)
 
 
 def write_flat_file(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
@@ -175,12 +183,23 @@ def group_mfn_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str | None, list[M
     """Rows by the return they belong to, in report order; rows without a key fall under None."""
     groups: dict[str | None, list[Mapping[str, Any]]] = {}
     for row in rows:
-        try:
-            key: str | None = mfn_key(row)
-        except KeyError:
-            key = None
-        groups.setdefault(key, []).append(row)
+        groups.setdefault(_key_or_none(row), []).append(row)
     return groups
+
+
+def group_mfn_lines(flat: FlatFile) -> dict[str | None, list[str]]:
+    """A report's data lines by the return they belong to (as `group_mfn_rows`), still as text."""
+    groups: dict[str | None, list[str]] = {}
+    for line in flat.lines:
+        groups.setdefault(_key_or_none(flat.row(line)), []).append(line)
+    return groups
+
+
+def _key_or_none(row: Mapping[str, Any]) -> str | None:
+    try:
+        return mfn_key(row)
+    except KeyError:
+        return None
 
 
 def mfn_status(rows: Sequence[Mapping[str, Any]]) -> ReturnStatus:
