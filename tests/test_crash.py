@@ -1,7 +1,7 @@
 """Kill -9 at random moments: nothing lost, nothing duplicated, no decision pushed twice.
 
 `retsync sync` runs as a real process against a sandbox served on loopback and is killed with SIGKILL at
-random moments (20 times in `make test`, 200 in `make stress`, RETSYNC_STRESS=1), then allowed to finish. The
+random moments (10 times in `make test`, 200 in `make stress`, RETSYNC_STRESS=1), then allowed to finish. The
 database must then match the sandbox's truth exactly, the sandbox's log must show every decision applied once,
 and one more run must find nothing to store.
 """
@@ -23,7 +23,7 @@ from retsync.outbox.decisions import record_decision
 from retsync.testing.crash import kill_at_random, run_sync
 
 STRESS = bool(os.environ.get("RETSYNC_STRESS"))
-KILLS = 200 if STRESS else 20
+KILLS = 200 if STRESS else 10
 RETURNS = 3000 if STRESS else 700
 
 pytestmark = pytest.mark.crash

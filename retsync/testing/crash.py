@@ -15,6 +15,25 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+import pytest
+
+STRESS = bool(os.environ.get("RETSYNC_STRESS"))
+"""`make stress`: many more kills, and every crash test on both databases."""
+
+
+def crash_databases() -> Any:
+    """The databases a connector's crash test runs on: SQLite in `make test`, PostgreSQL too under `make stress`.
+
+    A connector's crash test proves its acts are idempotent and its pages resumable, which is the connector's
+    and the same on both; what differs between the databases (transactions, row locks, the outbox's claims) is
+    the core's, and the core's own crash test (tests/test_crash.py) kills on both in every run.
+    """
+    params: list[Any] = ["sqlite"]
+    if STRESS:
+        params.append(pytest.param("postgresql", marks=pytest.mark.postgres))
+    return pytest.mark.parametrize("db_url", params, indirect=True)
 
 
 def sync_process(config: Path) -> subprocess.Popen[bytes]:

@@ -18,7 +18,7 @@ from retsync import registry
 from retsync.app.demo import write_config
 from retsync.kit.model import DecisionKind
 from retsync.outbox.decisions import record_decision
-from retsync.testing.crash import kill_at_random, run_sync
+from retsync.testing.crash import crash_databases, kill_at_random, run_sync
 
 STRESS = bool(os.environ.get("RETSYNC_STRESS"))
 KILLS = 40 if STRESS else 6
@@ -27,6 +27,7 @@ RETURNS = 1500 if STRESS else 300
 pytestmark = pytest.mark.crash
 
 
+@crash_databases()
 def test_sigkill_anywhere_loses_nothing_and_sends_no_status_twice(db: Engine, db_url: str, tmp_path: Path) -> None:
     cls = registry.get("channable")
     assert cls is not None

@@ -19,7 +19,7 @@ from retsync import registry
 from retsync.app.demo import write_config
 from retsync.kit.model import DecisionKind
 from retsync.outbox.decisions import record_decision
-from retsync.testing.crash import kill_at_random, run_sync
+from retsync.testing.crash import crash_databases, kill_at_random, run_sync
 
 STRESS = bool(os.environ.get("RETSYNC_STRESS"))
 KILLS = 40 if STRESS else 4
@@ -28,6 +28,7 @@ RETURNS = 1500 if STRESS else 60
 pytestmark = pytest.mark.crash
 
 
+@crash_databases()
 def test_sigkill_anywhere_loses_nothing_and_does_no_effect_twice(db: Engine, db_url: str, tmp_path: Path) -> None:
     cls = registry.get("shopify")
     assert cls is not None
