@@ -41,12 +41,14 @@ from retsync.sync.engine import SyncEngine
 from retsync.testing.config import config_for
 from retsync.testing.contract import FAST, SANDBOX_URL
 from retsync_connectors.allegro.connector import AllegroConnector
+from retsync_connectors.amazon.connector import AmazonConnector
 from retsync_connectors.baselinker.connector import BaseLinkerConnector
 from retsync_connectors.bol.connector import BolConnector
 from retsync_connectors.channable.connector import ChannableConnector
 from retsync_connectors.magento.connector import MagentoConnector
 from retsync_connectors.prestashop.connector import PrestaShopConnector
 from retsync_connectors.shoper.connector import ShoperConnector
+from retsync_connectors.shopify.connector import ShopifyConnector
 from retsync_connectors.woocommerce.connector import WooCommerceConnector
 from tests.fakes import BASE
 from tests.prestashop.flavours import PrestaShop8, flavour
@@ -166,7 +168,7 @@ def _call(call: tuple[str, Any, tuple[Any, ...], dict[str, Any]]) -> Any:
 
 @pytest.fixture(scope="module", params=[BolConnector, AllegroConnector, WooCommerceConnector, ShoperConnector,
                                         PrestaShopConnector, PrestaShop8, MagentoConnector, ChannableConnector,
-                                        BaseLinkerConnector], ids=flavour)
+                                        BaseLinkerConnector, ShopifyConnector, AmazonConnector], ids=flavour)
 def captured(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Captured:
     return _capture(request.param, tmp_path_factory.mktemp(flavour(request.param)))
 

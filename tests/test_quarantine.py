@@ -8,6 +8,7 @@ and the next normal return is stored; an overlong postcode is clipped to its col
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,20 +22,23 @@ from retsync.kit.contract import Connector
 from retsync.kit.emulator import Emulator
 from retsync.testing.contract import FAST, SANDBOX_URL
 from retsync_connectors.allegro.connector import AllegroConnector
+from retsync_connectors.amazon.connector import AmazonConnector
 from retsync_connectors.baselinker.connector import BaseLinkerConnector
 from retsync_connectors.bol.connector import BolConnector
 from retsync_connectors.channable.connector import ChannableConnector
 from retsync_connectors.magento.connector import MagentoConnector
 from retsync_connectors.prestashop.connector import PrestaShopConnector
 from retsync_connectors.shoper.connector import ShoperConnector
+from retsync_connectors.shopify.connector import ShopifyConnector
 from retsync_connectors.woocommerce.connector import WooCommerceConnector
 from tests.prestashop.flavours import PrestaShop8, flavour
 
 CONNECTORS = [BolConnector, AllegroConnector, WooCommerceConnector, ShoperConnector, PrestaShopConnector, PrestaShop8,
-              MagentoConnector, ChannableConnector, BaseLinkerConnector]
+              MagentoConnector, ChannableConnector, BaseLinkerConnector, ShopifyConnector, AmazonConnector]
 CLIPPING = [BolConnector, WooCommerceConnector, ShoperConnector, PrestaShopConnector, PrestaShop8, MagentoConnector,
-            ChannableConnector, BaseLinkerConnector]
-"""Allegro's returns carry no typed postcode. PrestaShop's connector reads no address (`addresses`): its
+            ChannableConnector, BaseLinkerConnector, ShopifyConnector]
+"""Allegro's returns carry no typed postcode, nor do Amazon's reports (the buyer's address needs a Restricted Data
+Token). PrestaShop's connector reads no address (`addresses`): its
 return on an overlong one is stored without postcode and phone."""
 
 
@@ -96,7 +100,7 @@ def test_a_return_of_1e30_items_is_quarantined_and_the_next_return_is_stored(san
     held = sandbox.quarantine()[poison]
     assert held.kind == "return" and held.is_open
     assert "beyond 100000 units" in held.reason or "not a quantity" in held.reason, held.reason
-    assert "1e+30" in held.payload.replace("1E+30", "1e+30")
+    assert re.search(r"1e\+?30", held.payload, re.IGNORECASE), "as the channel sent it (JSON, or a report's text)"
     assert sandbox.health() == (None, 0)
     assert sandbox.cursors() != before, "the cursor moved past the page"
 
