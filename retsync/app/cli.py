@@ -21,6 +21,10 @@ from typing import Any
 import structlog
 
 from retsync import __version__, logs, registry
+from retsync.app.command import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
+from retsync.app.command import database as _engine
+from retsync.app.command import read_config as _load
+from retsync.app.command import say as _say
 from retsync.app.tables import RETURN_LIST_COLUMNS, cell, plural, print_table
 from retsync.config import Config, ConfigError, config_path, load_config, unreadable
 from retsync.intake.commands import add_commands as add_intake_commands
@@ -30,8 +34,6 @@ from retsync.ops.commands import add_commands as add_ops_commands
 from retsync.reconcile.flags import FlagCode
 from retsync.safe_text import for_spreadsheet, for_terminal
 from retsync.web.commands import add_commands as add_web_commands
-
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
 log = structlog.get_logger(__name__)
 
@@ -45,19 +47,6 @@ class UsageError(Exception):
     as argparse and `retsync report` answer such mistakes."""
 
 
-def _load(args: argparse.Namespace) -> Config:
-    config = load_config(config_path(args.config), registry.settings_model_for, registry.names, registry.holds_returns)
-    daemon = config.settings.daemon
-    logs.configure(level=daemon.log_level, fmt=daemon.log_format)
-    return config
-
-
-def _engine(config: Config) -> Any:
-    from retsync.store.db import make_engine
-
-    return make_engine(config.settings.database_url())
-
-
 def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.astimezone(timezone.utc).isoformat()
@@ -66,11 +55,6 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list):
         return [_jsonable(v) for v in value]
     return value
-
-
-def _say(text: str, file: Any = None) -> None:
-    """Print one line that carries channel or customer text (reasons, names, error bodies) to the terminal."""
-    print(for_terminal(text), file=file or sys.stdout)
 
 
 # --- commands -----------------------------------------------------------------------------------

@@ -12,32 +12,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from retsync import logs, registry
-from retsync.config import Config, ConfigError, config_path, load_config
+from retsync.app.command import EXIT_FAILED, EXIT_OK, database
+from retsync.app.command import read_config as _load
+from retsync.app.command import say as _say
+from retsync.config import Config, ConfigError
 from retsync.intake.records import IntakeError, Written
 from retsync.kit.model import ReturnStatus, utcnow
-from retsync.safe_text import for_terminal
-
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
-
-
-def _load(args: argparse.Namespace) -> Config:
-    config = load_config(config_path(args.config), registry.settings_model_for, registry.names, registry.holds_returns)
-    daemon = config.settings.daemon
-    logs.configure(level=daemon.log_level, fmt=daemon.log_format)
-    return config
 
 
 def _engine(config: Config) -> Any:
-    from retsync.store.db import make_engine, require_current_schema
-
-    engine = make_engine(config.settings.database_url())
-    require_current_schema(engine)
-    return engine
-
-
-def _say(text: str, file: Any = None) -> None:
-    print(for_terminal(text), file=file or sys.stdout)
+    return database(config, current_schema=True)
 
 
 def _manual_channel(config: Config, name: str) -> Any:

@@ -92,15 +92,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _config_and_engine(args: argparse.Namespace) -> tuple[Any, Any]:
-    from retsync import registry
-    from retsync.config import config_path, load_config
-    from retsync.store.db import make_engine, require_current_schema
+    from retsync.app.command import database, read_config
 
-    config = load_config(config_path(args.config), registry.settings_model_for, registry.names,
-                         registry.holds_returns)
-    engine = make_engine(config.settings.database_url())
-    require_current_schema(engine)
-    return config, engine
+    config = read_config(args, configure_logs=False)
+    return config, database(config, current_schema=True)
 
 
 def cmd_privacy_export(args: argparse.Namespace) -> int:
@@ -149,12 +144,10 @@ def cmd_privacy_forget(args: argparse.Namespace) -> int:
 
 
 def cmd_db_backup(args: argparse.Namespace) -> int:
-    from retsync import registry
-    from retsync.config import config_path, load_config
+    from retsync.app.command import read_config
     from retsync.ops.backup import BackupRefused, backup_database
 
-    config = load_config(config_path(args.config), registry.settings_model_for, registry.names,
-                         registry.holds_returns)
+    config = read_config(args, configure_logs=False)
     try:
         size = backup_database(config.settings.database_url(), Path(args.file))
     except BackupRefused as exc:

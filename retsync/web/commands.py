@@ -50,22 +50,15 @@ def add_commands(sub: Any) -> None:
 
 
 def _config(args: argparse.Namespace) -> Any:
-    """The config as every other command loads it (not imported from the CLI, which imports this module)."""
-    from retsync import logs, registry
-    from retsync.config import config_path, load_config
+    from retsync.app.command import read_config
 
-    config = load_config(config_path(args.config), registry.settings_model_for, registry.names,
-                         registry.holds_returns)
-    logs.configure(level=config.settings.daemon.log_level, fmt=config.settings.daemon.log_format)
-    return config
+    return read_config(args)
 
 
 def _engine(args: argparse.Namespace, config: Any = None) -> Any:
-    from retsync.store.db import make_engine, require_current_schema
+    from retsync.app.command import database
 
-    engine = make_engine((config or _config(args)).settings.database_url())
-    require_current_schema(engine)
-    return engine
+    return database(config or _config(args), current_schema=True)
 
 
 def _refused(message: str) -> int:
