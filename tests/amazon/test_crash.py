@@ -22,7 +22,7 @@ from retsync import registry
 from retsync.app.demo import write_config
 from retsync.kit.model import DecisionKind
 from retsync.outbox.decisions import record_decision
-from retsync.testing.crash import kill_at_random, run_sync
+from retsync.testing.crash import crash_databases, kill_at_random, run_sync
 
 STRESS = bool(os.environ.get("RETSYNC_STRESS"))
 KILLS = 40 if STRESS else 6
@@ -31,6 +31,7 @@ RETURNS = 28
 pytestmark = pytest.mark.crash
 
 
+@crash_databases()
 def test_sigkill_anywhere_loses_nothing_and_refunds_nothing_twice(db: Engine, db_url: str, tmp_path: Path) -> None:
     cls = registry.get("amazon")
     assert cls is not None
