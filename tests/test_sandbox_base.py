@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -56,3 +58,24 @@ def test_ean13_carries_a_valid_check_digit() -> None:
     code = ean13(SeededData("shop").rng("product", 1))
     digits = [int(d) for d in code]
     assert len(code) == 13 and sum(d * (3 if i % 2 else 1) for i, d in enumerate(digits)) % 10 == 0
+
+
+def test_a_latency_delays_answers_served_over_http_and_never_the_tests_transport() -> None:
+    """The bench's 80 ms sandbox: every answer over loopback HTTP comes that late (± its jitter), while the
+    in-process transport the tests use answers at once, whatever is set."""
+    emulator = Counter()
+    emulator.set_latency(0.08, 0.02)
+    delays = [emulator.latency() for _ in range(200)]
+    assert all(0.06 <= d <= 0.10 for d in delays) and len({round(d, 4) for d in delays}) > 50, "jittered"
+    drawn: list[float] = []
+    draw = emulator.latency
+    emulator.latency = lambda: drawn.append(draw()) or drawn[-1]  # type: ignore[method-assign]
+    with emulator.serve() as base_url, httpx.Client(base_url=base_url) as client:
+        started = time.monotonic()
+        assert client.get("/orders/7/refunds").status_code == 200
+        assert time.monotonic() - started >= 0.06 and len(drawn) == 1
+    with httpx.Client(transport=emulator.transport(), base_url="http://sandbox.invalid") as client:
+        assert client.get("/orders/7/refunds").status_code == 200
+    assert len(drawn) == 1, "the in-process transport is never delayed"
+    with pytest.raises(ValueError):
+        emulator.set_latency(0.02, 0.05)

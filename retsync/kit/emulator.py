@@ -11,6 +11,7 @@ tests. Each connector's emulator then holds only its API.
 from __future__ import annotations
 
 import json
+import random
 import re
 import secrets
 import threading
@@ -118,6 +119,8 @@ class Emulator:
     def __post_init__(self) -> None:
         self.lock = threading.RLock()
         self.tokens: dict[str, float] = {}
+        self._latency: tuple[float, float] = (0.0, 0.0)
+        self._latency_rng = random.Random(f"latency:{self.seed}")
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         for name in dir(type(self)):
             func = getattr(type(self), name)
@@ -128,6 +131,24 @@ class Emulator:
                 self._routes.append((method, regex, getattr(self, name)))
         # literal routes before parameterised ones, so `/returns/{id}` never shadows `/returns/export`
         self._routes.sort(key=lambda r: (r[1].pattern.count("(?P<"), -len(r[1].pattern)))
+
+    # --- latency ----------------------------------------------------------------------------
+
+    def set_latency(self, seconds: float, jitter: float = 0.0) -> None:
+        """Answer every request served over HTTP (`serve`) `seconds` ± `jitter` late, as a real API 50-300 ms
+        away does, so a benchmark measures what a merchant waits for rather than loopback's microseconds. The
+        in-process transport of the tests is never delayed."""
+        if seconds < 0 or jitter < 0 or jitter > seconds:
+            raise ValueError("latency and jitter are seconds, jitter at most the latency")
+        self._latency = (seconds, jitter)
+
+    def latency(self) -> float:
+        """The delay of one request: the fixed part and a uniform draw of the jitter (seeded, per emulator)."""
+        seconds, jitter = self._latency
+        if not seconds:
+            return 0.0
+        with self.lock:
+            return seconds + self._latency_rng.uniform(-jitter, jitter)
 
     # --- faults -----------------------------------------------------------------------------
 
@@ -361,6 +382,9 @@ class _EmulatorRequestHandler(BaseHTTPRequestHandler):
         content = self.rfile.read(length) if length else b""
         host = self.headers.get("host", "127.0.0.1")
         request = httpx.Request(self.command, f"http://{host}{self.path}", headers=dict(self.headers), content=content)
+        delay = self.server.emulator.latency()
+        if delay:
+            time.sleep(delay)  # this request's own thread: other requests of the same moment wait in parallel
         try:
             response = self.server.emulator.handle(request)
         except DropConnection:
