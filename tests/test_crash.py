@@ -20,7 +20,7 @@ from retsync import registry
 from retsync.app.demo import write_config
 from retsync.kit.model import DecisionKind
 from retsync.outbox.decisions import record_decision
-from retsync.testing.crash import kill_at_random, run_sync
+from retsync.testing.crash import kill_at_random, rerun_counts, run_sync, settle_decisions
 
 STRESS = bool(os.environ.get("RETSYNC_STRESS"))
 KILLS = 200 if STRESS else 10
@@ -55,27 +55,11 @@ def test_sigkill_anywhere_loses_nothing_and_pushes_nothing_twice(db: Engine, db_
         for n in range(3):  # the sandbox changes under us between kills
             emulator.add_return()
         killed += kill_at_random(config, rng, KILLS - KILLS // 2)
-        with db.begin() as conn:  # a decision claimed by a killed process waits out its lease; skip the wait
-            conn.execute(text("UPDATE decisions SET next_attempt_at = NULL WHERE state = 'sending'"))
-        for _ in range(5):
-            run_sync(config)
-            with db.begin() as conn:
-                conn.execute(text("UPDATE decisions SET next_attempt_at = NULL WHERE state IN ('sending','pending')"))
-                waiting = conn.execute(text(
-                    "SELECT COUNT(*) FROM decisions WHERE state IN ('pending', 'sending')")).scalar_one()
-            if not waiting:
-                break
+        settle_decisions(config, db)
         # cursors consistent: once bol has finished every handling and a run has read that back, one more run
         # finds nothing new and writes no history
         emulator.settle()
-        run_sync(config)
-        with db.connect() as conn:
-            before = conn.execute(text("SELECT (SELECT COUNT(*) FROM returns), (SELECT COUNT(*) FROM return_events), "
-                                       "(SELECT COUNT(*) FROM sync_cursors)")).one()
-        run_sync(config)
-        with db.connect() as conn:
-            after = conn.execute(text("SELECT (SELECT COUNT(*) FROM returns), (SELECT COUNT(*) FROM return_events), "
-                                      "(SELECT COUNT(*) FROM sync_cursors)")).one()
+        before, after = rerun_counts(config, db)
         with db.connect() as conn:
             added = conn.execute(text("SELECT kind, old_value, new_value, source FROM return_events "
                                       f"ORDER BY id DESC LIMIT {after[1] - before[1]}")).all() \

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine, text
 
 STRESS = bool(os.environ.get("RETSYNC_STRESS"))
 """`make stress`: many more kills, and every crash test on both databases."""
@@ -68,3 +69,37 @@ def kill_at_random(config: Path, rng: random.Random, kills: int, *, longest: flo
             longest = max(0.4, 0.9 * (time.monotonic() - started))
         process.wait()
     return killed
+
+
+STORE_COUNTS = ("SELECT (SELECT COUNT(*) FROM returns), (SELECT COUNT(*) FROM return_events), "
+                "(SELECT COUNT(*) FROM sync_cursors)")
+
+
+def settle_decisions(config: Path, db: Engine, rounds: int = 5) -> int:
+    """Run `retsync sync` until no decision waits, at most `rounds` times; answer how many still wait.
+
+    A decision a killed process had claimed waits out its lease before anyone sends it again; each round lifts
+    that wait, as the lease running out would, so the test need not sit through it.
+    """
+    waiting = 0
+    for _ in range(rounds):
+        with db.begin() as conn:
+            conn.execute(text("UPDATE decisions SET next_attempt_at = NULL WHERE state IN ('sending', 'pending')"))
+        run_sync(config)
+        with db.connect() as conn:
+            waiting = int(conn.execute(text(
+                "SELECT COUNT(*) FROM decisions WHERE state IN ('pending', 'sending')")).scalar_one())
+        if not waiting:
+            break
+    return waiting
+
+
+def rerun_counts(config: Path, db: Engine) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Returns, history rows and cursors after one more `retsync sync`, and after another: equal when the
+    cursors are consistent (once everything is stored, a run finds nothing new and writes no history)."""
+    counts = []
+    for _ in range(2):
+        run_sync(config)
+        with db.connect() as conn:
+            counts.append(tuple(conn.execute(text(STORE_COUNTS)).one()))
+    return counts[0], counts[1]

@@ -22,7 +22,7 @@ from retsync import registry
 from retsync.app.demo import write_config
 from retsync.kit.model import DecisionKind
 from retsync.outbox.decisions import record_decision
-from retsync.testing.crash import crash_databases, kill_at_random, run_sync
+from retsync.testing.crash import crash_databases, kill_at_random, rerun_counts, run_sync, settle_decisions
 
 STRESS = bool(os.environ.get("RETSYNC_STRESS"))
 KILLS = 40 if STRESS else 6
@@ -56,23 +56,9 @@ def test_sigkill_anywhere_loses_nothing_and_refunds_nothing_twice(db: Engine, db
         for _ in range(3):  # the channel changes under us between kills
             emulator.add_odd_return()  # type: ignore[attr-defined]
         killed += kill_at_random(config, rng, KILLS - KILLS // 2, longest=1.5)
-        for _ in range(5):
-            with db.begin() as conn:  # a decision claimed by a killed process waits out its lease; skip the wait
-                conn.execute(text("UPDATE decisions SET next_attempt_at = NULL WHERE state IN ('sending','pending')"))
-            run_sync(config)
-            with db.connect() as conn:
-                waiting = conn.execute(text(
-                    "SELECT COUNT(*) FROM decisions WHERE state IN ('pending', 'sending')")).scalar_one()
-            if not waiting:
-                break
-        run_sync(config)
+        settle_decisions(config, db)
+        before, after = rerun_counts(config, db)
         with db.connect() as conn:
-            before = conn.execute(text("SELECT (SELECT COUNT(*) FROM returns), (SELECT COUNT(*) FROM return_events), "
-                                       "(SELECT COUNT(*) FROM sync_cursors)")).one()
-        run_sync(config)
-        with db.connect() as conn:
-            after = conn.execute(text("SELECT (SELECT COUNT(*) FROM returns), (SELECT COUNT(*) FROM return_events), "
-                                      "(SELECT COUNT(*) FROM sync_cursors)")).one()
             stored = Counter(conn.execute(text("SELECT external_id FROM returns")).scalars())
             states = Counter(conn.execute(text("SELECT state FROM decisions WHERE origin = 'merchant'")).scalars())
             lines = conn.execute(text("SELECT COUNT(*) FROM decisions WHERE origin = 'merchant'")).scalar_one()
