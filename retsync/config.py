@@ -348,9 +348,10 @@ def _literal_references(path: Path, name: str, table: Mapping[str, Any], channel
             if isinstance(value, str) and is_reference(value) and not isinstance(getattr(channel, key, None), SecretStr)]
 
 
-def unreadable(config: Config, channels: Iterable[str] | None = None, notify: bool = False) -> list[str]:
-    """One line per secret of these channels (all when None), and of [notify] when asked, that cannot be read
-    here: which file, table and key, and why."""
+def unreadable(config: Config, channels: Iterable[str] | None = None, notify: bool = False,
+               carriers: bool = False) -> list[str]:
+    """One line per secret of these channels (all when None), and of [notify] and [carriers] when asked, that
+    cannot be read here: which file, table and key, and why."""
     lines = []
     for name, channel in config.channels.items():
         if channels is not None and name not in channels:
@@ -359,13 +360,18 @@ def unreadable(config: Config, channels: Iterable[str] | None = None, notify: bo
     if notify:
         lines += [f"{config.path}: [notify] key `{key}`: {why}"
                   for key, why in unreadable_secrets(config.settings.notify)]
+    if carriers:  # `[carriers.inpost] api_token` -> table carriers.inpost, key api_token
+        for key, why in unreadable_secrets(config.settings.carriers):
+            table, _, name = key.rpartition(".")
+            lines.append(f"{config.path}: [carriers.{table}] key `{name}`: {why}")
     return lines
 
 
-def require_secrets(config: Config, channels: Iterable[str] | None = None, notify: bool = False) -> None:
+def require_secrets(config: Config, channels: Iterable[str] | None = None, notify: bool = False,
+                    carriers: bool = False) -> None:
     """Before talking to channels (sync, push, run): every secret they need is readable, or a ConfigError
-    naming each one that is not."""
-    lines = unreadable(config, channels, notify)
+    naming each one that is not. The daemon (`run`) also follows parcels: it asks for the carriers' too."""
+    lines = unreadable(config, channels, notify, carriers)
     if lines:
         raise ConfigError("\n".join(lines))
 

@@ -200,3 +200,24 @@ consumer_secret = "cs"
     code, _, err = run(capsys, path, "config", "check")
     assert code == 2 and "[channels.shop] key `base_url`: 'env:SHOP_URL' looks like a secret reference" in err
     assert "consumer_key, consumer_secret" in err
+
+
+def test_run_stops_first_naming_a_carrier_secret_it_cannot_read(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """The daemon follows parcels too: a tracking token it cannot read stops `run` at once, as a channel's does,
+    not every tracking pass later."""
+    path = tmp_path / "config.toml"
+    path.write_text(f"""
+[database]
+url = "sqlite:///{tmp_path / 'retsync.db'}"
+[daemon]
+state_dir = "{tmp_path}"
+[carriers.inpost]
+api_token = "file:{tmp_path / 'credentials' / 'inpost_token'}"
+organization_id = 1234
+""")
+    assert main(["--config", str(path), "db", "upgrade"]) == 0
+    code, _, err = run(capsys, path, "run")
+    assert code == 2 and "[carriers.inpost] key `api_token`: cannot read secret file" in err
+    code, _, err = run(capsys, path, "config", "check")
+    assert code == 0 and "[carriers.inpost] key `api_token`" in err

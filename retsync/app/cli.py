@@ -26,7 +26,7 @@ from retsync.app.command import database as _engine
 from retsync.app.command import read_config as _load
 from retsync.app.command import say as _say
 from retsync.app.tables import RETURN_LIST_COLUMNS, cell, plural, print_table
-from retsync.config import Config, ConfigError, config_path, load_config, unreadable
+from retsync.config import Config, ConfigError, config_path, load_config, require_secrets, unreadable
 from retsync.intake.commands import add_commands as add_intake_commands
 from retsync.kit.model import DecisionKind, ReturnStatus
 from retsync.kit.secrets import SecretError, store_in_keyring
@@ -149,6 +149,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from retsync.app.daemon import run_forever
 
     config = _load(args)
+    require_secrets(config, list(config.enabled_channels), notify=config.settings.notify.enabled, carriers=True)
     lock = _single_instance(config, "run")
     runner = _runner(config)
     runner.open()
@@ -411,7 +412,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     }
     print(json.dumps(data, indent=2))
     print(f"config ok: {len(config.enabled_channels)} of {len(config.channels)} channels enabled", file=sys.stderr)
-    for line in unreadable(config, notify=True):  # fine when the service provides them (LoadCredential=, env)
+    for line in unreadable(config, notify=True, carriers=True):  # fine where the service provides them
         _say(f"not readable from here (sync, push and run need it): {line}", file=sys.stderr)
     return EXIT_OK
 
