@@ -65,6 +65,7 @@ class ManualConnector(Connector[ManualSettings]):
         streams=(),
         decisions={kind: _RECORDED for kind in DecisionKind},
         unsupported={},
+        entered_by_people=True,
     )
 
     def pull(self, stream: Stream, context: PullContext) -> Iterator[Page]:

@@ -16,7 +16,7 @@ from retsync.app.command import EXIT_FAILED, EXIT_OK, database
 from retsync.app.command import read_config as _load
 from retsync.app.command import say as _say
 from retsync.config import Config, ConfigError
-from retsync.intake.records import IntakeError, Written
+from retsync.intake.records import IntakeError, Written, entered_by_people
 from retsync.kit.model import ReturnStatus, utcnow
 
 
@@ -29,7 +29,7 @@ def _manual_channel(config: Config, name: str) -> Any:
     if settings is None:
         raise ConfigError(f"{config.path}: no channel {name!r}; add [channels.{name}] with connector = \"manual\" "
                           f"(configured: {', '.join(config.channels) or 'none'})")
-    if settings.connector != "manual":
+    if not entered_by_people(settings.connector):
         raise ConfigError(f"{config.path}: channel {name} uses the {settings.connector} connector; returns are "
                           f"added by hand or imported only into a channel with connector = \"manual\"")
     return settings

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 
 from retsync.config import Config
 from retsync.intake.folder import import_folder
-from retsync.intake.records import IntakeWriter
+from retsync.intake.records import IntakeWriter, entered_by_people
 from retsync.intake.tracking import ParcelTracker
 from retsync.intake.webhook import WebhookListener
 
@@ -40,11 +40,11 @@ class IntakeJobs:
 
     def folders(self) -> dict[str, Any]:
         return {name: settings for name, settings in self.config.enabled_channels.items()
-                if settings.connector == "manual" and getattr(settings, "import_dir", None) is not None}
+                if entered_by_people(settings.connector) and getattr(settings, "import_dir", None) is not None}
 
     def manual_channels(self) -> dict[str, Any]:
         return {name: settings for name, settings in self.config.enabled_channels.items()
-                if settings.connector == "manual"}
+                if entered_by_people(settings.connector)}
 
     def link_orders(self, channel: str) -> None:
         """Returns of a manual channel whose order arrived since: linked to it and to its customer."""

@@ -23,6 +23,7 @@ from retsync.intake.records import (
     IntakeWriter,
     StoredOrder,
     Written,
+    entered_by_people,
     find_orders,
     match_line,
     order_lines,
@@ -173,7 +174,7 @@ def find_manual(engine: Engine, ref: str) -> ManualReturn:
         row = conn.execute(query).first()
     if row is None:
         raise IntakeError(f"no return {ref!r} in the database (see `retsync returns list`)")
-    if row.connector != "manual":
+    if not entered_by_people(row.connector):
         raise IntakeError(f"return {row.name}/{row.external_id} comes from the {row.connector} channel {row.name}: "
                           f"change it there; only returns of manual channels are edited here")
     return ManualReturn(int(row.id), row.name, row.external_id, row.connector)

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
 
+from retsync import registry
 from retsync.kit.model import Customer, Return, ReturnLine, ReturnReason, ReturnStatus
 from retsync.kit.settings import ChannelSettings
 from retsync.reconcile.customers import group_customers
@@ -34,8 +35,6 @@ from retsync.store.models import OrderLine as OrderLineRow
 from retsync.store.models import Return as ReturnRow
 from retsync.store.models import ReturnLine as ReturnLineRow
 from retsync.store.pages import PageWriter, refusal
-
-MANUAL = "manual"
 
 STATUS_RANK = {ReturnStatus.REQUESTED: 0, ReturnStatus.IN_TRANSIT: 1, ReturnStatus.RECEIVED: 2,
                ReturnStatus.DECIDED: 3, ReturnStatus.REFUNDED: 4, ReturnStatus.CLOSED: 5,
@@ -169,20 +168,26 @@ class Written:
     """External id -> why its order could not be linked (not stored yet, or stored on several channels)."""
 
 
+def entered_by_people(connector: str) -> bool:
+    """Whether returns may be written into a channel of this connector by hand, from a file or by the webhook
+    (its capabilities say so: the bundled `manual` connector), rather than only pulled from its API."""
+    cls = registry.get(connector)
+    return cls is not None and cls.capabilities.entered_by_people
+
+
 class IntakeWriter:
     """Stores returns of one manual channel (or, for the parcel tracker, of any channel) and reconciles them."""
 
     def __init__(self, db: Engine, channel: str, settings: ChannelSettings, *, source: str,
-                 connector: str = MANUAL, orders_from: Sequence[str] = ()) -> None:
+                 orders_from: Sequence[str] = ()) -> None:
         self.db = db
         self.channel = channel
         self.settings = settings
         self.source = source
-        self.connector = connector
         self.orders_from = tuple(orders_from)
 
     def channel_id(self, now: datetime) -> int:
-        return ensure_channel(self.db, self.channel, self.connector, now)
+        return ensure_channel(self.db, self.channel, self.settings.connector, now)
 
     def write(self, returns: Sequence[Return], now: datetime, *, dry_run: bool = False,
               status_backwards: bool = False, conn_hook: Callable[[Connection], None] | None = None,

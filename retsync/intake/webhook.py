@@ -44,7 +44,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from retsync.config import Config
-from retsync.intake.records import IntakeError, IntakeWriter, Written
+from retsync.intake.records import IntakeError, IntakeWriter, Written, entered_by_people
 from retsync.intake.settings import ReturnsWebhookSettings
 from retsync.kit.model import Customer, Return, ReturnLine, ReturnReason, ReturnStatus, UTCDateTime, utcnow
 from retsync.kit.reasons import reason_from_words
@@ -152,7 +152,7 @@ class ReturnsWebhook:
         channel = request.path_params["channel"]
         settings = self.config.enabled_channels.get(channel)
         secret = getattr(settings, "webhook_secret", None) if settings is not None else None
-        if settings is None or settings.connector != "manual" or secret is None:
+        if settings is None or not entered_by_people(settings.connector) or secret is None:
             return _answer(404, error=f"no returns webhook for channel {channel!r} (a manual channel with a "
                                       f"webhook_secret)")
         limit = int(self.settings.max_body)
@@ -210,7 +210,7 @@ class ReturnsWebhook:
 
     def _store(self, channel: str, settings: ChannelSettings, delivery: str, hook: HookReturn) -> Written:
         now = self.clock()
-        channel_id = ensure_channel(self.db, channel, "manual", now)
+        channel_id = ensure_channel(self.db, channel, settings.connector, now)
         with self.db.connect() as conn:
             if conn.execute(select(WebhookDelivery.id).where(WebhookDelivery.channel_id == channel_id,
                                                              WebhookDelivery.delivery_id == delivery)).first():

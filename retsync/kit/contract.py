@@ -50,6 +50,9 @@ class Capabilities:
     holds_returns: str | None = None
     """How a shop channel holds another channel's return for the back-office flow (`decisions_from`), in the
     shop's words; None when it cannot."""
+    entered_by_people: bool = False
+    """The channel's returns come from people and files, not from its API: retsync's `returns add/edit`, `import
+    returns` and the returns webhook write into a channel of this connector (and into no other)."""
 
     def supports(self, kind: DecisionKind) -> bool:
         return kind in self.decisions
