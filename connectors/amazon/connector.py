@@ -27,9 +27,7 @@ after a lost answer checks that feed (or finds the one submitted at that moment)
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
@@ -51,7 +49,7 @@ from retsync.kit.contract import (
     Runtime,
     Stream,
 )
-from retsync.kit.files import private_dir
+from retsync.kit.files import private_dir, replace_file
 from retsync.kit.http import BadPayload
 from retsync.kit.model import DecisionKind, Order, Return
 from retsync.kit.paging import Cursor
@@ -183,16 +181,7 @@ class FeedJournal:
             entry = {**data.get(key, {}), **fields, "at": datetime.now(timezone.utc).isoformat()}
             data[key] = {k: v for k, v in entry.items() if v is not None}
             private_dir(self.path.parent)
-            fd, temp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    json.dump(data, handle)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(temp, self.path)
-            except BaseException:
-                Path(temp).unlink(missing_ok=True)
-                raise
+            replace_file(self.path, json.dumps(data))
 
 
 class AmazonConnector(Connector[AmazonSettings]):

@@ -9,6 +9,7 @@ A file or folder that already exists keeps the mode its admin gave it (a reporti
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 PRIVATE_DIR_MODE = 0o700
@@ -38,3 +39,26 @@ def create_private_file(path: Path) -> None:
     except FileExistsError:
         return
     os.close(fd)
+
+
+def replace_file(path: Path, text: str, mode: int = PRIVATE_FILE_MODE) -> None:
+    """Put `text` in `path` whole or not at all: a temporary file beside it (created with `mode`), written and
+    synced, renamed over `path`, and the folder synced, so a crash leaves the old content or the new one, never
+    half of either (a token, a journal, a report). Raises OSError as the file system does."""
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    directory = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

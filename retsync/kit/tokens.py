@@ -10,8 +10,6 @@ read, replaced atomically so a crash mid-write leaves the last good token.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,7 +19,7 @@ import keyring
 import keyring.errors
 from keyring.backends.fail import Keyring as FailKeyring
 
-from retsync.kit.files import private_dir
+from retsync.kit.files import private_dir, replace_file
 from retsync.kit.secrets import KEYRING_SERVICE, remember
 from retsync.kit.settings import CHANNEL_NAME
 
@@ -121,25 +119,9 @@ class TokenStore:
 
     def _save_file(self, token: str) -> None:
         """Temp file, fsync, rename, fsync the folder: the file holds either the old token or the new one."""
-        folder = self.path.parent
         try:
-            private_dir(folder)
-            body = json.dumps({"refresh_token": token, "saved_at": datetime.now(timezone.utc).isoformat()})
-            fd, temp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=folder)
-            try:
-                os.fchmod(fd, 0o600)
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    handle.write(body)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(temp, self.path)
-            except BaseException:
-                Path(temp).unlink(missing_ok=True)
-                raise
-            directory = os.open(folder, os.O_RDONLY)
-            try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
+            private_dir(self.path.parent)
+            replace_file(self.path, json.dumps({"refresh_token": token,
+                                                "saved_at": datetime.now(timezone.utc).isoformat()}))
         except OSError as exc:
             raise TokenStoreError(f"cannot write the refresh token file {self.path}: {exc.strerror or exc}") from None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from retsync.config import Config
+from retsync.kit.files import replace_file
 from retsync.report.as_json import render_json
 from retsync.report.html import render_html
 from retsync.report.kpis import Period, build_report
@@ -95,20 +95,10 @@ def write_output(path: Path | None, content: str) -> None:
         sys.stdout.write(content)
         sys.stdout.flush()
         return
-    folder = path.parent if str(path.parent) else Path(".")
-    temporary: str | None = None
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(content)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-        temporary = None
+        replace_file(path, content, mode=0o644)  # a report is meant to be shared
     except OSError as exc:
         raise ReportUsageError(f"--output {path}: cannot write: {exc.strerror or exc}") from None
-    finally:
-        if temporary is not None:
-            Path(temporary).unlink(missing_ok=True)
 
 
 def run_report(db: Engine, config: Config, *, since: str | None, until: str | None,
