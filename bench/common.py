@@ -20,6 +20,22 @@ from retsync.store.db import make_engine, upgrade
 REPO = Path(__file__).resolve().parent.parent
 
 
+INSERT_CHUNK = 20_000
+"""Rows a seeding benchmark inserts per statement: memory stays flat however large the history."""
+
+
+def chunks(rows: Iterator[dict[str, Any]], size: int = INSERT_CHUNK) -> Iterator[list[dict[str, Any]]]:
+    """`rows` in lists of `size`, the last one shorter."""
+    chunk: list[dict[str, Any]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def machine() -> dict[str, object]:
     memory = "?"
     try:

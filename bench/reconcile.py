@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, text
 
+from bench.common import chunks
 from retsync.kit.settings import ChannelSettings
 from retsync.reconcile.customers import group_customers
 from retsync.reconcile.flags import recompute
@@ -26,19 +27,8 @@ from retsync.reconcile.linking import link_returns
 from retsync.store.db import make_engine, upgrade
 from retsync.store.models import Channel, Order, OrderLine, Return, ReturnLine
 
-CHUNK = 20_000
 LINES_PER_ORDER = 2
 
-
-def _chunks(rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    chunk: list[dict[str, Any]] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _seed(db: Engine, returns: int, order_lines: int, now: datetime) -> None:
@@ -90,7 +80,7 @@ def _seed(db: Engine, returns: int, order_lines: int, now: datetime) -> None:
 
     for model, rows in ((Order, order_rows()), (OrderLine, line_rows()), (Return, return_rows()),
                         (ReturnLine, return_line_rows())):
-        for chunk in _chunks(rows):
+        for chunk in chunks(rows):
             with db.begin() as conn:
                 conn.execute(insert(model), chunk)
     if db.dialect.name == "postgresql":

@@ -24,25 +24,14 @@ from typing import Any
 
 from sqlalchemy import Engine, insert
 
-from bench.common import Postgres
+from bench.common import Postgres, chunks
 from retsync.store.db import make_engine, upgrade
 from retsync.store.models import Channel, Decision, Return, ReturnFlag, ReturnLine
 
 TARGET_MS = 200.0
-CHUNK = 20_000
 REPEATS = 5
 PASSWORD = "bench password 1"
 
-
-def _chunks(rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    chunk: list[dict[str, Any]] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def seed(db: Engine, returns: int, now: datetime) -> None:
@@ -92,7 +81,7 @@ def seed(db: Engine, returns: int, now: datetime) -> None:
 
     for table, rows in ((Return, return_rows()), (ReturnLine, line_rows()), (Decision, decision_rows()),
                         (ReturnFlag, flag_rows())):
-        for chunk in _chunks(rows):
+        for chunk in chunks(rows):
             with db.begin() as conn:
                 conn.execute(insert(table), chunk)
     if db.dialect.name == "postgresql":
