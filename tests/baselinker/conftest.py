@@ -9,39 +9,25 @@ from typing import Any
 import pytest
 
 from retsync.kit.contract import Runtime
+from retsync.testing.clock import VirtualClock
 from retsync_connectors.baselinker.connector import BaseLinkerConnector, BaseLinkerSettings
 from retsync_connectors.baselinker.emulator import BaseLinkerEmulator
 
 
-class FakeClock:
-    """Monotonic seconds that move only when someone sleeps: the connector's pace and the sandbox's minute."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock()
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def emulator(clock: FakeClock) -> BaseLinkerEmulator:
+def emulator(clock: VirtualClock) -> BaseLinkerEmulator:
     emulator = BaseLinkerConnector.sandbox(seed=3)
     emulator.clock = clock
     return emulator
 
 
 @pytest.fixture
-def make_connector(tmp_path: Path, clock: FakeClock) -> Iterator[Callable[..., BaseLinkerConnector]]:
+def make_connector(tmp_path: Path, clock: VirtualClock) -> Iterator[Callable[..., BaseLinkerConnector]]:
     made: list[BaseLinkerConnector] = []
 
     def make(emulator: BaseLinkerEmulator, **overrides: Any) -> BaseLinkerConnector:
@@ -56,3 +42,4 @@ def make_connector(tmp_path: Path, clock: FakeClock) -> Iterator[Callable[..., B
     yield make
     for connector in made:
         connector.close()
+

@@ -18,10 +18,10 @@ from structlog.testing import capture_logs
 from retsync.kit.contract import PushStatus, Stream
 from retsync.kit.http import TransientError
 from retsync.kit.model import DecisionKind, Return, ReturnStatus
+from retsync.testing.clock import VirtualClock
 from retsync.testing.memory import InMemoryStore, act_for, carry_out
 from retsync_connectors.baselinker.connector import BaseLinkerConnector, BaseLinkerSettings
 from retsync_connectors.baselinker.emulator import READS, BaseLinkerEmulator
-from tests.baselinker.conftest import FakeClock
 
 MakeConnector = Callable[..., BaseLinkerConnector]
 OPEN = (ReturnStatus.REQUESTED, ReturnStatus.IN_TRANSIT, ReturnStatus.RECEIVED)
@@ -83,7 +83,7 @@ def test_an_unmapped_status_is_read_from_fulfillment_status(emulator: BaseLinker
     assert store.returns[str(raw["return_id"])].channel_status == "Anulowany"
 
 
-def test_a_backfill_cut_short_resumes_at_the_next_return_id(make_connector: MakeConnector, clock: FakeClock) -> None:
+def test_a_backfill_cut_short_resumes_at_the_next_return_id(make_connector: MakeConnector, clock: VirtualClock) -> None:
     emulator = BaseLinkerEmulator(seed=4, n_returns=230, clock=clock)
     store = InMemoryStore()
     first = store.run(make_connector(emulator), max_pages=1)
@@ -148,7 +148,7 @@ def test_returns_mirrored_from_allegro_are_skipped_where_skip_sources_says(
     assert any(entry["event"] == "baselinker_returns_skipped" for entry in logs)
 
 
-def test_a_1000_return_backfill_never_hits_the_block(make_connector: MakeConnector, clock: FakeClock) -> None:
+def test_a_1000_return_backfill_never_hits_the_block(make_connector: MakeConnector, clock: VirtualClock) -> None:
     """A thousand returns are ten pages and a thousand orders: over 1,000 requests, far past one minute's 100.
     The pace (fake clock: the runtime's sleep moves it) keeps every minute under the limit, and says so."""
     emulator = BaseLinkerEmulator(seed=9, n_returns=1000, clock=clock, log_requests=False)
@@ -169,7 +169,7 @@ def test_a_1000_return_backfill_never_hits_the_block(make_connector: MakeConnect
 
 
 def test_the_pace_is_shared_by_the_pull_and_the_decisions(
-        emulator: BaseLinkerEmulator, make_connector: MakeConnector, clock: FakeClock) -> None:
+        emulator: BaseLinkerEmulator, make_connector: MakeConnector, clock: VirtualClock) -> None:
     connector = make_connector(emulator, requests_per_minute=40)
     store = InMemoryStore()
     store.run(connector)  # 33 requests
@@ -266,7 +266,7 @@ def test_an_error_body_fails_the_decision_with_its_code_and_message(
 
 
 def test_a_blocked_account_is_retried_not_failed(emulator: BaseLinkerEmulator, make_connector: MakeConnector,
-                                                 stored: InMemoryStore, clock: FakeClock) -> None:
+                                                 stored: InMemoryStore, clock: VirtualClock) -> None:
     emulator.blocked_until = clock.now + 600
     result = carry_out(make_connector(emulator), act_for(open_return(stored), DecisionKind.REJECT))
     assert result.status is PushStatus.RETRY and "ERROR_USER_ACCOUNT_BLOCKED" in (result.detail or "")
@@ -274,7 +274,7 @@ def test_a_blocked_account_is_retried_not_failed(emulator: BaseLinkerEmulator, m
 
 
 def test_a_blocked_account_fails_the_pull_for_a_later_try(emulator: BaseLinkerEmulator,
-                                                          make_connector: MakeConnector, clock: FakeClock) -> None:
+                                                          make_connector: MakeConnector, clock: VirtualClock) -> None:
     emulator.blocked_until = clock.now + 600
     with pytest.raises(TransientError, match="ERROR_USER_ACCOUNT_BLOCKED"):
         InMemoryStore().run(make_connector(emulator))

@@ -13,9 +13,9 @@ import httpx
 import pytest
 from jsonschema import Draft7Validator
 
+from retsync.testing.clock import VirtualClock
 from retsync.testing.specs import spec_file, strict
 from retsync_connectors.baselinker.emulator import SANDBOX_TOKEN, BaseLinkerEmulator
-from tests.baselinker.conftest import FakeClock
 from tests.baselinker.shapes import ANSWERS, ERROR, LOG, PRODUCT, REASON, RETURN, STATUS
 
 
@@ -67,7 +67,7 @@ def test_a_refusal_is_http_200_with_status_error(method: str, parameters: dict[s
 
 
 def test_the_101st_request_of_a_minute_blocks_the_account_without_a_429() -> None:
-    clock = FakeClock()
+    clock = VirtualClock()
     emulator = BaseLinkerEmulator(seed=5, clock=clock)
     for _ in range(100):
         assert call(emulator, "getOrderReturnStatusList").json()["status"] == "SUCCESS"
@@ -82,7 +82,7 @@ def test_the_101st_request_of_a_minute_blocks_the_account_without_a_429() -> Non
 
 
 def test_a_steady_100_a_minute_is_not_blocked() -> None:
-    clock = FakeClock()
+    clock = VirtualClock()
     emulator = BaseLinkerEmulator(seed=5, clock=clock)
     for _ in range(300):
         assert call(emulator, "getOrderReturnStatusList").json()["status"] == "SUCCESS"

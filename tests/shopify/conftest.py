@@ -11,37 +11,23 @@ import pytest
 from graphql import FieldNode, OperationDefinitionNode, parse
 
 from retsync.kit.contract import Runtime
+from retsync.testing.clock import VirtualClock
 from retsync_connectors.shopify.connector import ShopifyConnector, ShopifySettings
 from retsync_connectors.shopify.emulator import ShopifyEmulator
 
 
-class Clock:
-    """Virtual time: the emulator's bucket refills by it, and the connector's waits advance it."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock()
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def emulator(clock: Clock) -> ShopifyEmulator:
+def emulator(clock: VirtualClock) -> ShopifyEmulator:
     return ShopifyEmulator(seed=3, n_orders=24, clock=clock)
 
 
 @pytest.fixture
-def make_connector(tmp_path: Path, clock: Clock) -> Iterator[Callable[..., ShopifyConnector]]:
+def make_connector(tmp_path: Path, clock: VirtualClock) -> Iterator[Callable[..., ShopifyConnector]]:
     """A connector talking to an emulator in-process; its waits advance `clock` instead of sleeping."""
     made: list[ShopifyConnector] = []
 
@@ -70,3 +56,4 @@ def operations(emulator: ShopifyEmulator, *, mutations_only: bool = True) -> lis
                 found += [node.name.value for node in definition.selection_set.selections
                           if isinstance(node, FieldNode)]
     return found
+

@@ -15,7 +15,7 @@ from retsync_connectors.shopify.client import ORDERS_PAGE_COST, ORDERS_PAGE_COST
 from retsync_connectors.shopify.connector import ShopifyConnector
 from retsync_connectors.shopify.emulator import MAX_QUERY_COST, Bucket, ShopifyEmulator
 
-from .conftest import Clock, operations
+from .conftest import VirtualClock, operations
 
 MakeConnector = Callable[..., ShopifyConnector]
 
@@ -192,7 +192,7 @@ def test_a_reject_sends_the_configured_reason_the_note_and_notify_customer(
 
 
 def test_before_2025_07_accept_refunds_with_return_refund(
-        clock: Clock, make_connector: MakeConnector) -> None:
+        clock: VirtualClock, make_connector: MakeConnector) -> None:
     emulator = ShopifyEmulator(seed=3, n_orders=24, clock=clock)
     store = InMemoryStore()
     connector = make_connector(emulator, api_version="2024-10")
@@ -279,7 +279,7 @@ def test_a_lost_answer_of_a_query_is_no_lost_write(
 # --- the cost bucket ----------------------------------------------------------------------------------
 
 def test_a_small_bucket_is_paced_before_sending_and_never_throttled(
-        clock: Clock, make_connector: MakeConnector) -> None:
+        clock: VirtualClock, make_connector: MakeConnector) -> None:
     emulator = ShopifyEmulator(seed=3, n_orders=24, clock=clock, bucket_size=1000, restore_rate=50)
     store = InMemoryStore()
     connector = make_connector(emulator)
@@ -291,7 +291,7 @@ def test_a_small_bucket_is_paced_before_sending_and_never_throttled(
 
 
 def test_throttled_waits_exactly_what_the_restore_rate_needs_and_never_twice_in_a_row(
-        clock: Clock, make_connector: MakeConnector) -> None:
+        clock: VirtualClock, make_connector: MakeConnector) -> None:
     emulator = ShopifyEmulator(seed=3, n_orders=24, clock=clock, bucket_size=1000, restore_rate=50)
     emulator.bucket = Bucket(1000, 50, clock, available=100)
     store = InMemoryStore()
@@ -303,7 +303,7 @@ def test_throttled_waits_exactly_what_the_restore_rate_needs_and_never_twice_in_
 
 
 def test_a_throttled_mutation_is_sent_again_and_done_once(
-        clock: Clock, emulator: ShopifyEmulator, make_connector: MakeConnector, stored: InMemoryStore) -> None:
+        clock: VirtualClock, emulator: ShopifyEmulator, make_connector: MakeConnector, stored: InMemoryStore) -> None:
     record = open_return(emulator, stored, "REQUESTED")
     emulator.bucket.available = 5
     emulator.bucket.restore_rate = 1
@@ -356,7 +356,7 @@ def test_the_merchants_tag_and_note_are_read_back(
 
 
 def test_a_wait_beyond_max_retry_after_is_left_to_the_next_run(
-        clock: Clock, make_connector: MakeConnector) -> None:
+        clock: VirtualClock, make_connector: MakeConnector) -> None:
     emulator = ShopifyEmulator(seed=3, n_orders=24, clock=clock, bucket_size=1000, restore_rate=1)
     emulator.bucket = Bucket(1000, 1, clock, available=100)
     with pytest.raises(Exception, match="more than max_retry_after"):
