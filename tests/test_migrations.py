@@ -6,9 +6,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
+from retsync.ops import tables as ops_tables  # noqa: F401  (the operations' and the web console's tables join
 from retsync.store.db import make_engine, upgrade
 from retsync.store.models import Base
-from retsync.web import tables as web_tables  # noqa: F401  (the web console's tables join Base.metadata)
+from retsync.web import tables as web_tables  # noqa: F401   Base.metadata where their packages are imported)
 
 
 def test_migrated_schema_matches_the_models(db: Engine) -> None:
