@@ -8,7 +8,7 @@ instead of a KeyError deep in the mapping, or worse, a silently empty page.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from retsync.kit.contract import Runtime
@@ -118,6 +118,10 @@ class BolClient:
             raise
         return _check_return(body, f"GET /retailer/returns/{return_id}")
 
+    def get_returns(self, return_ids: Sequence[str]) -> list[dict[str, Any] | None]:
+        """`get_return` of each id, side by side up to the channel's `max_concurrency`, in the ids' order."""
+        return self.http.read_all(self.get_return, return_ids)
+
     def handle_return(self, rma_id: str, handling_result: str, quantity: int) -> dict[str, Any]:
         """Ask bol to handle a return item; bol answers 202 with a ProcessStatus to follow."""
         what = f"PUT /retailer/returns/{rma_id}"
@@ -149,6 +153,10 @@ class BolClient:
         return order
 
     # --- process status --------------------------------------------------------------------
+
+    def get_orders(self, order_ids: Sequence[str]) -> list[dict[str, Any] | None]:
+        """`get_order` of each id, side by side up to the channel's `max_concurrency`, in the ids' order."""
+        return self.http.read_all(self.get_order, order_ids)
 
     def get_process_status(self, process_status_id: str) -> dict[str, Any] | None:
         """Where an earlier PUT stands; None once bol has purged it (about 48 h after it finished)."""

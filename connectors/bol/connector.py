@@ -77,6 +77,9 @@ class BolSettings(ChannelSettings):
     process_poll_delay: Duration = Field(
         default=timedelta(seconds=1), description="pause between process status checks"
     )
+    max_concurrency: int = Field(
+        default=4, ge=1, le=16, description="return details and orders read at once; bol counts per endpoint and "
+        "says in every answer how many requests its window has left (x-ratelimit-remaining), which caps this too")
 
 
 class BolCursor(Cursor):
@@ -209,6 +212,7 @@ class BolConnector(Connector[BolSettings]):
         revisions = context.stored_revisions([return_id for return_id in map(_return_id, entries) if return_id])
         stored_orders = self._stored_orders_of(entries, context)
 
+        changed: list[tuple[str, dict[str, Any]]] = []
         for entry in entries:
             return_id = _return_id(entry)
             revision = sieve.map("return", entry, revision_of, entry, external_id=return_id) if return_id else None
@@ -220,12 +224,26 @@ class BolConnector(Connector[BolSettings]):
             if revisions.get(return_id) == revision or (handled and self._before_backfill(entry, context)):
                 continue  # old handled history is what the merchant chose not to backfill
             nothing_new = False
-            detail = self.client.get_return(return_id)
-            at_hand = self._orders_at_hand(entry, stored_orders, orders, new_orders, sieve)
+            changed.append((return_id, entry))
+        # the reads a page needs do not depend on each other: details, then the orders they name, side by side
+        details = self.client.get_returns([return_id for return_id, _ in changed])
+        fetched = self._fetch_orders([entry for _, entry in changed], stored_orders, orders)
+        for (return_id, entry), detail in zip(changed, details):
+            at_hand = self._orders_at_hand(entry, stored_orders, orders, new_orders, sieve, fetched)
             mapped = sieve.map("return", entry, map_return, entry, detail, at_hand, external_id=return_id)
             if mapped is not None:
                 returns.append(mapped)
         return returns, new_orders, nothing_new
+
+    def _fetch_orders(
+        self, entries: Iterable[Mapping[str, Any]], stored_orders: Collection[str], orders: _OrderCache
+    ) -> dict[str, dict[str, Any] | None]:
+        """The orders these entries name that are neither stored nor fetched earlier in this pass, read side by
+        side; None where bol does not know the order."""
+        wanted = list(dict.fromkeys(
+            order_id for entry in entries for order_id in _order_ids(entry)
+            if order_id not in stored_orders and order_id not in orders))
+        return dict(zip(wanted, self.client.get_orders(wanted)))
 
     @staticmethod
     def _stored_orders_of(entries: Iterable[Mapping[str, Any]], context: PullContext) -> Collection[str]:
@@ -246,28 +264,28 @@ class BolConnector(Connector[BolSettings]):
         orders: _OrderCache,
         new_orders: list[Order],
         sieve: RecordSieve,
+        fetched: Mapping[str, dict[str, Any] | None],
     ) -> dict[str, Order]:
-        """The orders a return's items name that are fetched in this pass (requests happen here, outside the
-        mapping, so a failed request fails the page instead of quarantining the return)."""
+        """The orders a return's items name that are fetched in this pass (requests happen outside the mapping,
+        so a failed request fails the page instead of quarantining the return)."""
         at_hand: dict[str, Order] = {}
-        for order_id in dict.fromkeys(str(item["orderId"]) for item in objs(entry.get("returnItems"))
-                                      if text(item.get("orderId"))):
-            order = self._order(order_id, stored_orders, orders, new_orders, sieve)
+        for order_id in _order_ids(entry):
+            order = self._order(order_id, stored_orders, orders, new_orders, sieve, fetched)
             if order is not None:
                 at_hand[order_id] = order
         return at_hand
 
     def _order(
         self, order_id: str, stored_orders: Collection[str], orders: _OrderCache, new_orders: list[Order],
-        sieve: RecordSieve,
+        sieve: RecordSieve, fetched: Mapping[str, dict[str, Any] | None],
     ) -> Order | None:
-        """The order when it was fetched in this pass or is fetched now; stored orders are not fetched again.
-        An order that cannot be read is quarantined, and its return is stored without it."""
+        """The order when it was fetched in this pass (`fetched` for this page); stored orders are not fetched
+        again. An order that cannot be read is quarantined, and its return is stored without it."""
         if order_id in orders:
             return orders.get(order_id)
         if order_id in stored_orders:
             return None
-        body = self.client.get_order(order_id)
+        body = fetched[order_id] if order_id in fetched else self.client.get_order(order_id)
         order = sieve.map("order", body, map_order, body, external_id=order_id) if body is not None else None
         orders.put(order_id, order)
         if order is not None:
@@ -291,17 +309,19 @@ class BolConnector(Connector[BolSettings]):
             chunk = pending[start : start + PAGE_SIZE]
             revisions = context.stored_revisions(chunk)
             # a return bol no longer knows (None) stays as it is stored
-            details = [(return_id, detail) for return_id, detail in zip(chunk, map(self.client.get_return, chunk))
+            details = [(return_id, detail) for return_id, detail in zip(chunk, self.client.get_returns(chunk))
                        if detail is not None]
             entries = [(return_id, sieve.map("return", detail, reduced_from_detail, detail, external_id=return_id),
                         detail) for return_id, detail in details]
             stored_orders = self._stored_orders_of([entry for _, entry, _ in entries if entry is not None], context)
-
+            changed = []
             for return_id, entry, detail in entries:
                 revision = sieve.map("return", detail, revision_of, entry, external_id=return_id) if entry is not None else None
-                if revision is None or revisions.get(return_id) == revision:
-                    continue
-                at_hand = self._orders_at_hand(entry, stored_orders, orders, new_orders, sieve)
+                if revision is not None and revisions.get(return_id) != revision:
+                    changed.append((return_id, entry, detail))
+            fetched = self._fetch_orders([entry for _, entry, _ in changed], stored_orders, orders)
+            for return_id, entry, detail in changed:
+                at_hand = self._orders_at_hand(entry, stored_orders, orders, new_orders, sieve, fetched)
                 mapped = sieve.map("return", detail, map_return, entry, detail, at_hand, external_id=return_id)
                 if mapped is not None:
                     returns.append(mapped)
@@ -434,6 +454,12 @@ class BolConnector(Connector[BolSettings]):
             "client_id": SANDBOX_CLIENT_ID,
             "client_secret": SANDBOX_CLIENT_SECRET,
         }
+
+
+def _order_ids(entry: Mapping[str, Any]) -> list[str]:
+    """The orders a return's items name, each once, in their order."""
+    return list(dict.fromkeys(str(item["orderId"]) for item in objs(entry.get("returnItems"))
+                              if text(item.get("orderId"))))
 
 
 def _return_id(entry: Mapping[str, Any]) -> str | None:

@@ -9,7 +9,8 @@ keeps working while the daemon changes. The modules, in the order a connector me
               `DecisionAct`, `PushResult`, `HoldRequest`, `HeldDecision`, `Capabilities`, `Runtime`.
 - `http`      `ChannelHttp`: one client per channel with retries, Retry-After, pacing, response limits and the
               errors (`TransientError`, `ApiError`, `AuthError`, `BadPayload`) the outbox turns into outcomes
-              (`retsync/outbox/outcomes.py`: raise, never translate them yourself).
+              (`retsync/outbox/outcomes.py`: raise, never translate them yourself). `ChannelHttp.read_all` sends
+              independent reads side by side, up to `max_concurrency` (`concurrency`).
 - `payload`   bounded readers for what a channel sends (money, counts, dates, ids, free text).
 - `reasons`   `reason_from_words`: a return reason the customer typed, read into the unified reason.
 - `records`   `RecordSieve`: one record that cannot be read is quarantined, never its page.

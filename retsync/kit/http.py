@@ -14,7 +14,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import accumulate
@@ -24,6 +24,7 @@ import httpx
 import structlog
 
 from retsync import __version__
+from retsync.kit.concurrency import K, ReadPool, V
 
 USER_AGENT = f"retsync/{__version__} (+https://github.com/retsync/retsync)"
 
@@ -134,6 +135,14 @@ def _retry_after_seconds(value: str | None) -> float | None:
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _DEPTH_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def _count(value: str | None) -> int | None:
+    """A rate-limit header's count of requests, None when absent or unreadable."""
+    try:
+        return int(float(value)) if value is not None else None
+    except (ValueError, OverflowError):  # "abc", "nan", "inf": a hostile or broken header counts for nothing
+        return None
 
 
 def json_depth(body: bytes) -> int:
@@ -306,8 +315,10 @@ class ChannelHttp:
         stop: threading.Event | None = None,
         sleep: Callable[[float], None] | None = None,
         limits: HttpLimits | None = None,
+        max_concurrency: int = 1,
     ) -> None:
         self.channel = channel
+        self.reads = ReadPool(channel, max_concurrency)
         self.retry = retry
         self.limits = limits or HttpLimits()
         self._error_detail = error_detail or _default_error_detail
@@ -354,6 +365,7 @@ class ChannelHttp:
             timeout=settings.timeout,
             requests_per_second=settings.requests_per_second,
             limits=HttpLimits.of(settings),
+            max_concurrency=settings.max_concurrency,
             transport=runtime.transport,
             stop=runtime.stop,
             sleep=runtime.sleep,
@@ -361,7 +373,14 @@ class ChannelHttp:
         )
 
     def close(self) -> None:
+        self.reads.close()
         self.client.close()
+
+    def read_all(self, read: Callable[[K], V], keys: Iterable[K]) -> list[V]:
+        """`[read(key) for key in keys]` with up to the channel's `max_concurrency` reads in flight, results in
+        the keys' order (`retsync.kit.concurrency`). For reads that do not depend on each other: the details or
+        orders a page names. Pacing, pauses after a 429 and retries hold for each read as for any request."""
+        return self.reads.read_all(read, keys)
 
     def _wait(self, seconds: float) -> None:
         if seconds <= 0:
@@ -374,14 +393,14 @@ class ChannelHttp:
             raise Stopped()
 
     def _note_rate_headers(self, response: httpx.Response) -> None:
-        remaining = response.headers.get("x-ratelimit-remaining")
+        remaining = _count(response.headers.get("x-ratelimit-remaining"))
         reset = _retry_after_seconds(response.headers.get("x-ratelimit-reset"))
-        if remaining is not None and reset is not None:
-            try:
-                if int(float(remaining)) <= 0:
-                    self._pacer.block_for(reset)
-            except ValueError:
-                pass
+        if remaining is not None and remaining <= 0 and reset is not None:
+            self._pacer.block_for(reset)
+        if response.status_code == 429:
+            self.reads.rate_limited()
+        elif response.status_code < 400:
+            self.reads.answered(remaining)
         if self._rate_limit_wait is not None:  # a channel with rate-limit headers of its own (a leaky bucket)
             wait = self._rate_limit_wait(response)
             if wait is not None and wait > 0:

@@ -78,6 +78,10 @@ class ChannelSettings(BaseModel):
         default=1, ge=0, le=4, description="pages fetched ahead while the current one is stored, so the store's "
         "work hides behind the channel's answer time; the store still takes them in order, one page and its cursor "
         "per transaction (0: one after the other)")
+    max_concurrency: int = Field(
+        default=1, ge=1, le=16, description="reads of this channel in flight at once where they do not depend on "
+        "each other (the orders or details a page names); a 429 halves it until the channel recovers. A connector "
+        "whose API allows more sets its own default from the API's documented limits")
     base_url: str | None = Field(default=None, description="API host; point it at a sandbox to test")
     token_url: str | None = Field(default=None, description="OAuth token endpoint, for OAuth connectors")
     timeout: Duration = Field(default=timedelta(seconds=30), description="per HTTP request")
