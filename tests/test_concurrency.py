@@ -103,3 +103,17 @@ def test_a_broken_remaining_header_is_no_failure(header: str) -> None:
     server = Server(hold=0, answer=httpx.Response(200, json={"path": "/"}, headers={"x-ratelimit-remaining": header}))
     client = _client(server, max_concurrency=4)
     assert len(client.read_all(lambda key: client.json("GET", f"/{key}"), range(3))) == 3
+
+
+def test_soon_starts_a_read_at_once_and_gives_its_result_or_error_when_asked() -> None:
+    server = Server()
+    client = _client(server, max_concurrency=2)
+    later = client.soon(_read(client), "next-page")
+    failing = client.soon(_read(client), "missing-page")
+    deadline = time.monotonic() + 5
+    while len(server.paths) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sorted(server.paths) == ["/missing-page", "/next-page"], "both sent before anyone asked"
+    assert later() == "/next-page"
+    with pytest.raises(ApiError, match="no /missing-page"):
+        failing()

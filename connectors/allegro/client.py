@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -207,6 +207,10 @@ class AllegroClient:
         return _check_return(body, f"POST /order/customer-returns/{return_id}/rejection")
 
     # --- orders ----------------------------------------------------------------------------
+
+    def get_checkout_forms(self, order_ids: Sequence[str]) -> list[dict[str, Any] | None]:
+        """`get_checkout_form` of each id, side by side up to the channel's `max_concurrency`, in the ids' order."""
+        return self.http.read_all(self.get_checkout_form, order_ids)
 
     def get_checkout_form(self, order_id: str) -> dict[str, Any] | None:
         what = f"GET /order/checkout-forms/{order_id}"

@@ -86,6 +86,10 @@ class AllegroSettings(ChannelSettings):
     requests_per_second: float | None = Field(default=20.0, gt=0,
                                               description="client-side pacing; Allegro allows 25 req/s per user on "
                                                           "customer returns and 9000 req/min per client id")
+    max_concurrency: int = Field(
+        default=4, ge=1, le=16, description="checkout forms read at once; `requests_per_second` still spaces them, "
+        "so this only lets the pacing be reached when each answer takes longer than 1/20 s (Allegro: too many "
+        "parallel requests are answered 429)")
     page_size: int = Field(default=1000, ge=1, le=1000, description="customer returns per list request (Allegro: 1..1000)")
     token_store: Literal["auto", "keyring", "file"] = Field(
         default="auto", description="where the rotating refresh token is kept: the system keyring when one works "
@@ -322,6 +326,7 @@ class AllegroConnector(Connector[AllegroSettings]):
         changed = [entry for return_id, revision, entry in readable if revisions.get(return_id) != revision]
         order_ids = {order_id for order_id in (text(entry.get("orderId")) for entry in changed) if order_id}
         stored = set(context.stored_orders(order_ids))
+        self._fetch_forms(order_ids, forms)
         returns: list[Return] = []
         orders: list[Order] = []
         for entry in changed:
@@ -336,6 +341,13 @@ class AllegroConnector(Connector[AllegroSettings]):
             if mapped is not None:
                 returns.append(mapped)
         return returns, orders
+
+    def _fetch_forms(self, order_ids: Iterable[str], forms: _FormCache) -> None:
+        """The checkout forms a page needs and this pass has not read yet, read side by side (the pacing of
+        `requests_per_second` still spaces them)."""
+        wanted = sorted(order_id for order_id in order_ids if order_id not in forms)
+        for order_id, form in zip(wanted, self.client.get_checkout_forms(wanted)):
+            forms.put(order_id, form)
 
     def _form(self, order_id: str, forms: _FormCache) -> dict[str, Any] | None:
         """The checkout form, fetched once per pass even when the order is stored: only it names the line item ids."""

@@ -14,14 +14,16 @@ single object leaves out its empty fields (`overrideContent` runs `array_filter`
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 from xml.etree import ElementTree
 
 import httpx
 
 from retsync.kit.contract import Runtime
 from retsync.kit.http import ApiError, BadPayload, ChannelHttp, OAuth2ClientCredentials, error_detail_from
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from retsync_connectors.prestashop.connector import PrestaShopSettings
@@ -161,13 +163,20 @@ class PrestaShopClient:
             offset += PAGE_SIZE
 
     def by_ids(self, resource: str, field: str, ids: Sequence[str], display: str = "full") -> list[dict[str, Any]]:
-        """Records whose `field` is one of `ids`, asked 50 at a time (URLs stay short)."""
+        """Records whose `field` is one of `ids`, asked 50 at a time (URLs stay short), the batches side by side
+        up to the channel's `max_concurrency`."""
         wanted = [i for i in dict.fromkeys(ids) if i and i.isdigit()]
+        batches = [wanted[start:start + 50] for start in range(0, len(wanted), 50)]
         found: list[dict[str, Any]] = []
-        for start in range(0, len(wanted), 50):
-            found += self.list_all(resource, {f"filter[{field}]": one_of(wanted[start:start + 50]),
-                                              "display": display})
+        for part in self.http.read_all(
+                lambda batch: self.list_all(resource, {f"filter[{field}]": one_of(batch), "display": display}),
+                batches):
+            found += part
         return found
+
+    def at_once(self, *reads: Callable[[], T]) -> list[T]:
+        """Reads that do not depend on each other (the lookups a page needs), side by side, results in order."""
+        return self.http.read_all(lambda read: read(), reads)
 
     def get(self, resource: str, record_id: str) -> dict[str, Any] | None:
         """One record; None when the shop does not know it."""

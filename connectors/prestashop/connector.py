@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -109,6 +110,9 @@ class PrestaShopSettings(ChannelSettings):
         description="the 32-character webservice key (Advanced parameters > Webservice) with GET on orders, "
         "order_details, order_slip, order_returns, customers, currencies and PUT/POST for decisions; "
         "write env:VAR, file:/path or keyring:service/user")
+    max_concurrency: int = Field(
+        default=4, ge=1, le=16, description="look-ups of a page (order details, credit slips, customers, threads) "
+        "read at once; PrestaShop's core sets no rate limit, the host may: lower it for a small shared host")
     shop_timezone: str = Field(default="UTC", description="the shop's time zone (its dates carry no offset), "
                                "e.g. Europe/Paris")
     returns_source: Literal["auto", "order_returns", "order_slip"] = Field(
@@ -246,30 +250,42 @@ class PrestaShopConnector(Connector[PrestaShopSettings]):
                                 self.client.list_all("currencies", {"display": "[id,iso_code]"})}
         return self._currencies
 
+    def _customers(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        return self.client.by_ids("customers", "id", ids, display="[id,email,firstname,lastname]") if ids else []
+
     def _lookups(self, orders: Sequence[Mapping[str, Any]] = (), *, details: bool = False,
-                 customers: Sequence[str] = ()) -> Lookups:
-        ids = [str(o["id"]) for o in orders]
+                 customers: Sequence[str] = (), order_ids: Sequence[str] | None = None,
+                 also: Sequence[Callable[[], list[dict[str, Any]]]] = ()) -> tuple[Lookups, list[Any]]:
+        """What mapping a page's orders and returns needs besides them, read in one round side by side: the
+        customers, and with `details` each order's details, credit slips and messages (the messages need the
+        threads first). `order_ids` asks for the details before the orders themselves are at hand; `also` are
+        reads of the caller's for the same round, whose results come back beside the look-ups."""
+        ids = list(order_ids) if order_ids is not None else [str(o["id"]) for o in orders]
         people = list(customers) + [str(o.get("id_customer")) for o in orders]
+        reads: list[Callable[[], list[dict[str, Any]]]] = [lambda: self._customers(people)]
+        if details and ids:
+            reads += [lambda: self.client.by_ids("order_details", "id_order", ids),
+                      lambda: self.client.by_ids(SLIPS, "id_order", ids),
+                      lambda: self.client.by_ids("customer_threads", "id_order", ids, display="[id,id_order]")]
+        results = self.client.at_once(*reads, *also)
+        people_found, found, extra = results[0], results[1:len(reads)], results[len(reads):]
         found_details: dict[str, list[Mapping[str, Any]]] = {}
         found_slips: dict[str, list[Mapping[str, Any]]] = {}
-        if details and ids:
-            for detail in self.client.by_ids("order_details", "id_order", ids):
+        recorded: dict[str, Mapping[str, DecisionKind]] = {}
+        if found:
+            details_found, slips, threads_found = found
+            for detail in details_found:
                 found_details.setdefault(str(detail.get("id_order")), []).append(detail)
-            for slip in self.client.by_ids(SLIPS, "id_order", ids):
+            for slip in slips:
                 found_slips.setdefault(str(slip.get("id_order")), []).append(slip)
-            threads = {str(t["id"]): str(t.get("id_order")) for t in self.client.by_ids(
-                "customer_threads", "id_order", ids, display="[id,id_order]")}
+            threads = {str(t["id"]): str(t.get("id_order")) for t in threads_found}
             said: dict[str, list[Mapping[str, Any]]] = {}
             for message in self.client.by_ids("customer_messages", "id_customer_thread", list(threads)):
                 said.setdefault(threads.get(str(message.get("id_customer_thread")), ""), []).append(message)
             recorded = {order_id: recorded_decisions(messages) for order_id, messages in said.items()}
-        else:
-            recorded = {}
-        people_found = {str(c["id"]): c for c in self.client.by_ids(
-            "customers", "id", people, display="[id,email,firstname,lastname]")} if people else {}
-        return Lookups(zone=self.zone, currencies=self.currencies(), customers=people_found,
+        return Lookups(zone=self.zone, currencies=self.currencies(), customers={str(c["id"]): c for c in people_found},
                        orders={str(o["id"]): o for o in orders}, details=found_details, slips=found_slips,
-                       recorded=recorded, hold_order=self.settings.hold_order_id)
+                       recorded=recorded, hold_order=self.settings.hold_order_id), extra
 
     # --- pull ------------------------------------------------------------------------------
 
@@ -286,10 +302,17 @@ class PrestaShopConnector(Connector[PrestaShopSettings]):
             handle = {ORDERS: self._orders_page, RETURNS: self._returns_page, SLIPS: self._slips_page}[phase]
             walk = walks[phase]
             since = walk.since - context.overlap
-            while not self.runtime.stop.is_set():
-                entries = self.client.list(phase, {
+
+            def page_at(position: int, phase: str = phase, since: datetime = since) -> list[dict[str, Any]]:
+                return self.client.list(phase, {
                     "filter[date_upd]": f"[{date_text(since, self.zone)},{FAR_FUTURE}]", "date": "1",
-                    "sort": "[date_upd_ASC,id_ASC]", "limit": f"{walk.position},{PAGE_SIZE}"})
+                    "sort": "[date_upd_ASC,id_ASC]", "limit": f"{position},{PAGE_SIZE}"})
+
+            upcoming = self.client.http.soon(page_at, walk.position)
+            while not self.runtime.stop.is_set():
+                entries = upcoming()
+                if len(entries) == PAGE_SIZE:  # the next page is read while this one's look-ups are
+                    upcoming = self.client.http.soon(page_at, walk.position + len(entries))
                 sieve = RecordSieve()
                 returns, orders = handle(entries, context, sieve)
                 for entry in objs(entries):
@@ -321,7 +344,7 @@ class PrestaShopConnector(Connector[PrestaShopSettings]):
         the page instead."""
         sales = [o for o in objs(entries) if not is_hold_order(o, self.settings.hold_order_id)]
         slips_mode = self.source() == SLIPS
-        lookups = self._lookups(sales, details=slips_mode)
+        lookups, _ = self._lookups(sales, details=slips_mode)
         returns: list[Return] = []
         orders: list[Order] = []
         for o in sales:
@@ -346,11 +369,15 @@ class PrestaShopConnector(Connector[PrestaShopSettings]):
         if not entries:
             return [], []
         order_ids = [text(r.get("id_order")) or "" for r in entries]
-        orders = self.client.by_ids(ORDERS, "id", order_ids)
-        siblings = Counter(text(r.get("id_order")) or "" for r in self.client.by_ids(
-            RETURNS, "id_order", order_ids, display="[id,id_order]"))
-        lookups = replace(self._lookups(orders, details=True, customers=[text(r.get("id_customer")) or ""
-                                                                         for r in entries]),
+        # the orders, their other returns and the look-ups all follow from the entries' ids: one round
+        lookups, (orders, on_the_orders) = self._lookups(
+            details=True, order_ids=order_ids, customers=[text(r.get("id_customer")) or "" for r in entries],
+            also=(lambda: self.client.by_ids(ORDERS, "id", order_ids),
+                  lambda: self.client.by_ids(RETURNS, "id_order", order_ids, display="[id,id_order]")))
+        unknown = [str(o.get("id_customer")) for o in orders if str(o.get("id_customer")) not in lookups.customers]
+        customers = {**lookups.customers, **{str(c["id"]): c for c in self._customers(unknown)}}
+        siblings = Counter(text(r.get("id_order")) or "" for r in on_the_orders)
+        lookups = replace(lookups, customers=customers, orders={str(o["id"]): o for o in orders},
                           returns_on_order=siblings)
         returns = [ret for ret in (sieve.map("return", _as_sent("order_return", record, lookups), map_order_return,
                                              record, self.states, lookups, external_id=record.get("id"))
@@ -607,7 +634,7 @@ class PrestaShopConnector(Connector[PrestaShopSettings]):
         order = self.client.get(ORDERS, external_id)
         if order is None or is_hold_order(order, self.settings.hold_order_id):
             return None
-        return map_fetched("order", order, map_order, order, self._lookups([order]), external_id=external_id)
+        return map_fetched("order", order, map_order, order, self._lookups([order])[0], external_id=external_id)
 
     # --- sandbox ---------------------------------------------------------------------------
 

@@ -9,7 +9,10 @@ the configured ceiling, and a channel whose answers say how many requests remain
 
 What does not change: results come back in the order of the keys, so a connector maps them exactly as it did
 sequentially, and the first failure (in key order) is raised once the reads in flight have finished, so an error
-fails the page as before instead of leaving threads behind.
+fails the page as before instead of leaving threads behind. `soon` starts one read in the background (the next
+page of a list while this page's look-ups are read) and counts against the same width. A read that itself calls `read_all` (a batch of
+look-ups, each paged) runs its inner reads one after the other: the pool's threads are the outer reads', and
+waiting on the same pool from inside it could only deadlock.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ class ReadPool:
         self._pool: ThreadPoolExecutor | None = None
         self.widest = 1
         """The most reads that were in flight at once (benchmarks and tests read it)."""
+        self._inside = threading.local()
+        self._flying = 0
 
     @property
     def width(self) -> int:
@@ -71,19 +76,17 @@ class ReadPool:
     def read_all(self, read: Callable[[K], V], keys: Iterable[K]) -> list[V]:
         """`[read(key) for key in keys]`, up to `width` at a time; see the module's docstring."""
         wanted = list(keys)
-        if self.ceiling <= 1 or len(wanted) <= 1:
+        if self.ceiling <= 1 or len(wanted) <= 1 or getattr(self._inside, "reading", False):
             return [read(key) for key in wanted]
         pool = self._executor()
         futures: list[Future[V]] = []
         in_flight: set[Future[V]] = set()
         failed = False
         while len(futures) < len(wanted) or in_flight:
-            while not failed and len(futures) < len(wanted) and len(in_flight) < self.width:
-                # each read logs with the caller's context (channel, stream), in a copy of its own
-                future = pool.submit(contextvars.copy_context().run, read, wanted[len(futures)])
+            while not failed and len(futures) < len(wanted) and (self._flying < self.width or not in_flight):
+                future = self._submit(pool, read, wanted[len(futures)])
                 futures.append(future)
                 in_flight.add(future)
-                self.widest = max(self.widest, len(in_flight))
             if not in_flight:
                 break
             done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
@@ -93,6 +96,34 @@ class ReadPool:
             if error is not None:
                 raise error
         return [future.result() for future in futures]
+
+    def soon(self, read: Callable[[K], V], key: K) -> Callable[[], V]:
+        """Start `read(key)` now, in the background; the returned call waits for it and gives its result (or
+        raises its error). With `max_concurrency` 1 the read happens when the result is asked for."""
+        if self.ceiling <= 1 or getattr(self._inside, "reading", False):
+            return lambda: read(key)
+        future = self._submit(self._executor(), read, key)
+        return future.result
+
+    def _submit(self, pool: ThreadPoolExecutor, read: Callable[[K], V], key: K) -> Future[V]:
+        with self._lock:
+            self._flying += 1
+            self.widest = max(self.widest, self._flying)
+        # each read logs with the caller's context (channel, stream), in a copy of its own
+        future = pool.submit(contextvars.copy_context().run, self._one, read, key)
+        future.add_done_callback(self._landed)
+        return future
+
+    def _landed(self, _: Future[V]) -> None:
+        with self._lock:
+            self._flying -= 1
+
+    def _one(self, read: Callable[[K], V], key: K) -> V:
+        self._inside.reading = True
+        try:
+            return read(key)
+        finally:
+            self._inside.reading = False
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:

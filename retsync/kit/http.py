@@ -382,6 +382,11 @@ class ChannelHttp:
         orders a page names. Pacing, pauses after a 429 and retries hold for each read as for any request."""
         return self.reads.read_all(read, keys)
 
+    def soon(self, read: Callable[[K], V], key: K) -> Callable[[], V]:
+        """Start one read in the background (the next page of a list while this page's look-ups are read); call
+        the result to wait for it. It counts against `max_concurrency` as `read_all`'s reads do."""
+        return self.reads.soon(read, key)
+
     def _wait(self, seconds: float) -> None:
         if seconds <= 0:
             return
