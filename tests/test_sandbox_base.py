@@ -79,3 +79,24 @@ def test_a_latency_delays_answers_served_over_http_and_never_the_tests_transport
     assert len(drawn) == 1, "the in-process transport is never delayed"
     with pytest.raises(ValueError):
         emulator.set_latency(0.02, 0.05)
+
+
+class _OneAMinute(Emulator):
+    """An API that lets one request through and refuses the rest with 429."""
+
+    @route("GET", "/things")
+    def things(self, request: httpx.Request) -> httpx.Response:
+        with self.lock:
+            first = not getattr(self, "used", False)
+            self.used = True
+        return self.json_response(200, []) if first else self.json_response(429, {"detail": "slow down"})
+
+
+def test_the_emulator_counts_requests_over_the_rate_limit_but_not_injected_faults() -> None:
+    emulator = _OneAMinute()
+    client = httpx.Client(transport=emulator.transport(), base_url="https://api.test")
+    emulator.inject("status", status=429, times=1)
+    assert client.get("/things").status_code == 429
+    assert emulator.over_limit == 0, "an injected 429 is a test's, not retsync going over the limit"
+    statuses = [client.get("/things").status_code for _ in range(3)]
+    assert statuses == [200, 429, 429] and emulator.over_limit == 2

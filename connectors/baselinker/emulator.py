@@ -128,6 +128,7 @@ class BaseLinkerEmulator(Emulator):
         if request.headers.get("x-bltoken") != SANDBOX_TOKEN:
             return self.error("ERROR_BAD_TOKEN", "Invalid user token")
         if not self._rate():
+            self.count_over_limit()
             return self.error("ERROR_USER_ACCOUNT_BLOCKED",
                               "Query limit exceeded, the account is blocked for a while (100 requests a minute)")
         form = parse_qs((request.content or b"").decode("utf-8", "replace"))

@@ -361,6 +361,7 @@ class ShopifyEmulator(Emulator):
         self.bucket.refill()
         if requested > self.bucket.available + 1e-6:  # float refill: 873.9999999 is 874
             self.throttled += 1
+            self.count_over_limit()
             self.answers.append("throttled")
             return {"errors": [{"message": "Throttled", "extensions": {
                         "code": "THROTTLED", "documentation": "https://shopify.dev/api/usage/rate-limits"}}],

@@ -118,6 +118,9 @@ class Emulator:
 
     def __post_init__(self) -> None:
         self.lock = threading.RLock()
+        self.over_limit = 0
+        """Requests refused for going over the API's rate limit (a 429, or the API's own way of saying it), never
+        counting injected faults: the benchmarks check that retsync's pacing kept it at 0."""
         self.tokens: dict[str, float] = {}
         self._latency: tuple[float, float] = (0.0, 0.0)
         self._latency_rng = random.Random(f"latency:{self.seed}")
@@ -294,14 +297,25 @@ class Emulator:
                 self.requests.append(logged)
         response = self._dispatch(request)
         logged.status = response.status_code
+        if response.status_code == 429 and not response.extensions.get("injected"):
+            self.count_over_limit()
         return response
+
+    def count_over_limit(self) -> None:
+        """One request over the rate limit; an API that says so without a 429 (BaseLinker, Shopify's GraphQL)
+        calls this itself."""
+        with self.lock:
+            self.over_limit += 1
 
     def _dispatch(self, request: httpx.Request) -> httpx.Response:
         fault = self._take_fault(request)
         if fault is not None:
             if fault.kind == "status":
                 headers = {"retry-after": fault.retry_after} if fault.retry_after is not None else {}
-                return self.json_response(fault.status, {"status": fault.status, "detail": "injected fault"}, **headers)
+                injected = self.json_response(fault.status, {"status": fault.status, "detail": "injected fault"},
+                                              **headers)
+                injected.extensions["injected"] = True
+                return injected
             if fault.kind == "slow":
                 time.sleep(fault.delay)
             elif fault.kind == "timeout":
