@@ -99,5 +99,5 @@ def run(channels: int = 50, idle_seconds: float = 60.0, connectors: list[str] | 
         "first_pulls_seconds": round(first_pulls, 1), "idle_seconds": round(wall, 1),
         "cpu_seconds": round(cpu, 3), "cpu_percent": round(percent, 2), "rss_mb": round(rss, 1),
         "target": f"CPU <= {CPU_TARGET_PERCENT:g} % of a core, RSS <= {RSS_TARGET_MB} MB",
-        "meets_target": percent <= CPU_TARGET_PERCENT and rss <= RSS_TARGET_MB and not failed,
+        "met": percent <= CPU_TARGET_PERCENT and rss <= RSS_TARGET_MB and not failed,
     }
