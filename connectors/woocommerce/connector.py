@@ -10,7 +10,7 @@ order where it bumps the order's `date_modified`, and through the walk over
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -58,6 +58,7 @@ from retsync_connectors.woocommerce.mapping import (
     parse_gmt,
     recorded_decisions,
     refund_ids,
+    refunds_in_revision,
     revision_of,
 )
 
@@ -71,6 +72,10 @@ log = structlog.get_logger(__name__)
 
 WALK = WalkKeys(since="modified_after")
 """The cursor keys of the orders and refunds walks (kept as the first release wrote them)."""
+
+LISTED_REFUNDS_KEPT = 10_000
+"""Refund ids the orders walk of one pull remembers (the refunds its orders list), so the refunds walk need not
+read those orders again; bounded, so a backfill's memory stays flat (past it, orders are simply read again)."""
 
 
 class WooCommerceSettings(ChannelSettings):
@@ -223,6 +228,9 @@ class WooCommerceConnector(Connector[WooCommerceSettings]):
 
         The refunds walk is a safety net: it finds a refund even where the shop did not bump its order's
         `date_modified`. The cursor holds both walks, so a pass cut short resumes in the walk it was in.
+        A refund whose order was already read with it listed (stored at a revision naming it, or read by this
+        pull's orders walk) costs no second read of the order, so a poll with nothing new is one page of each
+        walk however long the history (more only if over 100 orders or refunds changed within the overlap).
         """
         if stream != Stream.RETURNS:
             raise ValueError(f"the woocommerce connector pulls returns (with their orders), not {stream}")
@@ -230,9 +238,12 @@ class WooCommerceConnector(Connector[WooCommerceSettings]):
         orders_walk = ChangedSinceWalk.load(cursor, "", context.backfill_since, WALK, now=context.now)
         refunds_walk = ChangedSinceWalk.load(cursor, "refunds_", context.backfill_since, WALK, now=context.now)
         walk_refunds = self.settings.refunds_endpoint and not self._no_refunds_route
+        listed: set[str] = set()
         if cursor.get("phase") != "refunds" or not walk_refunds:
             after_orders = "refunds" if walk_refunds else "orders"
             for listing, last in self._pages(orders_walk, context, self._list_orders):
+                if walk_refunds:
+                    _remember_refunds(listed, listing)
                 sieve = RecordSieve()
                 returns = self._returns_of(listing, context, sieve)
                 yield Page(returns=returns, orders=self._orders_of(listing, sieve), quarantined=sieve.take(),
@@ -243,7 +254,7 @@ class WooCommerceConnector(Connector[WooCommerceSettings]):
             return
         for listing, last in self._pages(refunds_walk, context, self._list_refunds):
             sieve = RecordSieve()
-            returns, orders = self._returns_of_refunds(listing, context, sieve)
+            returns, orders = self._returns_of_refunds(listing, context, sieve, listed)
             yield Page(returns=returns, orders=orders, quarantined=sieve.take(),
                        cursor=self._cursor(orders_walk, refunds_walk, "orders" if last else "refunds"))
 
@@ -328,10 +339,20 @@ class WooCommerceConnector(Connector[WooCommerceSettings]):
         return stored_revision != revision_of(order) and (was_return or is_return(order, self.rules))
 
     def _returns_of_refunds(self, refunds: list[dict[str, Any]], context: PullContext, sieve: RecordSieve,
-                            ) -> tuple[list[Return], list[Order]]:
-        """The orders these refunds belong to, read again with all their refunds, unless stored at that revision."""
-        parents = list(dict.fromkeys(str(r.get("parent_id")) for r in objs(refunds)
-                                     if str(r.get("parent_id", "")).isdigit()))
+                            listed: Collection[str] = frozenset()) -> tuple[list[Return], list[Order]]:
+        """The orders these refunds belong to, read again with all their refunds, unless stored at that revision.
+
+        An order is not read again for a refund it was already read with: one whose stored return names the
+        refund in its revision, or one the orders walk of this pull read with the refund listed (its page may
+        still be on its way to the store). A later change to such an order bumps its `date_modified` into the
+        next orders walk, so a poll with nothing new asks for no order here.
+        """
+        wanted = [(str(r.get("parent_id")), text(r.get("id")) or "") for r in objs(refunds)
+                  if str(r.get("parent_id", "")).isdigit()]
+        wanted = [(order_id, refund_id) for order_id, refund_id in wanted if refund_id not in listed]
+        stored = context.stored_revisions({order_id for order_id, _ in wanted})
+        parents = list(dict.fromkeys(order_id for order_id, refund_id in wanted
+                                     if refund_id not in refunds_in_revision(stored.get(order_id))))
         if not parents:
             return [], []
         orders = self.client.list_orders({"include": ",".join(parents), "per_page": PAGE_SIZE}).entries
@@ -544,6 +565,15 @@ class WooCommerceConnector(Connector[WooCommerceSettings]):
 
         return {"connector": cls.name, "base_url": base_url, "consumer_key": SANDBOX_KEY,
                 "consumer_secret": SANDBOX_SECRET}
+
+
+def _remember_refunds(listed: set[str], orders: list[dict[str, Any]]) -> None:
+    """Add the refund ids these orders list, up to LISTED_REFUNDS_KEPT."""
+    for order in orders:
+        if len(listed) >= LISTED_REFUNDS_KEPT:
+            return
+        if isinstance(order, Mapping):
+            listed.update(refund_ids(order))
 
 
 def _order_id(order: Any) -> str | None:

@@ -107,6 +107,9 @@ class WooCommerceEmulator(Emulator):
         self.hidden_refund_items: dict[int, int] = {}
         self.statuses = set(STOCK_STATUSES) | set(RETURN_STATUSES) | set(PLUGIN_STATUSES)
         self._index: list[tuple[str, int]] = []
+        self._refund_index: list[tuple[str, int, int]] = []
+        """(date_created_gmt, refund id, order id) of every refund, in date order: `GET /refunds?after=` reads
+        only the refunds after the date, as the shop's database does with its index, not every refund ever made."""
         self._next_item = ITEM_BASE
         self._next_refund = REFUND_BASE
         self._next_note = NOTE_BASE
@@ -119,6 +122,8 @@ class WooCommerceEmulator(Emulator):
                 self._refund(seeded.order, seeded.refund, seeded.refunded_at, by_retsync=False)
             self._stamp(seeded.order, seeded.modified)
         self._index = sorted((order["date_modified_gmt"], order_id) for order_id, order in self.orders.items())
+        self._refund_index = sorted((refund["date_created_gmt"], refund["id"], order_id)
+                                    for order_id, refunds in self.refunds.items() for refund in refunds)
 
     # --- state changes ---------------------------------------------------------------------
 
@@ -203,6 +208,8 @@ class WooCommerceEmulator(Emulator):
             "line_items": refund_items, "tax_lines": [], "shipping_lines": [], "fee_lines": [],
         }
         self.refunds.setdefault(order["id"], []).insert(0, refund)
+        if self._index:  # once seeded; the seeding sorts the index once at its end
+            bisect.insort(self._refund_index, (refund["date_created_gmt"], refund["id"], order["id"]))
         order["refunds"].insert(0, {"id": refund["id"], "reason": refund["reason"], "total": "-" + refund["amount"]})
         if refunded + amount >= Decimal(order["total"]):
             order["status"] = "refunded"
@@ -513,14 +520,20 @@ class WooCommerceEmulator(Emulator):
                            params={"orderby": f"orderby is not one of {', '.join(allowed)}."})
         if order not in ("asc", "desc"):
             raise _WpError(400, "rest_invalid_param", "Invalid parameter(s): order")
-        start = 0
+        after = None
         if params.get("modified_after"):
             after = _parse_date(params["modified_after"], gmt)
             if after is None:
                 raise _WpError(400, "rest_invalid_param", "Invalid parameter(s): modified_after",
                                params={"modified_after": "Invalid date."})
-            start = bisect.bisect_right(self._index, (after, 1 << 62))
-        ids = [order_id for _, order_id in self._index[start:]]
+        if params.get("include"):  # a lookup by primary key, as in the shop's database: never a scan of every order
+            include = {int(i) for i in params["include"].split(",") if i.strip().isdigit()}
+            ids = sorted((i for i in include if i in self.orders),
+                         key=lambda i: (self.orders[i]["date_modified_gmt"], i))
+            ids = [i for i in ids if after is None or self.orders[i]["date_modified_gmt"] > after]
+        else:
+            start = bisect.bisect_right(self._index, (after, 1 << 62)) if after is not None else 0
+            ids = [order_id for _, order_id in self._index[start:]]
         wanted = [s for s in params.get("status", "any").split(",") if s]
         checks = []
         if "any" not in wanted:
@@ -533,9 +546,6 @@ class WooCommerceEmulator(Emulator):
                 bound = _parse_date(params[name], gmt)
                 if bound is not None:
                     checks.append(lambda o, c=column, b=bound, n=newer: o[c] > b if n else o[c] < b)
-        if params.get("include"):
-            include = {int(i) for i in params["include"].split(",") if i.strip().isdigit()}
-            checks.append(lambda o: o["id"] in include)
         ids = [i for i in ids if all(check(self.orders[i]) for check in checks)]
         if orderby in ("date", "title", "slug"):
             ids.sort(key=lambda i: (self.orders[i]["date_created_gmt"], i))
@@ -626,11 +636,16 @@ class WooCommerceEmulator(Emulator):
         def act() -> httpx.Response:
             gmt = request.url.params.get("dates_are_gmt", "false").lower() in ("true", "1")
             after = _parse_date(request.url.params["after"], gmt) if request.url.params.get("after") else None
-            everything = [{**refund, "parent_id": order_id} for order_id, refunds in self.refunds.items()
-                          for refund in refunds if after is None or refund["date_created_gmt"] > after]
-            everything.sort(key=lambda r: (r["date_created_gmt"], r["id"]),
-                            reverse=request.url.params.get("order", "desc") == "desc")
-            return self._paged(request, everything, "refunds")
+            start = bisect.bisect_right(self._refund_index, (after, 1 << 62, 0)) if after is not None else 0
+            matching = []
+            for _, refund_id, order_id in self._refund_index[start:]:
+                # a refund deleted since (a test can drop one from `refunds`) is no longer listed
+                refund = next((r for r in self.refunds.get(order_id, []) if r["id"] == refund_id), None)
+                if refund is not None:
+                    matching.append({**refund, "parent_id": order_id})
+            if request.url.params.get("order", "desc") == "desc":
+                matching.reverse()
+            return self._paged(request, matching, "refunds")
 
         return self._guarded(act)
 

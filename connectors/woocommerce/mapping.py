@@ -339,6 +339,11 @@ def revision_of(order: Mapping[str, Any]) -> str:
     return "|".join([str(order.get("date_modified_gmt") or ""), str(order.get("status") or ""), *refund_ids(order)])
 
 
+def refunds_in_revision(revision: str | None) -> set[str]:
+    """The refund ids a stored revision (`revision_of`) names: the refunds stored with that return."""
+    return set(revision.split("|")[2:]) if revision else set()
+
+
 def _shop_decision(status: str | None, rules: ReturnRules) -> DecisionKind | None:
     """A decision taken in the shop's panel: WP Swings approves (`return-approved`) or declines (`return-cancelled`)."""
     if status in rules.approved_statuses:

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from retsync.kit.contract import HoldRequest, PushStatus
+from retsync.kit.contract import HoldRequest, PushStatus, Stream
 from retsync.kit.model import Customer, DecisionKind, Return, ReturnLine, ReturnStatus
 from retsync.testing.memory import InMemoryStore, act_for, carry_out, carry_out_hold
 from retsync_connectors.woocommerce.connector import WooCommerceConnector
@@ -94,6 +94,55 @@ def test_incremental_pull_sees_a_new_request_an_approval_and_a_refund_made_in_th
     assert refunded.status is ReturnStatus.REFUNDED and refunded.refund_amount == 500
     assert refunded.refunded_at is not None and refunded.extra["refund_ids"] == [str(refund_id)]
     assert store.cursor and store.cursor["page"] == 1
+
+
+def _empty_poll(shop: WooCommerceEmulator, make_connector: Make) -> list[tuple[str, str, str]]:
+    """The requests of a pull with nothing new at the shop, right after a full one."""
+    connector, store = make_connector(shop), InMemoryStore()
+    store.run(connector)
+    before = len(shop.requests)
+    assert store.run(connector) == [], "nothing new"
+    return [(r.method, r.path, r.query.get("page", "")) for r in shop.requests[before:]]
+
+
+def test_a_poll_with_nothing_new_costs_one_page_of_each_walk_however_long_the_history(make_connector: Make) -> None:
+    """Ten times the history (as old again per order, so as many orders change an hour) asks the same two pages:
+    the orders changed since the cursor and the refunds made since it, nothing per stored order or return."""
+    short = _empty_poll(WooCommerceEmulator(seed=11, n_orders=240, days=150), make_connector)
+    long = _empty_poll(WooCommerceEmulator(seed=11, n_orders=2_400, days=1_500), make_connector)
+    assert short == long == [("GET", f"{PREFIX}/orders", "1"), ("GET", f"{PREFIX}/refunds", "1")]
+
+
+def test_a_refund_made_in_the_admin_is_read_with_its_order_once(
+        synced: tuple[WooCommerceConnector, InMemoryStore], shop: WooCommerceEmulator) -> None:
+    """Core bumps the order's date_modified with a refund: the orders walk reads the order with the refund listed,
+    so the refunds walk does not ask for that order again."""
+    connector, store = synced
+    plain = next(o for o in shop.orders.values() if o["status"] == "processing" and not o["refunds"])
+    refund_id = shop.refund_in_admin(plain["id"], amount="5.00")
+    before = len(shop.requests)
+    assert store.run(connector) == [str(plain["id"])]
+    assert store.returns[str(plain["id"])].extra["refund_ids"] == [str(refund_id)]
+    asked = shop.requests[before:]
+    assert not [r for r in asked if "include" in r.query], "no second read of the order"
+    assert [r.path for r in asked if r.path.endswith("/refunds")] == [
+        f"{PREFIX}/orders/{plain['id']}/refunds", f"{PREFIX}/refunds"]
+
+
+def test_a_refund_is_not_read_again_while_its_orders_page_is_still_being_stored(
+        synced: tuple[WooCommerceConnector, InMemoryStore], shop: WooCommerceEmulator) -> None:
+    """The engine stores a page while the connector fetches the next: the refunds walk may run before the page
+    holding the refunded order is committed. The order read in this pull is enough."""
+    connector, store = synced
+    plain = next(o for o in shop.orders.values() if o["status"] == "processing" and not o["refunds"])
+    shop.refund_in_admin(plain["id"], amount="5.00")
+    context = store.context()
+    context._stored_revisions = lambda ids: {}  # nothing committed yet
+    before = len(shop.requests)
+    pages = list(connector.pull(Stream.RETURNS, context))
+    assert str(plain["id"]) in {r.external_id for page in pages for r in page.returns}
+    asked_again = [r.query["include"].split(",") for r in shop.requests[before:] if "include" in r.query]
+    assert not [ids for ids in asked_again if str(plain["id"]) in ids]
 
 
 def test_a_pass_cut_short_resumes_at_the_next_page(shop: WooCommerceEmulator, make_connector: Make) -> None:

@@ -67,6 +67,35 @@ def test_modified_after_in_gmt_lists_only_later_changes_oldest_first(api: httpx.
     assert seen == sorted(seen) and all(value > middle for value in seen)
 
 
+def test_include_with_modified_after_lists_only_the_named_orders_changed_since(api: httpx.Client,
+                                                                               shop: WooCommerceEmulator) -> None:
+    modified = sorted((o["date_modified_gmt"], o["id"]) for o in shop.orders.values() if o["status"] != "trash")
+    middle = modified[len(modified) // 2][0]
+    older, newer = modified[0][1], modified[-1][1]
+    named = {"include": f"{older},{newer},1", "per_page": 100}
+    assert sorted(o["id"] for o in api.get("/orders", params=named).json()) == sorted([older, newer])
+    since = api.get("/orders", params={**named, "modified_after": middle, "dates_are_gmt": "true"}).json()
+    assert [o["id"] for o in since] == [newer]
+
+
+def test_refunds_after_a_date_are_the_later_ones_oldest_first_and_a_deleted_one_is_gone(
+        api: httpx.Client, shop: WooCommerceEmulator) -> None:
+    every = sorted((r["date_created_gmt"], r["id"], order_id) for order_id, refunds in shop.refunds.items()
+                   for r in refunds)
+    middle = every[len(every) // 2][0]
+    later = [(r[1], r[2]) for r in every if r[0] > middle]
+    params = {"after": middle, "dates_are_gmt": "true", "order": "asc", "per_page": 100}
+    assert [(r["id"], r["parent_id"]) for r in api.get("/refunds", params=params).json()] == later
+    newest = api.get("/refunds", params={**params, "order": "desc"}).json()
+    assert [(r["id"], r["parent_id"]) for r in newest] == later[::-1]
+    order = next(o for o in shop.orders.values() if o["status"] == "completed" and not o["refunds"])
+    refund_id = shop.refund_in_admin(order["id"], amount="1.00")
+    assert api.get("/refunds", params=params).json()[-1]["id"] == refund_id, "a new refund is listed last"
+    with shop.lock:  # the manager deletes it in wp-admin
+        shop.refunds[order["id"]] = []
+    assert refund_id not in [r["id"] for r in api.get("/refunds", params=params).json()]
+
+
 @pytest.mark.parametrize("auth, message", [
     (None, "Sorry, you cannot list resources."),
     (("ck_other", SANDBOX_SECRET), "Consumer key is invalid."),
