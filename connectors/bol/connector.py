@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field, field_serializer
 
@@ -61,6 +61,9 @@ FINISHED = frozenset({"SUCCESS", "FAILURE", "TIMEOUT"})
 REFERENCE_LENGTH = 200
 """Room for an act's reference in the database (decisions.reference is a varchar(200))."""
 ORDER_CACHE_SIZE = 5_000
+TAIL_STEPS_BACK = 3
+"""Pages an open list's end is looked for before it, when it got shorter since the last pass, before the list is
+read from its start instead (a merchant who handled 150 returns in an hour has the whole list read once)."""
 CANCEL_UNSUPPORTED = "bol has no handling result that cancels a return; cancel it in the bol seller dashboard"
 
 
@@ -77,6 +80,10 @@ class BolSettings(ChannelSettings):
     process_poll_delay: Duration = Field(
         default=timedelta(seconds=1), description="pause between process status checks"
     )
+    full_pass_every: Duration = Field(
+        default=timedelta(hours=1), description="how often a pull walks bol's open lists whole and asks by id for "
+        "the returns that left them (handled in the seller dashboard); the pulls between read only the end of each "
+        "open list, where new returns join, so a poll costs a few requests however many returns are open")
     max_concurrency: int = Field(
         default=4, ge=1, le=16, description="return details and orders read at once; bol counts per endpoint and "
         "says in every answer how many requests its window has left (x-ratelimit-remaining), which caps this too")
@@ -85,15 +92,19 @@ class BolSettings(ChannelSettings):
 class BolCursor(Cursor):
     """Where a pass over the four lists stands: the phase (index into PHASES) and its next page.
 
-    `last_pass` is when the last full pass ended; it is written only once a pass is done, so a cursor
-    mid-pass holds `phase` and `page` alone (the keys retsync has always stored).
+    `last_pass` is when the last pass ended, `full_pass` when the last one that walked the open lists whole did,
+    and `tails` the last page of the open FBR and FBB lists then: where the next pass that reads only the lists'
+    ends starts looking (`tail_walk`: this pass is one of those).
     """
 
     phase: int = Field(default=0, ge=0, lt=len(PHASES))
     page: int = Field(default=1, ge=1)
     last_pass: datetime | None = None
+    full_pass: datetime | None = None
+    tails: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]] | None = None
+    tail_walk: bool | None = None
 
-    @field_serializer("last_pass")
+    @field_serializer("last_pass", "full_pass")
     def _iso(self, value: datetime | None) -> str | None:
         """ISO 8601 with `+00:00`, as stored before the cursor was typed."""
         return value.isoformat() if value is not None else None
@@ -105,6 +116,18 @@ class BolCursor(Cursor):
 
     def dump(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
+
+
+@dataclass
+class _Pass:
+    """What a pass learns as it goes and every cursor it writes carries on."""
+
+    tail_walk: bool
+    tails: list[int]
+    full_pass: datetime | None
+
+    def cursor(self, **where: Any) -> dict[str, Any]:
+        return BolCursor(tails=(self.tails[0], self.tails[1]), full_pass=self.full_pass, **where).dump()
 
 
 class _OrderCache:
@@ -159,46 +182,83 @@ class BolConnector(Connector[BolSettings]):
     # --- pull ------------------------------------------------------------------------------
 
     def pull(self, stream: Stream, context: PullContext) -> Iterator[Page]:
+        """A pass over the four lists. bol lists open returns oldest-first with no "changed since" filter, so a
+        new return joins the end of its open list: between full passes (`full_pass_every`) a pass reads only the
+        end of each open list, from the page it ended on last time, and the newest pages of the handled lists.
+        A full pass walks the open lists whole and asks by id for the returns that left them."""
         if stream != Stream.RETURNS:
             raise ValueError(f"the bol connector pulls returns only, not {stream}")
         start = BolCursor.load(context.cursor, context.now)  # anything unreadable starts a fresh pass
+        tail_walk = self._tail_walk_due(start, context) if start.fresh else bool(start.tail_walk)
+        state = _Pass(tail_walk=tail_walk, tails=list(start.tails or (1, 1)), full_pass=start.full_pass)
         orders = _OrderCache()
         open_now: set[str] = set()
         for index in range(start.phase, len(PHASES)):
-            if index == FIRST_HANDLED_PHASE and start.fresh:
+            if index == FIRST_HANDLED_PHASE and start.fresh and not tail_walk:
                 left = set(context.open_returns()) - open_now
-                yield from self._left_open_lists(left, context, orders)
+                yield from self._left_open_lists(left, context, orders, state)
                 if self.runtime.stop.is_set():
                     return
-            yield from self._walk_phase(index, start.page if index == start.phase else 1, context, orders, open_now)
+            page = start.page if index == start.phase else 1
+            first: list[dict[str, Any]] | None = None
+            if tail_walk and not PHASES[index][1] and page == 1:
+                page, first = self._find_tail(index, state.tails[index], context)
+            yield from self._walk_phase(index, page, context, orders, open_now, state, first)
             if self.runtime.stop.is_set():
                 return
 
+    def _tail_walk_due(self, start: BolCursor, context: PullContext) -> bool:
+        """Whether this pass may read only the open lists' ends: a full pass ended recently enough."""
+        return (start.tails is not None and start.full_pass is not None
+                and context.now - start.full_pass < self.settings.full_pass_every)
+
+    def _find_tail(self, index: int, page: int, context: PullContext) -> tuple[int, list[dict[str, Any]]]:
+        """The page of an open list that new returns can start on, and its entries: the page it ended on last
+        time, or an earlier one when that page is now empty or starts with a return not stored (the list got
+        shorter, so new returns begin before it). A page that starts with a stored return has every newer
+        return on it or after it. After `TAIL_STEPS_BACK` steps back the list is read from its start."""
+        fulfilment, handled = PHASES[index]
+        for _ in range(TAIL_STEPS_BACK + 1):
+            entries = self.client.list_returns(page, handled, fulfilment)
+            first_id = _return_id(entries[0]) if entries else None
+            if page == 1 or (first_id is not None and first_id in context.stored_revisions([first_id])):
+                return page, entries
+            page -= 1
+        return 1, self.client.list_returns(1, handled, fulfilment)
+
     def _walk_phase(
-        self, index: int, page: int, context: PullContext, orders: _OrderCache, open_now: set[str]
+        self, index: int, page: int, context: PullContext, orders: _OrderCache, open_now: set[str], state: _Pass,
+        first: list[dict[str, Any]] | None = None,
     ) -> Iterator[Page]:
+        """One list from `page` on (`first`: that page's entries, already read) until its last page."""
         fulfilment, handled = PHASES[index]
         while not self.runtime.stop.is_set():
-            entries = self.client.list_returns(page, handled, fulfilment)
+            entries = first if first is not None else self.client.list_returns(page, handled, fulfilment)
+            first = None
             if not handled:
                 open_now.update(filter(None, (text(entry.get("returnId")) for entry in entries)))
             sieve = RecordSieve()
             returns, new_orders, nothing_new = self._read_entries(entries, context, orders, sieve, handled=handled)
             last = len(entries) < PAGE_SIZE or (handled and nothing_new)
-            yield Page(returns=returns, orders=new_orders, cursor=self._cursor_after(index, page, last, context),
+            if last and not handled:
+                state.tails[index] = page if entries or page == 1 else page - 1
+            if last and index + 1 == len(PHASES) and not state.tail_walk:
+                state.full_pass = context.now
+            yield Page(returns=returns, orders=new_orders, cursor=self._cursor_after(index, page, last, context, state),
                        quarantined=sieve.take())
             if last:
                 return
             page += 1
 
     @staticmethod
-    def _cursor_after(index: int, page: int, last: bool, context: PullContext) -> dict[str, Any]:
+    def _cursor_after(index: int, page: int, last: bool, context: PullContext, state: _Pass) -> dict[str, Any]:
         """The next page of this list, else the next list, else a new pass (noting when this one ended)."""
+        walking = True if state.tail_walk else None
         if not last:
-            return BolCursor(phase=index, page=page + 1).dump()
+            return state.cursor(phase=index, page=page + 1, tail_walk=walking)
         if index + 1 < len(PHASES):
-            return BolCursor(phase=index + 1, page=1).dump()
-        return BolCursor(last_pass=context.now).dump()
+            return state.cursor(phase=index + 1, page=1, tail_walk=walking)
+        return state.cursor(last_pass=context.now)
 
     def _read_entries(
         self, entries: list[dict[str, Any]], context: PullContext, orders: _OrderCache, sieve: RecordSieve, *,
@@ -292,14 +352,16 @@ class BolConnector(Connector[BolSettings]):
             new_orders.append(order)
         return order
 
-    def _left_open_lists(self, return_ids: set[str], context: PullContext, orders: _OrderCache) -> Iterator[Page]:
+    def _left_open_lists(
+        self, return_ids: set[str], context: PullContext, orders: _OrderCache, state: _Pass
+    ) -> Iterator[Page]:
         """Returns stored as open that are not on bol's open lists now, fetched by id, a page's worth at a time.
 
         bol lists handled returns newest-first by date, so one handled today may sit deep in the handled
         list, past where paging stops; asking for it by id is how its new state is learnt.
         """
         pending = sorted(return_ids)
-        cursor = BolCursor(phase=FIRST_HANDLED_PHASE, page=1).dump()
+        cursor = state.cursor(phase=FIRST_HANDLED_PHASE, page=1)
         for start in range(0, len(pending), PAGE_SIZE):
             if self.runtime.stop.is_set():
                 return

@@ -80,7 +80,9 @@ def test_a_full_pass_stores_every_return_once_with_its_orders(emu: BolEmulator, 
     assert referenced == set(store.orders) == emu.truth()["orders"]
     order_gets = Counter(r.path for r in emu.requests if r.path.startswith("/retailer/orders/"))
     assert order_gets and max(order_gets.values()) == 1, "an order shared by two returns is fetched once"
-    assert store.cursor == {"phase": 0, "page": 1, "last_pass": store.now.isoformat()}
+    assert store.cursor is not None
+    assert {key: store.cursor[key] for key in ("phase", "page", "last_pass", "full_pass")} == {
+        "phase": 0, "page": 1, "last_pass": store.now.isoformat(), "full_pass": store.now.isoformat()}
     walked = list(dict.fromkeys((method, handled) for method, handled, _ in list_calls(emu)))
     assert walked == [("FBR", "false"), ("FBB", "false"), ("FBR", "true"), ("FBB", "true")]
 
@@ -102,10 +104,10 @@ def test_lines_carry_order_line_price_and_detail_fields(emu: BolEmulator, make_c
     assert statuses[ReturnStatus.REQUESTED] + statuses[ReturnStatus.IN_TRANSIT] == 56 + 19
 
 
-def test_an_unchanged_second_pass_stops_handled_paging_after_one_page(
+def test_an_unchanged_full_pass_stops_handled_paging_after_one_page(
     emu: BolEmulator, make_connector: MakeConnector
 ) -> None:
-    connector = make_connector(emu)
+    connector = make_connector(emu, full_pass_every="0s")
     store = InMemoryStore()
     store.run(connector)
     emu.requests.clear()
@@ -116,6 +118,61 @@ def test_an_unchanged_second_pass_stops_handled_paging_after_one_page(
         ("FBR", "false", "1"), ("FBR", "false", "2"), ("FBB", "false", "1"), ("FBR", "true", "1"), ("FBB", "true", "1"),
     ]
     assert not [r for r in emu.requests if r.path.startswith(("/retailer/returns/", "/retailer/orders/"))]
+
+
+def test_between_full_passes_a_poll_reads_only_the_end_of_each_open_list(make_connector: MakeConnector) -> None:
+    emu = BolEmulator(seed=SEED, n_returns=2000)  # open FBR returns over several pages
+    connector = make_connector(emu)
+    store = InMemoryStore()
+    store.run(connector)
+    full_walk = [c for c in list_calls(emu) if c[:2] == ("FBR", "false")]
+    fbb_walk = [c for c in list_calls(emu) if c[:2] == ("FBB", "false")]
+    assert len(full_walk) >= 3, "precondition: the open FBR list has several pages"
+    emu.requests.clear()
+    added = str(emu.add_return()["returnId"])  # a new open FBR return joins the end of its list
+
+    store.run(connector)
+
+    assert added in store.returns
+    assert list_calls(emu) == [("FBR", "false", full_walk[-1][2]), fbb_walk[-1], ("FBR", "true", "1"),
+                               ("FBB", "true", "1")], "four list requests, however long the open lists"
+    assert [r.path for r in emu.requests if r.path.startswith("/retailer/returns/")] == [f"/retailer/returns/{added}"]
+
+
+def test_when_an_open_list_got_shorter_its_end_is_looked_for_a_page_earlier(make_connector: MakeConnector) -> None:
+    emu = BolEmulator(seed=SEED, n_returns=2000)
+    connector = make_connector(emu)
+    store = InMemoryStore()
+    store.run(connector)
+    open_fbr = listed(emu, "FBR", handled=False)
+    last_page = (len(open_fbr) - 1) // 50 + 1
+    for return_id in open_fbr[: len(open_fbr) - 50 * (last_page - 1)]:  # the last page's worth leaves the list
+        emu.handle_externally(rma_of(return_id), "RETURN_RECEIVED")
+    emu.requests.clear()
+    added = str(emu.add_return()["returnId"])
+
+    store.run(connector)
+
+    assert added in store.returns
+    fbr_open = [c[2] for c in list_calls(emu) if c[:2] == ("FBR", "false")]
+    assert fbr_open == [str(last_page), str(last_page - 1), str(last_page)], "empty now, so one page back, on"
+
+
+def test_the_hourly_full_pass_asks_for_returns_that_left_the_open_list(
+    emu: BolEmulator, make_connector: MakeConnector
+) -> None:
+    connector = make_connector(emu)
+    store = InMemoryStore()
+    store.run(connector)
+    record, rma_id, _ = open_fbr_item(emu)
+    emu.handle_externally(rma_id, "RETURN_DOES_NOT_MEET_CONDITIONS")
+
+    store.run(connector)  # within the hour: only the lists' ends
+    assert store.returns[record.external_id].status is not ReturnStatus.DECIDED
+
+    store.now += timedelta(hours=1)
+    store.run(connector)
+    assert store.returns[record.external_id].status is ReturnStatus.DECIDED
 
 
 def test_a_new_handled_return_is_picked_up_on_the_first_handled_page(
@@ -140,7 +197,7 @@ def test_a_new_handled_return_is_picked_up_on_the_first_handled_page(
 def test_a_return_handled_on_bol_between_passes_is_updated_although_it_sits_deep_in_the_handled_list(
     emu: BolEmulator, make_connector: MakeConnector
 ) -> None:
-    connector = make_connector(emu)
+    connector = make_connector(emu, full_pass_every="0s")
     store = InMemoryStore()
     store.run(connector)
     record, rma_id, _ = open_fbr_item(emu)
@@ -166,7 +223,7 @@ def test_an_open_return_skipped_because_the_list_shifted_is_still_followed(make_
     first, shifted = open_fbr[0], open_fbr[50]  # `shifted` moves to page 1 once `first` leaves the list
     watched = {first, shifted}
     store = InMemoryStore()
-    connector = make_connector(emu)
+    connector = make_connector(emu, full_pass_every="0s")
 
     def pretend_stored(return_id: str) -> bool:  # everything but the watched two counts as stored long ago
         return return_id not in watched
@@ -210,7 +267,8 @@ def test_a_pass_killed_midway_resumes_where_it_stopped_and_misses_nothing(
 ) -> None:
     store = InMemoryStore()
     store.run(make_connector(emu), max_pages=4)
-    assert store.cursor == {"phase": 2, "page": 2}, "two FBR pages, one FBB page, one handled FBR page"
+    assert store.cursor is not None
+    assert (store.cursor["phase"], store.cursor["page"]) == (2, 2), "two FBR pages, one FBB page, one handled FBR page"
     emu.requests.clear()
 
     store.run(make_connector(emu))  # a new process: nothing but the stored cursor survives
@@ -227,7 +285,7 @@ def test_stop_signal_ends_the_pass_between_pages(emu: BolEmulator, make_connecto
     runtime.stop.set()
 
     assert list(pages) == []
-    assert first.cursor == {"phase": 0, "page": 2}
+    assert first.cursor is not None and (first.cursor["phase"], first.cursor["page"]) == (0, 2)
     assert len(list_calls(emu)) == 1
 
 
