@@ -27,8 +27,10 @@ test: $(STAMP)
 	cd $(TEMPLATE) && ../../$(BIN)/python -m pytest -q -n $(WORKERS) $(PYTEST_ARGS); \
 		status=$$?; [ $$status -eq 0 ] || [ $$status -eq 5 ]
 
+# The figures, then the README's Performance table written from them (bench/results.json).
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
+	$(BIN)/python -m bench.readme
 
 stress: $(STAMP)
 	RETSYNC_STRESS=1 $(BIN)/python -m pytest -q -m crash $(PYTEST_ARGS)

@@ -25,6 +25,12 @@ NETWORK_TARGET = 1.05
 """At 80 ms ± 20 ms a request: storing must hide behind the network's waits."""
 CONCURRENT_TARGET = 0.5
 CONCURRENT = {"bol", "allegro", "prestashop"}
+PEAK_RSS_TARGET_MB = 150
+RATE_BOUND = {"baselinker": (100 / 60, 60)}
+"""APIs whose documented rate limit, not their answer time, bounds a backfill: the requests a second the limit
+allows (BaseLinker: 100 a minute, then the token is blocked), and the most returns worth a run (every request
+costs 0.6 s whatever the client does). Their floor is the larger of the replay and what the limit allows: an
+unpaced replay would only measure how fast BaseLinker blocks a token."""
 """APIs whose rate limits allow independent reads in parallel: at 80 ms they must beat the sequential floor."""
 
 
@@ -65,10 +71,16 @@ def backfill(connector: str, cls: type[Connector], returns: int, db_url: str, wo
         config = workdir / "bench.toml"
         write_sandbox_config(config, workdir, db_url, {"bench": channel_table(cls, base_url)})
         measured = run_child("pull", config, "bench")
+        over_limit = emulator.over_limit
         gets = [r for r in emulator.requests if not r.changes_state]
         emulator.log_requests = False
         token = emulator.issue_token(3600)
-        floor = min(_replay(base_url, gets, token) for _ in range(2))
+        # the better of two replays where loopback's noise matters; where each request waits, one is enough
+        floor = min(_replay(base_url, gets, token) for _ in range(1 if latency_ms else 2))
+    allowed = RATE_BOUND.get(connector)
+    floor_kind = "plain httpx replay"
+    if allowed is not None and len(gets) / allowed[0] > floor:
+        floor, floor_kind = len(gets) / allowed[0], f"the documented {allowed[0] * 60:g} requests a minute"
     target = _target(connector, latency_ms)
     return {
         "connector": connector,
@@ -79,10 +91,13 @@ def backfill(connector: str, cls: type[Connector], returns: int, db_url: str, wo
         "seconds": round(measured["seconds"], 2),
         "returns_per_second": round(measured["returns_new"] / measured["seconds"], 1),
         "floor_seconds": round(floor, 2),
+        "floor": floor_kind,
         "ratio_to_floor": round(measured["seconds"] / floor, 3),
         "peak_rss_mb": round(measured["peak_rss_mb"], 1),
-        "target": f"ratio <= {target}",
-        "meets_target": measured["seconds"] / floor <= target,
+        "over_limit": over_limit,
+        "target": f"ratio <= {target}, <= {PEAK_RSS_TARGET_MB} MB, never over the rate limit",
+        "met": measured["seconds"] / floor <= target and measured["peak_rss_mb"] <= PEAK_RSS_TARGET_MB
+        and not over_limit,
     }
 
 
@@ -103,6 +118,7 @@ def run(returns: int, postgres: bool = True, connectors: list[str] | None = None
                         work.mkdir(parents=True)
                         db_url = server.new_database() if server else f"sqlite:///{work / 'bench.db'}"
                         size = returns if not latency else (latency_returns or returns)
+                        size = min(size, RATE_BOUND[name][1]) if name in RATE_BOUND else size
                         results.append(backfill(name, cls, size, db_url, work, latency))
     finally:
         pg.stop()
