@@ -91,6 +91,9 @@ class MagentoSettings(ChannelSettings):
 
     base_url: str = Field(description="the shop's address, e.g. https://shop.example.com (the API is under "
                                       "/rest/<store_code>/V1)")
+    max_concurrency: int = Field(
+        default=4, ge=1, le=16, description="reads in flight at once (the next page of a list while this one is "
+        "stored); Magento's core throttles only checkout and payment, your host may: 1 for a small one")
     store_code: str = Field(default="default", pattern=r"^[a-z0-9_]{1,32}$",
                             description="the store view code in the REST path (`default`, or `all` for every store)")
     username: str | None = Field(default=None, description="an admin user allowed to use the REST API (with "
@@ -206,9 +209,12 @@ class MagentoConnector(Connector[MagentoSettings]):
         """Pages of a date-filtered search, stopping on total_count (a page past the end repeats the last one)."""
         cursor = WalkCursor.load(context.cursor, context.now)
         since, page, seen = cursor.since or context.backfill_since, cursor.page, cursor.seen
+        upcoming = self.client.http.soon(lambda number: fetch(since, number), page)
         while not self.runtime.stop.is_set():
-            entries, total = fetch(since, page)
+            entries, total = upcoming()
             last = not entries or page * PAGE_SIZE >= total
+            if not last:  # the next page is read while this one is mapped and stored
+                upcoming = self.client.http.soon(lambda number: fetch(since, number), page + 1)
             for raw in entries:
                 found = moment(raw)
                 if found is not None and (seen is None or found > seen):
