@@ -108,6 +108,9 @@ class ShopifySettings(ChannelSettings):
                                          "release); before 2025-07 returns are refunded with returnRefund, from "
                                          "2025-07 processed and refunded with returnProcess, from 2026-01 return lines name "
                                          "their reason definitions")
+    max_concurrency: int = Field(
+        default=2, ge=1, le=16, description="queries in flight at once: the next page of orders is asked for while "
+        "this one is stored; each query's cost still comes out of the shop's leaky bucket, which paces them")
     notify_customer: bool = Field(default=False, description="Shopify e-mails the buyer when retsync approves, "
                                                              "declines, processes or cancels a return")
     decline_reason: Literal["FINAL_SALE", "OTHER", "RETURN_PERIOD_ENDED"] = Field(
@@ -191,8 +194,12 @@ class ShopifyConnector(Connector[ShopifySettings]):
         cursor = OrdersCursor.load(context.cursor, context.now)
         since = cursor.since or context.backfill_since
         after, seen = cursor.after, cursor.seen
+        query = search_since(since)
+        upcoming = self.client.http.soon(lambda position: self.client.orders_page(query, position), after)
         while not self.runtime.stop.is_set():
-            nodes, more, end = self.client.orders_page(search_since(since), after)
+            nodes, more, end = upcoming()
+            if more:  # the next page is asked for while this one is mapped and stored
+                upcoming = self.client.http.soon(lambda position: self.client.orders_page(query, position), end)
             sieve = RecordSieve()
             returns: list[Return] = []
             orders: list[Order] = []
