@@ -4,12 +4,21 @@ The history is written straight into the tables (as a year of pulls would have l
 500,000 orders of two lines each, 100,000 returns of one line each — most name their order line, a fifth
 only the SKU (the fallback link), a few name an order the store lacks — and customers who buy on both
 channels. Then the three steps that run after every pull are timed over the whole history at once: linking,
-customer grouping, and the eight flag rules. A second pass with nothing new shows what a routine pull costs.
+customer grouping, and the flag rules of each channel. A second pass with nothing new shows what a routine
+pull costs: the daemon's own pass (the rules are skipped when nothing they read changed), and the rules run
+again anyway (as once an hour, or after a decision).
+
+The passes run in a child process (`--child`), so its peak RSS is the reconciliation's alone, the seeding
+not counted. Target (issue 19, point 6): first pass <= 10 s, peak RSS <= 150 MB.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -19,16 +28,20 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, text
 
-from bench.common import chunks
+from bench.child import peak_rss_mb
+from bench.common import REPO, Postgres, chunks
 from retsync.kit.settings import ChannelSettings
 from retsync.reconcile.customers import group_customers
 from retsync.reconcile.flags import recompute
-from retsync.reconcile.linking import link_returns
+from retsync.reconcile.linking import link_returns, refresh_flags
 from retsync.store.db import make_engine, upgrade
 from retsync.store.models import Channel, Order, OrderLine, Return, ReturnLine
 
 LINES_PER_ORDER = 2
-
+CHANNELS = (1, 2)
+TARGET_SECONDS = 10.0
+TARGET_MB = 150.0
+TARGET = "first pass <= 10 s, <= 150 MB"
 
 
 def _seed(db: Engine, returns: int, order_lines: int, now: datetime) -> None:
@@ -92,20 +105,46 @@ def _seed(db: Engine, returns: int, order_lines: int, now: datetime) -> None:
 
 
 def _pass(db: Engine, now: datetime) -> dict[str, float]:
+    """Link, group and flag every channel, as the daemon does after a pull of each (all channels at once)."""
     settings = ChannelSettings(connector="bench")
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    link_returns(db)
+    linked = link_returns(db)
     timings["link_s"] = time.perf_counter() - started
     started = time.perf_counter()
     group_customers(db, now)
     timings["group_s"] = time.perf_counter() - started
     started = time.perf_counter()
-    for channel_id in (1, 2):
-        recompute(db, channel_id, settings, now)
+    changed = bool(linked.orders_linked or linked.lines_linked)
+    for channel_id in CHANNELS:
+        refresh_flags(db, channel_id, settings, now, changed=changed)
     timings["flags_s"] = time.perf_counter() - started
     timings["total_s"] = sum(timings.values())
     return {key: round(value, 2) for key, value in timings.items()}
+
+
+def child(db_url: str, now: datetime) -> dict[str, Any]:
+    """The measured side: the first pass, a pass with nothing new, the rules again; this process's peak RSS."""
+    db = make_engine(db_url)
+    try:
+        first = _pass(db, now)
+        again = _pass(db, now)
+        started = time.perf_counter()
+        for channel_id in CHANNELS:
+            recompute(db, channel_id, ChannelSettings(connector="bench"), now)
+        rerun = round(time.perf_counter() - started, 2)
+    finally:
+        db.dispose()
+    return {"first_pass": first, "pass_with_nothing_new": again, "flags_rerun_s": rerun, "peak_rss_mb": peak_rss_mb()}
+
+
+def _run_child(db_url: str, now: datetime) -> dict[str, Any]:
+    result = subprocess.run([sys.executable, "-m", "bench.reconcile", "--child", db_url, "--now", now.isoformat()],
+                            cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    if result.returncode != 0:
+        raise RuntimeError(f"bench.reconcile --child failed:\n{result.stderr[-3000:]}")
+    measured: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return measured
 
 
 def reconcile_once(db_url: str, returns: int, order_lines: int) -> dict[str, Any]:
@@ -116,8 +155,7 @@ def reconcile_once(db_url: str, returns: int, order_lines: int) -> dict[str, Any
         started = time.perf_counter()
         _seed(db, returns, order_lines, now)
         seeded = time.perf_counter() - started
-        first = _pass(db, now)
-        again = _pass(db, now)
+        measured = _run_child(db_url, now)
         with db.connect() as conn:
             linked = conn.execute(text("SELECT COUNT(*) FROM return_lines WHERE order_line_id IS NOT NULL")).scalar_one()
             groups = conn.execute(text("SELECT COUNT(*) FROM customer_groups")).scalar_one()
@@ -125,11 +163,15 @@ def reconcile_once(db_url: str, returns: int, order_lines: int) -> dict[str, Any
                 "SELECT code, COUNT(*) FROM return_flags WHERE resolved_at IS NULL GROUP BY code")).all())
     finally:
         db.dispose()
+    first = measured["first_pass"]
     return {
         "database": db_url.split(":", 1)[0].split("+")[0], "returns": returns, "order_lines": order_lines,
         "seed_s": round(seeded, 1), "first_pass": first, "returns_per_second": round(returns / first["total_s"]),
-        "pass_with_nothing_new": again, "lines_linked": int(linked), "customer_groups": int(groups),
-        "open_flags": {str(k): int(v) for k, v in flags.items()},
+        "pass_with_nothing_new": measured["pass_with_nothing_new"], "flags_rerun_s": measured["flags_rerun_s"],
+        "peak_rss_mb": round(measured["peak_rss_mb"], 1), "lines_linked": int(linked),
+        "customer_groups": int(groups), "open_flags": {str(k): int(v) for k, v in flags.items()},
+        "target": TARGET,
+        "met": first["total_s"] <= TARGET_SECONDS and measured["peak_rss_mb"] <= TARGET_MB,
     }
 
 
@@ -138,9 +180,7 @@ def run(returns: int = 100_000, order_lines: int = 1_000_000, postgres: bool = T
     with tempfile.TemporaryDirectory(prefix="retsync-bench-reconcile-") as folder:
         results.append(reconcile_once(f"sqlite:///{Path(folder) / 'reconcile.db'}", returns, order_lines))
         if postgres:
-            from retsync.testing.pgcluster import PgCluster
-
-            cluster = PgCluster()
+            cluster = Postgres()
             try:
                 results.append(reconcile_once(cluster.new_database(), returns, order_lines))
             finally:
@@ -150,11 +190,16 @@ def run(returns: int = 100_000, order_lines: int = 1_000_000, postgres: bool = T
 
 if __name__ == "__main__":
     import argparse
-    import json
 
-    parser = argparse.ArgumentParser(prog="python -m bench.reconcile")
+    parser = argparse.ArgumentParser(prog="python -m bench.reconcile", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--returns", type=int, default=100_000)
     parser.add_argument("--order-lines", type=int, default=1_000_000)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--child", metavar="DB_URL", help=argparse.SUPPRESS)
+    parser.add_argument("--now", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
-    print(json.dumps(run(arguments.returns, arguments.order_lines, postgres=not arguments.no_postgres), indent=2))
+    if arguments.child:
+        print(json.dumps(child(arguments.child, datetime.fromisoformat(arguments.now))))
+    else:
+        print(json.dumps(run(arguments.returns, arguments.order_lines, postgres=not arguments.no_postgres), indent=2))

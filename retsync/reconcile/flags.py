@@ -17,9 +17,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, select, text, update
 
 from retsync.kit.settings import ChannelSettings
+from retsync.reconcile import bulk
 from retsync.store.lease import serialized
 from retsync.store.models import ReturnFlag, UTCDateTime
 
@@ -276,6 +277,7 @@ def recompute(db: Engine, channel_id: int, settings: ChannelSettings, now: datet
     changes = FlagChanges()
     with db.begin() as conn:
         serialized(conn, f"flags:{channel_id}")  # a pull and another instance's push pass both recompute
+        bulk.no_jit(conn)
         holding = current_flags(conn, channel_id, settings, now, codes)
         stored = {
             (int(row.return_id), None if row.return_line_id is None else int(row.return_line_id), row.code):
@@ -295,11 +297,10 @@ def recompute(db: Engine, channel_id: int, settings: ChannelSettings, now: datet
         if changed:
             conn.execute(update(flags_t).where(flags_t.c.id == bindparam("_id"))
                          .values(detail=bindparam("detail"), updated_at=bindparam("updated_at")), changed)
-        new = [{"return_id": key[0], "return_line_id": key[1], "code": key[2], "detail": detail,
-                "flagged_at": now, "updated_at": now, "resolved_at": None}
-               for key, detail in holding.items() if key not in stored]
-        for start in range(0, len(new), 5000):
-            conn.execute(insert(flags_t), new[start:start + 5000])
+        stamp = bulk.stamp(conn, now)
+        new = [(*key, detail, stamp, stamp) for key, detail in holding.items() if key not in stored]
+        bulk.insert(conn, "return_flags", ("return_id", "return_line_id", "code", "detail", "flagged_at", "updated_at"),
+                    new)  # a first pass raises a flag for most of the history at once
     changes.raised, changes.resolved, changes.open = len(new), len(gone), len(holding)
     return changes
 
