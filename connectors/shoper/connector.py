@@ -122,6 +122,9 @@ class ShoperSettings(ChannelSettings):
 
     base_url: str = Field(description="the shop's address, e.g. https://shop.example.com or "
                           "https://example.shoparena.pl (the API is under /webapi/rest)")
+    max_concurrency: int = Field(
+        default=2, ge=1, le=16, description="calls in flight at once: the next page of a list is asked for while "
+        "this one is stored; Shoper's leaky bucket (X-Shop-Api-Calls) still paces every call")
     login: str = Field(description="a panel user with access to the REST API (Configuration > Administration, "
                        "system > Administrators: API access)")
     password: Secret = Field(description="that user's password; write env:VAR, file:/path or keyring:service/user")
@@ -267,11 +270,18 @@ class ShoperConnector(Connector[ShoperSettings]):
                ) -> Iterator[tuple[list[dict[str, Any]], bool]]:
         """Page through one "since" list, advancing `walk` as each page is handed out."""
         since = local_text(walk.since - context.overlap, self.zone)
+
+        def page_at(number: int) -> Any:
+            return self.client.list(resource, filters={date_field: {">=": since}}, page=number)
+
+        upcoming = self.client.http.soon(page_at, walk.position)
         while not self.runtime.stop.is_set():
-            listing = self.client.list(resource, filters={date_field: {">=": since}}, page=walk.position)
+            listing = upcoming()
             for entry in objs(listing.entries):
                 walk.saw(parse_local(entry.get(date_field), self.zone))
             last = not listing.entries or walk.position >= listing.pages
+            if not last:  # the next page is asked for while this one is mapped and stored
+                upcoming = self.client.http.soon(page_at, walk.position + 1)
             if last:
                 walk.finish()
             else:

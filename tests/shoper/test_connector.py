@@ -143,7 +143,8 @@ def test_a_pass_cut_short_resumes_at_the_next_page(shop: ShoperEmulator, make_co
     store.run(connector)
     assert set(store.returns) == shop.truth()["returns"]
     pages = [q["page"] for q in listings(shop, "/orders") if "status_date" in q.get("filters", "")]
-    assert pages == ["1", "2", "3", "4", "5"]
+    # page 2 may have been asked for ahead before the first pass was cut; never stored, it is read again
+    assert pages[0] == "1" and pages[-4:] == ["2", "3", "4", "5"] and len(pages) in (5, 6)
 
 
 def test_unknown_statuses_are_stored_verbatim_not_crashed_on(synced: tuple[ShoperConnector, InMemoryStore],
