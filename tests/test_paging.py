@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 from retsync.kit.paging import Cursor, walk_pages
@@ -49,3 +50,21 @@ def test_walk_pages_stops_between_pages_when_the_daemon_stops() -> None:
     assert next(pages)[1] == 2
     stop.set()
     assert list(pages) == []
+
+
+def test_walk_pages_asks_for_the_next_page_before_handing_this_one_out() -> None:
+    asked: list[int] = []
+    pages = {1: ["a", "b"], 2: ["c", "d"], 3: ["e"]}
+
+    def fetch(page: int) -> list[str]:
+        asked.append(page)
+        return pages[page]
+
+    def ahead(read: Callable[[int], list[str]], page: int) -> Callable[[], list[str]]:
+        found = read(page)  # a channel's ChannelHttp.soon starts it in the background; here it is done at once
+        return lambda: found
+
+    walked = walk_pages(fetch, 1, size=2, stop=threading.Event(), ahead=ahead)
+    assert next(walked) == (["a", "b"], 2, False) and asked == [1, 2], "page 2 asked for before page 1 is stored"
+    assert next(walked) == (["c", "d"], 3, False) and asked == [1, 2, 3]
+    assert next(walked) == (["e"], 4, True) and asked == [1, 2, 3], "nothing asked for after the last page"

@@ -68,18 +68,26 @@ class Cursor(BaseModel):
 
 
 def walk_pages(fetch: Callable[[int], Sequence[T]], start: int, *, size: int, stop: threading.Event,
-               by_offset: bool = False) -> Iterator[tuple[Sequence[T], int, bool]]:
+               by_offset: bool = False,
+               ahead: Callable[[Callable[[int], Sequence[T]], int], Callable[[], Sequence[T]]] | None = None,
+               ) -> Iterator[tuple[Sequence[T], int, bool]]:
     """Ask `fetch(position)` for page after page from `start` until one comes back shorter than `size`.
 
     Yields `(entries, next_position, last)`: store `next_position` in the cursor with the page, so a pass cut
     short resumes at the page after the last one stored. Positions are page numbers (+1 a page) or, with
     `by_offset`, offsets (+ the entries received). Stops between pages when the daemon is stopping.
+
+    `ahead` is the channel's `ChannelHttp.soon`: with it, the next page is asked for as soon as this one has
+    arrived, while the caller maps and stores it (one more read in flight, within `max_concurrency`). A page read
+    ahead and never handed out is read again from the stored cursor next time, like any page not stored.
     """
     position = start
+    upcoming: Callable[[], Sequence[T]] | None = None
     while not stop.is_set():
-        entries = fetch(position)
+        entries = upcoming() if upcoming is not None else fetch(position)
         position += len(entries) if by_offset else 1
         last = len(entries) < size
+        upcoming = ahead(fetch, position) if ahead is not None and not last else None
         yield entries, position, last
         if last:
             return

@@ -59,6 +59,9 @@ class TemplateSettings(ChannelSettings):
     base_url: str = Field(description="the channel's API host, e.g. https://api.example.com (paths start at /v1)")
     api_key: Secret = Field(description="the API key from the channel's seller settings; write env:VAR, "
                                         "file:/path or keyring:service/user rather than the key itself")
+    max_concurrency: int = Field(
+        default=2, ge=1, le=16, description="reads in flight at once: the next page of returns is asked for while "
+        "this one is stored. Set your connector's default from its API's documented limits (1 where it has none)")
 
 
 class ReturnsCursor(Cursor):
@@ -122,7 +125,7 @@ class TemplateConnector(Connector[TemplateSettings]):
         since = cursor.since or context.backfill_since
         seen = cursor.seen
         pages = walk_pages(lambda page: self.client.returns_page(since, page), cursor.page, size=PAGE_SIZE,
-                           stop=self.runtime.stop)
+                           stop=self.runtime.stop, ahead=self.client.http.soon)
         for entries, next_page, last in pages:
             sieve = RecordSieve()
             returns = [mapped for mapped in (sieve.map("return", raw, map_return, raw, external_id=obj(raw).get("id"))
