@@ -160,6 +160,13 @@ class AmazonEmulator(Emulator):
             bucket[0] -= 1
         return None
 
+    def changes_state(self, request: httpx.Request) -> bool:
+        """createReport is a read: it asks Amazon to prepare the seller's data and changes none of it (the bench's
+        floor replays it with the GETs that follow it)."""
+        if request.method == "POST" and request.url.path == "/reports/2021-06-30/reports":
+            return False
+        return super().changes_state(request)
+
     def authorize(self, request: httpx.Request) -> httpx.Response | None:
         if request.url.path.startswith(("/auth/", "/_s3/")):
             return None
