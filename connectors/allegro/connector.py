@@ -39,7 +39,7 @@ from retsync.kit.paging import Cursor, walk_pages
 from retsync.kit.payload import count, not_after, objs
 from retsync.kit.records import RecordSieve, map_fetched
 from retsync.kit.secrets import Secret, remember
-from retsync.kit.settings import ChannelSettings
+from retsync.kit.settings import ChannelSettings, Duration, fresh_poll_interval
 from retsync.kit.tokens import TokenStore, TokenStoreError
 from retsync_connectors.allegro.client import AllegroClient, RefreshTokenAuth, errors_detail
 from retsync_connectors.allegro.mapping import (
@@ -73,6 +73,7 @@ class SignInFailed(AuthError):
 class AllegroSettings(ChannelSettings):
     """`[channels.<name>]` keys of an Allegro channel."""
 
+    poll_interval: Duration = fresh_poll_interval()
     client_id: str = Field(description="Client ID of your app from apps.developer.allegro.pl (device flow enabled)")
     client_secret: Secret = Field(description="Client Secret of that app; write env:VAR, file:/path or keyring:service/user")
     base_url: str = Field(default="https://api.allegro.pl",

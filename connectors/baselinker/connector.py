@@ -47,7 +47,7 @@ from retsync.kit.paging import Cursor
 from retsync.kit.payload import obj, text
 from retsync.kit.records import RecordSieve, map_fetched
 from retsync.kit.secrets import Secret
-from retsync.kit.settings import ChannelSettings
+from retsync.kit.settings import ChannelSettings, Duration
 from retsync_connectors.baselinker.client import API_URL, LIMIT_PER_MINUTE, PAGE_SIZE, BaseLinkerClient
 from retsync_connectors.baselinker.mapping import (
     decided_by_status,
@@ -78,6 +78,9 @@ REFUNDABLE = (DecisionKind.ACCEPT, DecisionKind.KEEP)
 class BaseLinkerSettings(ChannelSettings):
     """The `[channels.<name>]` keys of a BaseLinker account, beside the ones every channel has."""
 
+    poll_interval: Duration = Field(
+        default=timedelta(minutes=2), description="time between pulls; BaseLinker's 100 requests a minute are the "
+        "account's, shared with every other integration on it, so retsync polls every 2 minutes")
     base_url: str = Field(default=API_URL, description="BaseLinker's API host (the endpoint is /connector.php)")
     api_token: Secret = Field(description="the API token (BaseLinker panel: Account & other → My account → API); "
                                           "write env:VAR, file:/path or keyring:service/user, not the token")

@@ -36,7 +36,7 @@ from retsync.kit.paging import Cursor
 from retsync.kit.payload import objs, text
 from retsync.kit.records import RecordSieve, map_fetched
 from retsync.kit.secrets import Secret
-from retsync.kit.settings import ChannelSettings, Duration
+from retsync.kit.settings import ChannelSettings, Duration, fresh_poll_interval
 from retsync_connectors.bol.client import PAGE_SIZE, BolClient
 from retsync_connectors.bol.mapping import (
     DECISION_TO_HANDLING,
@@ -70,6 +70,7 @@ CANCEL_UNSUPPORTED = "bol has no handling result that cancels a return; cancel i
 class BolSettings(ChannelSettings):
     """`[channels.<name>]` keys of a bol channel."""
 
+    poll_interval: Duration = fresh_poll_interval()
     base_url: str = Field(default="https://api.bol.com", description="API host; point it at a sandbox to test")
     token_url: str = Field(default="https://login.bol.com/token", description="OAuth token endpoint")
     client_id: str = Field(description="API client id from the bol seller dashboard (Settings > API)")

@@ -39,7 +39,7 @@ from retsync.kit.paging import Cursor, walk_pages
 from retsync.kit.payload import OutOfRange, count, not_after, obj, text
 from retsync.kit.records import RecordSieve, map_fetched
 from retsync.kit.secrets import Secret
-from retsync.kit.settings import ChannelSettings
+from retsync.kit.settings import ChannelSettings, Duration, fresh_poll_interval
 from retsync_connectors.channable.client import PAGE_SIZE, ChannableClient
 from retsync_connectors.channable.mapping import map_order, map_return, modified_at, status_word
 
@@ -53,6 +53,7 @@ _ONE_POST = ("one POST /v1/.../returns/{{id}}/status ({word}) for the whole retu
 class ChannableSettings(ChannelSettings):
     """The `[channels.<name>]` keys of a Channable project, beside the ones every channel has."""
 
+    poll_interval: Duration = fresh_poll_interval()
     api_token: Secret = Field(description="the company's Channable API token (company settings → Channable API; "
                                           "valid a year); write env:VAR, file:/path or keyring:service/user")
     company_id: int = Field(gt=0, description="your Channable company id (shown beside the API token)")

@@ -56,7 +56,7 @@ from retsync.kit.paging import Cursor
 from retsync.kit.payload import not_after, obj, text, when
 from retsync.kit.records import RecordSieve, map_fetched
 from retsync.kit.secrets import Secret
-from retsync.kit.settings import ChannelSettings, Duration
+from retsync.kit.settings import ChannelSettings, Duration, fresh_poll_interval
 from retsync_connectors.magento.client import PAGE_SIZE, MagentoClient, magento_time
 from retsync_connectors.magento.mapping import (
     CLOSED,
@@ -89,6 +89,7 @@ OPEN_SOURCE_ONLY_REFUNDS = ("Magento Open Source has no returns module (RMA): it
 class MagentoSettings(ChannelSettings):
     """The `[channels.<name>]` keys of a Magento 2 / Adobe Commerce channel."""
 
+    poll_interval: Duration = fresh_poll_interval()
     base_url: str = Field(description="the shop's address, e.g. https://shop.example.com (the API is under "
                                       "/rest/<store_code>/V1)")
     max_concurrency: int = Field(

@@ -41,7 +41,7 @@ from retsync.kit.paging import ChangedSinceWalk, WalkKeys
 from retsync.kit.payload import objs, text
 from retsync.kit.records import RecordSieve, map_fetched
 from retsync.kit.secrets import Secret
-from retsync.kit.settings import ChannelSettings
+from retsync.kit.settings import ChannelSettings, Duration, fresh_poll_interval
 from retsync_connectors.prestashop.client import FAR_FUTURE, PAGE_SIZE, AdminApiClient, PrestaShopClient
 from retsync_connectors.prestashop.mapping import (
     SLIP_RETURN_PREFIX,
@@ -105,6 +105,7 @@ class SlipPlan:
 class PrestaShopSettings(ChannelSettings):
     """`[channels.<name>]` keys of a PrestaShop shop."""
 
+    poll_interval: Duration = fresh_poll_interval()
     base_url: str = Field(description="the shop's address, e.g. https://shop.example.com (the webservice is /api/)")
     api_key: Secret = Field(
         description="the 32-character webservice key (Advanced parameters > Webservice) with GET on orders, "

@@ -39,7 +39,7 @@ from retsync.kit.paging import ChangedSinceWalk
 from retsync.kit.payload import objs, text
 from retsync.kit.records import RecordSieve, map_fetched
 from retsync.kit.secrets import Secret
-from retsync.kit.settings import ChannelSettings
+from retsync.kit.settings import ChannelSettings, Duration, fresh_poll_interval
 from retsync_connectors.shoper.client import IN_CHUNK, ShoperClient
 from retsync_connectors.shoper.mapping import (
     REFUND_FINISHED,
@@ -120,6 +120,7 @@ StatusIds = Annotated[tuple[str, ...], BeforeValidator(_status_list)]
 class ShoperSettings(ChannelSettings):
     """`[channels.<name>]` keys of a Shoper shop."""
 
+    poll_interval: Duration = fresh_poll_interval()
     base_url: str = Field(description="the shop's address, e.g. https://shop.example.com or "
                           "https://example.shoparena.pl (the API is under /webapi/rest)")
     max_concurrency: int = Field(

@@ -50,7 +50,7 @@ from retsync.kit.paging import Cursor
 from retsync.kit.payload import minor_units, not_after, obj, objs, text
 from retsync.kit.records import RecordSieve, map_fetched
 from retsync.kit.secrets import Secret
-from retsync.kit.settings import ChannelSettings
+from retsync.kit.settings import ChannelSettings, Duration, fresh_poll_interval
 from retsync_connectors.shopify.client import (
     APPROVE,
     CANCEL,
@@ -98,6 +98,7 @@ DEFAULT_TAGS = {"return-accept": DecisionKind.ACCEPT, "return-reject": DecisionK
 class ShopifySettings(ChannelSettings):
     """The `[channels.<name>]` keys of a Shopify shop."""
 
+    poll_interval: Duration = fresh_poll_interval()
     shop: str = Field(description="the shop's myshopify.com domain, e.g. my-shop.myshopify.com (the admin's "
                                   "domain, not a custom storefront domain)")
     access_token: Secret = Field(description="the Admin API access token of the custom app (shpat_…) with "

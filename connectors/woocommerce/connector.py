@@ -39,7 +39,7 @@ from retsync.kit.paging import ChangedSinceWalk, WalkKeys
 from retsync.kit.payload import objs, text
 from retsync.kit.records import RecordSieve, map_fetched
 from retsync.kit.secrets import Secret
-from retsync.kit.settings import ChannelSettings
+from retsync.kit.settings import ChannelSettings, Duration, fresh_poll_interval
 from retsync_connectors.woocommerce.client import PAGE_SIZE, WooCommerceClient
 from retsync_connectors.woocommerce.mapping import (
     DECISION_META_PREFIX,
@@ -81,6 +81,7 @@ read those orders again; bounded, so a backfill's memory stays flat (past it, or
 class WooCommerceSettings(ChannelSettings):
     """`[channels.<name>]` keys of a WooCommerce shop."""
 
+    poll_interval: Duration = fresh_poll_interval()
     base_url: str = Field(
         description="the shop's address, e.g. https://shop.example.com (the API is under /wp-json/wc/v3); "
         "use https: WooCommerce accepts the key over plain http only with OAuth 1.0a signatures"
