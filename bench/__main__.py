@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench import backfill, decisions, history, push, reconcile, scheduling, web
+from bench import backfill, decisions, freshness, history, push, reconcile, scheduling, web
 from bench.common import machine
 
 BENCHMARKS = ("backfill", "memory", "incremental", "freshness", "decisions", "push", "scheduling", "reconcile", "web")
@@ -51,6 +51,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                              "issue's: 50000,200000)")
     parser.add_argument("--decisions", type=int, default=100,
                         help="returns decided per sandbox by the push benchmark (default 100)")
+    parser.add_argument("--freshness-minutes", type=float, default=4.0,
+                        help="how long returns are created at the sandboxes while the daemon polls (default 4)")
+    parser.add_argument("--freshness-returns", type=int, default=8,
+                        help="returns created per sandbox, at random moments (default 8)")
     parser.add_argument("--latency-decisions", type=int, default=40,
                         help="decisions recorded against the running daemon (default 40)")
     parser.add_argument("--latency-seconds", type=float, default=60.0,
@@ -169,6 +173,9 @@ def main(argv: list[str] | None = None) -> None:
             found = history.run(args.history, connectors=args.connector)
             results.update({key: value for key, value in found.items() if key in wanted})
         steps.append(("memory and incremental", measured_history))
+    if "freshness" in wanted:
+        steps.append(("freshness", lambda: results.update(freshness=freshness.run(
+            args.freshness_minutes, args.freshness_returns, connectors=args.connector))))
     if "decisions" in wanted:
         steps.append(("decisions", lambda: results.update(decisions=decisions.run(
             args.latency_decisions, args.latency_seconds, connectors=args.connector))))

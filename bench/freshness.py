@@ -158,9 +158,16 @@ def _row(name: str, interval: timedelta, emulator: Emulator, created: list[Creat
         "p50_s": seconds(p50), "p95_s": seconds(p95), "max_s": seconds(max(latencies)) if latencies else None,
         "requests": len(emulator.requests), "statuses": statuses, "answered_429": answered_429,
         "over_limit": emulator.over_limit, "failing": failing,
-        "target": f"<= {TARGET_P95_S:g} s p95",
-        "met": bool(mine) and p95 <= TARGET_P95_S and answered_429 == 0 and emulator.over_limit == 0,
+        **_verdict(interval, bool(mine) and p95 <= TARGET_P95_S and answered_429 == 0 and emulator.over_limit == 0),
     }
+
+
+def _verdict(interval: timedelta, met: bool) -> dict[str, Any]:
+    """A connector whose default polls less often than the target (its API's limits allow no poll a minute:
+    Amazon, BaseLinker; see the README) is the documented exception: measured, not judged."""
+    if interval.total_seconds() > TARGET_P95_S:
+        return {"target": f"exception: the API's limits allow a poll every {format_duration(interval)}", "met": None}
+    return {"target": f"<= {TARGET_P95_S:g} s p95", "met": met}
 
 
 def run(minutes: float = 5.0, returns: int = 8, connectors: list[str] | None = None, seed: int = 1,

@@ -32,9 +32,15 @@ def test_a_connector_is_fresh_when_95_percent_show_within_a_minute() -> None:
 
 
 def test_a_return_never_seen_is_later_than_any_seen_one() -> None:
-    row = _row("shop", timedelta(minutes=5), _emulator(), _created("shop", [5.0, None]), end=400.0, failing=None)
+    row = _row("shop", timedelta(seconds=45), _emulator(), _created("shop", [5.0, None]), end=400.0, failing=None)
     assert row["met"] is False and row["p95_s"] is None and row["max_s"] is None
     assert row["not_seen"] == 1 and row["not_seen_after_s"] == 300.0
+
+
+def test_a_connector_whose_limits_allow_no_poll_a_minute_is_measured_not_judged() -> None:
+    row = _row("amazon", timedelta(minutes=5), _emulator(), _created("amazon", [5.0, None]), end=400.0,
+               failing=None)
+    assert row["met"] is None and row["target"] == "exception: the API's limits allow a poll every 5m"
 
 
 def test_a_429_fails_the_row_however_fresh() -> None:
