@@ -82,6 +82,9 @@ class WooCommerceSettings(ChannelSettings):
     """`[channels.<name>]` keys of a WooCommerce shop."""
 
     poll_interval: Duration = fresh_poll_interval()
+    max_concurrency: int = Field(
+        default=2, ge=1, le=16, description="requests in flight at once: the next page of a list is asked for "
+        "while this one is stored; WooCommerce sets no rate limit, the host may: 1 for a small one")
     base_url: str = Field(
         description="the shop's address, e.g. https://shop.example.com (the API is under /wp-json/wc/v3); "
         "use https: WooCommerce accepts the key over plain http only with OAuth 1.0a signatures"
@@ -291,11 +294,14 @@ class WooCommerceConnector(Connector[WooCommerceSettings]):
                ) -> Iterator[tuple[list[dict[str, Any]], bool]]:
         """Page through one "changed since" list, advancing `walk` as each page is handed out."""
         since = walk.since - context.overlap
+        upcoming = self.client.http.soon(lambda page: fetch(since, page), walk.position)
         while not self.runtime.stop.is_set():
-            entries, total_pages, date_field = fetch(since, walk.position)
+            entries, total_pages, date_field = upcoming()
             for entry in objs(entries):
                 walk.saw(parse_gmt(entry.get(date_field)))
             last = len(entries) < PAGE_SIZE or (total_pages is not None and walk.position >= total_pages)
+            if not last:  # the next page is asked for while this one is mapped and stored
+                upcoming = self.client.http.soon(lambda page: fetch(since, page), walk.position + 1)
             if last:
                 walk.finish()
             else:

@@ -152,7 +152,8 @@ def test_a_pass_cut_short_resumes_at_the_next_page(shop: WooCommerceEmulator, ma
     store.run(connector)
     assert set(store.returns) == shop.truth()["returns"]
     pages = [r.query["page"] for r in shop.requests if r.path.endswith("/orders") and "modified_after" in r.query]
-    assert pages == ["1", "2", "3"]
+    # page 2 may have been asked for ahead before the first pass was cut; never stored, it is read again
+    assert pages[0] == "1" and pages[-2:] == ["2", "3"] and len(pages) in (3, 4)
 
 
 def test_the_next_pass_starts_one_overlap_before_the_newest_change_seen(
