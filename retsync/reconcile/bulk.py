@@ -83,18 +83,20 @@ def update(conn: Connection, table: str, columns: Sequence[str], values: Sequenc
     """Set `columns` on the rows of `table` named by id: each row of `values` is (id, *columns).
 
     `types` are the columns' PostgreSQL types: there the new values go as one array a column, unnested and
-    joined by id (the planner takes an unnested array for a hundred rows, so it probes the id index rather
-    than scanning the table once a chunk).
+    joined by id.
     """
     cursor = raw(conn)
     try:
         if conn.dialect.name == "postgresql":
-            arrays = [list(column) for column in zip(*values)] if values else [[] for _ in range(len(columns) + 1)]
+            if not values:
+                return
+            arrays = [list(column) for column in zip(*values)]
             casts = ", ".join(f"%s::{kind}[]" for kind in ("bigint", *types))
             names = ", ".join(columns)
             assignments = ", ".join(f"{column} = u.{column}" for column in columns)
+            # the id range too: else a merge join reads the id index from its start, once a chunk
             cursor.execute(f"UPDATE {table} t SET {assignments} FROM unnest({casts}) AS u(id, {names}) "
-                           f"WHERE t.id = u.id", arrays)
+                           f"WHERE t.id = u.id AND t.id BETWEEN %s AND %s", [*arrays, min(arrays[0]), max(arrays[0])])
         else:
             assignments = ", ".join(f"{column} = ?" for column in columns)
             cursor.executemany(f"UPDATE {table} SET {assignments} WHERE id = ?",

@@ -22,7 +22,7 @@ import re
 import threading
 import unicodedata
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,8 +36,9 @@ MATCH_RULES = ("email", "phone", "name_postcode")
 """Strongest first: the rule stored with a record is the strongest it shares with its group."""
 
 _BATCH = 5000
-CHUNK = 10_000
-"""Records read and grouped at a time: the rest of the pass waits in the database."""
+CHUNK = 5_000
+"""Records read and grouped at a time: the rest of the pass waits in the database (a chunk holds about 2 kB a
+record while it is grouped)."""
 PER_TRANSACTION = 100_000
 """Records grouped in one transaction. A pass cut short leaves the rest ungrouped for the next one, and other
 writers wait for one transaction at most; fewer, larger commits write each page of the key index once per
@@ -123,16 +124,17 @@ class _KeyTable:
     """Key hash → (group, buyer) for the keys a pass has met: open addressing over three flat arrays.
 
     A dict of strings would hold the same for a first pass's 600,000 keys in about 80 MB; this holds it in
-    24 bytes a slot. The hash is Python's own 64-bit hash of the key: two different keys with the same hash
+    16 bytes a slot. The hash is Python's own 64-bit hash of the key: two different keys with the same hash
     would be taken for one (about one chance in 10^8 for a million keys), and only for this pass, since the
-    database keeps the keys themselves.
+    database keeps the keys themselves. A buyer is kept as its low 31 bits (`_tag`), which tell purchases apart
+    until ids pass a billion; a group as 32 bits until one needs 64.
     """
 
-    def __init__(self, bits: int = 12) -> None:
+    def __init__(self, bits: int = 12, wide_groups: bool = False) -> None:
         self.mask = (1 << bits) - 1
         self.hashes = array("q", bytes(8 << bits))
-        self.groups = array("q", bytes(8 << bits))
-        self.buyers = array("q", bytes(8 << bits))
+        self.groups = array("q" if wide_groups else "i", bytes((8 if wide_groups else 4) << bits))
+        self.buyers = array("i", bytes(4 << bits))
         self.size = 0
 
     def find(self, h: int) -> int:
@@ -154,16 +156,23 @@ class _KeyTable:
             slot = (slot + 1) & mask
         if hashes[slot] == 0:
             self.size += 1
-        hashes[slot], self.groups[slot], self.buyers[slot] = h, group, buyer
+        if group > 0x7FFFFFFF and self.groups.typecode == "i":
+            self.groups = array("q", self.groups)
+        hashes[slot], self.groups[slot], self.buyers[slot] = h, group, _tag(buyer)
         if self.size * 3 > self.mask * 2:
             self._grow()
 
     def _grow(self) -> None:
         old = (self.hashes, self.groups, self.buyers)
-        self.__init__((self.mask + 1).bit_length())  # type: ignore[misc]
+        self.__init__((self.mask + 1).bit_length(), self.groups.typecode == "q")  # type: ignore[misc]
         for h, group, buyer in zip(*old):
             if h:
                 self.add(h, group, buyer)
+
+
+def _tag(buyer: int) -> int:
+    """What the key table keeps of a buyer (`_KeyTable`)."""
+    return buyer & 0x7FFFFFFF
 
 
 def _hash(key: str) -> int:
@@ -220,12 +229,11 @@ def group_customers(db: Engine, now: datetime, channel_id: int | None = None,
                 with conn.begin():
                     grouping.check(conn)
                     for _ in range(max(1, PER_TRANSACTION // (chunk or CHUNK))):
-                        rows = list(bulk.rows(conn, query, [*scope, after, chunk or CHUNK]))
-                        if not rows:
+                        last = grouping.group(conn, table, bulk.rows(conn, query, [*scope, after, chunk or CHUNK]))
+                        if last is None:
                             done = True
                             break
-                        grouping.group(conn, table, rows)
-                        after = int(rows[-1][0])
+                        after = last
     return result
 
 
@@ -288,11 +296,12 @@ class _Pass:
             self.keys = _KeyTable()
             self.ask_database = True
 
-    def group(self, conn: Connection, table: str, rows: Sequence[Sequence[Any]]) -> None:
-        """Group one chunk of rows of `_UNGROUPED_ORDERS` or `_UNGROUPED_RETURNS`."""
-        records = _records(rows)
+    def group(self, conn: Connection, table: str, rows: Iterable[Sequence[Any]]) -> int | None:
+        """Group one chunk of rows of `_UNGROUPED_ORDERS` or `_UNGROUPED_RETURNS`; answer the last id read, or
+        None when there were no rows."""
+        records, last = _records(rows)
         if not records:
-            return
+            return last
         if self.ask_database:
             self._look_up(conn, {key for _, _, keys in records for _, key, h in keys if self.keys.find(h) < 0})
         hashes, mask = self.keys.hashes, self.keys.mask
@@ -312,7 +321,7 @@ class _Pass:
         shared_before: list[int] = []  # per record: its strongest rule whose key another purchase brought, or 3
         new_keys: list[tuple[int, str]] = []
         for i, (_, buyer, keys) in enumerate(records):
-            best = 3
+            best, buyer_tag = 3, buyer & 0x7FFFFFFF  # _tag(buyer), inline
             for rule, key, h in keys:
                 user = used_by.get(h)
                 if user is None:
@@ -323,7 +332,7 @@ class _Pass:
                 while (found := hashes[slot]) != h and found:
                     slot = (slot + 1) & mask
                 if found:
-                    if best == 3 and table_buyers[slot] != buyer:
+                    if best == 3 and table_buyers[slot] != buyer_tag:
                         best = rule
                     group = table_groups[slot]
                     while merged and group in merged:
@@ -386,6 +395,7 @@ class _Pass:
         self.stamped.update(older)
         self.result.records_grouped += len(records)
         self.state = self._state(conn)
+        return last
 
     def _look_up(self, conn: Connection, keys: set[str]) -> None:
         """Keys stored before this pass (or by another process), into memory with their group."""
@@ -426,10 +436,12 @@ class _Pass:
         self.result.groups_merged += 1
 
 
-def _records(rows: Sequence[Sequence[Any]]) -> list[tuple[int, int, list[tuple[int, str, int]]]]:
-    """(id, buyer, [(rule, key, key hash), …] strongest rule first) of each row that has a key."""
+def _records(rows: Iterable[Sequence[Any]]) -> tuple[list[tuple[int, int, list[tuple[int, str, int]]]], int | None]:
+    """(id, buyer, [(rule, key, key hash), …] strongest rule first) of each row that has a key; the last id."""
     records = []
+    last = None
     for row in rows:
+        last = row[0]
         keys = _keys(row[2], row[3], row[4], row[5])
         if len(row) > 6:
             keys += [key for key in _keys(row[6], row[7], row[8], row[9]) if key not in keys]
@@ -437,7 +449,7 @@ def _records(rows: Sequence[Sequence[Any]]) -> list[tuple[int, int, list[tuple[i
         if keys:
             buyer = 2 * row[1] if row[1] is not None else 2 * row[0] + 1
             records.append((row[0], buyer, keys))
-    return records
+    return records, last
 
 
 def _keys(email: str | None, phone: str | None, name: str | None, postcode: str | None) -> list[tuple[int, str, int]]:

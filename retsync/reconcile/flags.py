@@ -46,8 +46,6 @@ NO_REFUND_DECISIONS = ("reject", "repair", "exchange", "cancel")
 IN_FORCE = ("pending", "sending", "pushed", "synced")
 """Decision states that stand: failed and unsupported decisions never reached the channel."""
 
-FlagKey = tuple[int, int | None, str]
-"""(return id, return line id or None for the whole return, code)."""
 
 
 @dataclass
@@ -260,48 +258,43 @@ class _Rules:
                 f"{kind} could not be pushed: {error or 'refused by the channel'}")
 
 
-def current_flags(conn: Connection, channel_id: int, settings: ChannelSettings, now: datetime,
-                  codes: Collection[FlagCode]) -> dict[FlagKey, str]:
-    rules = _Rules(conn, channel_id, settings, now)
-    found: dict[FlagKey, str] = {}
-    for code in codes:
-        for return_id, line_id, detail in getattr(rules, code.value)():
-            found.setdefault((return_id, line_id, code.value), detail)
-    return found
-
-
 def recompute(db: Engine, channel_id: int, settings: ChannelSettings, now: datetime,
               codes: Collection[FlagCode] = tuple(FlagCode)) -> FlagChanges:
-    """Bring one channel's open flags of these codes in line with what holds now."""
+    """Bring one channel's open flags of these codes in line with what holds now.
+
+    One code at a time, in one transaction: a long history holds one rule's flags in memory, not all of them.
+    """
     flags_t = ReturnFlag.__table__
     changes = FlagChanges()
     with db.begin() as conn:
         serialized(conn, f"flags:{channel_id}")  # a pull and another instance's push pass both recompute
         bulk.no_jit(conn)
-        holding = current_flags(conn, channel_id, settings, now, codes)
-        stored = {
-            (int(row.return_id), None if row.return_line_id is None else int(row.return_line_id), row.code):
-                (int(row.id), row.detail)
-            for row in conn.execute(text(f"""
-                SELECT f.id, f.return_id, f.return_line_id, f.code, f.detail FROM return_flags f
-                JOIN returns r ON r.id = f.return_id
-                WHERE r.channel_id = :channel_id AND f.resolved_at IS NULL
-                  AND f.code IN ({', '.join(f"'{c.value}'" for c in codes)})"""), {"channel_id": channel_id})
-        }
-        gone = [flag_id for key, (flag_id, _) in stored.items() if key not in holding]
-        for start in range(0, len(gone), 5000):
-            conn.execute(update(flags_t).where(flags_t.c.id.in_(gone[start:start + 5000]))
-                         .values(resolved_at=now, updated_at=now))
-        changed = [{"_id": stored[key][0], "detail": detail, "updated_at": now}
-                   for key, detail in holding.items() if key in stored and stored[key][1] != detail]
-        if changed:
-            conn.execute(update(flags_t).where(flags_t.c.id == bindparam("_id"))
-                         .values(detail=bindparam("detail"), updated_at=bindparam("updated_at")), changed)
+        rules = _Rules(conn, channel_id, settings, now)
         stamp = bulk.stamp(conn, now)
-        new = [(*key, detail, stamp, stamp) for key, detail in holding.items() if key not in stored]
-        bulk.insert(conn, "return_flags", ("return_id", "return_line_id", "code", "detail", "flagged_at", "updated_at"),
-                    new)  # a first pass raises a flag for most of the history at once
-    changes.raised, changes.resolved, changes.open = len(new), len(gone), len(holding)
+        for code in codes:
+            holding: dict[tuple[int, int | None], str] = {}
+            for return_id, line_id, detail in getattr(rules, code.value)():
+                holding.setdefault((return_id, line_id), detail)
+            stored = {(int(return_id), None if line_id is None else int(line_id)): (int(flag_id), detail)
+                      for flag_id, return_id, line_id, detail in bulk.rows(conn, """
+                          SELECT f.id, f.return_id, f.return_line_id, f.detail FROM return_flags f
+                          JOIN returns r ON r.id = f.return_id
+                          WHERE r.channel_id = ? AND f.resolved_at IS NULL AND f.code = ?""", [channel_id, code.value])}
+            gone = [flag_id for key, (flag_id, _) in stored.items() if key not in holding]
+            for start in range(0, len(gone), 5000):
+                conn.execute(update(flags_t).where(flags_t.c.id.in_(gone[start:start + 5000]))
+                             .values(resolved_at=now, updated_at=now))
+            changed = [{"_id": stored[key][0], "detail": detail, "updated_at": now}
+                       for key, detail in holding.items() if key in stored and stored[key][1] != detail]
+            if changed:
+                conn.execute(update(flags_t).where(flags_t.c.id == bindparam("_id"))
+                             .values(detail=bindparam("detail"), updated_at=bindparam("updated_at")), changed)
+            new = [(*key, code.value, detail, stamp, stamp) for key, detail in holding.items() if key not in stored]
+            bulk.insert(conn, "return_flags", ("return_id", "return_line_id", "code", "detail", "flagged_at",
+                                               "updated_at"), new)  # a first pass raises most of these at once
+            changes.raised += len(new)
+            changes.resolved += len(gone)
+            changes.open += len(holding)
     return changes
 
 
