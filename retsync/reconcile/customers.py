@@ -83,7 +83,10 @@ def name_postcode_key(name: str | None, postcode: str | None) -> str | None:
     """Name without case, accents or punctuation, word order ignored; postcode letters and digits only."""
     if not name or not postcode:
         return None
-    words = sorted(_folded(name).split())
+    if name.isascii():  # `_folded`'s shortcut, without joining the words only to split them again
+        words = sorted(name.lower().translate(_NOT_WORD_TO_SPACE).split())
+    else:
+        words = sorted(_folded(name).split())
     if postcode.isascii():
         code = postcode.encode().translate(None, _NOT_ALNUM).decode().upper()
     else:
@@ -152,22 +155,27 @@ class _KeyTable:
     def add(self, h: int, group: int, buyer: int) -> None:
         hashes, mask = self.hashes, self.mask
         slot = h & mask
-        while hashes[slot] not in (0, h):
+        while (found := hashes[slot]) != h and found:
             slot = (slot + 1) & mask
-        if hashes[slot] == 0:
+        if not found:
             self.size += 1
         if group > 0x7FFFFFFF and self.groups.typecode == "i":
             self.groups = array("q", self.groups)
-        hashes[slot], self.groups[slot], self.buyers[slot] = h, group, _tag(buyer)
-        if self.size * 3 > self.mask * 2:
+        hashes[slot], self.groups[slot], self.buyers[slot] = h, group, buyer & 0x7FFFFFFF  # _tag(buyer)
+        if self.size * 3 > mask * 2:
             self._grow()
 
     def _grow(self) -> None:
         old = (self.hashes, self.groups, self.buyers)
         self.__init__((self.mask + 1).bit_length(), self.groups.typecode == "q")  # type: ignore[misc]
+        hashes, groups, buyers, mask = self.hashes, self.groups, self.buyers, self.mask
         for h, group, buyer in zip(*old):
             if h:
-                self.add(h, group, buyer)
+                slot = h & mask
+                while hashes[slot]:
+                    slot = (slot + 1) & mask
+                hashes[slot], groups[slot], buyers[slot] = h, group, buyer
+                self.size += 1
 
 
 def _tag(buyer: int) -> int:
@@ -227,13 +235,14 @@ def group_customers(db: Engine, now: datetime, channel_id: int | None = None,
             after, done = 0, False
             while not done:
                 with conn.begin():
-                    grouping.check(conn)
+                    grouping.check(conn)  # on SQLite, takes the write lock first
                     for _ in range(max(1, PER_TRANSACTION // (chunk or CHUNK))):
                         last = grouping.group(conn, table, bulk.rows(conn, query, [*scope, after, chunk or CHUNK]))
                         if last is None:
                             done = True
                             break
                         after = last
+                    grouping.remember(conn)
     return result
 
 
@@ -291,10 +300,22 @@ class _Pass:
             "(SELECT MAX(rowid) FROM customer_keys)")).one())
 
     def check(self, conn: Connection) -> None:
-        """At the start of a chunk: if another process grouped since the last one, forget what memory holds."""
-        if self.state is not None and self._state(conn) != self.state:
+        """At the start of a transaction: if another process grouped since the last one, forget what memory
+        holds (the keys are looked up in the database again).
+
+        On SQLite the transaction takes the database's write lock before it looks, with a write that changes
+        nothing: no other process can then store a key between this look and this transaction's own writes.
+        """
+        if self.state is None:
+            return
+        conn.execute(text("UPDATE customer_groups SET id = id WHERE 1 = 0"))
+        if self._state(conn) != self.state:
             self.keys = _KeyTable()
             self.ask_database = True
+
+    def remember(self, conn: Connection) -> None:
+        """At the end of a transaction: the state `check` compares with at the start of the next."""
+        self.state = self._state(conn)
 
     def group(self, conn: Connection, table: str, rows: Iterable[Sequence[Any]]) -> int | None:
         """Group one chunk of rows of `_UNGROUPED_ORDERS` or `_UNGROUPED_RETURNS`; answer the last id read, or
@@ -321,7 +342,7 @@ class _Pass:
         shared_before: list[int] = []  # per record: its strongest rule whose key another purchase brought, or 3
         new_keys: list[tuple[int, str]] = []
         for i, (_, buyer, keys) in enumerate(records):
-            best, buyer_tag = 3, buyer & 0x7FFFFFFF  # _tag(buyer), inline
+            best, buyer_tag, top = 3, buyer & 0x7FFFFFFF, i  # _tag(buyer); `top`: the root of i's records so far
             for rule, key, h in keys:
                 user = used_by.get(h)
                 if user is None:
@@ -342,16 +363,20 @@ class _Pass:
                     j = first_with.setdefault(h, i)
                     if j == i:
                         new_keys.append((h, key))
-                if j != i:
-                    a, b = root(i), root(j)
-                    if a != b:
-                        parent[max(a, b)] = min(a, b)
+                if j != i:  # an earlier record: join the two sets under the lower root
+                    r = root(j)
+                    if r < top:
+                        parent[top] = top = r
+                    elif r > top:
+                        parent[r] = top
             shared_before.append(best)
+        for i in range(len(records)):  # every pointer leads to a lower index: one pass leaves each on its root
+            parent[i] = parent[parent[i]]
 
         # 2. Each set of joined records goes into the oldest group it touches (the others merge into it), or a new one.
         groups_of: dict[int, list[int]] = {}
         for group, i in group_first.items():
-            groups_of.setdefault(root(i), []).append(group)
+            groups_of.setdefault(parent[i], []).append(group)
         target: dict[int, int] = {}
         fresh: list[int] = []
         for i in range(len(records)):
@@ -376,15 +401,15 @@ class _Pass:
                 if used_by[h] == -1:
                     match = rule
                     break
-            assigned.append((record_id, target[root(i)], MATCH_RULES[keys[0][0] if match == 3 else match]))
+            assigned.append((record_id, target[parent[i]], MATCH_RULES[keys[0][0] if match == 3 else match]))
         stamp = bulk.stamp(conn, self.now)
         key_rows = []
+        add = self.keys.add
         for h, key in new_keys:
             i = first_with[h]
-            group, buyer = target[root(i)], records[i][1]
-            self.keys.add(h, group, buyer)
+            group, buyer = target[parent[i]], records[i][1]
+            add(h, group, buyer)
             key_rows.append((key, group, _purchase(buyer), stamp))
-        key_rows.sort()  # the key index written in its own order, not at random
         bulk.insert(conn, "customer_keys", ("key", "group_id", "purchase", "created_at"), key_rows)
         bulk.update(conn, table, ("customer_group_id", "customer_match"), assigned, ("bigint", "text"))
         older = sorted({group for group in target.values() if group < self.first_new} - self.stamped)
@@ -394,7 +419,6 @@ class _Pass:
                          [stamp, *batch])
         self.stamped.update(older)
         self.result.records_grouped += len(records)
-        self.state = self._state(conn)
         return last
 
     def _look_up(self, conn: Connection, keys: set[str]) -> None:

@@ -3,8 +3,10 @@ which group, however the pass is cut into chunks and however many passes it take
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
+import threading
 import unicodedata
 from datetime import timedelta
 
@@ -203,3 +205,37 @@ def test_a_long_history_is_grouped_as_the_rules_say_in_small_chunks(db: Engine,
         stored = dict(conn.execute(text("SELECT key, group_id FROM customer_keys")).all())
     assert stored.keys() == owner.keys()
     assert all(stored[key] == found[record][0] for key, record in owner.items())
+
+
+def test_two_processes_grouping_at_once_store_each_key_once(db: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two groupings of two channels run at once, a record at a time, as two daemons of one database would (no
+    lock of one process between them): the buyers they share end up in one group each, every key stored once."""
+    monkeypatch.setattr(customers, "_GROUPING", contextlib.nullcontext())
+    monkeypatch.setattr(customers, "PER_TRANSACTION", 1)
+    shop, market = channel(db, "shop"), channel(db, "market")
+    buyers = 150
+    with db.begin() as conn:
+        conn.execute(insert(Order), [
+            {"channel_id": channel_id, "external_id": f"{prefix}{n}", "placed_at": NOW, "content_hash": "x",
+             "first_seen_at": NOW, "updated_at": NOW, "customer_email": email}
+            for n in range(buyers) for channel_id, prefix, email in (
+                (shop, "S", f"buyer{n}@example.pl"), (market, "M", f"BUYER{n}+m@example.pl"))])
+    errors: list[BaseException] = []
+
+    def grouping(channel_id: int) -> None:
+        try:
+            group_customers(db, NOW, channel_id, chunk=1)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=grouping, args=(channel_id,)) for channel_id in (market, shop)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert partition(db) == {frozenset({f"o:S{n}", f"o:M{n}"}) for n in range(buyers)}
+    assert count(db, "SELECT COUNT(*) FROM customer_keys") == buyers
+    assert count(db, "SELECT COUNT(*) FROM customer_groups") == buyers
+    assert count(db, "SELECT COUNT(*) FROM orders o LEFT JOIN customer_groups g ON g.id = o.customer_group_id "
+                     "WHERE g.id IS NULL") == 0, "no record in a group that is gone"
