@@ -73,6 +73,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         help="backfill size where the sandbox waits (default 100: each request costs its latency)")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--output", type=Path, default=Path(__file__).with_name("results.json"))
+    parser.add_argument("--update", action="store_true",
+                        help="keep the other benchmarks' figures already in --output and replace only those run now "
+                             "(each section says when it was measured)")
     return parser.parse_args(argv)
 
 
@@ -161,8 +164,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     wanted = args.only or list(BENCHMARKS)
     postgres = not args.no_postgres
-    results: dict[str, Any] = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                               "machine": machine(), "arguments": {k: str(v) for k, v in vars(args).items()}}
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    results: dict[str, Any] = {}
+    if args.update and args.output.exists():
+        results = json.loads(args.output.read_text())
+    results.update({"when": now, "machine": machine()})
+    results.setdefault("measured_at", {})
+    results.setdefault("arguments", {}).update({k: str(v) for k, v in vars(args).items()})
     steps: list[tuple[str, Callable[[], None]]] = []
     if "backfill" in wanted:
         steps.append(("backfill", lambda: results.update(
@@ -192,6 +200,8 @@ def main(argv: list[str] | None = None) -> None:
     for label, step in steps:
         print(f"running {label} ...", flush=True)
         step()
+        for section in label.split(" and "):
+            results["measured_at"][section] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     results["figures"] = figures(results)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     print_table(results)

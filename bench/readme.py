@@ -28,8 +28,10 @@ def section(results: dict[str, Any]) -> str:
     where = ", ".join(f"{value}" for value in machine.values()) if isinstance(machine, dict) else str(machine)
     met = [f for f in results["figures"] if f["met"] is True]
     missed = [f for f in results["figures"] if f["met"] is False]
+    times = sorted(results.get("measured_at", {}).values()) or [results["when"]]
+    span = times[0] if len(times) == 1 else f"between {times[0]} and {times[-1]}"
     lines = [START, "",
-             f"Measured {results['when']} on {where}, in one run of `python -m bench` "
+             f"Measured {span} on {where}, each figure beside its floor in the same run "
              f"({len(met)} figures met their target, {len(missed)} did not).", "",
              "| benchmark | run | figure | target | |", "|---|---|---|---|---|"]
     for figure in results["figures"]:
