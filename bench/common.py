@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import Engine, text
 
 from retsync import registry
 from retsync.app.demo import write_config
@@ -107,3 +111,37 @@ class Postgres:
         if self.cluster is not None:
             self.cluster.stop()
             self.cluster = None
+
+
+@contextlib.contextmanager
+def daemon_running(config: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`retsync run` on `config`, as a merchant's systemd would run it; stopped (SIGTERM, then killed after 30 s)
+    when the block ends."""
+    daemon = subprocess.Popen([sys.executable, "-m", "retsync", "--config", str(config), "run"], cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        yield daemon
+    finally:
+        daemon.terminate()
+        try:
+            daemon.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait()
+
+
+def wait_for_first_pulls(engine: Engine, daemon: subprocess.Popen[bytes], channels: int,
+                         limit_s: float = 600.0) -> float | None:
+    """Seconds until every channel has finished a pull; None after `limit_s` (a channel failing its first pull).
+    The daemon exiting is an error, with its last words."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit_s:
+        if daemon.poll() is not None:
+            raise RuntimeError(f"retsync run exited: {daemon.stderr.read().decode()[-3000:]}")  # type: ignore[union-attr]
+        with contextlib.suppress(Exception), engine.connect() as conn:
+            if conn.execute(text("SELECT COUNT(*) FROM channels WHERE last_pull_finished_at IS NOT NULL")
+                            ).scalar_one() >= channels:
+                return time.monotonic() - started
+        time.sleep(0.5)
+    return None

@@ -12,10 +12,7 @@ apart) are in the figure as they are: that is what the merchant waits for.
 from __future__ import annotations
 
 import contextlib
-import os
 import random
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -24,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from bench.common import REPO, channel_table, sandboxed, write_sandbox_config
+from bench.common import channel_table, daemon_running, sandboxed, wait_for_first_pulls, write_sandbox_config
 from retsync import registry
 from retsync.kit.model import DecisionKind
 from retsync.outbox.decisions import DecisionRefused, record_decision
@@ -47,19 +44,6 @@ def _open_returns(engine: Any, channels: list[str]) -> list[str]:
             "AND status IN ('requested', 'in_transit', 'received') ORDER BY return_id"), {"no": False}).scalars())
 
 
-def _wait_for_first_pulls(engine: Any, daemon: subprocess.Popen[bytes], channels: int) -> None:
-    started = time.monotonic()
-    while time.monotonic() - started < 600:
-        if daemon.poll() is not None:
-            raise RuntimeError(f"retsync run exited: {daemon.stderr.read().decode()[-3000:]}")  # type: ignore[union-attr]
-        with contextlib.suppress(Exception), engine.connect() as conn:
-            if conn.execute(text("SELECT COUNT(*) FROM channels WHERE last_pull_finished_at IS NOT NULL")
-                            ).scalar_one() >= channels:
-                return
-        time.sleep(0.5)
-    raise RuntimeError("the first pulls did not finish within 10 minutes")
-
-
 def run(decisions: int = 40, seconds: float = 60.0, connectors: list[str] | None = None,
         seed: int = 1) -> dict[str, Any]:
     """`decisions` decisions spread at random over `seconds`, on the sandboxes that take decisions."""
@@ -79,12 +63,11 @@ def run(decisions: int = 40, seconds: float = 60.0, connectors: list[str] | None
         db_url = f"sqlite:///{work / 'bench.db'}"
         config = work / "bench.toml"
         write_sandbox_config(config, work, db_url, tables, daemon={"log_level": "ERROR"})
-        daemon = subprocess.Popen([sys.executable, "-m", "retsync", "--config", str(config), "run"], cwd=REPO,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                  env={**os.environ, "PYTHONPATH": str(REPO)})
+        daemon = stack.enter_context(daemon_running(config))
         engine = make_engine(db_url)
         try:
-            _wait_for_first_pulls(engine, daemon, len(sandboxes))
+            if wait_for_first_pulls(engine, daemon, len(sandboxes)) is None:
+                raise RuntimeError("the first pulls did not finish within 10 minutes")
             candidates = _open_returns(engine, list(tables))
             rng.shuffle(candidates)
             moments = sorted(rng.uniform(0, seconds) for _ in range(decisions))
@@ -118,12 +101,6 @@ def run(decisions: int = 40, seconds: float = 60.0, connectors: list[str] | None
                 time.sleep(0.2)
         finally:
             engine.dispose()
-            daemon.terminate()
-            try:
-                daemon.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
-                daemon.wait()
     latencies: dict[str, list[float]] = {}
     not_pushed: dict[str, int] = {}
     for decision_id, (channel, when) in recorded.items():

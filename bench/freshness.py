@@ -18,10 +18,7 @@ longer than the target to show.
 from __future__ import annotations
 
 import contextlib
-import os
 import random
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -31,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, text
 
-from bench.common import REPO, sandboxed, write_sandbox_config
+from bench.common import daemon_running, sandboxed, wait_for_first_pulls, write_sandbox_config
 from bench.decisions import percentile
 from retsync.config import DaemonSettings
 from retsync.kit.contract import Connector
@@ -68,22 +65,6 @@ def _duration(value: str) -> timedelta:
     if not isinstance(parsed, timedelta):
         raise ValueError(f"{value!r} is not a duration")
     return parsed
-
-
-def _wait_for_first_pulls(engine: Engine, daemon: subprocess.Popen[bytes], channels: int, limit_s: float) -> float:
-    """Seconds until every channel has finished a pull (or `limit_s`: a channel failing its first pull shows as
-    returns never seen, with the daemon's error in `failing`)."""
-    started = time.monotonic()
-    while time.monotonic() - started < limit_s:
-        if daemon.poll() is not None:
-            raise RuntimeError(f"retsync run exited: {daemon.stderr.read().decode()[-3000:]}")  # type: ignore[union-attr]
-        with contextlib.suppress(Exception), engine.connect() as conn:
-            done = conn.execute(text("SELECT COUNT(*) FROM channels WHERE last_pull_finished_at IS NOT NULL"
-                                     )).scalar_one()
-            if done >= channels:
-                break
-        time.sleep(0.5)
-    return time.monotonic() - started
 
 
 def _schedule(names: list[str], returns: int, window_s: float, rng: random.Random) -> list[tuple[float, str]]:
@@ -196,12 +177,12 @@ def run(minutes: float = 5.0, returns: int = 8, connectors: list[str] | None = N
         config = work / "bench.toml"
         write_sandbox_config(config, work, db_url, tables, daemon={"log_level": "ERROR"})
         end = time.monotonic() + minutes * 60
-        daemon = subprocess.Popen([sys.executable, "-m", "retsync", "--config", str(config), "run"], cwd=REPO,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                  env={**os.environ, "PYTHONPATH": str(REPO)})
+        daemon = stack.enter_context(daemon_running(config))
         engine = make_engine(db_url)
         try:
-            first_pulls = _wait_for_first_pulls(engine, daemon, len(sandboxes), limit_s=min(120.0, minutes * 30))
+            # a channel failing its first pull shows as returns never seen, with the daemon's error in `failing`
+            limit = min(120.0, minutes * 30)
+            first_pulls = wait_for_first_pulls(engine, daemon, len(sandboxes), limit_s=limit) or limit
             window = max(0.0, end - TAIL_S - time.monotonic())
             created = _observe(engine, emulators, _schedule(list(emulators), returns, window, rng), end)
             with engine.connect() as conn:
@@ -209,12 +190,6 @@ def run(minutes: float = 5.0, returns: int = 8, connectors: list[str] | None = N
                     "SELECT name, last_error FROM channels WHERE consecutive_failures > 0")).all()}
         finally:
             engine.dispose()
-            daemon.terminate()
-            try:
-                daemon.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
-                daemon.wait()
     jitter = DaemonSettings.model_fields["jitter"].default.total_seconds()
     rows = [_row(name, intervals[name], emulators[name], created, end, failing.get(name)) for name, _ in sandboxes]
     for row in rows:

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from bench.common import REPO, channel_table, sandboxed, write_sandbox_config
+from bench.common import channel_table, daemon_running, sandboxed, wait_for_first_pulls, write_sandbox_config
 from retsync.store.db import make_engine
 
 CPU_TARGET_PERCENT = 1.0
@@ -58,24 +55,12 @@ def run(channels: int = 50, idle_seconds: float = 60.0, connectors: list[str] | 
         db_url = f"sqlite:///{work / 'bench.db'}"
         config = work / "bench.toml"
         write_sandbox_config(config, work, db_url, tables, daemon={"log_level": "ERROR"})
-        daemon = subprocess.Popen([sys.executable, "-m", "retsync", "--config", str(config), "run"], cwd=REPO,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                  env={**os.environ, "PYTHONPATH": str(REPO)})
+        daemon = stack.enter_context(daemon_running(config))
         engine = make_engine(db_url)
         try:
-            started = time.monotonic()
-            while True:
-                if daemon.poll() is not None:
-                    raise RuntimeError(f"retsync run exited: {daemon.stderr.read().decode()[-3000:]}")  # type: ignore[union-attr]
-                with contextlib.suppress(Exception), engine.connect() as conn:
-                    done = conn.execute(text("SELECT COUNT(*) FROM channels WHERE last_pull_finished_at IS NOT NULL"
-                                             )).scalar_one()
-                    if done >= channels:
-                        break
-                if time.monotonic() - started > 600:
-                    raise RuntimeError("the first pulls of the idle benchmark did not finish within 10 minutes")
-                time.sleep(0.5)
-            first_pulls = time.monotonic() - started
+            first_pulls = wait_for_first_pulls(engine, daemon, channels)
+            if first_pulls is None:
+                raise RuntimeError("the first pulls of the idle benchmark did not finish within 10 minutes")
             time.sleep(3)  # the first push pass runs 2 s after start
             cpu_before, wall_before = _cpu_seconds(daemon.pid), time.monotonic()
             time.sleep(idle_seconds)
@@ -87,12 +72,6 @@ def run(channels: int = 50, idle_seconds: float = 60.0, connectors: list[str] | 
                                                 "AND consecutive_failures > 0")).all())
         finally:
             engine.dispose()
-            daemon.send_signal(signal.SIGTERM)
-            try:
-                daemon.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
-                daemon.wait()
     percent = 100 * cpu / wall
     return {
         "channels": channels, "connectors": [name for name, _ in sandboxes], "failing_channels": {str(k): str(v)[:300] for k, v in failed.items()},
