@@ -47,7 +47,6 @@ IN_FORCE = ("pending", "sending", "pushed", "synced")
 """Decision states that stand: failed and unsupported decisions never reached the channel."""
 
 
-
 @dataclass
 class FlagChanges:
     raised: int = 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import random
 import re
+import sqlite3
 import threading
 import unicodedata
 from datetime import timedelta
@@ -239,3 +240,21 @@ def test_two_processes_grouping_at_once_store_each_key_once(db: Engine, monkeypa
     assert count(db, "SELECT COUNT(*) FROM customer_groups") == buyers
     assert count(db, "SELECT COUNT(*) FROM orders o LEFT JOIN customer_groups g ON g.id = o.customer_group_id "
                      "WHERE g.id IS NULL") == 0, "no record in a group that is gone"
+
+
+def test_a_pass_with_nothing_to_group_waits_for_no_writer(db: Engine) -> None:
+    """Most polls bring nobody new: their grouping pass must not queue behind another process's write on SQLite
+    (one writer at a time), as a pass that groups something does."""
+    if db.dialect.name != "sqlite":
+        pytest.skip("SQLite's database-wide write lock")
+    shop = channel(db, "shop")
+    order(db, shop, "O1", email="first@example.pl")
+    group_customers(db, NOW)
+    writer = sqlite3.connect(db.url.database, timeout=0)
+    try:
+        writer.execute("BEGIN IMMEDIATE")  # another process in the middle of a write
+        found = group_customers(db, NOW + timedelta(minutes=1))
+    finally:
+        writer.rollback()
+        writer.close()
+    assert found.records_grouped == 0
