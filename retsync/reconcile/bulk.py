@@ -32,7 +32,8 @@ def raw(conn: Connection) -> Any:
 
 
 def sql(conn: Connection, statement: str) -> str:
-    """`?` placeholders in the driver's own style (sqlite3: `?`, psycopg: `%s`)."""
+    """`?` placeholders in the driver's own style (sqlite3: `?`, psycopg: `%s`); the statements here hold no
+    other `?` and no `%`."""
     return statement.replace("?", "%s") if conn.dialect.name == "postgresql" else statement
 
 
