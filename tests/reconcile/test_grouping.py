@@ -242,11 +242,10 @@ def test_two_processes_grouping_at_once_store_each_key_once(db: Engine, monkeypa
                      "WHERE g.id IS NULL") == 0, "no record in a group that is gone"
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # SQLite's database-wide write lock
 def test_a_pass_with_nothing_to_group_waits_for_no_writer(db: Engine) -> None:
     """Most polls bring nobody new: their grouping pass must not queue behind another process's write on SQLite
     (one writer at a time), as a pass that groups something does."""
-    if db.dialect.name != "sqlite":
-        pytest.skip("SQLite's database-wide write lock")
     shop = channel(db, "shop")
     order(db, shop, "O1", email="first@example.pl")
     group_customers(db, NOW)
