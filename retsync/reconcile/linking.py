@@ -79,6 +79,7 @@ def link_returns(db: Engine, channel_id: int | None = None) -> LinkResult:
     result = LinkResult()
     with db.begin() as conn:
         bulk.no_jit(conn)
+        bulk.fresh_statistics(conn)
         result.orders_linked = conn.execute(text(_ORDERS.format(
             scope="AND returns.channel_id = :channel_id" if channel_id is not None else "")), params).rowcount
         for method, precondition, condition in _STEPS:

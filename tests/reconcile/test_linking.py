@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, select
+import time
+
+import pytest
+from sqlalchemy import Engine, insert, select, text
 
 from retsync.reconcile.linking import link_returns
-from retsync.store.models import OrderLine, Return, ReturnLine
-from tests.reconcile.records import channel, order, return_
+from retsync.store.models import Order, OrderLine, Return, ReturnLine
+from tests.reconcile.records import NOW, channel, count, order, return_
 
 
 def _links(db: Engine) -> dict[str, tuple[str | None, str | None]]:
@@ -67,3 +70,27 @@ def test_an_order_stored_later_links_its_returns_on_the_next_pass_of_its_channel
     assert _links(db) == {"R1-1": ("O7-1", "sku"), "R2-1": (None, None)}
     again = link_returns(db, shop)
     assert (again.orders_linked, again.lines_linked) == (0, 0), "what is linked stays as it is"
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # PostgreSQL's planner statistics
+def test_tables_filled_faster_than_autovacuum_looks_are_analysed_before_linking(db: Engine) -> None:
+    """A first backfill fills the tables from empty within seconds; linking planned with the statistics of empty
+    tables ran for minutes, so it has them analysed first (where they changed a lot, not on every poll)."""
+    shop = channel(db, "shop")
+    with db.begin() as conn:
+        conn.execute(insert(Order), [{"channel_id": shop, "external_id": f"O{n}", "currency": "EUR", "placed_at": NOW,
+                                      "content_hash": "x", "first_seen_at": NOW, "updated_at": NOW}
+                                     for n in range(1500)])
+    return_(db, shop, "R1", "O7", lines=({"external_id": "R1-1", "order_external_id": "O7", "sku": "HAT"},))
+    deadline = time.monotonic() + 10  # a backend reports what it wrote to the statistics within a second or so
+    while time.monotonic() < deadline and not count(
+            db, "SELECT COUNT(*) FROM pg_stat_user_tables WHERE relname = 'orders' AND n_mod_since_analyze >= 1500"):
+        time.sleep(0.1)
+
+    link_returns(db)
+
+    with db.connect() as conn:
+        analysed = dict(conn.execute(text("SELECT relname, last_analyze IS NOT NULL FROM pg_stat_user_tables "
+                                          "WHERE relname IN ('orders', 'returns')")).all())
+    assert analysed == {"orders": True, "returns": False}, "1,500 new orders analysed; one new return is not"
+    assert _orders(db)["R1"] is not None
