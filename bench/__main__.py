@@ -160,6 +160,19 @@ def print_table(results: dict[str, Any]) -> None:
             print("  ".join("-" * width for width in widths))
 
 
+IDENTITY = ("connector", "database", "latency_ms")
+"""What tells a benchmark's rows apart: a row measured again replaces the row of the same connector, database
+and latency; `--connector bol --update` leaves the other connectors' rows as they were."""
+
+
+def _merge(earlier: list[dict[str, Any]], now: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def key(row: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(row.get(name) for name in IDENTITY)
+
+    measured = {key(row) for row in now}
+    return [row for row in earlier if key(row) not in measured] + now
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     wanted = args.only or list(BENCHMARKS)
@@ -197,11 +210,14 @@ def main(argv: list[str] | None = None) -> None:
             args.reconcile_returns, args.reconcile_order_lines, postgres=postgres))))
     if "web" in wanted:
         steps.append(("web", lambda: results.update(web=web.run(args.web_returns, postgres=postgres))))
+    earlier = {section: results.pop(section) for section in BENCHMARKS if isinstance(results.get(section), list)}
     for label, step in steps:
         print(f"running {label} ...", flush=True)
         step()
         for section in label.split(" and "):
             results["measured_at"][section] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    for section, rows in earlier.items():  # --update: the rows not measured now stay as they were
+        results[section] = _merge(rows, results.get(section, []))
     results["figures"] = figures(results)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     print_table(results)

@@ -52,3 +52,12 @@ def test_a_readme_without_the_markers_is_refused_and_left_alone(tmp_path: Path) 
     with pytest.raises(SystemExit, match="markers"):
         main(["--results", str(results), "--readme", str(readme)])
     assert readme.read_text() == "# retsync\n"
+
+
+def test_update_replaces_only_the_rows_measured_again() -> None:
+    from bench.__main__ import _merge
+
+    earlier = [{"connector": "bol", "database": "SQLite", "latency_ms": 0, "ratio_to_floor": 1.4},
+               {"connector": "shoper", "database": "SQLite", "latency_ms": 0, "ratio_to_floor": 9.9}]
+    again = [{"connector": "shoper", "database": "SQLite", "latency_ms": 0, "ratio_to_floor": 1.5}]
+    assert [(r["connector"], r["ratio_to_floor"]) for r in _merge(earlier, again)] == [("bol", 1.4), ("shoper", 1.5)]
