@@ -173,6 +173,16 @@ def _merge(earlier: list[dict[str, Any]], now: list[dict[str, Any]]) -> list[dic
     return [row for row in earlier if key(row) not in measured] + now
 
 
+def _write(output: Path, results: dict[str, Any], earlier: dict[str, list[dict[str, Any]]]) -> None:
+    """results.json as it stands: the sections measured so far, beside the rows `--update` keeps."""
+    written = dict(results)
+    for section, rows in earlier.items():  # --update: the rows not measured now stay as they were
+        written[section] = _merge(rows, results.get(section, []))
+    written["figures"] = figures(written)
+    output.write_text(json.dumps(written, indent=2) + "\n")
+    results["figures"] = written["figures"]
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     wanted = args.only or list(BENCHMARKS)
@@ -216,10 +226,8 @@ def main(argv: list[str] | None = None) -> None:
         step()
         for section in label.split(" and "):
             results["measured_at"][section] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    for section, rows in earlier.items():  # --update: the rows not measured now stay as they were
-        results[section] = _merge(rows, results.get(section, []))
-    results["figures"] = figures(results)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
+        _write(args.output, results, earlier)  # a benchmark that fails later loses none of these figures
+    _write(args.output, results, earlier)
     print_table(results)
     print(f"written to {args.output}")
 
