@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import BindParameter, Engine, bindparam, text
+from sqlalchemy import BindParameter, Connection, Engine, bindparam, text
 
 from retsync.kit.contract import Connector
 from retsync.kit.http import ChannelError
@@ -59,6 +59,31 @@ FROM (SELECT rl.id AS id, MIN(ol.id) AS order_line_id
 WHERE return_lines.id = m.id
 """
 
+# PostgreSQL plans the joined statement on the statistics it has, and after a first backfill into empty tables
+# those say "no rows": nested loops over thousands of rows, minutes for a 1,000-return pull. There each line's
+# order line is looked up by index instead, a plan no statistics can spoil (slower at a million lines: 17 s
+# instead of 10 s for a first pass, measured).
+_LINE_LOOKUP = """
+SELECT ol.id FROM order_lines ol JOIN orders o ON o.id = ol.order_id
+WHERE o.channel_id = (SELECT r.channel_id FROM returns r WHERE r.id = return_lines.return_id)
+  AND o.external_id = return_lines.order_external_id AND {condition}
+ORDER BY ol.id LIMIT 1
+"""
+
+_LINES_BY_LOOKUP = """
+UPDATE return_lines SET order_line_id = ({lookup}), link_method = '{method}'
+WHERE order_line_id IS NULL AND order_external_id IS NOT NULL AND {precondition} {scope}
+  AND EXISTS ({lookup})
+"""
+
+_ORDERS_BY_LOOKUP = """
+UPDATE returns SET order_id = (
+    SELECT o.id FROM orders o WHERE o.channel_id = returns.channel_id AND o.external_id = returns.order_external_id)
+WHERE order_id IS NULL AND order_external_id IS NOT NULL {scope}
+  AND EXISTS (SELECT 1 FROM orders o WHERE o.channel_id = returns.channel_id
+              AND o.external_id = returns.order_external_id)
+"""
+
 _STEPS = (
     ("channel_key", "rl.order_line_external_id IS NOT NULL", "ol.external_id = rl.order_line_external_id"),
     ("ean", "rl.ean IS NOT NULL", "ol.ean = rl.ean"),
@@ -80,6 +105,9 @@ def link_returns(db: Engine, channel_id: int | None = None) -> LinkResult:
     with db.begin() as conn:
         bulk.no_jit(conn)
         bulk.fresh_statistics(conn)
+        if conn.dialect.name == "postgresql":
+            _link_by_lookup(conn, channel_id, result)
+            return result
         result.orders_linked = conn.execute(text(_ORDERS.format(
             scope="AND returns.channel_id = :channel_id" if channel_id is not None else "")), params).rowcount
         for method, precondition, condition in _STEPS:
@@ -87,6 +115,27 @@ def link_returns(db: Engine, channel_id: int | None = None) -> LinkResult:
                 method=method, precondition=precondition, condition=condition,
                 scope="AND r.channel_id = :channel_id" if channel_id is not None else "")), params).rowcount
     return result
+
+
+def _link_by_lookup(conn: Connection, channel_id: int | None, result: LinkResult) -> None:
+    """The same steps, each line's order line looked up by index (PostgreSQL: see `_LINE_LOOKUP`)."""
+    params = {"channel_id": channel_id} if channel_id is not None else {}
+    result.orders_linked = conn.execute(text(_ORDERS_BY_LOOKUP.format(
+        scope="AND returns.channel_id = :channel_id" if channel_id is not None else "")), params).rowcount
+    lines_scope = ("AND return_lines.return_id IN (SELECT id FROM returns WHERE channel_id = :channel_id)"
+                   if channel_id is not None else "")
+    for method, precondition, condition in _STEPS:
+        on_line = {"rl.": "return_lines."}
+        lookup = _LINE_LOOKUP.format(condition=_on(condition, on_line))
+        result.lines_linked += conn.execute(text(_LINES_BY_LOOKUP.format(
+            lookup=lookup, method=method, precondition=_on(precondition, on_line), scope=lines_scope)),
+            params).rowcount
+
+
+def _on(sql: str, names: dict[str, str]) -> str:
+    for old, new in names.items():
+        sql = sql.replace(old, new)
+    return sql
 
 
 _MISSING_ORDERS = """
