@@ -1,6 +1,6 @@
 """`make bench` / `python -m bench`: run the benchmarks, write bench/results.json and print a short table.
 
-Defaults fit in about 20 minutes on 2 cores; the issue's full sizes are `python -m bench --returns 100000
+Defaults take about 50 minutes on 2 cores; the issue's full sizes are `python -m bench --returns 100000
 --history 50000,200000 --reconcile-returns 100000 --reconcile-order-lines 1000000 --web-returns 100000`, several
 hours. `python -m bench.readme` then writes the figures into the README's Performance section.
 """

@@ -25,7 +25,7 @@ def _escape(cell: str) -> str:
 def section(results: dict[str, Any]) -> str:
     """The generated part: when and where it was measured, then one row per figure."""
     machine = results["machine"]
-    where = ", ".join(f"{value}" for value in machine.values()) if isinstance(machine, dict) else str(machine)
+    where = ", ".join(f"{key} {value}" for key, value in machine.items()) if isinstance(machine, dict) else str(machine)
     met = [f for f in results["figures"] if f["met"] is True]
     missed = [f for f in results["figures"] if f["met"] is False]
     times = sorted(results.get("measured_at", {}).values()) or [results["when"]]
