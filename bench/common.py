@@ -19,6 +19,7 @@ from sqlalchemy import Engine, text
 from retsync import registry
 from retsync.app.demo import write_config
 from retsync.kit.contract import Connector
+from retsync.kit.emulator import Emulator
 from retsync.store.db import make_engine, upgrade
 
 REPO = Path(__file__).resolve().parent.parent
@@ -111,6 +112,19 @@ class Postgres:
         if self.cluster is not None:
             self.cluster.stop()
             self.cluster = None
+
+
+def serve_sandboxes(stack: contextlib.ExitStack, sandboxes: list[tuple[str, type[Connector]]], *, returns: int,
+                    seed: int = 1, log_requests: bool = False) -> dict[str, tuple[Emulator, str]]:
+    """Each connector's sandbox on a loopback port of its own until `stack` closes: name -> (emulator, base URL).
+    Their request logs stay off unless a benchmark reads them (a long run would keep every request)."""
+    served = {}
+    for name, cls in sandboxes:
+        emulator = cls.sandbox(seed=seed, returns=returns)
+        assert emulator is not None
+        emulator.log_requests = log_requests
+        served[name] = (emulator, stack.enter_context(emulator.serve()))
+    return served
 
 
 @contextlib.contextmanager

@@ -21,7 +21,14 @@ from typing import Any
 
 from sqlalchemy import text
 
-from bench.common import channel_table, daemon_running, sandboxed, wait_for_first_pulls, write_sandbox_config
+from bench.common import (
+    channel_table,
+    daemon_running,
+    sandboxed,
+    serve_sandboxes,
+    wait_for_first_pulls,
+    write_sandbox_config,
+)
 from retsync import registry
 from retsync.kit.model import DecisionKind
 from retsync.outbox.decisions import DecisionRefused, record_decision
@@ -52,14 +59,9 @@ def run(decisions: int = 40, seconds: float = 60.0, connectors: list[str] | None
                  if any(cls.capabilities.supports(kind) for kind in DecisionKind)]
     with tempfile.TemporaryDirectory(prefix="retsync-bench-decisions-") as folder, contextlib.ExitStack() as stack:
         work = Path(folder)
-        emulators = {}
-        tables = {}
-        for name, cls in sandboxes:
-            emulator = cls.sandbox(seed=seed, returns=max(60, decisions * 2))
-            assert emulator is not None
-            emulator.log_requests = False
-            emulators[name] = emulator
-            tables[name] = channel_table(cls, stack.enter_context(emulator.serve()))
+        served = serve_sandboxes(stack, sandboxes, returns=max(60, decisions * 2), seed=seed)
+        emulators = {name: emulator for name, (emulator, _) in served.items()}
+        tables = {name: channel_table(cls, served[name][1]) for name, cls in sandboxes}
         db_url = f"sqlite:///{work / 'bench.db'}"
         config = work / "bench.toml"
         write_sandbox_config(config, work, db_url, tables, daemon={"log_level": "ERROR"})

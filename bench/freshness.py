@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, text
 
-from bench.common import daemon_running, sandboxed, wait_for_first_pulls, write_sandbox_config
+from bench.common import daemon_running, sandboxed, serve_sandboxes, wait_for_first_pulls, write_sandbox_config
 from bench.decisions import percentile
 from retsync.config import DaemonSettings
 from retsync.kit.contract import Connector
@@ -166,11 +166,10 @@ def run(minutes: float = 5.0, returns: int = 8, connectors: list[str] | None = N
         work = Path(folder)
         emulators: dict[str, Emulator] = {}
         tables: dict[str, dict[str, Any]] = {}
-        for name, cls in sandboxes:
-            emulator = cls.sandbox(seed=seed, returns=SANDBOX_RETURNS)
-            assert emulator is not None
+        for name, (emulator, url) in serve_sandboxes(stack, sandboxes, returns=SANDBOX_RETURNS, seed=seed,
+                                                      log_requests=True).items():
             emulators[name] = emulator
-            tables[name] = cls.sandbox_channel(stack.enter_context(emulator.serve()))
+            tables[name] = dict(sandboxes)[name].sandbox_channel(url)
             if poll_interval:
                 tables[name]["poll_interval"] = poll_interval
         db_url = f"sqlite:///{work / 'bench.db'}"

@@ -17,7 +17,14 @@ from typing import Any
 
 from sqlalchemy import text
 
-from bench.common import channel_table, daemon_running, sandboxed, wait_for_first_pulls, write_sandbox_config
+from bench.common import (
+    channel_table,
+    daemon_running,
+    sandboxed,
+    serve_sandboxes,
+    wait_for_first_pulls,
+    write_sandbox_config,
+)
 from retsync.store.db import make_engine
 
 CPU_TARGET_PERCENT = 1.0
@@ -42,12 +49,7 @@ def run(channels: int = 50, idle_seconds: float = 60.0, connectors: list[str] | 
     sandboxes = list(sandboxed(connectors))
     with tempfile.TemporaryDirectory(prefix="retsync-bench-idle-") as folder, contextlib.ExitStack() as stack:
         work = Path(folder)
-        urls = {}
-        for name, cls in sandboxes:
-            emulator = cls.sandbox(seed=1, returns=20)
-            assert emulator is not None
-            emulator.log_requests = False
-            urls[name] = stack.enter_context(emulator.serve())
+        urls = {name: url for name, (_, url) in serve_sandboxes(stack, sandboxes, returns=20).items()}
         tables = {}
         for n in range(channels):
             name, cls = sandboxes[n % len(sandboxes)]
