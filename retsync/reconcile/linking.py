@@ -85,11 +85,12 @@ WHERE order_id IS NULL AND order_external_id IS NOT NULL {scope}
 """
 
 _STEPS = (
-    ("channel_key", "rl.order_line_external_id IS NOT NULL", "ol.external_id = rl.order_line_external_id"),
-    ("ean", "rl.ean IS NOT NULL", "ol.ean = rl.ean"),
-    ("sku", "rl.sku IS NOT NULL", "ol.sku = rl.sku"),
+    ("channel_key", "{line}.order_line_external_id IS NOT NULL", "ol.external_id = {line}.order_line_external_id"),
+    ("ean", "{line}.ean IS NOT NULL", "ol.ean = {line}.ean"),
+    ("sku", "{line}.sku IS NOT NULL", "ol.sku = {line}.sku"),
 )
-"""(link_method, which lines the step looks at, which order line it takes: the first by id where several fit)."""
+"""(link_method, which lines the step looks at, which order line it takes: the first by id where several fit);
+`{line}` is the return line as the statement names it (`rl` in the join, `return_lines` in the lookup)."""
 
 
 @dataclass
@@ -112,7 +113,7 @@ def link_returns(db: Engine, channel_id: int | None = None) -> LinkResult:
             scope="AND returns.channel_id = :channel_id" if channel_id is not None else "")), params).rowcount
         for method, precondition, condition in _STEPS:
             result.lines_linked += conn.execute(text(_LINES.format(
-                method=method, precondition=precondition, condition=condition,
+                method=method, precondition=precondition.format(line="rl"), condition=condition.format(line="rl"),
                 scope="AND r.channel_id = :channel_id" if channel_id is not None else "")), params).rowcount
     return result
 
@@ -125,17 +126,10 @@ def _link_by_lookup(conn: Connection, channel_id: int | None, result: LinkResult
     lines_scope = ("AND return_lines.return_id IN (SELECT id FROM returns WHERE channel_id = :channel_id)"
                    if channel_id is not None else "")
     for method, precondition, condition in _STEPS:
-        on_line = {"rl.": "return_lines."}
-        lookup = _LINE_LOOKUP.format(condition=_on(condition, on_line))
+        lookup = _LINE_LOOKUP.format(condition=condition.format(line="return_lines"))
         result.lines_linked += conn.execute(text(_LINES_BY_LOOKUP.format(
-            lookup=lookup, method=method, precondition=_on(precondition, on_line), scope=lines_scope)),
+            lookup=lookup, method=method, precondition=precondition.format(line="return_lines"), scope=lines_scope)),
             params).rowcount
-
-
-def _on(sql: str, names: dict[str, str]) -> str:
-    for old, new in names.items():
-        sql = sql.replace(old, new)
-    return sql
 
 
 _MISSING_ORDERS = """
