@@ -97,3 +97,47 @@ def test_run_pulls_pushes_isolates_a_dead_channel_and_stops_on_sigterm(db: Engin
     assert health["dead"] >= 2 and health["live"] == 0
     rma_results = [r for r in emulator.handled_log.values() if r]
     assert len(rma_results) >= 1 and all(len(r) == 1 for r in rma_results)
+
+
+def test_many_channels_first_pulls_side_by_side_into_one_database_all_land(db: Engine, db_url: str,
+                                                                            tmp_path: Path) -> None:
+    """The daemon pulls up to eight channels at once into one database: every first pull must land, each
+    channel's reconciliation included (on SQLite a transaction that opened without the write lock and read
+    before writing failed at once with "database is locked" whenever another channel had written meanwhile)."""
+    from concurrent.futures import ThreadPoolExecutor
+    from contextlib import ExitStack
+
+    from retsync.app.daemon import Runner
+    from retsync.config import load_config
+
+    kinds = ("bol", "woocommerce", "shoper", "allegro")
+    channels, expected = {}, {}
+    with ExitStack() as stack:
+        for n in range(16):
+            cls = registry.get(kinds[n % len(kinds)])
+            assert cls is not None
+            emulator = cls.sandbox(seed=100 + n, returns=10)
+            url = stack.enter_context(emulator.serve())
+            name = f"{kinds[n % len(kinds)]}_{n:02d}"
+            channels[name] = {**cls.sandbox_channel(url), "max_retries": 1, "max_backoff": "0.1s",
+                              "backfill_days": 3650}
+            expected[name] = len(emulator.truth()["returns"])
+        config = tmp_path / "config.toml"
+        write_config(config, tmp_path, channels)
+        config.write_text(config.read_text().replace(f"sqlite:///{tmp_path / 'demo.db'}", db_url))
+        runner = Runner(load_config(config, registry.settings_model_for, registry.names, registry.holds_returns))
+        runner.open()
+        try:
+            with ThreadPoolExecutor(max_workers=8) as pool:  # as many as the daemon's scheduler runs at once
+                outcomes = list(pool.map(runner.pull, channels))
+        finally:
+            runner.close()
+    assert [(o.channel, o.error) for o in outcomes if not o.ok] == []
+    with db.connect() as conn:
+        stored = dict(conn.execute(text("SELECT channel, COUNT(*) FROM v_returns GROUP BY channel")).all())
+        failing = conn.execute(text("SELECT COUNT(*) FROM channels WHERE consecutive_failures > 0")).scalar_one()
+        flagged = conn.execute(text("SELECT COUNT(DISTINCT r.channel_id) FROM return_flags f "
+                                    "JOIN returns r ON r.id = f.return_id")).scalar_one()
+    assert stored == expected and failing == 0
+    assert flagged > 0, "reconciliation ran for the channels: the sandboxes' odd returns are flagged"
+

@@ -308,8 +308,7 @@ class _Pass:
         On SQLite the transaction takes the database's write lock before it looks, with a write that changes
         nothing: no other process can then store a key between this look and this transaction's own writes.
         """
-        # first, also in a pass's first transaction: one that reads before it writes cannot take the lock later
-        # once another process has written (SQLite answers "database is locked" at once, whatever busy_timeout)
+        # first: the state read below and this transaction's writes then see the same database
         conn.execute(text("UPDATE customer_groups SET id = id WHERE 1 = 0"))
         if self.state is None:
             return
