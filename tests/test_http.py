@@ -183,3 +183,19 @@ def test_token_endpoint_outage_is_retried_with_its_retry_after() -> None:
     auth = OAuth2ClientCredentials("https://login.example.test/token", "id", "secret")
     assert _client(sleeps, auth=auth).request("PUT", "/x", json={}).status_code == 202
     assert api.call_count == 1 and 3.9 < sleeps.waits[0] <= 4.0
+
+
+def test_every_channel_checks_certificates_through_one_shared_tls_context() -> None:
+    """One parsed CA bundle for the whole daemon (50 channels paid 43 MB for 50 copies), still verifying."""
+    import ssl
+
+    from retsync.kit.http import tls_context
+
+    clients = [ChannelHttp(name, base_url="https://api.example.test") for name in ("bol", "allegro")]
+    try:
+        contexts = {id(client.client._transport._inner._pool._ssl_context) for client in clients}  # type: ignore[attr-defined]
+    finally:
+        for client in clients:
+            client.close()
+    assert contexts == {id(tls_context())}
+    assert tls_context().verify_mode == ssl.CERT_REQUIRED and tls_context().check_hostname
