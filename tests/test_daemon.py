@@ -141,3 +141,29 @@ def test_many_channels_first_pulls_side_by_side_into_one_database_all_land(db: E
     assert stored == expected and failing == 0
     assert flagged > 0, "reconciliation ran for the channels: the sandboxes' odd returns are flagged"
 
+
+def test_a_stop_that_hangs_ends_the_process_after_the_limit_and_says_what_hung() -> None:
+    """`retsync run` is gone within STOP_LIMIT_SECONDS of SIGTERM even when a job still waits (a request, a
+    database lock): it names the thread and where it waits, then ends the process with 0."""
+    import threading
+
+    from structlog.testing import capture_logs
+
+    from retsync.app.daemon import stop_within
+
+    release = threading.Event()
+    job = threading.Thread(target=release.wait, name="pull-job-bol")
+    job.start()
+    ended: list[int] = []
+    done = threading.Event()
+    try:
+        with capture_logs() as logs:
+            stop_within(0.2, exit=lambda code: (ended.append(code), done.set()))
+            assert done.wait(10), "the process was not ended"
+    finally:
+        release.set()
+        job.join()
+    assert ended == [0]
+    overran = [entry for entry in logs if entry["event"] == "stop_overran"]
+    assert len(overran) == 1 and "threading.py" in overran[0]["busy"]["pull-job-bol"], overran
+    assert " wait" in overran[0]["busy"]["pull-job-bol"]

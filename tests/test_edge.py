@@ -246,7 +246,8 @@ def test_daemon_on_a_full_disk_keeps_running_says_so_once_and_stops_cleanly(tmp_
         with open(log, "wb") as err:
             process = subprocess.Popen(
                 [sys.executable, "-m", "retsync", "--config", str(config), "run"], cwd=REPO, stdout=subprocess.DEVNULL,
-                stderr=err, env={**os.environ, "RETSYNC_DAEMON__LOG_FORMAT": "json", "PYTHONDONTWRITEBYTECODE": "1"},
+                stderr=err, env={**os.environ, "RETSYNC_DAEMON__LOG_FORMAT": "json", "PYTHONDONTWRITEBYTECODE": "1",
+                                "PYTHONFAULTHANDLER": "1"},
                 preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
         try:
             def events() -> list[dict[str, Any]]:
@@ -259,7 +260,12 @@ def test_daemon_on_a_full_disk_keeps_running_says_so_once_and_stops_cleanly(tmp_
             time.sleep(2.5)  # more polls fail the same way: they must not be logged again
             alive = process.poll() is None
             process.send_signal(signal.SIGTERM)
-            code = process.wait(timeout=20)
+            try:
+                code = process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.send_signal(signal.SIGABRT)  # with PYTHONFAULTHANDLER: every thread's stack, into the log
+                time.sleep(1)
+                raise AssertionError(f"no exit 20 s after SIGTERM:\n{log.read_text()[-6000:]}") from None
         finally:
             if process.poll() is None:
                 process.kill()

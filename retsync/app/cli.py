@@ -146,14 +146,14 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from retsync.app.daemon import run_forever
+    from retsync.app.daemon import STOP_LIMIT_SECONDS, run_forever
 
     config = _load(args)
     require_secrets(config, list(config.enabled_channels), notify=config.settings.notify.enabled, carriers=True)
     lock = _single_instance(config, "run")
     runner = _runner(config)
     runner.open()
-    code = run_forever(runner)
+    code = run_forever(runner, stop_limit=STOP_LIMIT_SECONDS)
     runner.close()
     if lock is not None:
         lock.release()

@@ -9,7 +9,10 @@ Stopping waits for the page being written, never for a whole history.
 
 from __future__ import annotations
 
+import logging
+import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -52,6 +55,46 @@ from retsync.sync.progress import PullProgress
 log = structlog.get_logger(__name__)
 
 STOP_GRACE_SECONDS = 8.0
+"""After SIGTERM, how long running jobs get to reach a page boundary before the daemon closes around them."""
+STOP_LIMIT_SECONDS = 10.0
+"""After SIGTERM the process is gone within this long, whatever still runs (a request, a database write waiting
+for a lock): every write is a transaction, so nothing half-written is left. The unit's TimeoutStopSec (15 s)
+would SIGKILL it later and without a word; this says in the log what was still busy."""
+
+
+def _busy_threads() -> dict[str, str]:
+    """Each thread other than this one that keeps the process alive, and where it is: file, line and function
+    of its innermost three frames (code locations only, never values)."""
+    frames = sys._current_frames()
+    busy = {}
+    for thread in threading.enumerate():
+        if thread is threading.current_thread() or thread.daemon or not thread.is_alive():
+            continue
+        frame, where = frames.get(thread.ident or -1), []
+        while frame is not None and len(where) < 3:
+            where.append(f"{frame.f_code.co_filename.rsplit('/', 2)[-1]}:{frame.f_lineno} {frame.f_code.co_name}")
+            frame = frame.f_back
+        busy[thread.name] = " < ".join(where)
+    return busy
+
+
+def stop_within(limit: float = STOP_LIMIT_SECONDS, exit: Callable[[int], object] = os._exit) -> threading.Timer:
+    """Started when a stop is asked for: after `limit` seconds, say what was still busy and end the process
+    (`exit`, without waiting for the threads at the interpreter's exit as `sys.exit` would)."""
+    def overran() -> None:
+        log.warning("stop_overran", after_s=limit, busy=_busy_threads(),
+                    reason="still busy after the stop was asked for; leaving anyway, the running transactions "
+                           "roll back")
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        exit(0)
+
+    timer = threading.Timer(limit, overran)
+    timer.daemon = True  # never keeps the process alive itself
+    timer.start()
+    return timer
 
 
 def describe_failure(exc: BaseException, database: str | None = None) -> str:
@@ -412,8 +455,11 @@ class Runner:
         return scheduler
 
 
-def run_forever(runner: Runner, *, install_signals: bool = True) -> int:
-    """`retsync run`: schedule, wait for SIGTERM/SIGINT, stop within the grace period."""
+def run_forever(runner: Runner, *, install_signals: bool = True, stop_limit: float | None = None) -> int:
+    """`retsync run`: schedule, wait for SIGTERM/SIGINT, stop within the grace period.
+
+    With `stop_limit` (the CLI, which owns the process) the process ends that many seconds after the stop was
+    asked for, even if something still hangs in the steps after the grace period or at the interpreter's exit."""
     runner.hold_leases = True
     scheduler = runner.schedule()
     service = ServiceHooks(runner)  # systemd's READY/STATUS/WATCHDOG, /metrics, the retention job
@@ -433,6 +479,8 @@ def run_forever(runner: Runner, *, install_signals: bool = True) -> int:
     log.info("daemon_started", channels=sorted(runner.connectors), push_interval_s=
              runner.config.settings.daemon.push_interval.total_seconds())
     runner.stop.wait()
+    if stop_limit is not None:
+        stop_within(stop_limit)
     service.stopping()
     # Jobs see the stop flag between pages and in every backoff wait; a page being written finishes or
     # rolls back as a whole. Whatever is still busy after the grace period is left to the OS.
