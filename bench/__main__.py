@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -221,9 +222,12 @@ def main(argv: list[str] | None = None) -> None:
     if "web" in wanted:
         steps.append(("web", lambda: results.update(web=web.run(args.web_returns, postgres=postgres))))
     earlier = {section: results.pop(section) for section in BENCHMARKS if isinstance(results.get(section), list)}
+    results.setdefault("took_s", {})
     for label, step in steps:
         print(f"running {label} ...", flush=True)
+        started = time.monotonic()
         step()
+        results["took_s"][label] = round(time.monotonic() - started)  # what `make bench` spends where
         for section in label.split(" and "):
             results["measured_at"][section] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         _write(args.output, results, earlier)  # a benchmark that fails later loses none of these figures

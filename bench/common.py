@@ -130,10 +130,14 @@ def serve_sandboxes(stack: contextlib.ExitStack, sandboxes: list[tuple[str, type
 @contextlib.contextmanager
 def daemon_running(config: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`retsync run` on `config`, as a merchant's systemd would run it; stopped (SIGTERM, then killed after 30 s)
-    when the block ends."""
-    daemon = subprocess.Popen([sys.executable, "-m", "retsync", "--config", str(config), "run"], cwd=REPO,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              env={**os.environ, "PYTHONPATH": str(REPO)})
+    when the block ends.
+
+    Its log goes to `daemon.log` beside the config, not to a pipe: a pipe nobody reads fills after 64 kB, and a
+    daemon blocked writing its log holds whatever it held, the database's write lock included."""
+    log = config.parent / "daemon.log"
+    with open(log, "wb") as err:
+        daemon = subprocess.Popen([sys.executable, "-m", "retsync", "--config", str(config), "run"], cwd=REPO,
+                                  stdout=subprocess.DEVNULL, stderr=err, env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
         yield daemon
     finally:
@@ -145,14 +149,20 @@ def daemon_running(config: Path) -> Iterator[subprocess.Popen[bytes]]:
             daemon.wait()
 
 
-def wait_for_first_pulls(engine: Engine, daemon: subprocess.Popen[bytes], channels: int,
+def daemon_log(config: Path) -> str:
+    """What `daemon_running(config)` logged."""
+    log = config.parent / "daemon.log"
+    return log.read_text(errors="replace") if log.exists() else ""
+
+
+def wait_for_first_pulls(engine: Engine, daemon: subprocess.Popen[bytes], channels: int, config: Path,
                          limit_s: float = 600.0) -> float | None:
     """Seconds until every channel has finished a pull; None after `limit_s` (a channel failing its first pull).
     The daemon exiting is an error, with its last words."""
     started = time.monotonic()
     while time.monotonic() - started < limit_s:
         if daemon.poll() is not None:
-            raise RuntimeError(f"retsync run exited: {daemon.stderr.read().decode()[-3000:]}")  # type: ignore[union-attr]
+            raise RuntimeError(f"retsync run exited: {daemon_log(config)[-3000:]}")
         with contextlib.suppress(Exception), engine.connect() as conn:
             if conn.execute(text("SELECT COUNT(*) FROM channels WHERE last_pull_finished_at IS NOT NULL")
                             ).scalar_one() >= channels:

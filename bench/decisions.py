@@ -68,7 +68,7 @@ def run(decisions: int = 40, seconds: float = 60.0, connectors: list[str] | None
         daemon = stack.enter_context(daemon_running(config))
         engine = make_engine(db_url)
         try:
-            if wait_for_first_pulls(engine, daemon, len(sandboxes)) is None:
+            if wait_for_first_pulls(engine, daemon, len(sandboxes), config) is None:
                 raise RuntimeError("the first pulls did not finish within 10 minutes")
             candidates = _open_returns(engine, list(tables))
             rng.shuffle(candidates)

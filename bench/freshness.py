@@ -181,7 +181,7 @@ def run(minutes: float = 5.0, returns: int = 8, connectors: list[str] | None = N
         try:
             # a channel failing its first pull shows as returns never seen, with the daemon's error in `failing`
             limit = min(120.0, minutes * 30)
-            first_pulls = wait_for_first_pulls(engine, daemon, len(sandboxes), limit_s=limit) or limit
+            first_pulls = wait_for_first_pulls(engine, daemon, len(sandboxes), config, limit_s=limit) or limit
             window = max(0.0, end - TAIL_S - time.monotonic())
             created = _observe(engine, emulators, _schedule(list(emulators), returns, window, rng), end)
             with engine.connect() as conn:

@@ -1,6 +1,6 @@
 """Scheduling overhead: `retsync run` with 50 channels, idle between polls: its CPU share and RSS.
 
-The channels are spread over every sandbox (small ones, each on its own loopback server in this process)
+The channels are spread over every connector (a small sandbox each, on its own loopback server in this process)
 and poll every hour. Once each has finished its first pull, the daemon is only waiting: its push job, its
 lease heartbeat and the scheduler tick. Its CPU time (utime + stime from /proc) over the idle window, as a
 percentage of one core, and its resident memory at the end are the figures.
@@ -49,18 +49,20 @@ def run(channels: int = 50, idle_seconds: float = 60.0, connectors: list[str] | 
     sandboxes = list(sandboxed(connectors))
     with tempfile.TemporaryDirectory(prefix="retsync-bench-idle-") as folder, contextlib.ExitStack() as stack:
         work = Path(folder)
-        urls = {name: url for name, (_, url) in serve_sandboxes(stack, sandboxes, returns=20).items()}
-        tables = {}
-        for n in range(channels):
-            name, cls = sandboxes[n % len(sandboxes)]
-            tables[f"{name}_{n:02d}"] = {**channel_table(cls, urls[name]), "poll_interval": "1h"}
+        # a sandbox each: one shared by five channels is one account, and BaseLinker's 100 requests a minute
+        # belong to the account (its sandbox refuses the fifth channel's first pull, as BaseLinker would)
+        classes = {f"{name}_{n:02d}": cls for n, (name, cls) in
+                   ((n, sandboxes[n % len(sandboxes)]) for n in range(channels))}
+        served = serve_sandboxes(stack, list(classes.items()), returns=20)
+        tables = {channel: {**channel_table(cls, served[channel][1]), "poll_interval": "1h"}
+                  for channel, cls in classes.items()}
         db_url = f"sqlite:///{work / 'bench.db'}"
         config = work / "bench.toml"
         write_sandbox_config(config, work, db_url, tables, daemon={"log_level": "ERROR"})
         daemon = stack.enter_context(daemon_running(config))
         engine = make_engine(db_url)
         try:
-            first_pulls = wait_for_first_pulls(engine, daemon, channels)
+            first_pulls = wait_for_first_pulls(engine, daemon, channels, config)
             if first_pulls is None:
                 raise RuntimeError("the first pulls of the idle benchmark did not finish within 10 minutes")
             time.sleep(3)  # the first push pass runs 2 s after start
