@@ -58,7 +58,12 @@ if TYPE_CHECKING:
     from retsync_connectors.allegro.emulator import AllegroEmulator
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
-FORM_CACHE_SIZE = 1_000
+FORM_CACHE_SIZE = 200
+"""Checkout forms a pass keeps after mapping them, for the next returns of the same order (mostly on the same or
+the next page); a form is 15 to 30 kB once parsed, and 1,000 of them made a backfill's memory grow with it."""
+FORMS_AT_ONCE = 100
+"""Checkout forms read side by side and mapped before the next ones are read, instead of a whole page's (up to
+1,000) held at once."""
 NOTE_LIMIT = 250
 KEEP_COMMENT = "Zwrot pieniędzy bez zwrotu towaru (refund without return)."
 CANCEL_UNSUPPORTED = ("Allegro has no call that cancels a customer return: the buyer withdraws it, or Allegro closes it "
@@ -327,10 +332,11 @@ class AllegroConnector(Connector[AllegroSettings]):
         changed = [entry for return_id, revision, entry in readable if revisions.get(return_id) != revision]
         order_ids = {order_id for order_id in (text(entry.get("orderId")) for entry in changed) if order_id}
         stored = set(context.stored_orders(order_ids))
-        self._fetch_forms(order_ids, forms)
         returns: list[Return] = []
         orders: list[Order] = []
-        for entry in changed:
+        for n, entry in enumerate(changed):
+            if n % FORMS_AT_ONCE == 0:
+                self._fetch_forms({text(e.get("orderId")) or "" for e in changed[n:n + FORMS_AT_ONCE]} - {""}, forms)
             order_id = text(entry.get("orderId"))
             form = self._form(order_id, forms) if order_id else None
             if form is not None and order_id is not None and order_id not in stored:
