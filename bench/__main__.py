@@ -115,7 +115,8 @@ def figures(results: dict[str, Any]) -> list[dict[str, Any]]:
         found.append(_figure(f"created -> visible, {row['connector']}",
                              f"{_cell(row.get('returns', row.get('samples', '-')))} returns, poll_interval "
                              f"{row.get('poll_interval', '-')}",
-                             f"p50 {_cell(row.get('p50_s'))} s, p95 {_cell(row.get('p95_s'))} s", row))
+                             f"p50 {_cell(row.get('p50_s'))} s, p95 {_cell(row.get('p95_s'))} s"
+                             if row.get("p95_s") is not None else "not measured", row))
     decided = results.get("decisions")
     if decided:
         found.append(_figure("decision -> pushed, daemon running",
