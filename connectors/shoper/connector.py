@@ -389,7 +389,8 @@ class ShoperConnector(Connector[ShoperSettings]):
         if missing:
             return PushResult(PushStatus.FAILED, f"order {order_id} has no product {', '.join(missing)} to refund; "
                               "refund it in the panel")
-        amount = sum((_amount(products[line], quantity) for line, quantity in lines), Decimal(0))
+        # in whole cents, as the shop keeps its totals and as it is sent: 59.99 less 10 % asks 53.99, not 53.991
+        amount = Decimal(money(sum((_amount(products[line], quantity) for line, quantity in lines), Decimal(0))))
         left = self._left_to_refund(order, refunds)
         if left is not None and amount > left:
             return PushResult(PushStatus.FAILED, f"order {order_id} has only {money(left)} left to refund, "

@@ -409,6 +409,28 @@ def test_a_refund_already_made_in_the_panel_is_not_asked_for_again(
     assert not [r for r in shop.requests[before:] if r.method != "GET"]
 
 
+
+def test_a_refund_of_exactly_what_is_left_goes_through_though_its_discount_leaves_fractions_of_a_cent(
+        synced: tuple[ShoperConnector, InMemoryStore], shop: ShoperEmulator) -> None:
+    """59.99 less 10 % is 53.991: the shop's totals are in whole cents (53.99), so asking for the line when 53.99
+    is left is asking for all that is left, not more (the push benchmark had one such keep refused)."""
+    connector, store = synced
+    record = next(r for r in store.returns.values() if r.status is ReturnStatus.REQUESTED and len(r.lines) == 1
+                  and r.lines[0].order_line_external_id and r.lines[0].quantity == 1
+                  and not shop._refunds_of(int(r.external_id)))
+    product = next(p for p in shop.products[int(record.external_id)] if p["id"] == record.lines[0].external_id)
+    product["price"], product["discount_perc"] = "59.99", "10.00"
+    order = shop.order(record.external_id)
+    shop.data.total(order)  # the shop's sum, in whole cents, and the payment that paid it
+    next(t for t in shop.transactions.values() if t["order_id"] == record.external_id)["currency_value"] = order["sum"]
+    others = Decimal(order["sum"]) - Decimal("53.99")  # the order's other products, refunded in the panel
+    if others:
+        shop.refund_in_panel(int(record.external_id), str(others))
+    result = carry_out(connector, act_for(record, DecisionKind.KEEP))
+    assert result.status is PushStatus.PUSHED, result.detail
+    made = [r for r in shop._refunds_of(int(record.external_id)) if r["comment"] != "Zwrot w panelu"]
+    assert len(applied(shop, "refund")) == 1 and [Decimal(r["currency_value"]) for r in made] == [Decimal("53.99")]
+
 def test_an_order_gone_from_the_shop_or_holding_a_marketplace_return_is_refused(
         synced: tuple[ShoperConnector, InMemoryStore]) -> None:
     connector, store = synced
