@@ -50,10 +50,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--history", type=_sizes, default=_sizes(os.environ.get("BENCH_HISTORY", "1000,4000")),
                         help="history sizes for memory and the poll with nothing new (default 1000,4000; the "
                              "issue's: 50000,200000)")
-    parser.add_argument("--decisions", type=int, default=100,
-                        help="returns decided per sandbox by the push benchmark (default 100)")
-    parser.add_argument("--freshness-minutes", type=float, default=4.0,
-                        help="how long returns are created at the sandboxes while the daemon polls (default 4)")
+    parser.add_argument("--decisions", type=int, default=50,
+                        help="returns decided per sandbox by the push benchmark (default 50; BaseLinker 20 at most)")
+    parser.add_argument("--freshness-minutes", type=float, default=3.0,
+                        help="how long returns are created at the sandboxes while the daemon polls (default 3)")
     parser.add_argument("--freshness-returns", type=int, default=8,
                         help="returns created per sandbox, at random moments (default 8)")
     parser.add_argument("--latency-decisions", type=int, default=40,
@@ -61,7 +61,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--latency-seconds", type=float, default=60.0,
                         help="window over which they are recorded, at random moments (default 60)")
     parser.add_argument("--channels", type=int, default=50, help="channels of the idle daemon (default 50)")
-    parser.add_argument("--idle-seconds", type=float, default=60.0, help="idle window measured (default 60)")
+    parser.add_argument("--idle-seconds", type=float, default=30.0, help="idle window measured (default 30)")
     parser.add_argument("--reconcile-returns", type=int, default=20_000,
                         help="returns of the reconciliation benchmark (default 20000; bench.reconcile: 100000)")
     parser.add_argument("--reconcile-order-lines", type=int, default=200_000)
