@@ -11,9 +11,7 @@ import argparse
 import csv
 import getpass
 import json
-import os
 import sys
-import threading
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -146,7 +144,7 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from retsync.app.daemon import STOP_LIMIT_SECONDS, run_forever
+    from retsync.app.daemon import STOP_LIMIT_SECONDS, leave_now, run_forever, threads_keeping_alive
 
     config = _load(args)
     require_secrets(config, list(config.enabled_channels), notify=config.settings.notify.enabled, carriers=True)
@@ -157,12 +155,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     runner.close()
     if lock is not None:
         lock.release()
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
-        # a request still hanging after the grace period: nothing half-written can remain (pages are
-        # transactions), so leave now rather than let systemd escalate to SIGKILL
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+    if threads_keeping_alive():  # a request still hanging after the grace period: leave now, not at SIGKILL
+        leave_now(code)
     return code
 
 

@@ -62,14 +62,28 @@ for a lock): every write is a transaction, so nothing half-written is left. The 
 would SIGKILL it later and without a word; this says in the log what was still busy."""
 
 
+def threads_keeping_alive() -> list[threading.Thread]:
+    """The threads other than the calling one that the interpreter would wait for at its exit."""
+    return [thread for thread in threading.enumerate()
+            if thread is not threading.current_thread() and not thread.daemon and thread.is_alive()]
+
+
+def leave_now(code: int, exit: Callable[[int], object] = os._exit) -> None:
+    """End the process with `code` once the log is out, without waiting for the threads still busy (as
+    `sys.exit` would): nothing half-written can remain, every write is a transaction."""
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    exit(code)
+
+
 def _busy_threads() -> dict[str, str]:
     """Each thread other than this one that keeps the process alive, and where it is: file, line and function
     of its innermost three frames (code locations only, never values)."""
     frames = sys._current_frames()
     busy = {}
-    for thread in threading.enumerate():
-        if thread is threading.current_thread() or thread.daemon or not thread.is_alive():
-            continue
+    for thread in threads_keeping_alive():
         frame, where = frames.get(thread.ident or -1), []
         while frame is not None and len(where) < 3:
             where.append(f"{frame.f_code.co_filename.rsplit('/', 2)[-1]}:{frame.f_lineno} {frame.f_code.co_name}")
@@ -80,16 +94,12 @@ def _busy_threads() -> dict[str, str]:
 
 def stop_within(limit: float = STOP_LIMIT_SECONDS, exit: Callable[[int], object] = os._exit) -> threading.Timer:
     """Started when a stop is asked for: after `limit` seconds, say what was still busy and end the process
-    (`exit`, without waiting for the threads at the interpreter's exit as `sys.exit` would)."""
+    (`leave_now`, through `exit`)."""
     def overran() -> None:
         log.warning("stop_overran", after_s=limit, busy=_busy_threads(),
                     reason="still busy after the stop was asked for; leaving anyway, the running transactions "
                            "roll back")
-        for handler in logging.getLogger().handlers:
-            handler.flush()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        exit(0)
+        leave_now(0, exit)
 
     timer = threading.Timer(limit, overran)
     timer.daemon = True  # never keeps the process alive itself
@@ -488,9 +498,8 @@ def run_forever(runner: Runner, *, install_signals: bool = True, stop_limit: flo
     if listener is not None:
         listener.stop()
     deadline = time.monotonic() + STOP_GRACE_SECONDS
-    for thread in threading.enumerate():
-        if thread is not threading.current_thread() and not thread.daemon and thread.is_alive():
-            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    for thread in threads_keeping_alive():
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
     runner.release_leases()  # another instance takes the channels over at its next heartbeat, not after a lapse
     service.close()
     log.info("daemon_stopped")
