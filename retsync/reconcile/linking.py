@@ -102,15 +102,15 @@ class LinkResult:
 def link_returns(db: Engine, channel_id: int | None = None) -> LinkResult:
     """Link unlinked returns and return lines of one channel (or all) to stored orders."""
     params = {"channel_id": channel_id} if channel_id is not None else {}
+    orders_scope = "AND returns.channel_id = :channel_id" if channel_id is not None else ""
     result = LinkResult()
     with db.begin() as conn:
         bulk.no_jit(conn)
         bulk.fresh_statistics(conn)
         if conn.dialect.name == "postgresql":
-            _link_by_lookup(conn, channel_id, result)
+            _link_by_lookup(conn, params, orders_scope, result)
             return result
-        result.orders_linked = conn.execute(text(_ORDERS.format(
-            scope="AND returns.channel_id = :channel_id" if channel_id is not None else "")), params).rowcount
+        result.orders_linked = conn.execute(text(_ORDERS.format(scope=orders_scope)), params).rowcount
         for method, precondition, condition in _STEPS:
             result.lines_linked += conn.execute(text(_LINES.format(
                 method=method, precondition=precondition.format(line="rl"), condition=condition.format(line="rl"),
@@ -118,13 +118,11 @@ def link_returns(db: Engine, channel_id: int | None = None) -> LinkResult:
     return result
 
 
-def _link_by_lookup(conn: Connection, channel_id: int | None, result: LinkResult) -> None:
+def _link_by_lookup(conn: Connection, params: dict[str, int], orders_scope: str, result: LinkResult) -> None:
     """The same steps, each line's order line looked up by index (PostgreSQL: see `_LINE_LOOKUP`)."""
-    params = {"channel_id": channel_id} if channel_id is not None else {}
-    result.orders_linked = conn.execute(text(_ORDERS_BY_LOOKUP.format(
-        scope="AND returns.channel_id = :channel_id" if channel_id is not None else "")), params).rowcount
+    result.orders_linked = conn.execute(text(_ORDERS_BY_LOOKUP.format(scope=orders_scope)), params).rowcount
     lines_scope = ("AND return_lines.return_id IN (SELECT id FROM returns WHERE channel_id = :channel_id)"
-                   if channel_id is not None else "")
+                   if params else "")
     for method, precondition, condition in _STEPS:
         lookup = _LINE_LOOKUP.format(condition=condition.format(line="return_lines"))
         result.lines_linked += conn.execute(text(_LINES_BY_LOOKUP.format(
