@@ -105,6 +105,11 @@ class AllegroSettings(ChannelSettings):
                                   "normally left out: `retsync auth allegro CHANNEL` signs the channel in")
 
 
+def _order_ids(entries: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The checkout forms (orders) these customer returns came from."""
+    return {order_id for order_id in (text(entry.get("orderId")) for entry in entries) if order_id}
+
+
 class _FormCache:
     """Checkout forms fetched in this pass (None: Allegro said 404), bounded so a long backfill stays small."""
 
@@ -330,13 +335,12 @@ class AllegroConnector(Connector[AllegroSettings]):
                 readable.append((return_id, revision, entry))
         revisions = context.stored_revisions([return_id for return_id, _, _ in readable])
         changed = [entry for return_id, revision, entry in readable if revisions.get(return_id) != revision]
-        order_ids = {order_id for order_id in (text(entry.get("orderId")) for entry in changed) if order_id}
-        stored = set(context.stored_orders(order_ids))
+        stored = set(context.stored_orders(_order_ids(changed)))
         returns: list[Return] = []
         orders: list[Order] = []
         for n, entry in enumerate(changed):
             if n % FORMS_AT_ONCE == 0:
-                self._fetch_forms({text(e.get("orderId")) or "" for e in changed[n:n + FORMS_AT_ONCE]} - {""}, forms)
+                self._fetch_forms(_order_ids(changed[n:n + FORMS_AT_ONCE]), forms)
             order_id = text(entry.get("orderId"))
             form = self._form(order_id, forms) if order_id else None
             if form is not None and order_id is not None and order_id not in stored:
