@@ -2,7 +2,8 @@
 
 Defaults take about 23 minutes on 2 cores (`took_s` in results.json says where); the issue's full sizes are
 `python -m bench --returns 100000 --history 50000,200000 --reconcile-returns 100000 --reconcile-order-lines
-1000000 --web-returns 100000`, several hours. `python -m bench.readme` then writes the figures into the README's Performance section.
+1000000 --web-returns 100000`, several hours. `python -m bench.readme` then writes the figures into the
+README's Performance section.
 """
 
 from __future__ import annotations

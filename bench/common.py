@@ -134,8 +134,7 @@ def daemon_running(config: Path) -> Iterator[subprocess.Popen[bytes]]:
 
     Its log goes to `daemon.log` beside the config, not to a pipe: a pipe nobody reads fills after 64 kB, and a
     daemon blocked writing its log holds whatever it held, the database's write lock included."""
-    log = config.parent / "daemon.log"
-    with open(log, "wb") as err:
+    with open(_log_of(config), "wb") as err:
         daemon = subprocess.Popen([sys.executable, "-m", "retsync", "--config", str(config), "run"], cwd=REPO,
                                   stdout=subprocess.DEVNULL, stderr=err, env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
@@ -149,9 +148,13 @@ def daemon_running(config: Path) -> Iterator[subprocess.Popen[bytes]]:
             daemon.wait()
 
 
+def _log_of(config: Path) -> Path:
+    return config.parent / "daemon.log"
+
+
 def daemon_log(config: Path) -> str:
     """What `daemon_running(config)` logged."""
-    log = config.parent / "daemon.log"
+    log = _log_of(config)
     return log.read_text(errors="replace") if log.exists() else ""
 
 

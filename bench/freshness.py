@@ -166,10 +166,11 @@ def run(minutes: float = 5.0, returns: int = 8, connectors: list[str] | None = N
         work = Path(folder)
         emulators: dict[str, Emulator] = {}
         tables: dict[str, dict[str, Any]] = {}
+        classes = dict(sandboxes)
         for name, (emulator, url) in serve_sandboxes(stack, sandboxes, returns=SANDBOX_RETURNS, seed=seed,
                                                       log_requests=True).items():
             emulators[name] = emulator
-            tables[name] = dict(sandboxes)[name].sandbox_channel(url)
+            tables[name] = classes[name].sandbox_channel(url)
             if poll_interval:
                 tables[name]["poll_interval"] = poll_interval
         db_url = f"sqlite:///{work / 'bench.db'}"
